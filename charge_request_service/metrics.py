@@ -1,0 +1,11 @@
+"""Every metric the gateway exposes, in one place."""
+
+from prometheus_client import Counter, Histogram
+
+REQUESTS = Counter("gateway_requests_total", "Requests answered, by route and status.", ["route", "method", "status"])
+REQUEST_SECONDS = Histogram(
+    "gateway_request_duration_seconds",
+    "Time to answer a request.",
+    ["route", "method"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)

@@ -1,0 +1,1 @@
+"""Code the three services share because the logic is the same in each of them."""

@@ -1,0 +1,79 @@
+"""RFC 9457 problem details: every error any service answers is one of these."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, Response, json, request
+from werkzeug.exceptions import HTTPException
+
+PROBLEM_CONTENT_TYPE = "application/problem+json"
+
+log = logging.getLogger(__name__)
+
+
+class Problem(Exception):
+    """An error that becomes a problem+json response when raised inside a request."""
+
+    def __init__(
+        self,
+        status: int,
+        title: str,
+        detail: str | None = None,
+        *,
+        retry_after: float | None = None,
+        **extensions: object,
+    ) -> None:
+        super().__init__(detail or title)
+        self.status = status
+        self.title = title
+        self.detail = detail
+        self.retry_after = retry_after
+        self.extensions = extensions
+
+    def to_dict(self) -> dict:
+        body = {"type": "about:blank", "title": self.title, "status": self.status}
+        if self.detail:
+            body["detail"] = self.detail
+        body.update(self.extensions)
+        return body
+
+
+def problem_response(problem: Problem) -> Response:
+    body = problem.to_dict()
+    body.setdefault("instance", request.path)
+    response = Response(json.dumps(body), status=problem.status, content_type=PROBLEM_CONTENT_TYPE)
+    if problem.retry_after is not None:
+        # Retry-After takes whole seconds; never advertise 0, which invites a hot loop.
+        response.headers["Retry-After"] = str(max(1, round(problem.retry_after)))
+    return response
+
+
+def relay_problem(status: int, body: object, retry_after: str | None) -> Response:
+    """Pass an upstream problem through unchanged, so the client sees the real cause."""
+    if not isinstance(body, dict):
+        body = {"type": "about:blank", "title": "Upstream error", "status": status}
+    response = Response(json.dumps(body), status=status, content_type=PROBLEM_CONTENT_TYPE)
+    if retry_after:
+        response.headers["Retry-After"] = retry_after
+    return response
+
+
+def install_problem_handlers(app: Flask) -> None:
+    @app.errorhandler(Problem)
+    def _problem(problem: Problem):
+        return problem_response(problem)
+
+    @app.errorhandler(HTTPException)
+    def _http_exception(error: HTTPException):
+        # Werkzeug's own errors (404, 405, 413...) would otherwise be HTML pages.
+        problem = Problem(error.code or 500, error.name, error.description)
+        response = problem_response(problem)
+        if error.code == 405 and error.valid_methods:
+            response.headers["Allow"] = ", ".join(sorted(error.valid_methods))
+        return response
+
+    @app.errorhandler(Exception)
+    def _unexpected(error: Exception):
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        return problem_response(Problem(500, "Internal Server Error", "An unexpected error occurred."))

@@ -1,0 +1,83 @@
+"""Request plumbing every service needs: JSON bodies, health and readiness, metrics."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from flask import Flask, Response, json, request
+from prometheus_client import CollectorRegistry
+
+from grid_common.charge_request import InvalidRequest
+from grid_common.metrics import CONTENT_TYPE_LATEST, render_metrics
+from grid_common.problems import Problem, install_problem_handlers, relay_problem
+from grid_common.upstream import UpstreamError, UpstreamResponse, UpstreamTimeout
+
+MAX_BODY_BYTES = 16 * 1024
+
+
+def new_app(name: str) -> Flask:
+    app = Flask(name)
+    # Beyond this, Werkzeug answers 413 before the body is read.
+    app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
+    app.json.sort_keys = False
+    install_problem_handlers(app)
+    return app
+
+
+def read_json_body(*, optional: bool) -> object:
+    """Decode the request body as JSON; an empty body is None when `optional`."""
+    raw = request.get_data(cache=True)
+    if not raw.strip():
+        if optional:
+            return None
+        raise Problem(400, "Bad Request", "A JSON body is required.")
+    if not request.is_json:
+        raise Problem(
+            415,
+            "Unsupported Media Type",
+            f"Send the body as application/json, not {request.mimetype or 'no content type'}.",
+        )
+    try:
+        return json.loads(raw)
+    except ValueError as error:
+        raise Problem(400, "Bad Request", f"The body is not valid JSON: {error}.") from None
+
+
+def invalid_request_problem(error: InvalidRequest) -> Problem:
+    return Problem(422, "Unprocessable Content", str(error), errors=error.errors)
+
+
+def add_probe_routes(
+    app: Flask, is_ready: Callable[[], tuple[bool, dict]], registry: CollectorRegistry | None = None
+) -> None:
+    """`/healthz` says the process answers; `/readyz` whether it should get traffic; `/metrics` for Prometheus."""
+
+    @app.get("/healthz")
+    def healthz():
+        return {"status": "ok"}
+
+    @app.get("/readyz")
+    def readyz():
+        ready, details = is_ready()
+        body = {"status": "ready" if ready else "not ready", **details}
+        return Response(json.dumps(body), status=200 if ready else 503, content_type="application/json")
+
+    @app.get("/metrics")
+    def metrics_endpoint():
+        return Response(render_metrics(registry), content_type=CONTENT_TYPE_LATEST)
+
+
+def upstream_failure_problem(error: UpstreamError, upstream: str) -> Problem:
+    """A call that got no usable answer: 504 when it was too slow, 502 otherwise."""
+    if isinstance(error, UpstreamTimeout):
+        return Problem(504, "Gateway Timeout", f"The {upstream} did not answer in time.")
+    return Problem(502, "Bad Gateway", f"The {upstream} could not be reached or gave no usable answer.")
+
+
+def relay(response: UpstreamResponse, upstream: str) -> Response:
+    """Answer with what the upstream said: its success, or its problem, or 502 if it crashed."""
+    if 200 <= response.status < 300:
+        return Response(json.dumps(response.body), status=response.status, content_type="application/json")
+    if 400 <= response.status < 500 or response.status in (502, 503, 504):
+        return relay_problem(response.status, response.body, response.retry_after)
+    raise Problem(502, "Bad Gateway", f"The {upstream} failed with status {response.status}.")

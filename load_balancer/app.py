@@ -1,0 +1,106 @@
+"""HTTP edge of the balancer: thin routes over the view, the strategy and the assigner."""
+
+from __future__ import annotations
+
+from flask import Flask, Response, json
+
+from grid_common.charge_request import InvalidRequest, is_session_id, parse_charge_request, substation_of
+from grid_common.problems import Problem
+from grid_common.upstream import JsonClient, UpstreamError, UpstreamUnavailable
+from grid_common.web import (
+    add_probe_routes,
+    invalid_request_problem,
+    new_app,
+    read_json_body,
+    relay,
+    upstream_failure_problem,
+)
+from load_balancer import metrics
+from load_balancer.assignment import Assigner, NotPlaced
+from load_balancer.config import BalancerConfig
+from load_balancer.poller import Poller
+from load_balancer.strategies import make_strategy
+from load_balancer.view import GridView, SubstationView
+
+
+def create_app(config: BalancerConfig) -> Flask:
+    app = new_app(__name__)
+    view = GridView(list(config.substations), config.unhealthy_after_failures)
+    client = JsonClient(connect_timeout=config.connect_timeout_s, read_timeout=config.admission_timeout_s)
+    strategy = make_strategy(config.strategy)
+
+    def begin_charging(substation: SubstationView, body: dict, timeout: float):
+        return client.call("POST", f"{substation.url}/begin_charging", body, timeout=timeout)
+
+    assigner = Assigner(
+        view,
+        strategy,
+        begin_charging,
+        admission_timeout_s=config.admission_timeout_s,
+        deadline_s=config.assign_deadline_s,
+    )
+    poller = Poller(view, client, interval_s=config.poll_interval_s, timeout_s=config.poll_timeout_s)
+    app.extensions.update(grid_view=view, poller=poller)
+    for name, _ in config.substations:
+        metrics.SUBSTATION_UP.labels(name).set(0)
+    if config.start_poller:
+        poller.start()
+
+    @app.post("/assign_substation")
+    def assign_substation():
+        try:
+            charge = parse_charge_request(read_json_body(optional=True))
+        except InvalidRequest as error:
+            raise invalid_request_problem(error) from None
+        with metrics.ASSIGN_SECONDS.time():
+            try:
+                placed = assigner.assign(charge)
+            except NotPlaced as refusal:
+                if refusal.reason == "no_capacity":
+                    title, detail = "No capacity", "No substation has room for this session now."
+                else:
+                    title, detail = "No substation available", "No substation is reachable now."
+                raise Problem(503, title, detail, retry_after=refusal.retry_after_s, tried=refusal.attempts) from None
+        session = placed.session
+        return (
+            Response(json.dumps(session), status=201, content_type="application/json"),
+            {"Location": f"/sessions/{session['session_id']}"},
+        )
+
+    @app.get("/substations")
+    def substations():
+        with view.lock:
+            listed = [v.to_json() for v in view.all()]
+        return {"strategy": strategy.name, "substations": listed}
+
+    def owner_of(session_id: str) -> SubstationView:
+        if not is_session_id(session_id):
+            raise Problem(400, "Bad Request", "Malformed session id: expected <substation>.<token>.")
+        substation = view.get(substation_of(session_id))
+        if substation is None:
+            raise Problem(404, "Not Found", f"No session {session_id}: its substation is not known here.")
+        return substation
+
+    def forward(method: str, substation: SubstationView, path: str):
+        try:
+            response = client.call(method, f"{substation.url}{path}", timeout=config.admission_timeout_s)
+        except UpstreamError as error:
+            view.record_failure(substation.name, certain=isinstance(error, UpstreamUnavailable))
+            metrics.UPSTREAM_FAILURES.labels(substation.name, "session", error.kind).inc()
+            raise upstream_failure_problem(error, f"substation {substation.name}") from None
+        return relay(response, f"substation {substation.name}")
+
+    @app.get("/sessions/<session_id>")
+    def get_session(session_id: str):
+        return forward("GET", owner_of(session_id), f"/sessions/{session_id}")
+
+    @app.post("/sessions/<session_id>/stop")
+    def stop_session(session_id: str):
+        return forward("POST", owner_of(session_id), f"/sessions/{session_id}/stop")
+
+    def readiness():
+        healthy = view.healthy_count()
+        return healthy > 0, {"healthy_substations": healthy, "substations": len(config.substations)}
+
+    add_probe_routes(app, readiness)
+    return app

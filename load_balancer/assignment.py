@@ -1,0 +1,121 @@
+"""Placing one session: pick, reserve, ask the substation, and fall back to the next best."""
+
+from __future__ import annotations
+
+import contextlib
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from grid_common.charge_request import ChargeRequest
+from grid_common.upstream import UpstreamError, UpstreamResponse, UpstreamUnavailable
+from load_balancer import metrics
+from load_balancer.strategies import Strategy
+from load_balancer.view import GridView, MalformedReport, SubstationView
+
+# When every substation refused but none said when a session ends.
+DEFAULT_RETRY_AFTER_S = 2.0
+
+BeginCharging = Callable[[SubstationView, dict, float], UpstreamResponse]
+
+
+@dataclass
+class Placed:
+    session: dict
+    attempts: list[str]
+
+
+@dataclass
+class NotPlaced(Exception):
+    """No substation took the session: all full, all failing, or none healthy."""
+
+    reason: str  # "no_capacity" | "unavailable"
+    retry_after_s: float
+    attempts: list[str] = field(default_factory=list)
+
+
+class Assigner:
+    def __init__(
+        self,
+        view: GridView,
+        strategy: Strategy,
+        begin_charging: BeginCharging,
+        *,
+        admission_timeout_s: float,
+        deadline_s: float,
+        clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.view = view
+        self.strategy = strategy
+        self.begin_charging = begin_charging
+        self.admission_timeout_s = admission_timeout_s
+        self.deadline_s = deadline_s
+        self.clock = clock
+        self.wall_clock = wall_clock
+
+    def _pick(self, request: ChargeRequest, tried: set[str]) -> tuple[SubstationView, float] | None:
+        started = time.perf_counter()
+        with self.view.lock:
+            choice = self.strategy.choose(self.view.eligible(tried), request.max_power_kw)
+            if choice is None:
+                return None
+            power = choice.power_for(request.max_power_kw)
+            self.view.reserve(choice.name, power)
+        metrics.DECISION_SECONDS.observe(time.perf_counter() - started)
+        return choice, power
+
+    def assign(self, request: ChargeRequest) -> Placed:
+        deadline = self.clock() + self.deadline_s
+        tried: set[str] = set()
+        attempts: list[str] = []
+        retry_hints: list[float] = []
+        refused = False
+        while self.clock() < deadline:
+            picked = self._pick(request, tried)
+            if picked is None:
+                break
+            substation, power = picked
+            tried.add(substation.name)
+            attempts.append(substation.name)
+            # The balancer names the session so that any replica can later route it by its prefix.
+            body = {**request.to_json(), "session_id": f"{substation.name}.{secrets.token_hex(12)}"}
+            timeout = min(self.admission_timeout_s, max(0.01, deadline - self.clock()))
+            try:
+                response = self.begin_charging(substation, body, timeout)
+            except UpstreamError as error:
+                self.view.release(substation.name, power)
+                self.view.record_failure(substation.name, certain=isinstance(error, UpstreamUnavailable))
+                metrics.UPSTREAM_FAILURES.labels(substation.name, "begin_charging", error.kind).inc()
+                continue
+            outcome = self._settle(substation.name, power, response)
+            if outcome == "admitted":
+                metrics.DECISIONS.labels(substation.name, self.strategy.name).inc()
+                return Placed(response.body["session"], attempts)
+            if outcome == "refused":
+                refused = True
+                metrics.REFUSALS.labels(substation.name).inc()
+                if response.retry_after and response.retry_after.isdigit():
+                    retry_hints.append(float(response.retry_after))
+        reason = "no_capacity" if refused or self.view.healthy_count() else "unavailable"
+        metrics.REJECTED.labels(reason).inc()
+        raise NotPlaced(reason, min(retry_hints, default=DEFAULT_RETRY_AFTER_S), attempts)
+
+    def _settle(self, name: str, power: float, response: UpstreamResponse) -> str:
+        """Release the reservation and take the substation's fresh load in one step, so it is never counted twice."""
+        body = response.body if isinstance(response.body, dict) else {}
+        admitted = response.status in (200, 201) and isinstance(body.get("session"), dict)
+        with self.view.lock:
+            self.view.release(name, power)
+            report = body.get("load")
+            if report is not None:
+                with contextlib.suppress(MalformedReport):  # the admission outcome stands without it
+                    self.view.apply_report(name, report, self.wall_clock())
+        if admitted:
+            return "admitted"
+        if response.status == 409 and report is not None:
+            return "refused"
+        self.view.record_failure(name)
+        metrics.UPSTREAM_FAILURES.labels(name, "begin_charging", f"http_{response.status}").inc()
+        return "failed"

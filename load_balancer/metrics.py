@@ -1,0 +1,33 @@
+"""Every metric the balancer exposes, in one place."""
+
+from prometheus_client import Counter, Gauge, Histogram
+
+DECISIONS = Counter("balancer_decisions_total", "Sessions placed on a substation.", ["substation", "strategy"])
+DECISION_SECONDS = Histogram(
+    "balancer_decision_duration_seconds",
+    "Time to pick a substation, excluding the call to it.",
+    buckets=(1e-6, 5e-6, 1e-5, 2.5e-5, 5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3, 5e-3, 0.01),
+)
+ASSIGN_SECONDS = Histogram(
+    "balancer_assign_duration_seconds",
+    "Time to answer an assignment, calls to substations included.",
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+)
+UPSTREAM_FAILURES = Counter(
+    "balancer_upstream_failures_total",
+    "Calls to substations that got no usable answer.",
+    ["substation", "operation", "reason"],
+)
+REFUSALS = Counter(
+    "balancer_admission_refusals_total", "Sessions a substation refused because it was full.", ["substation"]
+)
+REJECTED = Counter(
+    "balancer_rejected_requests_total", "Assignments answered 503: no substation could take them.", ["reason"]
+)
+SUBSTATION_UP = Gauge(
+    "balancer_substation_up", "1 if the balancer sees the substation healthy.", ["substation"],
+    multiprocess_mode="livemax",
+)  # fmt: skip
+HEALTHY_SUBSTATIONS = Gauge(
+    "balancer_healthy_substations", "Substations the balancer sees healthy.", multiprocess_mode="livemin"
+)

@@ -1,0 +1,76 @@
+"""Keeps the view fresh: polls every substation's /load concurrently, on an interval, with timeouts."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+
+from grid_common.upstream import JsonClient, UpstreamError, UpstreamUnavailable
+from load_balancer import metrics
+from load_balancer.view import GridView, MalformedReport, SubstationView
+
+log = logging.getLogger(__name__)
+
+
+class Poller:
+    def __init__(
+        self,
+        view: GridView,
+        client: JsonClient,
+        *,
+        interval_s: float,
+        timeout_s: float,
+        wall_clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.view = view
+        self.client = client
+        self.interval_s = interval_s
+        self.timeout_s = timeout_s
+        self.wall_clock = wall_clock
+        self._stop = threading.Event()
+        self._executor = ThreadPoolExecutor(max_workers=min(64, max(1, len(view.all()))), thread_name_prefix="poll")
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="substation-poller", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            started = time.monotonic()
+            try:
+                self.poll_once()
+            except Exception:
+                log.exception("polling round failed")
+            self._stop.wait(max(0.0, self.interval_s - (time.monotonic() - started)))
+
+    def poll_once(self) -> None:
+        list(self._executor.map(self._poll, self.view.all()))
+        healthy = 0
+        for substation in self.view.all():
+            metrics.SUBSTATION_UP.labels(substation.name).set(1 if substation.healthy else 0)
+            healthy += substation.healthy
+        metrics.HEALTHY_SUBSTATIONS.set(healthy)
+
+    def _poll(self, substation: SubstationView) -> None:
+        try:
+            response = self.client.call("GET", f"{substation.url}/load", timeout=self.timeout_s)
+            if response.status != 200:
+                raise MalformedReport(f"/load answered {response.status}")
+            was_healthy = substation.healthy
+            self.view.apply_report(substation.name, response.body, self.wall_clock())
+            if not was_healthy:
+                log.info("substation %s is healthy", substation.name)
+        except (UpstreamError, MalformedReport) as error:
+            reason = error.kind if isinstance(error, UpstreamError) else "bad_response"
+            metrics.UPSTREAM_FAILURES.labels(substation.name, "poll", reason).inc()
+            was_healthy = substation.healthy
+            self.view.record_failure(substation.name, certain=isinstance(error, UpstreamUnavailable))
+            if was_healthy and not substation.healthy:
+                log.warning("substation %s is unhealthy: %s", substation.name, error)

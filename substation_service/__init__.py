@@ -1,0 +1,1 @@
+"""A simulated grid substation: admits EV charging sessions atomically against its capacity."""

@@ -1,0 +1,120 @@
+"""HTTP edge of the substation: thin routes over `grid.Substation`."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from flask import Flask
+
+from grid_common.charge_request import InvalidRequest, is_session_id, parse_charge_request
+from grid_common.problems import Problem
+from grid_common.timefmt import iso_utc
+from grid_common.web import add_probe_routes, invalid_request_problem, new_app, read_json_body
+from substation_service.config import SubstationConfig
+from substation_service.grid import Admitted, Session, SessionConflict, Substation
+from substation_service.metrics import build_registry
+from substation_service.profile import BackgroundDemand, DailyProfile, SimulatedClock
+
+# When the grid is full because of background demand alone, no session end tells us when to retry.
+DEFAULT_RETRY_AFTER_S = 5.0
+
+
+def session_json(session: Session, substation: str, now: float) -> dict:
+    return {
+        "session_id": session.session_id,
+        "substation": substation,
+        "vehicle_id": session.vehicle_id,
+        "state": session.state,
+        "power_kw": session.power_kw,
+        "energy_kwh": session.energy_kwh,
+        "energy_delivered_kwh": round(session.energy_delivered_kwh(now), 6),
+        "started_at": iso_utc(session.started_at),
+        "estimated_end": iso_utc(session.ends_at),
+        "ended_at": iso_utc(session.ended_at),
+    }
+
+
+def build_substation(config: SubstationConfig) -> Substation:
+    background = BackgroundDemand(
+        peak_kw=config.capacity_kw * config.background_peak_fraction,
+        profile=DailyProfile(),
+        clock=SimulatedClock(config.time_scale, config.background_phase_hours),
+    )
+    return Substation(
+        config.name,
+        config.capacity_kw,
+        config.charger_max_power_kw,
+        config.time_scale,
+        background,
+        history_limit=config.session_history_limit,
+    )
+
+
+def create_app(config: SubstationConfig, clock: Callable[[], float] = time.time) -> Flask:
+    app = new_app(__name__)
+    substation = build_substation(config)
+    app.extensions["substation"] = substation
+
+    def session_id_from_path(session_id: str) -> str:
+        if not is_session_id(session_id):
+            raise Problem(400, "Bad Request", "Malformed session id: expected <substation>.<token>.")
+        return session_id
+
+    @app.get("/")
+    def index():
+        return {"service": "substation", "name": config.name, "load": substation.report(clock()).to_json()}
+
+    @app.post("/begin_charging")
+    def begin_charging():
+        body = read_json_body(optional=True)
+        session_id = None
+        if isinstance(body, dict) and "session_id" in body:
+            body = dict(body)
+            session_id = body.pop("session_id")
+            if not isinstance(session_id, str) or not is_session_id(session_id):
+                raise Problem(422, "Unprocessable Content", "session_id must look like <substation>.<token>.")
+        try:
+            charge = parse_charge_request(body)
+        except InvalidRequest as error:
+            raise invalid_request_problem(error) from None
+        now = clock()
+        try:
+            outcome = substation.admit(charge.vehicle_id, charge.energy_kwh, charge.max_power_kw, now, session_id)
+        except SessionConflict:
+            raise Problem(409, "Conflict", f"Session {session_id} exists with a different request.") from None
+        if isinstance(outcome, Admitted):
+            status = 200 if outcome.replayed else 201
+            body = {"session": session_json(outcome.session, config.name, now), "load": outcome.report.to_json()}
+            return body, status, {"Location": f"/sessions/{outcome.session.session_id}"}
+        raise Problem(
+            409,
+            "Substation full",
+            f"{config.name} cannot take {outcome.needed_kw:g} kW more without exceeding its "
+            f"{config.capacity_kw:g} kW capacity.",
+            retry_after=outcome.retry_after_s or DEFAULT_RETRY_AFTER_S,
+            load=outcome.report.to_json(),
+        )
+
+    @app.get("/load")
+    def load():
+        return substation.report(clock()).to_json()
+
+    @app.get("/sessions/<session_id>")
+    def get_session(session_id: str):
+        now = clock()
+        session = substation.session(session_id_from_path(session_id), now)
+        if session is None:
+            raise Problem(404, "Not Found", f"No session {session_id} at {config.name}.")
+        return session_json(session, config.name, now)
+
+    @app.post("/sessions/<session_id>/stop")
+    def stop_session(session_id: str):
+        now = clock()
+        session = substation.stop(session_id_from_path(session_id), now)
+        if session is None:
+            raise Problem(404, "Not Found", f"No session {session_id} at {config.name}.")
+        return session_json(session, config.name, now)
+
+    add_probe_routes(app, lambda: (True, {"substation": config.name}), build_registry(substation, clock))
+    return app

@@ -1,0 +1,50 @@
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from grid_common.settings import EnvReader
+
+NAME_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,63}$")
+
+
+@dataclass(frozen=True)
+class SubstationConfig:
+    name: str
+    capacity_kw: float = 150.0
+    charger_max_power_kw: float = 22.0
+    # 360: one simulated hour per 10 s, so the default 11 kWh at 11 kW session lasts 10 s.
+    time_scale: float = 360.0
+    background_peak_fraction: float = 0.3
+    background_phase_hours: float = 0.0
+    session_history_limit: int = 10_000
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> SubstationConfig:
+        env = EnvReader(environ)
+        name = env.string("SUBSTATION_NAME", required=True)
+        if name and not NAME_PATTERN.match(name):
+            env.errors.append(f"SUBSTATION_NAME must be 1-63 letters, digits, _ or -, got {name!r}")
+        config = cls(
+            name=name,
+            capacity_kw=env.number("CAPACITY_KW", cls.capacity_kw, minimum=0, exclusive_minimum=True),
+            charger_max_power_kw=env.number(
+                "CHARGER_MAX_POWER_KW", cls.charger_max_power_kw, minimum=0, exclusive_minimum=True
+            ),
+            time_scale=env.number("TIME_SCALE", cls.time_scale, minimum=0, exclusive_minimum=True, maximum=1e7),
+            background_peak_fraction=env.number(
+                "BACKGROUND_PEAK_FRACTION", cls.background_peak_fraction, minimum=0, maximum=0.95
+            ),
+            background_phase_hours=env.number(
+                "BACKGROUND_PHASE_HOURS", cls.background_phase_hours, minimum=0, maximum=24
+            ),
+            session_history_limit=env.integer("SESSION_HISTORY_LIMIT", cls.session_history_limit, minimum=0),
+        )
+        workers = env.integer("WEB_CONCURRENCY", 1)
+        if workers != 1:
+            env.errors.append(
+                f"WEB_CONCURRENCY must be 1 for a substation: its sessions live in one process, got {workers}"
+            )
+        env.check("substation_service")
+        return config

@@ -1,0 +1,247 @@
+"""A substation's EV sessions and its admission rule. Pure domain: no Flask, no I/O."""
+
+from __future__ import annotations
+
+import heapq
+import secrets
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, replace
+
+from substation_service.profile import BackgroundDemand
+
+CHARGING, COMPLETED, STOPPED = "charging", "completed", "stopped"
+# Float sums of kW drift; a session that fits to within a milliwatt fits.
+TOLERANCE_KW = 1e-6
+
+
+@dataclass(frozen=True)
+class Session:
+    session_id: str
+    vehicle_id: str
+    power_kw: float
+    energy_kwh: float
+    started_at: float
+    ends_at: float
+    state: str = CHARGING
+    ended_at: float | None = None
+
+    def energy_delivered_kwh(self, now: float) -> float:
+        """Energy flows at constant power from start to end, so delivery is a share of the request."""
+        end = self.ended_at if self.ended_at is not None else min(now, self.ends_at)
+        duration = self.ends_at - self.started_at
+        if duration <= 0:
+            return self.energy_kwh
+        return self.energy_kwh * min(1.0, max(0.0, end - self.started_at) / duration)
+
+
+@dataclass(frozen=True)
+class LoadReport:
+    """What the balancer needs to rank this substation; `epoch`/`sequence` order reports from one process."""
+
+    name: str
+    capacity_kw: float
+    ev_power_kw: float
+    background_kw: float
+    active_sessions: int
+    charger_max_power_kw: float
+    epoch: str
+    sequence: int
+    next_session_end_s: float | None
+
+    @property
+    def load_kw(self) -> float:
+        return self.ev_power_kw + self.background_kw
+
+    @property
+    def utilization(self) -> float:
+        return self.load_kw / self.capacity_kw
+
+    @property
+    def available_kw(self) -> float:
+        return max(0.0, self.capacity_kw - self.load_kw)
+
+    def to_json(self) -> dict:
+        return {
+            "name": self.name,
+            "capacity_kw": round(self.capacity_kw, 6),
+            "load_kw": round(self.load_kw, 6),
+            "ev_power_kw": round(self.ev_power_kw, 6),
+            "background_kw": round(self.background_kw, 6),
+            "utilization": round(self.utilization, 6),
+            "available_kw": round(self.available_kw, 6),
+            "active_sessions": self.active_sessions,
+            "charger_max_power_kw": self.charger_max_power_kw,
+            "next_session_end_s": None if self.next_session_end_s is None else round(self.next_session_end_s, 3),
+            "epoch": self.epoch,
+            "sequence": self.sequence,
+        }
+
+
+@dataclass(frozen=True)
+class Admitted:
+    session: Session
+    report: LoadReport
+    replayed: bool = False
+
+
+@dataclass(frozen=True)
+class Refused:
+    """No room for the session; `retry_after_s` is when the next session here ends, if any does."""
+
+    reason: str
+    report: LoadReport
+    needed_kw: float
+    retry_after_s: float | None
+
+
+class SessionConflict(Exception):
+    """A session id was reused for a different request."""
+
+
+@dataclass
+class Counters:
+    started: int = 0
+    completed: int = 0
+    stopped: int = 0
+    refused: int = 0
+
+
+class Substation:
+    """All state that must be exact lives here, behind one lock, in one process."""
+
+    def __init__(
+        self,
+        name: str,
+        capacity_kw: float,
+        charger_max_power_kw: float,
+        time_scale: float,
+        background: BackgroundDemand,
+        *,
+        history_limit: int = 10_000,
+    ) -> None:
+        self.name = name
+        self.capacity_kw = capacity_kw
+        self.charger_max_power_kw = charger_max_power_kw
+        self.time_scale = time_scale
+        self.background = background
+        self.history_limit = history_limit
+        self.counters = Counters()
+        self.epoch = secrets.token_hex(8)
+        self._sequence = 0
+        self._lock = threading.Lock()
+        self._active: dict[str, Session] = {}
+        self._ev_power_kw = 0.0
+        self._ends: list[tuple[float, str]] = []  # min-heap of (ends_at, session_id); stale entries skipped
+        self._finished: OrderedDict[str, Session] = OrderedDict()
+
+    # --- queries -------------------------------------------------------------------------------
+    def report(self, now: float) -> LoadReport:
+        with self._lock:
+            self._settle(now)
+            return self._report(now)
+
+    def session(self, session_id: str, now: float) -> Session | None:
+        with self._lock:
+            self._settle(now)
+            return self._active.get(session_id) or self._finished.get(session_id)
+
+    def power_for(self, vehicle_max_power_kw: float) -> float:
+        return min(vehicle_max_power_kw, self.charger_max_power_kw)
+
+    # --- commands ------------------------------------------------------------------------------
+    def admit(
+        self,
+        vehicle_id: str,
+        energy_kwh: float,
+        vehicle_max_power_kw: float,
+        now: float,
+        session_id: str | None = None,
+    ) -> Admitted | Refused:
+        """Start the session only if it fits under capacity for its whole duration.
+
+        Checking against the background's peak over the session's window (not just its value now)
+        keeps the invariant: every admitted session fits at every moment of its life, since
+        sessions admitted later check against all sessions still active.
+        """
+        power_kw = self.power_for(vehicle_max_power_kw)
+        duration_s = energy_kwh / power_kw * 3600.0 / self.time_scale
+        with self._lock:
+            self._settle(now)
+            if session_id is not None:
+                existing = self._active.get(session_id) or self._finished.get(session_id)
+                if existing is not None:
+                    if (existing.vehicle_id, existing.energy_kwh, existing.power_kw) != (
+                        vehicle_id,
+                        energy_kwh,
+                        power_kw,
+                    ):
+                        raise SessionConflict(session_id)
+                    return Admitted(existing, self._report(now), replayed=True)
+            ends_at = now + duration_s
+            background_peak = self.background.peak_between(now, ends_at)
+            if self._ev_power_kw + power_kw + background_peak > self.capacity_kw + TOLERANCE_KW:
+                self.counters.refused += 1
+                report = self._report(now)
+                return Refused("capacity", report, power_kw, report.next_session_end_s)
+            session = Session(
+                session_id=session_id or f"{self.name}.{secrets.token_hex(12)}",
+                vehicle_id=vehicle_id,
+                power_kw=power_kw,
+                energy_kwh=energy_kwh,
+                started_at=now,
+                ends_at=ends_at,
+            )
+            self._active[session.session_id] = session
+            self._ev_power_kw += power_kw
+            heapq.heappush(self._ends, (ends_at, session.session_id))
+            self.counters.started += 1
+            return Admitted(session, self._report(now))
+
+    def stop(self, session_id: str, now: float) -> Session | None:
+        """End a session early and free its power; stopping a finished session just returns it."""
+        with self._lock:
+            self._settle(now)
+            session = self._active.pop(session_id, None)
+            if session is None:
+                return self._finished.get(session_id)
+            stopped = replace(session, state=STOPPED, ended_at=now)
+            self._release(stopped)
+            self.counters.stopped += 1
+            return stopped
+
+    # --- internals (lock held) -----------------------------------------------------------------
+    def _settle(self, now: float) -> None:
+        """Complete every session whose energy has been delivered: sessions end without a thread each."""
+        while self._ends and self._ends[0][0] <= now:
+            ends_at, session_id = heapq.heappop(self._ends)
+            session = self._active.pop(session_id, None)
+            if session is None:
+                continue  # stopped earlier
+            self._release(replace(session, state=COMPLETED, ended_at=ends_at))
+            self.counters.completed += 1
+
+    def _release(self, finished: Session) -> None:
+        self._ev_power_kw = self._ev_power_kw - finished.power_kw if self._active else 0.0
+        self._finished[finished.session_id] = finished
+        while len(self._finished) > self.history_limit:
+            self._finished.popitem(last=False)
+
+    def _next_end(self, now: float) -> float | None:
+        while self._ends and self._ends[0][1] not in self._active:
+            heapq.heappop(self._ends)
+        return max(0.0, self._ends[0][0] - now) if self._ends else None
+
+    def _report(self, now: float) -> LoadReport:
+        self._sequence += 1
+        return LoadReport(
+            name=self.name,
+            capacity_kw=self.capacity_kw,
+            ev_power_kw=self._ev_power_kw,
+            background_kw=self.background.at(now),
+            active_sessions=len(self._active),
+            charger_max_power_kw=self.charger_max_power_kw,
+            epoch=self.epoch,
+            sequence=self._sequence,
+            next_session_end_s=self._next_end(now),
+        )
