@@ -19,6 +19,9 @@ loglevel = os.environ.get("LOG_LEVEL", "info")
 accesslog = "-" if os.environ.get("ACCESS_LOG", "true").lower() in {"1", "true", "yes", "on"} else None
 access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms'
 proc_name = os.environ.get("SERVICE_NAME")
+# gunicorn 24+ opens a control socket at one fixed path per user: several services on one host would
+# fight over it, and containers run with a read-only root. Nothing here uses it.
+control_socket_disable = True
 
 if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
     # Several workers each count their own requests; prometheus_client sums them through this directory.

@@ -96,7 +96,12 @@ def create_app(config: BalancerConfig) -> Flask:
 
     @app.post("/sessions/<session_id>/stop")
     def stop_session(session_id: str):
-        return forward("POST", owner_of(session_id), f"/sessions/{session_id}/stop")
+        substation = owner_of(session_id)
+        response = forward("POST", substation, f"/sessions/{session_id}/stop")
+        if response.status_code == 200:
+            # The stopped session's power is free now: let the next decision know without waiting for a poll.
+            poller.refresh(substation)
+        return response
 
     def readiness():
         healthy = view.healthy_count()

@@ -51,14 +51,14 @@ class Poller:
             self._stop.wait(max(0.0, self.interval_s - (time.monotonic() - started)))
 
     def poll_once(self) -> None:
-        list(self._executor.map(self._poll, self.view.all()))
+        list(self._executor.map(self.refresh, self.view.all()))
         healthy = 0
         for substation in self.view.all():
             metrics.SUBSTATION_UP.labels(substation.name).set(1 if substation.healthy else 0)
             healthy += substation.healthy
         metrics.HEALTHY_SUBSTATIONS.set(healthy)
 
-    def _poll(self, substation: SubstationView) -> None:
+    def refresh(self, substation: SubstationView) -> None:
         try:
             response = self.client.call("GET", f"{substation.url}/load", timeout=self.timeout_s)
             if response.status != 200:

@@ -1,0 +1,31 @@
+# syntax=docker/dockerfile:1
+# One build for the three Python services; each is a target (`docker build --target substation .`).
+# The commands here are the ones docker-compose.yml and `make up` run: tests/test_topology.py checks it.
+
+FROM python:3.11.10-slim-bookworm AS base
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1
+WORKDIR /app
+COPY requirements.txt .
+RUN pip install --no-cache-dir -r requirements.txt \
+    && useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin grid
+COPY grid_common/ grid_common/
+# Code stays owned by root: the service user can read it, never change it.
+USER 10001:10001
+
+FROM base AS substation
+COPY substation_service/ substation_service/
+EXPOSE 5000
+CMD ["gunicorn", "--config", "python:grid_common.gunicorn_conf", "substation_service.wsgi:app"]
+
+FROM base AS balancer
+COPY load_balancer/ load_balancer/
+EXPOSE 7000
+CMD ["gunicorn", "--config", "python:grid_common.gunicorn_conf", "load_balancer.wsgi:app"]
+
+FROM base AS gateway
+COPY charge_request_service/ charge_request_service/
+EXPOSE 6000
+CMD ["gunicorn", "--config", "python:grid_common.gunicorn_conf", "charge_request_service.wsgi:app"]

@@ -1,0 +1,111 @@
+"""The assignment loop with a fake substation call: fallback, refusal, failure and deadline."""
+
+import pytest
+
+from grid_common.charge_request import ChargeRequest
+from grid_common.upstream import UpstreamResponse, UpstreamTimeout, UpstreamUnavailable
+from load_balancer.assignment import Assigner, NotPlaced
+from load_balancer.strategies import LeastUtilization
+from load_balancer.view import GridView
+
+REQUEST = ChargeRequest("EV-1", 11, 11)
+
+
+def load(name, capacity=150.0, load_kw=0.0, sequence=100):
+    return {
+        "name": name, "capacity_kw": capacity, "load_kw": load_kw, "active_sessions": 0,
+        "charger_max_power_kw": 22, "epoch": "e", "sequence": sequence,
+    }  # fmt: skip
+
+
+def make_grid(capacities):
+    grid = GridView([(name, f"http://{name}") for name in capacities])
+    for name, capacity in capacities.items():
+        grid.apply_report(name, load(name, capacity, sequence=1), now=0)
+    return grid
+
+
+def assigner(grid, answers, calls, deadline_s=5.0, clock=None):
+    def begin_charging(substation, body, timeout):
+        calls.append((substation.name, body, timeout))
+        answer = answers[substation.name]
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    kwargs = {"clock": clock} if clock else {}
+    return Assigner(grid, LeastUtilization(), begin_charging, admission_timeout_s=2, deadline_s=deadline_s, **kwargs)
+
+
+def admitted(name):
+    return UpstreamResponse(201, {"session": {"session_id": f"{name}.x", "substation": name}, "load": load(name)}, None)
+
+
+def refused(name, retry_after="7"):
+    return UpstreamResponse(409, {"status": 409, "load": load(name, load_kw=150)}, retry_after)
+
+
+def test_places_on_the_best_and_names_the_session_after_it():
+    grid = make_grid({"a": 150, "b": 300})
+    calls = []
+    placed = assigner(grid, {"a": admitted("a"), "b": admitted("b")}, calls).assign(REQUEST)
+    assert placed.session["substation"] == "b"
+    assert calls[0][1]["session_id"].startswith("b.")
+    assert grid.get("b").pending_sessions == 0, "the reservation is released once the answer is in"
+
+
+def test_refused_substation_falls_back_to_the_next_best():
+    grid = make_grid({"a": 150, "b": 300})
+    calls = []
+    placed = assigner(grid, {"a": admitted("a"), "b": refused("b")}, calls).assign(REQUEST)
+    assert [c[0] for c in calls] == ["b", "a"]
+    assert placed.session["substation"] == "a"
+    assert grid.get("b").load_kw == 150, "the refusal's load report updates the view at once"
+
+
+def test_failures_fall_back_and_mark_the_substation():
+    grid = make_grid({"a": 150, "b": 300})
+    calls = []
+    placed = assigner(grid, {"a": admitted("a"), "b": UpstreamUnavailable("down")}, calls).assign(REQUEST)
+    assert placed.session["substation"] == "a"
+    assert not grid.get("b").healthy
+
+
+def test_all_refusing_gives_no_capacity_with_the_soonest_retry():
+    grid = make_grid({"a": 150, "b": 300})
+    answers = {"a": refused("a", "9"), "b": refused("b", "4")}
+    with pytest.raises(NotPlaced) as caught:
+        assigner(grid, answers, []).assign(REQUEST)
+    assert caught.value.reason == "no_capacity"
+    assert caught.value.retry_after_s == 4
+    assert sorted(caught.value.attempts) == ["a", "b"]
+
+
+def test_all_failing_gives_unavailable():
+    grid = make_grid({"a": 150})
+    with pytest.raises(NotPlaced) as caught:
+        assigner(grid, {"a": UpstreamUnavailable("down")}, []).assign(REQUEST)
+    assert caught.value.reason == "unavailable"
+
+
+def test_deadline_bounds_the_retries_and_each_call():
+    grid = make_grid({"a": 150, "b": 150, "c": 150})
+    now = [0.0]
+
+    def clock():
+        return now[0]
+
+    calls = []
+
+    def slow_timeout():
+        now[0] += 3.0  # each failed call costs 3 s of the 5 s budget
+        return UpstreamTimeout("slow")
+
+    class Slow(dict):
+        def __getitem__(self, key):
+            return slow_timeout()
+
+    with pytest.raises(NotPlaced):
+        assigner(grid, Slow(), calls, deadline_s=5.0, clock=clock).assign(REQUEST)
+    assert len(calls) == 2, "no third attempt once the deadline has passed"
+    assert calls[1][2] <= 2.0

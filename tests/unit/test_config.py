@@ -1,0 +1,47 @@
+import pytest
+
+from charge_request_service.config import GatewayConfig
+from grid_common.settings import ConfigError
+from load_balancer.config import BalancerConfig
+from substation_service.config import SubstationConfig
+
+
+def test_substation_config_reads_and_defaults():
+    config = SubstationConfig.from_env({"SUBSTATION_NAME": "s1", "CAPACITY_KW": "300"})
+    assert config.capacity_kw == 300 and config.time_scale == 360 and config.background_peak_fraction == 0.3
+
+
+def test_substation_config_lists_every_mistake():
+    with pytest.raises(ConfigError) as caught:
+        SubstationConfig.from_env({"CAPACITY_KW": "-5", "TIME_SCALE": "fast", "WEB_CONCURRENCY": "4"})
+    message = str(caught.value)
+    for expected in ("SUBSTATION_NAME is required", "CAPACITY_KW must be greater than 0", "TIME_SCALE must be a number",
+                     "WEB_CONCURRENCY must be 1"):  # fmt: skip
+        assert expected in message
+
+
+def test_balancer_config_parses_substations():
+    config = BalancerConfig.from_env({"SUBSTATIONS": "a=http://h:1, b=http://h:2/", "STRATEGY": "round_robin"})
+    assert config.substations == (("a", "http://h:1"), ("b", "http://h:2"))
+    assert config.strategy == "round_robin"
+
+
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        ({}, "SUBSTATIONS is required"),
+        ({"SUBSTATIONS": "a=ftp://h"}, "must be name=http://host:port"),
+        ({"SUBSTATIONS": "a=http://h:1,a=http://h:2"}, "names 'a' twice"),
+        ({"SUBSTATIONS": "a=http://h:1", "STRATEGY": "fastest"}, "STRATEGY must be one of"),
+        ({"SUBSTATIONS": "a=http://h:1", "POLL_INTERVAL_S": "0"}, "POLL_INTERVAL_S must be at least"),
+    ],
+)
+def test_balancer_config_errors(env, expected):
+    with pytest.raises(ConfigError, match=expected):
+        BalancerConfig.from_env(env)
+
+
+def test_gateway_config():
+    assert GatewayConfig.from_env({"BALANCER_URL": "http://b:7000/"}).balancer_url == "http://b:7000"
+    with pytest.raises(ConfigError, match="BALANCER_URL must be an http"):
+        GatewayConfig.from_env({"BALANCER_URL": "b:7000"})

@@ -1,0 +1,45 @@
+import pytest
+
+from substation_service.profile import RESIDENTIAL_PROFILE, BackgroundDemand, DailyProfile, SimulatedClock
+
+
+def test_profile_interpolates_between_hourly_points():
+    profile = DailyProfile()
+    assert profile.at(19) == pytest.approx(1.0)
+    assert profile.at(3.5) == pytest.approx((RESIDENTIAL_PROFILE[3] + RESIDENTIAL_PROFILE[4]) / 2)
+    assert profile.at(23.5) == pytest.approx((RESIDENTIAL_PROFILE[23] + RESIDENTIAL_PROFILE[0]) / 2)
+    assert profile.at(24 + 19) == pytest.approx(1.0), "the profile repeats every day"
+
+
+def test_peak_between_finds_the_knot_inside_a_window():
+    profile = DailyProfile()
+    assert profile.peak_between(17.5, 20.5) == pytest.approx(1.0)
+    assert profile.peak_between(2.0, 3.0) == pytest.approx(max(RESIDENTIAL_PROFILE[2], RESIDENTIAL_PROFILE[3]))
+    # Across midnight the window wraps: 23:00 -> 01:00 peaks at 23:00.
+    assert profile.peak_between(23, 25) == pytest.approx(RESIDENTIAL_PROFILE[23])
+    assert profile.peak_between(0, 30) == pytest.approx(1.0), "a window of a day or more sees the daily peak"
+
+
+def test_profile_rejects_malformed_shapes():
+    with pytest.raises(ValueError):
+        DailyProfile((0.5,) * 23)
+    with pytest.raises(ValueError):
+        DailyProfile((1.5,) * 24)
+
+
+def test_simulated_clock_runs_time_scale_times_faster():
+    clock = SimulatedClock(time_scale=360)
+    # 10 wall seconds at 360x is one simulated hour.
+    assert clock.hour_of_day(10) - clock.hour_of_day(0) == pytest.approx(1.0)
+    assert clock.wall_seconds_for(1.0) == pytest.approx(10.0)
+    assert SimulatedClock(360, phase_hours=5).hour_of_day(0) == pytest.approx(5.0)
+
+
+def test_background_demand_scales_profile_and_can_be_off():
+    clock = SimulatedClock(time_scale=3600)  # one simulated hour per wall second
+    demand = BackgroundDemand(peak_kw=50, profile=DailyProfile(), clock=clock)
+    assert demand.at(19) == pytest.approx(50.0)
+    assert demand.peak_between(17, 20) == pytest.approx(50.0)
+    assert demand.peak_between(2, 3) == pytest.approx(50 * 0.37)
+    off = BackgroundDemand(peak_kw=0, profile=DailyProfile(), clock=clock)
+    assert off.at(19) == 0 and off.peak_between(0, 100) == 0

@@ -1,0 +1,1 @@
+"""Developer tooling: the local runner, process control for tests, and topology checks."""

@@ -1,0 +1,116 @@
+"""`make up`: the compose topology as local processes on loopback, with logs prefixed by service.
+
+Ctrl-C (or SIGTERM) stops every process gracefully and leaves none behind.
+"""
+
+from __future__ import annotations
+
+import itertools
+import shutil
+import signal
+import sys
+import threading
+from pathlib import Path
+
+from tools.processes import ROOT, ServiceProcess, port_in_use
+from tools.topology import PROMETHEUS_LOCAL_CONFIG, local_prometheus_config, local_services
+
+COLORS = itertools.cycle(["\033[36m", "\033[33m", "\033[35m", "\033[32m", "\033[34m", "\033[31m"])
+RESET = "\033[0m"
+PROMETHEUS_PORT = 9090
+_print_lock = threading.Lock()
+
+
+def make_printer(width: int):
+    colors: dict[str, str] = {}
+    use_color = sys.stdout.isatty()
+
+    def emit(name: str, line: str) -> None:
+        color = colors.setdefault(name, next(COLORS)) if use_color else ""
+        with _print_lock:
+            print(f"{color}{name:<{width}} |{RESET if use_color else ''} {line}", flush=True)
+
+    return emit
+
+
+def prometheus_process(emit, run_dir: Path) -> ServiceProcess | None:
+    binary = shutil.which("prometheus")
+    if binary is None:
+        emit(
+            "runner",
+            "prometheus is not on PATH, so it is not started. Install it (Debian/Ubuntu: "
+            "`sudo apt-get install prometheus`, or a release from prometheus.io) and run `make up` again.",
+        )
+        return None
+    if PROMETHEUS_LOCAL_CONFIG.read_text() != local_prometheus_config():
+        emit("runner", "warning: prometheus.local.yml is out of date; run `python -m tools.topology --write`")
+    return ServiceProcess(
+        "prometheus",
+        [
+            binary,
+            f"--config.file={PROMETHEUS_LOCAL_CONFIG}",
+            f"--storage.tsdb.path={run_dir / 'prometheus'}",
+            f"--web.listen-address=127.0.0.1:{PROMETHEUS_PORT}",
+        ],
+        {},
+        f"http://127.0.0.1:{PROMETHEUS_PORT}/-/ready",
+        output=emit,
+    )
+
+
+def main() -> int:
+    services = local_services()
+    emit = make_printer(max(len(s.name) for s in services) + 1)
+    busy = [s for s in services if port_in_use(s.port)]
+    if busy:
+        names = ", ".join(f"{s.name} (:{s.port})" for s in busy)
+        emit("runner", f"ports already in use: {names}. Is the suite already running? Stop it and try again.")
+        return 1
+    run_dir = ROOT / ".run"
+    run_dir.mkdir(exist_ok=True)
+    processes = [ServiceProcess(s.name, s.command, s.env, s.health_url, output=emit) for s in services]
+    prometheus = prometheus_process(emit, run_dir)
+    if prometheus and not port_in_use(PROMETHEUS_PORT):
+        processes.append(prometheus)
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    started: list[ServiceProcess] = []
+    return_code = 0
+    try:
+        for process in processes:
+            if stop.is_set():
+                break
+            started.append(process.start())
+            process.wait_healthy(timeout=60)
+        if not stop.is_set():
+            emit("runner", "all services are up:")
+            for line in (
+                "gateway     http://127.0.0.1:6000  (POST /initiate_energy_transfer)",
+                "balancer    http://127.0.0.1:7000/substations",
+                "substations http://127.0.0.1:5001/load  :5002  :5003",
+                "prometheus  http://127.0.0.1:9090/targets" if prometheus else "prometheus  not started",
+                "load        python load_tester/test.py -n 200 -c 8",
+                "Ctrl-C stops everything.",
+            ):
+                emit("runner", "  " + line)
+        while not stop.is_set():
+            if any(not p.running for p in started):
+                dead = [p.name for p in started if not p.running]
+                emit("runner", f"{', '.join(dead)} exited; stopping the suite")
+                return_code = 1
+                break
+            stop.wait(0.5)
+    except (RuntimeError, TimeoutError) as error:
+        emit("runner", f"start-up failed: {error}")
+        return_code = 1
+    finally:
+        emit("runner", "stopping...")
+        for process in reversed(started):
+            process.stop()
+        emit("runner", "stopped.")
+    return return_code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,129 @@
+"""The suite's topology, read from docker-compose.yml: the one place it is written down.
+
+`make up` runs exactly what compose would run (same commands, same environment), with each
+`service:container-port` address rewritten to `127.0.0.1:host-port`. The Prometheus config for
+`make up` is the compose one with the same rewriting, so the three cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+COMPOSE_FILE = ROOT / "docker-compose.yml"
+PROMETHEUS_COMPOSE_CONFIG = ROOT / "monitoring" / "prometheus" / "prometheus.yml"
+PROMETHEUS_LOCAL_CONFIG = ROOT / "monitoring" / "prometheus" / "prometheus.local.yml"
+LOOPBACK = "127.0.0.1"
+
+
+@dataclass(frozen=True)
+class LocalService:
+    name: str
+    command: list[str]
+    env: dict[str, str]
+    port: int
+    health_url: str
+    depends_on: list[str] = field(default_factory=list)
+
+
+def load_compose(path: Path = COMPOSE_FILE) -> dict:
+    return yaml.safe_load(path.read_text())
+
+
+def published_ports(compose: dict) -> dict[tuple[str, int], int]:
+    """(service, container port) -> host port, from every service's `ports`."""
+    mapping = {}
+    for name, service in compose["services"].items():
+        for entry in service.get("ports", []):
+            host_port, container_port = str(entry).rsplit(":", 2)[-2:]
+            mapping[(name, int(container_port))] = int(host_port)
+    return mapping
+
+
+def localize(value: str, ports: dict[tuple[str, int], int]) -> str:
+    """Rewrite every `service:port` address in `value` to its loopback `127.0.0.1:host-port`."""
+
+    def replace(match: re.Match) -> str:
+        key = (match.group(1), int(match.group(2)))
+        return f"{LOOPBACK}:{ports[key]}" if key in ports else match.group(0)
+
+    return re.sub(r"\b([A-Za-z][A-Za-z0-9_-]*):(\d+)\b", replace, value)
+
+
+def _container_port(bind: str) -> int:
+    return int(bind.rsplit(":", 1)[1])
+
+
+def local_services(compose: dict | None = None) -> list[LocalService]:
+    """The Python services compose builds, as loopback processes, in dependency order."""
+    compose = compose or load_compose()
+    ports = published_ports(compose)
+    services = []
+    for name, service in compose["services"].items():
+        if "build" not in service:
+            continue  # Prometheus and Grafana images: the runner handles Prometheus itself
+        env = {key: str(value) for key, value in service.get("environment", {}).items()}
+        host_port = ports[(name, _container_port(env["BIND"]))]
+        local_env = {key: localize(value, ports) for key, value in env.items()}
+        local_env["BIND"] = f"{LOOPBACK}:{host_port}"
+        health_url = service["healthcheck"]["test"][-1]
+        services.append(
+            LocalService(
+                name=name,
+                command=list(service["command"]),
+                env=local_env,
+                port=host_port,
+                health_url=re.sub(r"//127\.0\.0\.1:\d+", f"//{LOOPBACK}:{host_port}", health_url),
+                depends_on=list(service.get("depends_on", {})),
+            )
+        )
+    return _in_dependency_order(services)
+
+
+def _in_dependency_order(services: list[LocalService]) -> list[LocalService]:
+    by_name = {s.name: s for s in services}
+    ordered: list[LocalService] = []
+
+    def visit(service: LocalService, path: tuple[str, ...]) -> None:
+        if service in ordered:
+            return
+        if service.name in path:
+            raise ValueError(f"dependency cycle: {' -> '.join((*path, service.name))}")
+        for dependency in service.depends_on:
+            if dependency in by_name:
+                visit(by_name[dependency], (*path, service.name))
+        ordered.append(service)
+
+    for service in services:
+        visit(service, ())
+    return ordered
+
+
+def local_prometheus_config(compose: dict | None = None) -> str:
+    """The compose Prometheus config with every target rewritten to loopback."""
+    compose = compose or load_compose()
+    ports = published_ports(compose)
+    header = (
+        "# Generated from prometheus.yml by `python -m tools.topology --write`: do not edit.\n"
+        "# The same scrape jobs as compose, with each service:port rewritten to 127.0.0.1:host-port.\n"
+    )
+    body = PROMETHEUS_COMPOSE_CONFIG.read_text()
+    return header + localize(body, ports)
+
+
+def main() -> None:
+    import sys
+
+    if "--write" in sys.argv:
+        PROMETHEUS_LOCAL_CONFIG.write_text(local_prometheus_config())
+        print(f"wrote {PROMETHEUS_LOCAL_CONFIG.relative_to(ROOT)}")
+    for service in local_services():
+        print(f"{service.name:12} {service.port:5}  {' '.join(service.command)}")
+
+
+if __name__ == "__main__":
+    main()
