@@ -6,7 +6,7 @@ import json
 from dataclasses import dataclass
 
 import urllib3
-from urllib3.exceptions import HTTPError, TimeoutError
+from urllib3.exceptions import HTTPError, NewConnectionError, TimeoutError
 
 
 class UpstreamError(Exception):
@@ -62,6 +62,9 @@ class JsonClient:
         )
         try:
             response = self.pool.request(method, url, body=payload, headers=headers, timeout=call_timeout)
+        except NewConnectionError as error:
+            # Checked first: urllib3 makes a refused connection a subclass of its connect *timeout*.
+            raise UpstreamUnavailable(f"{method} {url} failed: connection refused or unreachable") from error
         except TimeoutError as error:
             raise UpstreamTimeout(f"{method} {url} timed out") from error
         except HTTPError as error:

@@ -1,0 +1,118 @@
+"""Every error is problem+json with the right status, and nothing hangs when an upstream fails."""
+
+from __future__ import annotations
+
+import signal
+import time
+
+import pytest
+
+from tests.http import call
+
+LONG = {"TIME_SCALE": "1"}
+PROBLEM = "application/problem+json"
+
+
+@pytest.fixture
+def grid(services):
+    return services.grid({"a": 150, "b": 150}, substation_env=LONG)
+
+
+def assert_problem(reply, status):
+    assert reply.status == status, (reply.status, reply.raw[:300])
+    assert reply.content_type == PROBLEM
+    assert reply.body["status"] == status and reply.body["title"]
+    assert b"Traceback" not in reply.raw and b"<html" not in reply.raw.lower()
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "status", "detail"),
+    [
+        ({"body": b"{not json", "headers": {"Content-Type": "application/json"}}, 400, "not valid JSON"),
+        ({"body": b"energy=11", "headers": {"Content-Type": "application/x-www-form-urlencoded"}}, 415, "json"),
+        ({"json_body": {"energy_kwh": -5}}, 422, "energy_kwh"),
+        ({"json_body": {"max_power_kw": 1e308}}, 422, "max_power_kw"),
+        ({"body": b'{"energy_kwh": NaN}', "headers": {"Content-Type": "application/json"}}, 422, "finite"),
+        ({"json_body": {"battery": "big"}}, 422, "battery"),
+        ({"json_body": ["energy_kwh", 11]}, 422, "JSON object"),
+        ({"json_body": {"vehicle_id": "EV 1; DROP"}}, 422, "vehicle_id"),
+        ({"body": b"{" + b" " * 20_000 + b"}", "headers": {"Content-Type": "application/json"}}, 413, ""),
+    ],
+)
+def test_bad_input_is_a_clear_4xx(grid, kwargs, status, detail):
+    for url in (grid.gateway.url + "/initiate_energy_transfer", grid.balancer.url + "/assign_substation"):
+        reply = call("POST", url, **kwargs)
+        assert_problem(reply, status)
+        assert detail.lower() in reply.raw.decode().lower()
+
+
+def test_unknown_routes_methods_and_sessions(grid):
+    assert_problem(call("GET", f"{grid.gateway.url}/nowhere"), 404)
+    reply = call("GET", f"{grid.gateway.url}/initiate_energy_transfer")
+    assert_problem(reply, 405)
+    assert "POST" in reply.headers["Allow"]
+    assert_problem(call("GET", f"{grid.gateway.url}/sessions/not-a-session"), 400)
+    assert_problem(call("GET", f"{grid.gateway.url}/sessions/a.0123456789abcdef"), 404)
+    assert_problem(call("GET", f"{grid.gateway.url}/sessions/nosuchstation.0123456789abcdef"), 404)
+    assert_problem(call("POST", f"{grid.gateway.url}/sessions/a.0123456789abcdef/stop"), 404)
+
+
+def test_balancer_down_gives_502_at_once(services):
+    grid = services.grid({"a": 150}, substation_env=LONG)
+    grid.balancer.process.stop()
+    started = time.monotonic()
+    reply = call("POST", f"{grid.gateway.url}/initiate_energy_transfer")
+    assert_problem(reply, 502)
+    assert time.monotonic() - started < 2
+    assert "load balancer" in reply.body["detail"]
+
+
+def test_balancer_too_slow_gives_504_within_the_timeout(services):
+    grid = services.grid({"a": 150}, substation_env=LONG, gateway_env={"BALANCER_TIMEOUT_S": "1"})
+    grid.balancer.process.signal(signal.SIGSTOP)
+    try:
+        started = time.monotonic()
+        reply = call("POST", f"{grid.gateway.url}/initiate_energy_transfer", timeout=10)
+        elapsed = time.monotonic() - started
+    finally:
+        grid.balancer.process.signal(signal.SIGCONT)
+    assert_problem(reply, 504)
+    assert 0.9 <= elapsed < 3
+
+
+def test_owning_substation_down_gives_502_for_its_sessions(services):
+    grid = services.grid({"a": 150}, substation_env=LONG)
+    session = call("POST", f"{grid.gateway.url}/initiate_energy_transfer").body
+    grid.substations["a"].process.stop()
+    reply = call("GET", f"{grid.gateway.url}/sessions/{session['session_id']}")
+    assert_problem(reply, 502)
+    assert "substation a" in reply.body["detail"]
+
+
+def test_no_healthy_substation_gives_503(services):
+    grid = services.grid({"a": 150}, substation_env=LONG)
+    grid.substations["a"].process.stop()
+    reply = call("POST", f"{grid.gateway.url}/initiate_energy_transfer")
+    assert_problem(reply, 503)
+    assert int(reply.headers["Retry-After"]) >= 1
+
+
+def test_invalid_configuration_stops_the_service_with_a_clear_message(services, tmp_path):
+    from tests.conftest import compose_command
+    from tools.processes import ServiceProcess, free_port
+
+    log = tmp_path / "bad.log"
+    port = free_port()
+    process = ServiceProcess(
+        "bad",
+        compose_command("substation1"),
+        {"BIND": f"127.0.0.1:{port}", "CAPACITY_KW": "lots"},
+        f"http://127.0.0.1:{port}/healthz",
+        log_path=log,
+    ).start()
+    with pytest.raises(RuntimeError, match="exited"):
+        process.wait_healthy(timeout=20)
+    process.stop()
+    output = log.read_text()
+    assert "SUBSTATION_NAME is required" in output
+    assert "CAPACITY_KW must be a number" in output

@@ -1,0 +1,77 @@
+"""Each service's /metrics exposes its metrics, named the Prometheus way, with values that add up."""
+
+from __future__ import annotations
+
+from tests.conftest import wait_until
+from tests.http import call, metric_value
+
+
+def scrape(service) -> str:
+    reply = call("GET", f"{service.url}/metrics")
+    assert reply.status == 200
+    assert reply.content_type.startswith("text/plain")
+    return reply.raw.decode()
+
+
+def test_metrics_after_traffic(services):
+    grid = services.grid({"a": 22, "b": 150}, substation_env={"TIME_SCALE": "1"})
+    for _ in range(3):
+        assert call("POST", f"{grid.gateway.url}/initiate_energy_transfer").status == 201
+    # A session started on "a" without the balancer: substations count what they admit, whoever asks.
+    call("POST", f"{grid.substations['a'].url}/begin_charging", {"max_power_kw": 22})
+    call("POST", f"{grid.gateway.url}/initiate_energy_transfer", {"energy_kwh": "x"})
+
+    gateway = scrape(grid.gateway)
+    assert metric_value(gateway, "gateway_requests_total", route="/initiate_energy_transfer", status="201") == 3
+    assert metric_value(gateway, "gateway_requests_total", route="/initiate_energy_transfer", status="422") == 1
+    assert metric_value(gateway, "gateway_request_duration_seconds_count", route="/initiate_energy_transfer") == 4
+    assert (
+        metric_value(gateway, "gateway_request_duration_seconds_bucket", route="/initiate_energy_transfer", le="+Inf")
+        == 4
+    )
+
+    balancer = scrape(grid.balancer)
+    decided = sum(metric_value(balancer, "balancer_decisions_total", substation=s) or 0 for s in ("a", "b"))
+    assert decided == 3
+    assert metric_value(balancer, "balancer_decision_duration_seconds_count") >= 3
+    assert metric_value(balancer, "balancer_assign_duration_seconds_count") == 3
+    assert metric_value(balancer, "balancer_substation_up", substation="a") == 1
+    assert metric_value(balancer, "balancer_healthy_substations") == 2
+
+    total_started = 0
+    for name, substation in grid.substations.items():
+        text = scrape(substation)
+        load = call("GET", f"{substation.url}/load").body
+        assert metric_value(text, "substation_load", substation=name) == load["active_sessions"]
+        assert metric_value(text, "substation_capacity_watts", substation=name) == load["capacity_kw"] * 1000
+        assert metric_value(text, "substation_power_watts", substation=name) == load["load_kw"] * 1000
+        assert metric_value(text, "substation_utilization_ratio", substation=name) == load["utilization"]
+        total_started += metric_value(text, "substation_sessions_started_total", substation=name)
+        assert metric_value(text, "substation_sessions_refused_total", substation=name, reason="capacity") == 0
+        assert metric_value(text, "substation_sessions_completed_total", substation=name) == 0
+    assert total_started == 4
+
+
+def test_upstream_failures_and_up_gauge_follow_a_dead_substation(services):
+    grid = services.grid({"a": 150, "b": 150}, substation_env={"TIME_SCALE": "1"})
+    grid.substations["a"].process.stop()
+
+    def balancer_sees_a_down():
+        text = scrape(grid.balancer)
+        return text if metric_value(text, "balancer_substation_up", substation="a") == 0 else None
+
+    text = wait_until(balancer_sees_a_down, timeout=5)
+    assert metric_value(text, "balancer_healthy_substations") == 1
+    failures = metric_value(text, "balancer_upstream_failures_total", substation="a", operation="poll")
+    assert failures >= 1
+
+
+def test_completed_sessions_are_counted(services):
+    grid = services.grid({"a": 150}, substation_env={"TIME_SCALE": "36000"})  # 11 kWh at 11 kW: 0.1 s
+    for _ in range(2):
+        assert call("POST", f"{grid.gateway.url}/initiate_energy_transfer").status == 201
+    wait_until(
+        lambda: metric_value(scrape(grid.substations["a"]), "substation_sessions_completed_total", substation="a") == 2,
+        timeout=5,
+    )
+    assert metric_value(scrape(grid.substations["a"]), "substation_load", substation="a") == 0

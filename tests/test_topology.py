@@ -1,0 +1,163 @@
+"""docker-compose.yml, the Dockerfile, `make up` and the Prometheus configs describe one topology.
+
+No Docker engine runs where these tests run, so this is how we know compose would run what we test.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+from charge_request_service.config import GatewayConfig
+from load_balancer.config import BalancerConfig
+from substation_service.config import SubstationConfig
+from tools.topology import (
+    COMPOSE_FILE,
+    PROMETHEUS_COMPOSE_CONFIG,
+    PROMETHEUS_LOCAL_CONFIG,
+    ROOT,
+    load_compose,
+    local_prometheus_config,
+    local_services,
+    localize,
+    published_ports,
+)
+
+COMPOSE = load_compose()
+SERVICES = COMPOSE["services"]
+APP_SERVICES = {name: s for name, s in SERVICES.items() if "build" in s}
+SUBSTATIONS = ["substation1", "substation2", "substation3"]
+CONFIG_OF_TARGET = {"substation": SubstationConfig, "balancer": BalancerConfig, "gateway": GatewayConfig}
+
+
+def dockerfile_stages() -> dict[str, dict]:
+    """Each build stage of the Dockerfile: its base image, user and CMD."""
+    stages: dict[str, dict] = {}
+    current = None
+    for line in (ROOT / "Dockerfile").read_text().splitlines():
+        if match := re.match(r"FROM\s+(\S+)(?:\s+AS\s+(\S+))?", line):
+            current = match.group(2) or match.group(1)
+            base = stages.get(match.group(1), {})
+            stages[current] = {"from": match.group(1), "user": base.get("user"), "cmd": base.get("cmd")}
+        elif line.startswith("USER") and current:
+            stages[current]["user"] = line.split()[1]
+        elif line.startswith("CMD") and current:
+            stages[current]["cmd"] = json.loads(line[3:])
+    return stages
+
+
+def test_the_documented_ports():
+    ports = published_ports(COMPOSE)
+    assert ports[("gateway", 6000)] == 6000
+    assert ports[("balancer", 7000)] == 7000
+    assert [ports[(name, 5000)] for name in SUBSTATIONS] == [5001, 5002, 5003]
+    assert ports[("prometheus", 9090)] == 9090
+    assert ports[("grafana", 3000)] == 3000
+
+
+def test_substations_differ_in_capacity_so_utilization_balancing_shows():
+    capacities = {SERVICES[name]["environment"]["CAPACITY_KW"] for name in SUBSTATIONS}
+    assert len(capacities) > 1
+
+
+@pytest.mark.parametrize("name", sorted(APP_SERVICES))
+def test_compose_runs_the_images_own_command_as_non_root(name):
+    service = APP_SERVICES[name]
+    stage = dockerfile_stages()[service["build"]["target"]]
+    assert service["command"] == stage["cmd"], "compose and the image must run the same command"
+    assert stage["user"] and stage["user"].split(":")[0] not in {"root", "0"}
+    assert service["read_only"] is True
+    assert not service["image"].endswith(":latest")
+
+
+@pytest.mark.parametrize("name", sorted(APP_SERVICES))
+def test_every_service_environment_is_valid_configuration(name):
+    service = APP_SERVICES[name]
+    config_class = CONFIG_OF_TARGET[service["build"]["target"]]
+    config_class.from_env({k: str(v) for k, v in service["environment"].items()})
+
+
+def test_healthchecks_and_start_order():
+    for name, service in APP_SERVICES.items():
+        test = service["healthcheck"]["test"]
+        assert test[:4] == ["CMD", "python", "-m", "grid_common.healthcheck"], name
+        assert test[-1].endswith("/readyz")
+        bind_port = service["environment"]["BIND"].rsplit(":", 1)[1]
+        assert f":{bind_port}/" in test[-1], f"{name} healthcheck probes the port it binds"
+    for name, service in SERVICES.items():
+        for dependency, condition in service.get("depends_on", {}).items():
+            assert condition == {"condition": "service_healthy"}, (name, dependency)
+    assert set(SERVICES["balancer"]["depends_on"]) == set(SUBSTATIONS)
+    assert set(SERVICES["gateway"]["depends_on"]) == {"balancer"}
+
+
+def test_balancer_and_gateway_point_at_the_compose_services():
+    listed = BalancerConfig.from_env(SERVICES["balancer"]["environment"]).substations
+    assert listed == tuple((name, f"http://{name}:5000") for name in SUBSTATIONS)
+    assert SERVICES["gateway"]["environment"]["BALANCER_URL"] == "http://balancer:7000"
+
+
+def test_make_up_runs_the_compose_commands_and_environment_on_loopback():
+    ports = published_ports(COMPOSE)
+    local = {service.name: service for service in local_services(COMPOSE)}
+    assert set(local) == set(APP_SERVICES)
+    for name, service in APP_SERVICES.items():
+        runner = local[name]
+        assert runner.command == service["command"]
+        compose_env = {k: str(v) for k, v in service["environment"].items()}
+        assert set(runner.env) == set(compose_env)
+        for key, value in compose_env.items():
+            expected = f"127.0.0.1:{runner.port}" if key == "BIND" else localize(value, ports)
+            assert runner.env[key] == expected, (name, key)
+    assert local["balancer"].env["SUBSTATIONS"] == (
+        "substation1=http://127.0.0.1:5001,substation2=http://127.0.0.1:5002,substation3=http://127.0.0.1:5003"
+    )
+    order = [s.name for s in local_services(COMPOSE)]
+    assert order.index("balancer") > max(order.index(s) for s in SUBSTATIONS)
+    assert order.index("gateway") > order.index("balancer")
+
+
+def scrape_targets(path: Path) -> set[str]:
+    config = yaml.safe_load(path.read_text())
+    return {t for job in config["scrape_configs"] for sc in job["static_configs"] for t in sc["targets"]}
+
+
+def test_prometheus_scrapes_every_service_in_both_configs():
+    compose_targets = scrape_targets(PROMETHEUS_COMPOSE_CONFIG)
+    expected = {f"{name}:{s['environment']['BIND'].rsplit(':', 1)[1]}" for name, s in APP_SERVICES.items()}
+    assert compose_targets == expected
+    local = {f"127.0.0.1:{s.port}" for s in local_services(COMPOSE)}
+    assert scrape_targets(PROMETHEUS_LOCAL_CONFIG) == local
+
+
+def test_local_prometheus_config_is_generated_from_the_compose_one():
+    assert PROMETHEUS_LOCAL_CONFIG.read_text() == local_prometheus_config(COMPOSE), (
+        "run `python -m tools.topology --write`"
+    )
+
+
+def test_images_are_pinned():
+    for line in (ROOT / "Dockerfile").read_text().splitlines():
+        if line.startswith("FROM") and " AS " in line and line.split()[1] not in dockerfile_stages():
+            assert re.search(r":\d+\.\d+\.\d+", line), line
+    for name, service in SERVICES.items():
+        if "build" not in service:
+            assert re.search(r":v?\d+\.\d+\.\d+$", service["image"]), name
+
+
+def test_requirements_are_pinned_exactly():
+    for file in ("requirements.txt", "requirements-dev.txt"):
+        for line in (ROOT / file).read_text().splitlines():
+            line = line.strip()
+            if line and not line.startswith(("#", "-r")):
+                assert re.match(r"^[A-Za-z0-9_.-]+==[\w.]+$", line), f"{file}: {line}"
+
+
+def test_grafana_has_no_default_password():
+    password = SERVICES["grafana"]["environment"]["GF_SECURITY_ADMIN_PASSWORD"]
+    assert password.startswith("${GRAFANA_ADMIN_PASSWORD:?"), "compose must refuse to start without a password"
+    assert COMPOSE_FILE.exists()
