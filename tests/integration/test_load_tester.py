@@ -1,0 +1,116 @@
+"""The load tester (load_tester/test.py) run as a script against the real services."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.http import call
+from tools.processes import free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+SCRIPT = "load_tester/test.py"
+LONG = {"TIME_SCALE": "1"}  # sessions last an hour of wall time: nothing ends during a test
+
+
+def load_test(gateway_url: str, balancer_url: str, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, SCRIPT, "--url", gateway_url, "--balancer-url", balancer_url, *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def section(output: str, title: str) -> str:
+    """The lines of one summary section, from its title to the next blank line."""
+    start = output.index(title)
+    end = output.find("\n\n", start)
+    return output[start : end if end != -1 else len(output)]
+
+
+def count_of(output: str, status: str) -> int | None:
+    """The count of one status in the Outcomes table."""
+    match = re.search(rf"^\s+{re.escape(status)}\s+(\d+)\s+[\d.]+\s*$", section(output, "Outcomes"), re.M)
+    return int(match.group(1)) if match else None
+
+
+def test_default_like_run_prints_every_reply_and_a_summary(services):
+    grid = services.grid(substation_env=LONG)
+    run = load_test(grid.gateway.url, grid.balancer.url, "-n", "5")
+    assert run.returncode == 0, run.stderr
+    assert "Traceback" not in run.stderr
+
+    reply_lines = [line for line in run.stdout.splitlines() if line.startswith("Request ")]
+    assert [line.split(":")[0] for line in reply_lines] == [f"Request {i}" for i in range(1, 6)]
+    assert all(line.split(": ", 1)[1].startswith("{'result': 'Charging started'") for line in reply_lines), reply_lines
+    assert "'substation': 'substation3'" in reply_lines[0], "the first session on an idle grid goes to the largest"
+
+    assert count_of(run.stdout, "201") == 5
+    latency = section(run.stdout, "Latency")
+    assert "over 5 HTTP answers" in latency
+    for key in ("min", "p50", "p95", "p99", "max"):
+        assert key in latency
+    assert re.search(r"^\s+5\s+1\s+[\d.]+\s+[\d.]+$", section(run.stdout, "Throughput"), re.M)
+    sessions = section(run.stdout, "Sessions by substation")
+    placed = {m[0]: int(m[1]) for m in re.findall(r"^\s+(substation\d)\s+(\d+)\s+[\d.]+$", sessions, re.M)}
+    assert sum(placed.values()) == 5 and set(placed) == {"substation1", "substation2", "substation3"}, sessions
+    assert f"spread (max - min): {max(placed.values()) - min(placed.values())}" in sessions
+    balancer = section(run.stdout, "Balancer view")
+    assert "unavailable" not in balancer
+    active = {m[0]: int(m[1]) for m in re.findall(r"^\s+(substation\d)\s+yes\s+(\d+)\s", balancer, re.M)}
+    assert active == placed, "the balancer's final view matches where the sessions went"
+
+
+def test_concurrent_quiet_run_writes_a_json_summary(services, tmp_path):
+    grid = services.grid(substation_env=LONG)
+    out = tmp_path / "out.json"
+    run = load_test(grid.gateway.url, grid.balancer.url, "-n", "40", "-c", "8", "-q", "--json", str(out))
+    assert run.returncode == 0, run.stderr
+    assert not re.search(r"^Request \d+:", run.stdout, re.M), "quiet runs print no per-request lines"
+    assert "Outcomes" in run.stdout
+
+    summary = json.loads(out.read_text())
+    assert summary["requests"] == 40 and summary["concurrency"] == 8
+    assert summary["outcomes"] == {"201": 40}
+    by_substation = summary["sessions_by_substation"]
+    assert set(by_substation) == {"substation1", "substation2", "substation3"}
+    assert sum(by_substation.values()) == 40
+    assert summary["spread_sessions"] == max(by_substation.values()) - min(by_substation.values())
+    assert summary["duration_s"] > 0 and summary["throughput_rps"] > 0
+    latency = summary["latency_ms"]
+    assert set(latency) == {"min", "p50", "p95", "p99", "max"}
+    assert 0 < latency["min"] <= latency["p50"] <= latency["p95"] <= latency["p99"] <= latency["max"]
+
+    listed = call("GET", f"{grid.balancer.url}/substations").body["substations"]
+    assert {s["name"]: s["active_sessions"] for s in listed} == by_substation
+
+
+def test_full_grid_outcomes_count_201_and_503(services):
+    grid = services.grid({"a": 22}, substation_env=LONG)
+    run = load_test(grid.gateway.url, grid.balancer.url, "-n", "4", "--max-power-kw", "11")
+    assert run.returncode == 0, run.stderr
+    assert count_of(run.stdout, "201") == 2
+    assert count_of(run.stdout, "503") == 2
+    assert re.search(r"^\s+503\s+2\s+50\.0$", run.stdout, re.M)
+    assert "'vehicle_id': 'EV-1'" in run.stdout, "a built body names the vehicle after the request"
+    assert "'status': 503" in run.stdout, "503 replies are printed as their problem body"
+    assert re.search(r"^\s+a\s+yes\s+2\s+22\.0 / 22\.0\s+100\.0$", section(run.stdout, "Balancer view"), re.M)
+
+
+def test_closed_port_counts_connection_errors_and_fails(tmp_path):
+    closed = f"http://127.0.0.1:{free_port()}"
+    out = tmp_path / "out.json"
+    run = load_test(closed, closed, "-n", "3", "--timeout", "2", "--json", str(out))
+    assert run.returncode == 1
+    assert "Traceback" not in run.stderr
+    assert count_of(run.stdout, "error: connection refused") == 3
+    assert "balancer unavailable: connection refused" in run.stdout
+    summary = json.loads(out.read_text())
+    assert summary["outcomes"] == {"error: connection refused": 3}
+    assert summary["sessions_by_substation"] == {} and summary["spread_sessions"] is None
+    assert summary["latency_ms"] == dict.fromkeys(("min", "p50", "p95", "p99", "max"))
