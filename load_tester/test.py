@@ -395,7 +395,7 @@ def report(summary: Summary) -> str:
         lines += table(
             ["substation", "sessions", "share %"], [[k, n, pct(n, placed)] for k, n in summary.sessions.items()]
         )
-        lines.append(f"  spread (max - min): {spread(summary.sessions)}")
+        lines.append(f"  spread (max - min): {spread(summary.sessions)} sessions")
     else:
         lines.append("  no sessions started")
 
@@ -406,6 +406,11 @@ def report(summary: Summary) -> str:
         lines += table(
             ["substation", "healthy", "active", "load_kw / capacity_kw", "utilization %"], balancer_rows(summary)
         )
+        utilizations = [u for sub in summary.balancer if isinstance(u := sub.get("utilization"), int | float)]
+        if utilizations:
+            # Substations differ in capacity, so balance shows in utilization, not in session counts.
+            gap = (max(utilizations) - min(utilizations)) * 100
+            lines.append(f"  utilization spread (max - min): {fmt(gap)} percentage points")
     return "\n".join(lines)
 
 

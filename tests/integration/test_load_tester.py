@@ -59,7 +59,8 @@ def test_default_like_run_prints_every_reply_and_a_summary(services):
     sessions = section(run.stdout, "Sessions by substation")
     placed = {m[0]: int(m[1]) for m in re.findall(r"^\s+(substation\d)\s+(\d+)\s+[\d.]+$", sessions, re.M)}
     assert sum(placed.values()) == 5 and set(placed) == {"substation1", "substation2", "substation3"}, sessions
-    assert f"spread (max - min): {max(placed.values()) - min(placed.values())}" in sessions
+    assert f"spread (max - min): {max(placed.values()) - min(placed.values())} sessions" in sessions
+    assert "utilization spread (max - min):" in section(run.stdout, "Balancer view")
     balancer = section(run.stdout, "Balancer view")
     assert "unavailable" not in balancer
     active = {m[0]: int(m[1]) for m in re.findall(r"^\s+(substation\d)\s+yes\s+(\d+)\s", balancer, re.M)}

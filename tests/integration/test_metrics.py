@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import concurrent.futures
+
 from tests.conftest import wait_until
 from tests.http import call, metric_value
 
@@ -75,3 +77,16 @@ def test_completed_sessions_are_counted(services):
         timeout=5,
     )
     assert metric_value(scrape(grid.substations["a"]), "substation_load", substation="a") == 0
+
+
+def test_counters_sum_over_several_gunicorn_workers(services):
+    """With WEB_CONCURRENCY > 1, /metrics must report every worker's requests, not the answering one's."""
+    grid = services.grid({"a": 1000}, substation_env={"TIME_SCALE": "1"}, gateway_env={"WEB_CONCURRENCY": "2"})
+    with concurrent.futures.ThreadPoolExecutor(max_workers=8) as pool:
+        statuses = list(
+            pool.map(lambda _: call("POST", f"{grid.gateway.url}/initiate_energy_transfer").status, range(40))
+        )
+    assert statuses == [201] * 40
+    for _ in range(4):  # whichever worker answers the scrape, the total is the same
+        text = scrape(grid.gateway)
+        assert metric_value(text, "gateway_requests_total", route="/initiate_energy_transfer", status="201") == 40
