@@ -74,4 +74,7 @@ def create_app(config: GatewayConfig) -> Flask:
         return relay(call_balancer("POST", f"/sessions/{checked_session_id(session_id)}/stop"), "load balancer")
 
     add_probe_routes(app, lambda: (True, {}))
+    metrics.initialize(
+        [(rule.rule, method) for rule in app.url_map.iter_rules() for method in rule.methods - {"HEAD", "OPTIONS"}]
+    )
     return app

@@ -41,8 +41,7 @@ def create_app(config: BalancerConfig) -> Flask:
     )
     poller = Poller(view, client, interval_s=config.poll_interval_s, timeout_s=config.poll_timeout_s)
     app.extensions.update(grid_view=view, poller=poller)
-    for name, _ in config.substations:
-        metrics.SUBSTATION_UP.labels(name).set(0)
+    metrics.initialize([name for name, _ in config.substations], strategy.name)
     if config.start_poller:
         poller.start()
 

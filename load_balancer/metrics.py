@@ -31,3 +31,13 @@ SUBSTATION_UP = Gauge(
 HEALTHY_SUBSTATIONS = Gauge(
     "balancer_healthy_substations", "Substations the balancer sees healthy.", multiprocess_mode="livemin"
 )
+
+
+def initialize(substations: list[str], strategy: str) -> None:
+    """Create every labelled series at zero, so dashboards and alerts have data before the first event."""
+    for name in substations:
+        DECISIONS.labels(name, strategy)
+        REFUSALS.labels(name)
+        SUBSTATION_UP.labels(name).set(0)
+    for reason in ("no_capacity", "unavailable"):
+        REJECTED.labels(reason)
