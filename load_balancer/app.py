@@ -66,6 +66,13 @@ def create_app(config: BalancerConfig) -> Flask:
             {"Location": f"/sessions/{session['session_id']}"},
         )
 
+    @app.get("/")
+    def live_page():
+        # One self-contained HTML file (static/index.html) that polls /substations from the browser.
+        page = app.send_static_file("index.html")
+        page.headers["Cache-Control"] = "no-cache"
+        return page
+
     @app.get("/substations")
     def substations():
         with view.lock:
