@@ -1,6 +1,7 @@
 """Load tester for the smart grid gateway: fire charging requests and summarise what came back.
 
-Standard library only, so it runs with any Python 3.11 without installing anything.
+Standard library only, so it runs with any Python 3.11 without installing anything; only --plot needs
+matplotlib (`pip install matplotlib`), imported when the option is given.
 
 Usage examples:
 
@@ -17,9 +18,13 @@ Usage examples:
     python load_tester/test.py --body '{"max_power_kw": 7.4}' --url http://grid.example:6000 \\
         --balancer-url http://grid.example:7000
 
+    # Chart every substation's utilization and sessions over time, sampling the balancer's
+    # /substations every 0.25 s during the run and for 25 s after it, while the sessions end
+    python load_tester/test.py -n 60 -c 4 -q --energy-kwh 22 --plot utilization.png --plot-tail 25
+
 Every request has a timeout; HTTP error statuses, timeouts and connection errors are counted as
 outcomes, never raised. The exit code is 0 if at least one request got a 2xx answer (or none were
-asked for) and 1 if every request failed.
+asked for) and 1 if every request failed; the chart of --plot never changes it.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ import json
 import math
 import socket
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -42,6 +48,8 @@ ENDPOINT = "/initiate_energy_transfer"
 PROGRESS_THRESHOLD = 50  # runs with more requests than this show a progress bar
 PROGRESS_INTERVAL_S = 0.1  # redraw the progress bar at most ~10 times a second
 PERCENTILES = (50, 95, 99)
+SAMPLE_INTERVAL_S = 0.25  # default of --sample-interval
+SAMPLE_TIMEOUT_S = 1.0  # one read of the balancer's /substations while sampling
 
 
 # --------------------------------------------------------------------------- command line
@@ -73,6 +81,24 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default="http://localhost:7000",
         help="balancer base URL, read after the run (default: %(default)s)",
     )
+    parser.add_argument(
+        "--plot",
+        metavar="FILE.png",
+        help="sample the balancer's /substations during the run and chart utilization and sessions "
+        "over time to FILE.png (needs matplotlib)",
+    )
+    parser.add_argument(
+        "--sample-interval",
+        type=float,
+        metavar="S",
+        help=f"seconds between samples, with --plot (default: {SAMPLE_INTERVAL_S})",
+    )
+    parser.add_argument(
+        "--plot-tail",
+        type=float,
+        metavar="S",
+        help="with --plot, sample on this many seconds after the last request, to watch sessions end (default: 0)",
+    )
     args = parser.parse_args(argv)
     if args.requests < 0:
         parser.error("-n/--requests must be 0 or more")
@@ -87,6 +113,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
             parser.error(f"--body is not valid JSON: {error}")
         if not isinstance(args.body, dict):
             parser.error("--body must be a JSON object")
+    if args.plot is None and (args.sample_interval is not None or args.plot_tail is not None):
+        parser.error("--sample-interval and --plot-tail only apply with --plot")
+    args.sample_interval = SAMPLE_INTERVAL_S if args.sample_interval is None else args.sample_interval
+    args.plot_tail = 0.0 if args.plot_tail is None else args.plot_tail
+    if not (args.sample_interval > 0 and math.isfinite(args.sample_interval)):
+        parser.error("--sample-interval must be more than 0")
+    if not (args.plot_tail >= 0 and math.isfinite(args.plot_tail)):
+        parser.error("--plot-tail must be 0 or more")
     return args
 
 
@@ -214,11 +248,16 @@ def print_reply(outcome: Outcome, progress: Progress) -> None:
     print(f"Request {outcome.index}: {shown}", flush=True)
 
 
-def run(args: argparse.Namespace) -> tuple[list[Outcome], float]:
-    """Send every request and return the outcomes (in request order) and the wall time in seconds."""
+def run(args: argparse.Namespace, sampler: Sampler | None = None) -> tuple[list[Outcome], float]:
+    """Send every request and return the outcomes (in request order) and the wall time in seconds.
+
+    A sampler, if given, is started just before the first request; the caller stops it.
+    """
     url = args.url.rstrip("/") + ENDPOINT
     progress = Progress(args.requests, args.quiet or args.requests > PROGRESS_THRESHOLD)
     outcomes: list[Outcome] = []
+    if sampler is not None:
+        sampler.start()
     started = time.perf_counter()
     pool = concurrent.futures.ThreadPoolExecutor(max_workers=args.concurrency)
     try:
@@ -237,13 +276,15 @@ def run(args: argparse.Namespace) -> tuple[list[Outcome], float]:
     finally:
         progress.clear()
         pool.shutdown(wait=True, cancel_futures=True)  # on Ctrl-C, drop what has not started yet
-    duration = time.perf_counter() - started
+    finished = time.perf_counter()
+    if sampler is not None:
+        sampler.run_span = (sampler.since_start(started), sampler.since_start(finished))
     outcomes.sort(key=lambda o: o.index)
-    return outcomes, duration
+    return outcomes, finished - started
 
 
-def fetch_balancer_view(balancer_url: str, timeout: float) -> tuple[list[dict[str, Any]] | None, str | None]:
-    """The balancer's substations after the run, or None and the reason it could not be read."""
+def read_substations(balancer_url: str, timeout: float) -> tuple[dict[str, Any] | None, str | None]:
+    """The balancer's `GET /substations` answer, or None and the reason it could not be read."""
     url = balancer_url.rstrip("/") + "/substations"
     try:
         with urllib.request.urlopen(url, timeout=timeout) as response:
@@ -251,7 +292,7 @@ def fetch_balancer_view(balancer_url: str, timeout: float) -> tuple[list[dict[st
         substations = listing["substations"]
         if not isinstance(substations, list) or not all(isinstance(s, dict) and "name" in s for s in substations):
             raise ValueError("unexpected /substations body")
-        return substations, None
+        return listing, None
     except urllib.error.HTTPError as error:
         error.close()
         return None, f"HTTP {error.code}"
@@ -259,6 +300,117 @@ def fetch_balancer_view(balancer_url: str, timeout: float) -> tuple[list[dict[st
         return None, describe_error(error).removeprefix("error: ")
     except (ValueError, KeyError, TypeError) as error:
         return None, f"unreadable answer ({error})"
+
+
+def fetch_balancer_view(balancer_url: str, timeout: float) -> tuple[list[dict[str, Any]] | None, str | None]:
+    """The balancer's substations after the run, or None and the reason it could not be read."""
+    listing, error = read_substations(balancer_url, timeout)
+    return (None, error) if listing is None else (listing["substations"], None)
+
+
+# --------------------------------------------------------------------------- sampling the balancer (--plot)
+
+
+def number(value: Any) -> float | None:
+    """A JSON number as a float; None for anything else (bool included)."""
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+@dataclass
+class Sample:
+    t: float  # seconds since the sampler started, just before the first request
+    substations: dict[str, dict[str, float | None]]  # name -> {"utilization": 0..1, "active_sessions": n}
+
+    def as_json(self) -> dict[str, Any]:
+        return {"t": self.t, "substations": self.substations}
+
+
+class Sampler:
+    """Reads the balancer's /substations every `interval` seconds on a background thread.
+
+    A sample that fails (timeout, refused, unreadable) is counted and skipped, so sampling never stops the
+    run, and it never slows the requests down: only the first sample, taken before them, can hold their
+    start, for at most one timeout. Only this class's own thread appends samples until stop() has joined it.
+    """
+
+    def __init__(self, balancer_url: str, interval: float, timeout: float = SAMPLE_TIMEOUT_S) -> None:
+        self.balancer_url = balancer_url
+        self.interval = interval
+        self.timeout = timeout
+        self.samples: list[Sample] = []
+        self.errors = 0
+        self.last_error: str | None = None
+        self.strategy: str | None = None
+        self.capacities: dict[str, float] = {}  # name -> capacity_kw, as last reported
+        self.run_span: tuple[float, float] | None = None  # when requests were being sent, in sample time
+        self.origin = 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="balancer-sampler", daemon=True)
+
+    def since_start(self, moment: float) -> float:
+        """A time.perf_counter() value as seconds since the sampler started."""
+        return moment - self.origin
+
+    def start(self) -> None:
+        """Take the first sample (the grid before any request), then sample on in the background."""
+        self.origin = time.perf_counter()
+        self._take()
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop the thread and wait for it; safe to call more than once."""
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join()
+
+    def finish(self) -> None:
+        """Stop the thread, then take one last sample: the state after the last request (and the tail)."""
+        self.stop()
+        self._take()
+
+    def _loop(self) -> None:
+        tick = 1
+        while not self._stop.wait(max(0.0, tick * self.interval - self.since_start(time.perf_counter()))):
+            self._take()
+            # Keep a regular cadence whatever one read took; skip the ticks a slow read overran.
+            tick = max(tick + 1, math.floor(self.since_start(time.perf_counter()) / self.interval) + 1)
+
+    def _take(self) -> None:
+        t = self.since_start(time.perf_counter())
+        try:
+            listing, error = read_substations(self.balancer_url, self.timeout)
+            if listing is None:
+                self._failed(error)
+                return
+            substations = {}
+            for sub in listing["substations"]:
+                name = str(sub["name"])
+                substations[name] = {
+                    "utilization": number(sub.get("utilization")),
+                    "active_sessions": number(sub.get("active_sessions")),
+                }
+                if (capacity := number(sub.get("capacity_kw"))) is not None:
+                    self.capacities[name] = capacity
+            if isinstance(listing.get("strategy"), str):
+                self.strategy = listing["strategy"]
+            self.samples.append(Sample(round(t, 3), substations))
+        except Exception as error:  # whatever goes wrong with one sample must not end the sampling
+            self._failed(f"{type(error).__name__}: {error}")
+
+    def _failed(self, error: str | None) -> None:
+        self.errors += 1
+        self.last_error = error
+
+
+def watch_tail(sampler: Sampler, seconds: float) -> None:
+    """Let the sampler run on after the last request; Ctrl-C cuts the wait short and keeps the samples."""
+    if seconds <= 0:
+        return
+    print(f"sampling the balancer for {seconds:g} s more (--plot-tail; Ctrl-C to stop early)", file=sys.stderr)
+    try:
+        time.sleep(seconds)
+    except KeyboardInterrupt:
+        print("tail cut short", file=sys.stderr)
 
 
 # --------------------------------------------------------------------------- statistics
@@ -314,13 +466,14 @@ class Summary:
     balancer: list[dict[str, Any]] | None = None
     balancer_error: str | None = None
     answered: int = 0
+    sampler: Sampler | None = None  # with --plot
 
     @property
     def throughput_rps(self) -> float:
         return round(self.requests / self.duration_s, 2) if self.duration_s > 0 else 0.0
 
     def as_json(self) -> dict[str, Any]:
-        return {
+        data = {
             "requests": self.requests,
             "concurrency": self.concurrency,
             "duration_s": round(self.duration_s, 3),
@@ -331,9 +484,13 @@ class Summary:
             "spread_sessions": spread(self.sessions),
             "balancer_substations": self.balancer,
         }
+        if self.sampler is not None:
+            data["samples"] = [sample.as_json() for sample in self.sampler.samples]
+            data["sample_errors"] = self.sampler.errors
+        return data
 
 
-def summarise(args, outcomes, duration, balancer, balancer_error) -> Summary:
+def summarise(args, outcomes, duration, balancer, balancer_error, sampler=None) -> Summary:
     known = [s["name"] for s in balancer or []]
     return Summary(
         requests=len(outcomes),
@@ -346,6 +503,7 @@ def summarise(args, outcomes, duration, balancer, balancer_error) -> Summary:
         balancer=balancer,
         balancer_error=balancer_error,
         answered=sum(o.latency_ms is not None for o in outcomes),
+        sampler=sampler,
     )
 
 
@@ -411,6 +569,15 @@ def report(summary: Summary) -> str:
             # Substations differ in capacity, so balance shows in utilization, not in session counts.
             gap = (max(utilizations) - min(utilizations)) * 100
             lines.append(f"  utilization spread (max - min): {fmt(gap)} percentage points")
+
+    if summary.sampler is not None:
+        sampler = summary.sampler
+        lines += ["", f"Samples of the balancer's view, every {sampler.interval:g} s (--plot)"]
+        failed = f"{sampler.errors} failed" + (f", last: {sampler.last_error}" if sampler.errors else "")
+        if sampler.samples:
+            lines.append(f"  {len(sampler.samples)} samples over {fmt(sampler.samples[-1].t)} s, {failed}")
+        else:
+            lines.append(f"  none: {failed}")
     return "\n".join(lines)
 
 
@@ -441,23 +608,112 @@ def write_json(path: str, summary: Summary) -> str | None:
     return None
 
 
+# --------------------------------------------------------------------------- chart (--plot)
+
+
+def chart_subtitle(args: argparse.Namespace, summary: Summary, strategy: str | None) -> str:
+    """The run's parameters and outcomes, in one line."""
+    body = body_for(args, 1) or {}
+    asked = [f"{summary.requests} requests", f"concurrency {summary.concurrency}"]
+    if (energy := number(body.get("energy_kwh"))) is not None:
+        asked.append(f"{energy:g} kWh each")
+    if (power := number(body.get("max_power_kw"))) is not None:
+        asked.append(f"at most {power:g} kW")
+    outcomes = ", ".join(
+        f"{'HTTP ' + status if status.isdigit() else status.removeprefix('error: ')}: {count}"
+        for status, count in summary.outcomes.items()
+    )
+    return "  ·  ".join(part for part in (", ".join(asked), f"strategy {strategy or '?'}", outcomes) if part)
+
+
+def write_chart(path: str, args: argparse.Namespace, summary: Summary, sampler: Sampler) -> str | None:
+    """Chart every substation's utilization and active sessions over time; None, or what went wrong."""
+    if not sampler.samples:
+        return (
+            f"no chart written: the balancer at {sampler.balancer_url} never answered a sample "
+            f"({sampler.errors} tried, last: {sampler.last_error})"
+        )
+    try:  # only --plot needs matplotlib, so only --plot imports it; Agg draws without any display
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+        from matplotlib.ticker import MaxNLocator
+    except ImportError:
+        return "--plot needs matplotlib: pip install matplotlib"
+
+    times = [sample.t for sample in sampler.samples]
+    names = list(dict.fromkeys(name for sample in sampler.samples for name in sample.substations))
+
+    def series(name: str, key: str, scale: float = 1.0) -> list[float]:
+        values = (sample.substations.get(name, {}).get(key) for sample in sampler.samples)
+        return [math.nan if value is None else value * scale for value in values]
+
+    figure = Figure(figsize=(11, 6.6), layout="constrained")
+    FigureCanvasAgg(figure)
+    utilization_ax, sessions_ax = figure.subplots(2, 1, sharex=True, height_ratios=[3, 1.3])
+    marker = "o" if len(times) <= 40 else None  # a short run has few samples: show where they are
+
+    if sampler.run_span is not None and args.plot_tail > 0:
+        start, end = sampler.run_span  # a burst can be too short to see: the label says when it was
+        for ax, label in ((utilization_ax, f"requests being sent\n({start:.1f}–{end:.1f} s)"), (sessions_ax, None)):
+            ax.axvspan(start, end, color="0.88", zorder=0, label=label)
+    for index, name in enumerate(names):
+        capacity = sampler.capacities.get(name)
+        label = name if capacity is None else f"{name} ({capacity:g} kW)"
+        # Equal substations draw equal lines: each line is narrower than the ones under it, so all show.
+        width = 1.6 + 0.9 * (len(names) - 1 - index)
+        style = {"color": f"C{index}", "linewidth": width, "marker": marker, "markersize": 2 + width}
+        utilization_ax.plot(times, series(name, "utilization", 100), label=label, **style)
+        sessions_ax.step(times, series(name, "active_sessions"), where="post", **style)
+    utilization_ax.axhline(100, color="0.25", linestyle="--", linewidth=1, label="capacity (100 %)")
+    utilization_ax.axhline(90, color="0.45", linestyle=":", linewidth=1.2, label="90 %")
+
+    figure.suptitle("Substation utilization during the load test", fontsize=13, fontweight="bold")
+    utilization_ax.set_title(chart_subtitle(args, summary, sampler.strategy), fontsize=10, color="0.25")
+    utilization_ax.set(ylabel="utilization (%)", ylim=(0, 105))
+    utilization_ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), frameon=False, fontsize=9)
+    sessions_ax.set(ylabel="active sessions", xlabel="time since start (s)")
+    sessions_ax.set_ylim(bottom=0)
+    sessions_ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+    for ax in (utilization_ax, sessions_ax):
+        ax.margins(x=0.01)  # just room for the first and last sample's markers
+        ax.grid(alpha=0.3)
+    try:
+        figure.savefig(path, dpi=120)
+    except (OSError, ValueError) as error:  # a missing folder, or an extension matplotlib cannot write
+        return f"could not write {path}: {error}"
+    return None
+
+
 # --------------------------------------------------------------------------- entry point
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    sampler = Sampler(args.balancer_url, args.sample_interval) if args.plot else None
     try:
-        outcomes, duration = run(args)
+        outcomes, duration = run(args, sampler)
+        balancer, balancer_error = fetch_balancer_view(args.balancer_url, args.timeout)
+        if sampler is not None:
+            watch_tail(sampler, args.plot_tail)
+            sampler.finish()
     except KeyboardInterrupt:
         print("\ninterrupted", file=sys.stderr)
         return 130
-    balancer, balancer_error = fetch_balancer_view(args.balancer_url, args.timeout)
-    summary = summarise(args, outcomes, duration, balancer, balancer_error)
+    finally:
+        if sampler is not None:
+            sampler.stop()
+    summary = summarise(args, outcomes, duration, balancer, balancer_error, sampler)
     print(report(summary))
     if args.json:
         problem = write_json(args.json, summary)
         if problem:
             print(problem, file=sys.stderr)
+    if sampler is not None:
+        problem = write_chart(args.plot, args, summary, sampler)
+        if problem:
+            print(problem, file=sys.stderr)
+        else:
+            print(f"chart written to {args.plot}")
     if not outcomes or any(o.ok for o in outcomes):
         return 0
     return 1

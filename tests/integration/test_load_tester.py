@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -14,15 +15,17 @@ from tools.processes import free_port
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = "load_tester/test.py"
 LONG = {"TIME_SCALE": "1"}  # sessions last an hour of wall time: nothing ends during a test
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
-def load_test(gateway_url: str, balancer_url: str, *args: str) -> subprocess.CompletedProcess:
+def load_test(gateway_url: str, balancer_url: str, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, SCRIPT, "--url", gateway_url, "--balancer-url", balancer_url, *args],
         cwd=ROOT,
         capture_output=True,
         text=True,
         timeout=60,
+        env=None if env is None else {**os.environ, **env},
     )
 
 
@@ -115,3 +118,81 @@ def test_closed_port_counts_connection_errors_and_fails(tmp_path):
     assert summary["outcomes"] == {"error: connection refused": 3}
     assert summary["sessions_by_substation"] == {} and summary["spread_sessions"] is None
     assert summary["latency_ms"] == dict.fromkeys(("min", "p50", "p95", "p99", "max"))
+
+
+def test_plot_charts_the_run_and_adds_the_samples_to_the_json(services, tmp_path):
+    grid = services.grid(substation_env=LONG)
+    chart, out = tmp_path / "chart.png", tmp_path / "s.json"
+    run = load_test(
+        grid.gateway.url, grid.balancer.url, "-n", "60", "-c", "6", "-q", "--plot", str(chart), "--json", str(out)
+    )
+    assert run.returncode == 0, run.stderr
+    assert "Traceback" not in run.stderr
+    assert run.stdout.rstrip().endswith(f"chart written to {chart}"), run.stdout[-300:]
+
+    image = chart.read_bytes()
+    assert image.startswith(PNG_MAGIC)
+    assert len(image) > 10_000, "a chart with lines, labels and a legend, not an empty canvas"
+
+    summary = json.loads(out.read_text())
+    samples = summary["samples"]
+    assert len(samples) >= 2, "one before the first request, one after the last"
+    times = [sample["t"] for sample in samples]
+    assert times[0] >= 0 and times == sorted(times) and len(set(times)) == len(times), times
+    assert summary["sample_errors"] == 0
+    for sample in samples:
+        assert set(sample["substations"]) == {"substation1", "substation2", "substation3"}
+        for sub in sample["substations"].values():
+            assert set(sub) == {"utilization", "active_sessions"}
+            assert 0 <= sub["utilization"] <= 1
+    sessions = [sum(sub["active_sessions"] for sub in sample["substations"].values()) for sample in samples]
+    assert sessions[0] == 0, "the first sample is the grid before any request"
+    # 11 kW sessions: 13 + 13 + 27 fit under 150 + 150 + 300 kW, so the grid fills and refuses the rest.
+    assert summary["outcomes"] == {"201": 53, "503": 7}
+    assert sessions[-1] == summary["outcomes"]["201"], "the last sample is the grid after the last reply"
+    assert f"{len(samples)} samples over" in section(run.stdout, "Samples of the balancer")
+
+
+def test_plot_with_no_balancer_runs_and_writes_no_chart(services, tmp_path):
+    grid = services.grid(substation_env=LONG)
+    chart = tmp_path / "chart.png"
+    closed = f"http://127.0.0.1:{free_port()}"
+    run = load_test(grid.gateway.url, closed, "-n", "5", "-q", "--plot", str(chart))
+    assert run.returncode == 0, "the requests succeeded: sampling has no say in the exit code"
+    assert "Traceback" not in run.stderr
+    assert count_of(run.stdout, "201") == 5
+    assert "none: " in section(run.stdout, "Samples of the balancer")
+    assert f"no chart written: the balancer at {closed} never answered a sample" in run.stderr
+    assert "connection refused" in run.stderr
+    assert "chart written to" not in run.stdout
+    assert not chart.exists()
+
+
+def test_plot_without_matplotlib_still_runs(services, tmp_path):
+    # A package named matplotlib that cannot be imported, ahead of the real one on the path.
+    (tmp_path / "shadow" / "matplotlib").mkdir(parents=True)
+    (tmp_path / "shadow" / "matplotlib" / "__init__.py").write_text("raise ImportError('hidden by the test')\n")
+    no_matplotlib = {"PYTHONPATH": str(tmp_path / "shadow")}
+    grid = services.grid(substation_env=LONG)
+
+    plain = load_test(grid.gateway.url, grid.balancer.url, "-n", "2", "-q", env=no_matplotlib)
+    assert plain.returncode == 0 and not plain.stderr, "without --plot, matplotlib is never imported"
+
+    chart, out = tmp_path / "chart.png", tmp_path / "s.json"
+    plot = ("--plot", str(chart), "--json", str(out))
+    run = load_test(grid.gateway.url, grid.balancer.url, "-n", "3", "-q", *plot, env=no_matplotlib)
+    assert run.returncode == 0
+    assert "Traceback" not in run.stderr
+    assert run.stderr.strip() == "--plot needs matplotlib: pip install matplotlib"
+    assert count_of(run.stdout, "201") == 3
+    assert not chart.exists()
+    assert len(json.loads(out.read_text())["samples"]) >= 2, "the samples are still in the JSON"
+
+
+def test_sampling_options_need_plot():
+    run = load_test("http://127.0.0.1:1", "http://127.0.0.1:1", "--plot-tail", "5")
+    assert run.returncode == 2
+    assert "--sample-interval and --plot-tail only apply with --plot" in run.stderr
+    run = load_test("http://127.0.0.1:1", "http://127.0.0.1:1", "--plot", "x.png", "--sample-interval", "0")
+    assert run.returncode == 2
+    assert "--sample-interval must be more than 0" in run.stderr
