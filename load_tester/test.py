@@ -34,6 +34,7 @@ import concurrent.futures
 import http.client
 import json
 import math
+import os
 import socket
 import sys
 import threading
@@ -720,4 +721,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except BrokenPipeError:
+        # Piped into `head` or a pager that quit: stop quietly, as Unix tools do.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(141)

@@ -196,3 +196,15 @@ def test_sampling_options_need_plot():
     run = load_test("http://127.0.0.1:1", "http://127.0.0.1:1", "--plot", "x.png", "--sample-interval", "0")
     assert run.returncode == 2
     assert "--sample-interval must be more than 0" in run.stderr
+
+
+def test_piped_into_head_stops_quietly(services):
+    grid = services.grid(substation_env=LONG)
+    command = [sys.executable, SCRIPT, "--url", grid.gateway.url, "--balancer-url", grid.balancer.url, "-n", "40"]
+    producer = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    first_line = producer.stdout.readline()
+    producer.stdout.close()  # what `head -1` does once it has its line
+    _, errors = producer.communicate(timeout=60)
+    assert first_line.startswith(b"Request 1: ")
+    assert b"Traceback" not in errors, errors.decode()
+    assert producer.returncode in (0, 141)
