@@ -17,10 +17,40 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def ephemeral_port_range() -> tuple[int, int]:
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32768, 60999  # Linux's default
+
+
+# Picked below the ephemeral range: a port the kernel hands out as an outgoing connection's source
+# port can be taken by any client (the load generator, the services' own pools) between the moment
+# we pick it and the moment the service binds it, and then the service fails to start.
+_PORT_FLOOR = 20000
+_port_lock = threading.Lock()
+_next_port = _PORT_FLOOR + (os.getpid() * 37) % 5000  # parallel runs start at different places
+
+
 def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+    """A loopback port that is free now and outside the range the kernel gives to outgoing connections."""
+    global _next_port
+    low, high = ephemeral_port_range()
+    ceiling = low if low > _PORT_FLOOR + 1000 else 65535
+    with _port_lock:
+        for _ in range(ceiling - _PORT_FLOOR):
+            port = _next_port
+            _next_port = _PORT_FLOOR if _next_port + 1 >= ceiling else _next_port + 1
+            if low <= port <= high:
+                continue
+            with socket.socket() as probe:
+                try:
+                    probe.bind(("127.0.0.1", port))
+                except OSError:
+                    continue
+                return port
+    raise RuntimeError(f"no free loopback port between {_PORT_FLOOR} and {ceiling}")
 
 
 def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
