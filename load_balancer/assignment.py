@@ -58,7 +58,7 @@ class Assigner:
     def _pick(self, request: ChargeRequest, tried: set[str]) -> tuple[SubstationView, float] | None:
         started = time.perf_counter()
         with self.view.lock:
-            choice = self.strategy.choose(self.view.eligible(tried), request.max_power_kw)
+            choice = self.strategy.choose(self.view, request.max_power_kw, tried)
             if choice is None:
                 return None
             power = choice.power_for(request.max_power_kw)

@@ -2,74 +2,89 @@
 
 Every strategy only picks among healthy substations that have room for the session's power,
 counting sessions still in flight; the substation's own atomic admission has the final word.
+Each is called with the view's lock held, so it sees one consistent state.
 """
 
 from __future__ import annotations
 
 import random
-from collections.abc import Sequence
+from collections.abc import Set
 from typing import Protocol
 
-from load_balancer.view import SubstationView
+from load_balancer.view import GridView, SubstationView
+
+NOTHING_EXCLUDED: frozenset[str] = frozenset()
+
+
+def can_take(view: SubstationView, max_power_kw: float, exclude: Set[str]) -> bool:
+    return view.healthy and view.name not in exclude and view.has_room_for(view.power_for(max_power_kw))
 
 
 class Strategy(Protocol):
     name: str
 
-    def choose(self, candidates: Sequence[SubstationView], max_power_kw: float) -> SubstationView | None: ...
+    def choose(
+        self, grid: GridView, max_power_kw: float, exclude: Set[str] = NOTHING_EXCLUDED
+    ) -> SubstationView | None: ...
 
 
 class LeastUtilization:
-    """The substation whose utilization would be lowest once the session is on it.
+    """The healthy substation with the lowest utilization that has room for the session.
 
-    Ranking by utilization *after* placement rather than before sends the first sessions on an
-    idle grid to the largest substation, which is what keeps utilizations level when capacities differ.
-    Ties go to the substation with fewer sessions, then by name, so decisions are reproducible.
+    The view keeps substations ranked, so this is the first entry with room: O(1) while the grid has
+    room, and never a scan of every substation per request. Ties go to the larger substation, which
+    sends an idle grid's first sessions where they weigh least, then to fewer sessions, then by name.
     """
 
     name = "least_utilization"
 
-    def choose(self, candidates: Sequence[SubstationView], max_power_kw: float) -> SubstationView | None:
-        best, best_key = None, None
-        for view in candidates:
-            power = view.power_for(max_power_kw)
-            if not view.has_room_for(power):
-                continue
-            key = (view.utilization_with(power), view.active_sessions + view.pending_sessions, view.name)
-            if best_key is None or key < best_key:
-                best, best_key = view, key
-        return best
+    def choose(self, grid: GridView, max_power_kw: float, exclude: Set[str] = NOTHING_EXCLUDED):
+        for view in grid.ranked():
+            if view.name not in exclude and view.has_room_for(view.power_for(max_power_kw)):
+                return view
+        return None
 
 
 class RoundRobin:
-    """Each substation in turn, skipping those without room."""
+    """Each substation in turn, skipping those down or without room."""
 
     name = "round_robin"
 
     def __init__(self) -> None:
         self._turn = 0
 
-    def choose(self, candidates: Sequence[SubstationView], max_power_kw: float) -> SubstationView | None:
-        count = len(candidates)
+    def choose(self, grid: GridView, max_power_kw: float, exclude: Set[str] = NOTHING_EXCLUDED):
+        views = grid.in_order()
+        count = len(views)
         for offset in range(count):
-            view = candidates[(self._turn + offset) % count]
-            if view.has_room_for(view.power_for(max_power_kw)):
+            view = views[(self._turn + offset) % count]
+            if can_take(view, max_power_kw, exclude):
                 self._turn = (self._turn + offset + 1) % count
                 return view
         return None
 
 
 class Random:
-    """Uniformly at random among those with room: the baseline the others are measured against."""
+    """Uniformly at random among those that can take the session: the baseline the others are measured against."""
 
     name = "random"
+    # Rejection sampling: a uniform pick among all, kept only if it can take the session, is uniform among
+    # those that can. After this many misses the grid is mostly full or down, and we filter instead.
+    QUICK_TRIES = 8
 
     def __init__(self, rng: random.Random | None = None) -> None:
         self._rng = rng or random.Random()
 
-    def choose(self, candidates: Sequence[SubstationView], max_power_kw: float) -> SubstationView | None:
-        roomy = [v for v in candidates if v.has_room_for(v.power_for(max_power_kw))]
-        return self._rng.choice(roomy) if roomy else None
+    def choose(self, grid: GridView, max_power_kw: float, exclude: Set[str] = NOTHING_EXCLUDED):
+        views = grid.in_order()
+        if not views:
+            return None
+        for _ in range(self.QUICK_TRIES):
+            view = self._rng.choice(views)
+            if can_take(view, max_power_kw, exclude):
+                return view
+        able = [v for v in views if can_take(v, max_power_kw, exclude)]
+        return self._rng.choice(able) if able else None
 
 
 STRATEGIES = {cls.name: cls for cls in (LeastUtilization, RoundRobin, Random)}

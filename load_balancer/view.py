@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import bisect
 import math
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from grid_common.timefmt import iso_utc
@@ -48,6 +50,17 @@ class SubstationView:
     def utilization(self) -> float:
         return self.load_kw / self.capacity_kw if self.capacity_kw else 0.0
 
+    def rank_key(self) -> tuple:
+        """Least utilization first, counting power in flight; ties to the larger substation (so an idle
+        grid's first sessions go to the biggest), then to fewer sessions, then by name."""
+        committed = self.load_kw + self.pending_kw
+        return (
+            committed / self.capacity_kw,
+            -self.capacity_kw,
+            self.active_sessions + self.pending_sessions,
+            self.name,
+        )
+
     def to_json(self) -> dict:
         return {
             "name": self.name,
@@ -81,12 +94,20 @@ def parse_report(report: object) -> tuple[str, int, float, float, int, float]:
 
 
 class GridView:
-    """Every substation's last known state, changed only under one lock."""
+    """Every substation's last known state, changed only under one lock.
+
+    Healthy substations are also kept sorted by `rank_key` (a list kept in order with bisect), so the
+    least utilized one is found in O(1) and each change costs O(log N) comparisons: a decision does not
+    grow with the number of substations.
+    """
 
     def __init__(self, substations: list[tuple[str, str]], unhealthy_after_failures: int = 2) -> None:
         self.lock = threading.RLock()
         self.unhealthy_after_failures = unhealthy_after_failures
         self._views = {name: SubstationView(name, url) for name, url in substations}
+        self._in_order = tuple(self._views.values())
+        self._ranked: list[tuple] = []
+        self._keys: dict[str, tuple] = {}
 
     def __contains__(self, name: str) -> bool:
         return name in self._views
@@ -95,13 +116,31 @@ class GridView:
         return self._views.get(name)
 
     def all(self) -> list[SubstationView]:
-        return list(self._views.values())
+        return list(self._in_order)
 
-    def eligible(self, exclude: set[str] = frozenset()) -> list[SubstationView]:
-        return [v for v in self._views.values() if v.healthy and v.name not in exclude]
+    def in_order(self) -> tuple[SubstationView, ...]:
+        """Every substation in configuration order, without copying."""
+        return self._in_order
+
+    def ranked(self) -> Iterator[SubstationView]:
+        """Healthy substations, least utilized first. Iterate with the lock held."""
+        views = self._views
+        for key in self._ranked:
+            yield views[key[-1]]
 
     def healthy_count(self) -> int:
-        return sum(1 for v in self._views.values() if v.healthy)
+        return len(self._ranked)
+
+    def _unrank(self, view: SubstationView) -> None:
+        key = self._keys.pop(view.name, None)
+        if key is not None:
+            del self._ranked[bisect.bisect_left(self._ranked, key)]
+
+    def _rank(self, view: SubstationView) -> None:
+        if view.healthy and view.capacity_kw > 0:
+            key = view.rank_key()
+            self._keys[view.name] = key
+            bisect.insort(self._ranked, key)
 
     def apply_report(self, name: str, report: object, now: float) -> bool:
         """Take a substation's report unless a newer one from the same process was already applied.
@@ -114,35 +153,37 @@ class GridView:
             view = self._views[name]
             if epoch == view.epoch and sequence <= view.sequence:
                 return False
+            self._unrank(view)
             view.epoch, view.sequence = epoch, sequence
             view.capacity_kw, view.load_kw, view.active_sessions = capacity_kw, load_kw, active
             view.charger_max_power_kw = charger
             view.updated_at = now
             view.healthy = True
             view.consecutive_failures = 0
+            self._rank(view)
             return True
-
-    def record_success(self, name: str) -> None:
-        with self.lock:
-            view = self._views[name]
-            view.consecutive_failures = 0
 
     def record_failure(self, name: str, *, certain: bool = False) -> None:
         """A failed call. `certain` (connection refused) marks it unhealthy at once; a timeout may be a blip."""
         with self.lock:
             view = self._views[name]
             view.consecutive_failures += 1
-            if certain or view.consecutive_failures >= self.unhealthy_after_failures:
+            if view.healthy and (certain or view.consecutive_failures >= self.unhealthy_after_failures):
+                self._unrank(view)
                 view.healthy = False
 
     def reserve(self, name: str, power_kw: float) -> None:
         with self.lock:
             view = self._views[name]
+            self._unrank(view)
             view.pending_kw += power_kw
             view.pending_sessions += 1
+            self._rank(view)
 
     def release(self, name: str, power_kw: float) -> None:
         with self.lock:
             view = self._views[name]
+            self._unrank(view)
             view.pending_sessions -= 1
             view.pending_kw = max(0.0, view.pending_kw - power_kw) if view.pending_sessions else 0.0
+            self._rank(view)

@@ -4,72 +4,114 @@ import random
 
 import pytest
 
+from load_balancer.poller import due_for_poll
 from load_balancer.strategies import LeastUtilization, Random, RoundRobin
-from load_balancer.view import GridView, MalformedReport, SubstationView
+from load_balancer.view import GridView, MalformedReport
 
 
-def view(name, capacity, load=0.0, *, healthy=True, pending_kw=0.0, sessions=0):
-    return SubstationView(
-        name, f"http://{name}", healthy=healthy, capacity_kw=capacity, load_kw=load,
-        pending_kw=pending_kw, active_sessions=sessions,
-    )  # fmt: skip
+def report(capacity=150.0, load=0.0, active=0, epoch="e1", sequence=1, charger=22):
+    return {
+        "capacity_kw": capacity, "load_kw": load, "active_sessions": active,
+        "charger_max_power_kw": charger, "epoch": epoch, "sequence": sequence,
+    }  # fmt: skip
 
 
-def test_least_utilization_picks_lowest_utilization_after_placement():
-    small, big = view("small", 150), view("big", 300)
-    assert LeastUtilization().choose([small, big], 11) is big, "11/300 < 11/150"
-    busy_big = view("big", 300, load=200)
-    assert LeastUtilization().choose([small, busy_big], 11) is small
+def grid_of(*substations) -> GridView:
+    """A view of (name, capacity, load) substations, all healthy."""
+    grid = GridView([(name, f"http://{name}") for name, *_ in substations])
+    for name, capacity, *rest in substations:
+        grid.apply_report(name, report(capacity=capacity, load=rest[0] if rest else 0.0), now=0)
+    return grid
 
 
-def test_least_utilization_skips_substations_without_room():
-    nearly_full = view("a", 100, load=95)
-    roomy = view("b", 100, load=97 - 50)
-    assert LeastUtilization().choose([nearly_full, roomy], 11) is roomy
-    assert LeastUtilization().choose([nearly_full], 11) is None
+def test_least_utilization_picks_the_lowest_utilization_with_ties_to_the_largest():
+    assert LeastUtilization().choose(grid_of(("small", 150), ("big", 300)), 11).name == "big"
+    assert LeastUtilization().choose(grid_of(("small", 150), ("big", 300, 200)), 11).name == "small"
+    assert LeastUtilization().choose(grid_of(("small", 150, 30), ("big", 300, 75)), 11).name == "small"
+
+
+def test_least_utilization_skips_substations_without_room_and_excluded_ones():
+    grid = grid_of(("nearly_full", 20, 5), ("roomy", 100, 47))  # 25 % but only 15 kW left, vs 47 %
+    assert LeastUtilization().choose(grid, 11).name == "nearly_full"
+    assert LeastUtilization().choose(grid, 22).name == "roomy"
+    assert LeastUtilization().choose(grid, 11, {"nearly_full"}).name == "roomy"
+    assert LeastUtilization().choose(grid, 22, {"roomy"}) is None
 
 
 def test_ties_break_by_session_count_then_name():
-    a, b = view("a", 100, sessions=2), view("b", 100, sessions=1)
-    assert LeastUtilization().choose([a, b], 11) is b
-    assert LeastUtilization().choose([view("b", 100), view("a", 100)], 11).name == "a"
+    grid = GridView([("b", "u"), ("a", "u"), ("c", "u")])
+    grid.apply_report("a", {**report(), "active_sessions": 2}, now=0)
+    grid.apply_report("b", report(), now=0)
+    grid.apply_report("c", report(), now=0)
+    strategy = LeastUtilization()
+    assert strategy.choose(grid, 11).name == "b"
+    assert strategy.choose(grid, 11, {"b"}).name == "c", "fewer sessions before the name"
 
 
 def test_pending_sessions_spread_a_burst_evenly():
     """Decisions made before any answer returns must still spread: in-flight power counts."""
-    grid = GridView([("s1", "u1"), ("s2", "u2"), ("s3", "u3")])
-    for name in ("s1", "s2", "s3"):
-        grid.apply_report(name, report(capacity=150), now=0)
+    grid = grid_of(("s1", 150), ("s2", 150), ("s3", 150))
     strategy = LeastUtilization()
     for _ in range(30):
-        choice = strategy.choose(grid.eligible(), 11)
-        grid.reserve(choice.name, 11)
+        grid.reserve(strategy.choose(grid, 11).name, 11)
     assert sorted(v.pending_sessions for v in grid.all()) == [10, 10, 10]
 
 
+def test_burst_over_unequal_capacities_stays_within_one_session_share():
+    grid = grid_of(("s1", 150), ("s2", 150), ("s3", 300))
+    strategy = LeastUtilization()
+    for _ in range(33):
+        grid.reserve(strategy.choose(grid, 11).name, 11)
+    utilizations = [v.pending_kw / v.capacity_kw for v in grid.all()]
+    assert max(utilizations) - min(utilizations) <= 11 / 150 + 1e-9
+    assert grid.get("s3").pending_sessions in (16, 17), "the 300 kW substation takes about twice the sessions"
+
+
+def test_down_substations_are_never_chosen():
+    grid = grid_of(("a", 100), ("b", 300))
+    grid.record_failure("b", certain=True)
+    assert {LeastUtilization().choose(grid, 11).name for _ in range(3)} == {"a"}
+    assert {RoundRobin().choose(grid, 11).name for _ in range(3)} == {"a"}
+    assert {Random(random.Random(1)).choose(grid, 11).name for _ in range(10)} == {"a"}
+
+
 def test_round_robin_cycles_and_skips_full_ones():
-    a, b, c = view("a", 100), view("b", 100, load=95), view("c", 100)
+    grid = grid_of(("a", 100), ("b", 100, 95), ("c", 100))
     strategy = RoundRobin()
-    assert [strategy.choose([a, b, c], 11).name for _ in range(4)] == ["a", "c", "a", "c"]
+    assert [strategy.choose(grid, 11).name for _ in range(4)] == ["a", "c", "a", "c"]
 
 
-def test_random_only_picks_substations_with_room():
-    a, b = view("a", 100), view("b", 100, load=95)
+def test_random_only_picks_substations_with_room_and_is_roughly_uniform():
+    grid = grid_of(("a", 100), ("b", 100, 95), ("c", 100))
     strategy = Random(random.Random(7))
-    assert {strategy.choose([a, b], 11).name for _ in range(50)} == {"a"}
+    picks = [strategy.choose(grid, 11).name for _ in range(600)]
+    assert set(picks) == {"a", "c"}
+    assert 240 <= picks.count("a") <= 360
 
 
 def test_power_is_capped_by_each_substations_charger():
-    slow = view("slow", 100)
-    slow.charger_max_power_kw = 7
-    assert slow.power_for(11) == 7
+    grid = GridView([("slow", "u")])
+    grid.apply_report("slow", report(capacity=100, charger=7), now=0)
+    assert grid.get("slow").power_for(11) == 7
 
 
-def report(capacity=150.0, load=0.0, active=0, epoch="e1", sequence=1):
-    return {
-        "capacity_kw": capacity, "load_kw": load, "active_sessions": active,
-        "charger_max_power_kw": 22, "epoch": epoch, "sequence": sequence,
-    }  # fmt: skip
+def test_the_ranking_stays_sorted_through_every_kind_of_change():
+    grid = grid_of(*[(f"s{i}", 100 + 10 * (i % 3), i) for i in range(30)])
+    rng = random.Random(3)
+    for step in range(500):
+        name = f"s{rng.randrange(30)}"
+        action = rng.randrange(4)
+        if action == 0:
+            grid.reserve(name, 11)
+        elif action == 1 and grid.get(name).pending_sessions:
+            grid.release(name, 11)
+        elif action == 2:
+            grid.apply_report(name, report(capacity=120, load=rng.uniform(0, 100), sequence=step + 2), now=step)
+        else:
+            grid.record_failure(name, certain=True)
+    ranked = list(grid.ranked())
+    assert [v.rank_key() for v in ranked] == sorted(v.rank_key() for v in ranked)
+    assert {v.name for v in ranked} == {v.name for v in grid.all() if v.healthy}
 
 
 def test_view_ignores_reports_older_than_the_last_applied():
@@ -88,7 +130,7 @@ def test_view_marks_unhealthy_after_failures_and_heals_on_report():
     assert grid.get("s1").healthy, "one timeout may be a blip"
     grid.record_failure("s1")
     assert not grid.get("s1").healthy
-    assert grid.eligible() == []
+    assert list(grid.ranked()) == [] and grid.healthy_count() == 0
     grid.apply_report("s1", report(sequence=2), now=1)
     assert grid.get("s1").healthy
     grid.record_failure("s1", certain=True)
@@ -110,3 +152,13 @@ def test_reserve_and_release_balance():
     assert grid.get("s1").pending_kw == pytest.approx(22)
     grid.release("s1", 22)
     assert grid.get("s1").pending_kw == 0 and grid.get("s1").pending_sessions == 0
+
+
+def test_only_substations_not_refreshed_within_the_interval_are_polled():
+    grid = grid_of(("fresh", 100), ("stale", 100), ("down", 100))
+    grid.get("fresh").updated_at, grid.get("stale").updated_at = 10.5, 9.0
+    grid.record_failure("down", certain=True)
+    grid.get("down").updated_at = 10.9
+    due = [v.name for v in grid.all() if due_for_poll(v, now=11.0, interval_s=1.0)]
+    assert due == ["stale", "down"], "an admission answer 0.5 s ago is as good as a poll; a down one is always polled"
+    assert due_for_poll(GridView([("new", "u")]).get("new"), now=0, interval_s=1), "never heard from"
