@@ -6,6 +6,7 @@ import time
 from collections.abc import Callable
 
 from flask import Flask
+from werkzeug.middleware.dispatcher import DispatcherMiddleware
 
 from grid_common.charge_request import InvalidRequest, is_session_id, parse_charge_request
 from grid_common.problems import Problem
@@ -118,3 +119,20 @@ def create_app(config: SubstationConfig, clock: Callable[[], float] = time.time)
 
     add_probe_routes(app, lambda: (True, {"substation": config.name}), build_registry(substation, clock))
     return app
+
+
+def create_hosting_app(config: SubstationConfig, clock: Callable[[], float] = time.time):
+    """One process simulating several substations, each a whole substation app under `/<name>`.
+
+    Each keeps its own state, lock, admission and metrics, exactly as in a process of its own; only the
+    process is shared. The root answers `/healthz` and `/readyz` for the process and lists what it hosts.
+    """
+    hosted = {sub.name: create_app(sub, clock) for sub in config.hosted()}
+    root = new_app(__name__)
+
+    @root.get("/")
+    def index():
+        return {"service": "substation host", "substations": [f"/{name}" for name in hosted]}
+
+    add_probe_routes(root, lambda: (True, {"substations": len(hosted)}))
+    return DispatcherMiddleware(root, {f"/{name}": app for name, app in hosted.items()})

@@ -2,11 +2,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from grid_common.settings import EnvReader
 
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,63}$")
+MAX_HOSTED = 1000
 
 
 @dataclass(frozen=True)
@@ -19,6 +20,9 @@ class SubstationConfig:
     background_peak_fraction: float = 0.3
     background_phase_hours: float = 0.0
     session_history_limit: int = 10_000
+    # More than 1: this process simulates that many substations, `<name>1` to `<name>N`, each under its own
+    # path (`/<name>7/begin_charging`), for simulations and benchmarks of large grids on one machine.
+    count: int = 1
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> SubstationConfig:
@@ -40,7 +44,10 @@ class SubstationConfig:
                 "BACKGROUND_PHASE_HOURS", cls.background_phase_hours, minimum=0, maximum=24
             ),
             session_history_limit=env.integer("SESSION_HISTORY_LIMIT", cls.session_history_limit, minimum=0),
+            count=env.integer("SUBSTATION_COUNT", cls.count, minimum=1, maximum=MAX_HOSTED),
         )
+        if config.count > 1 and len(f"{name}{config.count}") > 63:
+            env.errors.append(f"SUBSTATION_NAME {name!r} is too long to number {config.count} substations")
         workers = env.integer("WEB_CONCURRENCY", 1)
         if workers != 1:
             env.errors.append(
@@ -48,3 +55,9 @@ class SubstationConfig:
             )
         env.check("substation_service")
         return config
+
+    def hosted(self) -> list[SubstationConfig]:
+        """The substations this process simulates: itself, or `count` numbered copies of itself."""
+        if self.count == 1:
+            return [self]
+        return [replace(self, name=f"{self.name}{number}", count=1) for number in range(1, self.count + 1)]

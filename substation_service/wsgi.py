@@ -1,6 +1,7 @@
 """gunicorn entry point: `substation_service.wsgi:app`."""
 
-from substation_service.app import create_app
+from substation_service.app import create_app, create_hosting_app
 from substation_service.config import SubstationConfig
 
-app = create_app(SubstationConfig.from_env())
+config = SubstationConfig.from_env()
+app = create_app(config) if config.count == 1 else create_hosting_app(config)

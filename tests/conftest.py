@@ -69,8 +69,9 @@ class GridFactory:
         }
         return self._start(name, "substation1", settings)
 
-    def balancer(self, substations: dict[str, Service], **env: str) -> Service:
-        listing = ",".join(f"{name}={s.url}" for name, s in substations.items())
+    def balancer(self, substations: dict[str, Service | str], **env: str) -> Service:
+        """A balancer over the given substations, each a started Service or a base URL."""
+        listing = ",".join(f"{name}={s if isinstance(s, str) else s.url}" for name, s in substations.items())
         settings = {"SUBSTATIONS": listing, "POLL_INTERVAL_S": "0.2", **{k: str(v) for k, v in env.items()}}
         return self._start("balancer", "balancer", settings)
 

@@ -145,3 +145,22 @@ def test_strategy_is_selected_by_env(services):
     )
     placed = [start(grid.gateway.url).body["substation"] for _ in range(6)]
     assert placed == ["a", "b", "c", "a", "b", "c"]
+
+
+def test_one_process_can_simulate_many_substations_each_with_its_own_admission(services):
+    """SUBSTATION_COUNT: a large grid on one machine, each substation at its own path, balanced as usual."""
+    host = services.substation("s", capacity_kw=22, SUBSTATION_COUNT="4", **LONG)
+    hosted = {f"s{n}": f"{host.url}/s{n}" for n in range(1, 5)}
+    assert call("GET", host.url).body["substations"] == ["/s1", "/s2", "/s3", "/s4"]
+    balancer = services.balancer(hosted)
+    wait_until(lambda: call("GET", f"{balancer.url}/readyz").status == 200)
+    gateway = services.gateway(balancer.url)
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        replies = list(pool.map(lambda _: start(gateway.url, {"max_power_kw": 11}), range(9)))
+    assert sorted(r.status for r in replies) == [201] * 8 + [503], "4 substations of 22 kW hold 8 sessions of 11 kW"
+    for name, url in hosted.items():
+        load = call("GET", f"{url}/load").body
+        assert load["name"] == name and load["active_sessions"] == 2, load
+        assert metric_value(call("GET", f"{url}/metrics").raw.decode(), "substation_load", substation=name) == 2
+    owned = replies[0].body
+    assert call("GET", f"{gateway.url}/sessions/{owned['session_id']}").body["substation"] == owned["substation"]

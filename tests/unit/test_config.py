@@ -45,3 +45,15 @@ def test_gateway_config():
     assert GatewayConfig.from_env({"BALANCER_URL": "http://b:7000/"}).balancer_url == "http://b:7000"
     with pytest.raises(ConfigError, match="BALANCER_URL must be an http"):
         GatewayConfig.from_env({"BALANCER_URL": "b:7000"})
+
+
+def test_one_process_may_simulate_numbered_substations():
+    config = SubstationConfig.from_env({"SUBSTATION_NAME": "s", "SUBSTATION_COUNT": "3", "CAPACITY_KW": "80"})
+    hosted = config.hosted()
+    assert [sub.name for sub in hosted] == ["s1", "s2", "s3"]
+    assert {sub.capacity_kw for sub in hosted} == {80} and {sub.count for sub in hosted} == {1}
+    assert SubstationConfig.from_env({"SUBSTATION_NAME": "s"}).hosted() == [SubstationConfig(name="s")]
+    with pytest.raises(ConfigError, match="SUBSTATION_COUNT must be at most 1000"):
+        SubstationConfig.from_env({"SUBSTATION_NAME": "s", "SUBSTATION_COUNT": "1001"})
+    with pytest.raises(ConfigError, match="too long to number"):
+        SubstationConfig.from_env({"SUBSTATION_NAME": "x" * 62, "SUBSTATION_COUNT": "12"})
