@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: up test lint format unit integration clean
+.PHONY: up test lint format unit integration bench profile clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	@$(PYTHON) -c 'import sys; sys.exit("Python 3.11 or newer is required, found " + sys.version.split()[0]) if sys.version_info < (3, 11) else None'
@@ -23,6 +23,16 @@ unit: $(STAMP)
 
 integration: $(STAMP)
 	$(BIN)/python -m pytest tests/integration
+
+# Not a test: prints figures (see BENCHMARKS.md). Needs Debian's wrk, the load generator.
+bench: $(STAMP)
+	@command -v wrk >/dev/null || { echo "wrk is missing: apt-get install wrk"; exit 2; }
+	$(BIN)/python -m bench.run $(ARGS)
+
+# Where the balancer's time goes under load, sampled by py-spy (installed in .venv by requirements-dev.txt).
+profile: $(STAMP)
+	@command -v wrk >/dev/null || { echo "wrk is missing: apt-get install wrk"; exit 2; }
+	$(BIN)/python -m bench.profile $(ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -1,0 +1,134 @@
+"""Where a balancer's time goes under load: py-spy samples its worker while wrk drives the suite.
+
+    .venv/bin/python -m bench.profile [--substations 64] [--duration 10] [--raw profile.txt]
+
+It starts N substations, a least_utilization balancer and a gateway, like `make bench`, and prints the
+share of the balancer's samples spent in each library (by the frame that was running) and the functions
+with the largest inclusive share. `--raw` keeps py-spy's collapsed stacks (flamegraph.pl input).
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from bench.run import (
+    CONNECTIONS,
+    Stack,
+    Substations,
+    balancer_env,
+    children,
+    wait_all_healthy,
+    warm_up,
+)
+
+# Where a frame's file lives decides its bucket; the first match wins.
+BUCKETS = (
+    ("load_balancer/", "balancer's own code"),
+    ("grid_common/", "grid_common (shared code)"),
+    ("urllib3/", "urllib3 (HTTP client)"),
+    ("http/client", "http.client"),
+    ("gevent/", "gevent (event loop, sockets)"),
+    ("socket", "sockets"),
+    ("werkzeug/", "werkzeug (HTTP server side)"),
+    ("flask/", "flask"),
+    ("gunicorn/", "gunicorn"),
+    ("json/", "json"),
+    ("prometheus_client/", "prometheus_client"),
+    ("concurrent/", "poller's thread pool"),
+    ("threading", "threading"),
+)
+
+
+def bucket_of(frame: str) -> str:
+    return next((name for marker, name in BUCKETS if marker in frame), "other (stdlib, interpreter)")
+
+
+def parse_collapsed(text: str) -> list[tuple[list[str], int]]:
+    stacks = []
+    for line in text.splitlines():
+        frames, _, count = line.rpartition(" ")
+        if frames and count.isdigit():
+            stacks.append((frames.split(";"), int(count)))
+    return stacks
+
+
+def short(frame: str) -> str:
+    """`assign (/…/load_balancer/assignment.py:71)` -> `assign (load_balancer/assignment.py)`."""
+    name, _, where = frame.partition(" (")
+    path = where.rstrip(")").rsplit(":", 1)[0]
+    parts = Path(path).parts
+    return f"{name} ({'/'.join(parts[-2:])})"
+
+
+def summarise(stacks: list[tuple[list[str], int]], top: int = 15) -> str:
+    total = sum(count for _, count in stacks) or 1
+    by_bucket: collections.Counter[str] = collections.Counter()
+    inclusive: collections.Counter[str] = collections.Counter()
+    for frames, count in stacks:
+        by_bucket[bucket_of(frames[-1])] += count
+        for frame in {short(f) for f in frames}:
+            inclusive[frame] += count
+    lines = [f"{total} samples", "", "where the running frame was (self time)", "  share  library"]
+    lines += [f"  {count / total * 100:5.1f}  {name}" for name, count in by_bucket.most_common()]
+    lines += ["", "largest inclusive shares", "  share  function"]
+    lines += [f"  {count / total * 100:5.1f}  {name}" for name, count in inclusive.most_common(top)]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--substations", type=int, default=64)
+    parser.add_argument("--duration", type=float, default=10.0, help="seconds of load and of sampling")
+    parser.add_argument("--raw", type=Path, help="also keep py-spy's collapsed stacks here")
+    parser.add_argument("--process-per-substation", action="store_true", help="as in `make bench`")
+    args = parser.parse_args(argv)
+    for tool, hint in (("wrk", "apt-get install wrk"), ("py-spy", "pip install py-spy")):
+        if shutil.which(tool) is None and not (Path(sys.executable).parent / tool).exists():
+            print(f"{tool} is missing: `{hint}`", file=sys.stderr)
+            return 2
+    py_spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+    with tempfile.TemporaryDirectory(prefix="profile-") as logs:
+        # Hour-long sessions: nothing ends during the run.
+        substations = Substations(args.substations, Path(logs), 3600, process_each=args.process_per_substation)
+        urls = substations.urls
+        stack = Stack(Path(logs))
+        try:
+            balancer = stack.start("balancer", "load_balancer.wsgi:app", balancer_env(urls, "least_utilization"))
+            stack.wait_healthy()
+            wait_all_healthy(balancer, len(urls))
+            gateway = stack.start("gateway", "charge_request_service.wsgi:app", {"BALANCER_URL": balancer})
+            stack.wait_healthy()
+            url = f"{gateway}/initiate_energy_transfer"
+            warm_up(url)
+            worker = children(stack.pid(0))[0]
+            raw = Path(logs) / "profile.txt"
+            record = ["record", "--pid", str(worker), "--duration", f"{args.duration:g}", "--rate", "250"]
+            sampler = subprocess.Popen(
+                [py_spy, *record, "--format", "raw", "--output", str(raw), "--nonblocking"],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            wrk = ["wrk", "-t2", f"-c{CONNECTIONS}", f"-d{args.duration:g}s", "-s", "bench/post.lua", url]
+            load = subprocess.run(wrk, capture_output=True, text=True, timeout=args.duration + 60)
+            sampler.wait(timeout=args.duration + 60)
+        finally:
+            stack.stop()
+            substations.stop()
+        text = raw.read_text()
+        if args.raw:
+            args.raw.write_text(text)
+    rps = next((line.split()[-1] for line in load.stdout.splitlines() if line.startswith("Requests/sec")), "?")
+    print(f"balancer worker, {args.substations} substations, {args.duration:g} s of wrk at {CONNECTIONS} connections:")
+    print(f"{rps} requests/s")
+    print(summarise(parse_collapsed(text)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
