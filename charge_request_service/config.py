@@ -12,6 +12,12 @@ class GatewayConfig:
     connect_timeout_s: float = 1.0
     # Longer than the balancer's own ASSIGN_DEADLINE_S, so the balancer's 503 arrives before we give up.
     balancer_timeout_s: float = 5.0
+    # Where Idempotency-Keys are kept: a SQLite file shared by every worker on the host, or this process only.
+    idempotency_db: str = ":memory:"
+    # A day, as payment APIs do: long enough for any client's retries, short enough to stay small.
+    idempotency_ttl_s: float = 86_400.0
+    # How often a call to the balancer that could not connect is tried again (it was never sent).
+    connect_retries: int = 2
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> GatewayConfig:
@@ -23,6 +29,15 @@ class GatewayConfig:
             balancer_url=url,
             connect_timeout_s=env.number("CONNECT_TIMEOUT_S", cls.connect_timeout_s, minimum=0.01, maximum=30),
             balancer_timeout_s=env.number("BALANCER_TIMEOUT_S", cls.balancer_timeout_s, minimum=0.01, maximum=120),
+            idempotency_db=env.string("IDEMPOTENCY_DB", cls.idempotency_db),
+            idempotency_ttl_s=env.number("IDEMPOTENCY_TTL_S", cls.idempotency_ttl_s, minimum=1, maximum=30 * 86_400),
+            connect_retries=env.integer("CONNECT_RETRIES", cls.connect_retries, minimum=0, maximum=5),
         )
+        workers = env.integer("WEB_CONCURRENCY", 1)
+        if workers > 1 and config.idempotency_db == ":memory:":
+            env.errors.append(
+                f"IDEMPOTENCY_DB must be a file path with WEB_CONCURRENCY={workers}: "
+                "each worker would otherwise keep its own Idempotency-Keys"
+            )
         env.check("charge_request_service")
         return config

@@ -19,6 +19,10 @@ class UpstreamUnavailable(UpstreamError):
     kind = "unavailable"
 
 
+class UpstreamRefused(UpstreamUnavailable):
+    """No connection was made, so the request was never sent: repeating it is always safe."""
+
+
 class UpstreamTimeout(UpstreamError):
     kind = "timeout"
 
@@ -64,7 +68,7 @@ class JsonClient:
             response = self.pool.request(method, url, body=payload, headers=headers, timeout=call_timeout)
         except NewConnectionError as error:
             # Checked first: urllib3 makes a refused connection a subclass of its connect *timeout*.
-            raise UpstreamUnavailable(f"{method} {url} failed: connection refused or unreachable") from error
+            raise UpstreamRefused(f"{method} {url} failed: connection refused or unreachable") from error
         except TimeoutError as error:
             raise UpstreamTimeout(f"{method} {url} timed out") from error
         except HTTPError as error:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import signal
 import time
 
@@ -116,3 +117,45 @@ def test_invalid_configuration_stops_the_service_with_a_clear_message(services, 
     output = log.read_text()
     assert "SUBSTATION_NAME is required" in output
     assert "CAPACITY_KW must be a number" in output
+
+
+def test_a_call_that_could_not_connect_is_tried_again(services):
+    """The request was never sent, so the gateway may repeat it: a balancer back within the retries serves it."""
+    import http.server
+    import threading
+
+    from tools.processes import free_port
+
+    class Balancer(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):
+            self.rfile.read(int(self.headers["Content-Length"]))
+            body = json.dumps({"session_id": "a.0123456789abcdef", "substation": "a"}).encode()
+            self.send_response(201)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    port = free_port()
+    # Retries after 0.05, 0.15, 0.35, 0.75 and 1.55 s: the balancer comes up after the first is refused.
+    gateway = services.gateway(f"http://127.0.0.1:{port}", CONNECT_RETRIES="5")
+    server = None
+
+    def come_up_late():
+        nonlocal server
+        time.sleep(0.25)
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", port), Balancer)
+        server.serve_forever()
+
+    threading.Thread(target=come_up_late, daemon=True).start()
+    try:
+        reply = call("POST", f"{gateway.url}/initiate_energy_transfer")
+    finally:
+        while server is None:
+            time.sleep(0.01)
+        server.shutdown()
+    assert reply.status == 201, reply.body
+    assert reply.body["result"] == "Charging started"

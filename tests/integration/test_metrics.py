@@ -85,9 +85,10 @@ def test_completed_sessions_are_counted(services):
     assert metric_value(scrape(grid.substations["a"]), "substation_load", substation="a") == 0
 
 
-def test_counters_sum_over_several_gunicorn_workers(services):
+def test_counters_sum_over_several_gunicorn_workers(services, tmp_path):
     """With WEB_CONCURRENCY > 1, /metrics must report every worker's requests, not the answering one's."""
-    grid = services.grid({"a": 1000}, substation_env={"TIME_SCALE": "1"}, gateway_env={"WEB_CONCURRENCY": "2"})
+    workers = {"WEB_CONCURRENCY": "2", "IDEMPOTENCY_DB": str(tmp_path / "keys.sqlite3")}
+    grid = services.grid({"a": 1000}, substation_env={"TIME_SCALE": "1"}, gateway_env=workers)
     with concurrent.futures.ThreadPoolExecutor(max_workers=8) as pool:
         statuses = list(
             pool.map(lambda _: call("POST", f"{grid.gateway.url}/initiate_energy_transfer").status, range(40))

@@ -57,3 +57,14 @@ def test_one_process_may_simulate_numbered_substations():
         SubstationConfig.from_env({"SUBSTATION_NAME": "s", "SUBSTATION_COUNT": "1001"})
     with pytest.raises(ConfigError, match="too long to number"):
         SubstationConfig.from_env({"SUBSTATION_NAME": "x" * 62, "SUBSTATION_COUNT": "12"})
+
+
+def test_gateway_needs_a_shared_idempotency_file_with_several_workers():
+    config = GatewayConfig.from_env({"BALANCER_URL": "http://b:7000", "IDEMPOTENCY_TTL_S": "3600"})
+    assert config.idempotency_db == ":memory:" and config.idempotency_ttl_s == 3600 and config.connect_retries == 2
+    with pytest.raises(ConfigError, match="IDEMPOTENCY_DB must be a file path with WEB_CONCURRENCY=4"):
+        GatewayConfig.from_env({"BALANCER_URL": "http://b:7000", "WEB_CONCURRENCY": "4"})
+    shared = GatewayConfig.from_env(
+        {"BALANCER_URL": "http://b:7000", "WEB_CONCURRENCY": "4", "IDEMPOTENCY_DB": "/var/lib/gateway/keys.sqlite3"}
+    )
+    assert shared.idempotency_db == "/var/lib/gateway/keys.sqlite3"

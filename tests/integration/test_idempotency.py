@@ -1,0 +1,77 @@
+"""Idempotency-Key end to end: duplicates, even concurrent ones, start one session and get its answer."""
+
+from __future__ import annotations
+
+import concurrent.futures
+
+import pytest
+
+from tests.conftest import wait_until
+from tests.http import call, metric_value
+
+LONG = {"TIME_SCALE": "1"}  # nothing ends during a test
+
+
+def start(gateway_url: str, body=None, key: str | None = None):
+    headers = {} if key is None else {"Idempotency-Key": key}
+    return call("POST", f"{gateway_url}/initiate_energy_transfer", body, headers=headers)
+
+
+def sessions_started(grid) -> int:
+    total = 0
+    for name, substation in grid.substations.items():
+        text = call("GET", f"{substation.url}/metrics").raw.decode()
+        total += metric_value(text, "substation_sessions_started_total", substation=name)
+    return total
+
+
+@pytest.mark.parametrize("workers", [1, 2], ids=["one worker", "two workers sharing the key file"])
+def test_fifty_concurrent_duplicates_start_exactly_one_session(services, tmp_path, workers):
+    gateway_env = {"WEB_CONCURRENCY": str(workers), "IDEMPOTENCY_DB": str(tmp_path / "keys.sqlite3")}
+    grid = services.grid(substation_env=LONG, gateway_env=gateway_env)
+    body = {"vehicle_id": "EV-7", "energy_kwh": 20}
+    with concurrent.futures.ThreadPoolExecutor(50) as pool:
+        replies = list(pool.map(lambda _: start(grid.gateway.url, body, key="order-7"), range(50)))
+    assert [r.status for r in replies] == [201] * 50, {r.status for r in replies}
+    assert len({r.body["session_id"] for r in replies}) == 1
+    assert len({r.headers["Location"] for r in replies}) == 1
+    assert sum(r.headers.get("Idempotent-Replayed") == "true" for r in replies) == 49
+    assert sessions_started(grid) == 1
+
+
+def test_a_later_retry_gets_the_same_session_and_another_key_a_new_one(services):
+    grid = services.grid(substation_env=LONG)
+    first = start(grid.gateway.url, key="retry-me")
+    again = start(grid.gateway.url, key="retry-me")
+    assert first.status == again.status == 201
+    assert again.body == first.body and again.headers["Idempotent-Replayed"] == "true"
+    assert start(grid.gateway.url, key="another").body["session_id"] != first.body["session_id"]
+    assert start(grid.gateway.url).body["session_id"] != first.body["session_id"], "no key, no replay"
+    assert sessions_started(grid) == 3
+
+
+def test_the_same_key_with_another_body_is_refused(services):
+    grid = services.grid(substation_env=LONG)
+    assert start(grid.gateway.url, {"energy_kwh": 11}, key="k").status == 201
+    reply = start(grid.gateway.url, {"energy_kwh": 30}, key="k")
+    assert reply.status == 422 and reply.content_type == "application/problem+json"
+    assert "different request body" in reply.body["detail"]
+    bad = start(grid.gateway.url, key="x" * 256)
+    assert bad.status == 400 and bad.content_type == "application/problem+json"
+    assert sessions_started(grid) == 1
+
+
+def test_a_refusal_is_not_remembered_so_a_retry_with_the_key_can_succeed(services):
+    grid = services.grid({"only": 22}, substation_env={"TIME_SCALE": "3600"})  # 22 kWh at 22 kW: 1 s
+    first = start(grid.gateway.url, {"energy_kwh": 22, "max_power_kw": 22})
+    assert first.status == 201
+    refused = start(grid.gateway.url, {"max_power_kw": 22}, key="k")
+    assert refused.status == 503 and "Retry-After" in refused.headers
+    # The session ends within a second: a retry with the same key then starts one.
+    retried = wait_until(
+        lambda: (reply := start(grid.gateway.url, {"max_power_kw": 22}, key="k")).status == 201 and reply,
+        timeout=10,
+        interval=0.2,
+    )
+    assert retried.body["session_id"] != first.body["session_id"]
+    assert start(grid.gateway.url, {"max_power_kw": 22}, key="k").body == retried.body
