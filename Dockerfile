@@ -9,8 +9,10 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /app
 COPY requirements.txt .
+# A substation's sessions live in /data: a named volume takes this folder's owner when first mounted.
 RUN pip install --no-cache-dir -r requirements.txt \
-    && useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin grid
+    && useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin grid \
+    && mkdir /data && chown 10001:10001 /data
 COPY grid_common/ grid_common/
 # Code stays owned by root: the service user can read it, never change it.
 USER 10001:10001

@@ -14,6 +14,7 @@ from grid_common.timefmt import iso_utc
 from grid_common.web import add_probe_routes, invalid_request_problem, new_app, read_json_body
 from substation_service.config import SubstationConfig
 from substation_service.grid import Admitted, Session, SessionConflict, Substation
+from substation_service.journal import open_journal
 from substation_service.metrics import build_registry
 from substation_service.profile import BackgroundDemand, DailyProfile, SimulatedClock
 
@@ -36,7 +37,7 @@ def session_json(session: Session, substation: str, now: float) -> dict:
     }
 
 
-def build_substation(config: SubstationConfig) -> Substation:
+def build_substation(config: SubstationConfig, now: float) -> Substation:
     background = BackgroundDemand(
         peak_kw=config.capacity_kw * config.background_peak_fraction,
         profile=DailyProfile(),
@@ -49,12 +50,14 @@ def build_substation(config: SubstationConfig) -> Substation:
         config.time_scale,
         background,
         history_limit=config.session_history_limit,
+        journal=open_journal(config.session_db),
+        now=now,
     )
 
 
 def create_app(config: SubstationConfig, clock: Callable[[], float] = time.time) -> Flask:
     app = new_app(__name__)
-    substation = build_substation(config)
+    substation = build_substation(config, clock())
     app.extensions["substation"] = substation
 
     def session_id_from_path(session_id: str) -> str:

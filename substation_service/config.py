@@ -3,6 +3,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 from grid_common.settings import EnvReader
 
@@ -23,6 +24,8 @@ class SubstationConfig:
     # More than 1: this process simulates that many substations, `<name>1` to `<name>N`, each under its own
     # path (`/<name>7/begin_charging`), for simulations and benchmarks of large grids on one machine.
     count: int = 1
+    # A SQLite file where sessions outlive the process; empty: in memory only.
+    session_db: str = ""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> SubstationConfig:
@@ -45,7 +48,10 @@ class SubstationConfig:
             ),
             session_history_limit=env.integer("SESSION_HISTORY_LIMIT", cls.session_history_limit, minimum=0),
             count=env.integer("SUBSTATION_COUNT", cls.count, minimum=1, maximum=MAX_HOSTED),
+            session_db=env.string("SESSION_DB", cls.session_db),
         )
+        if config.session_db and not Path(config.session_db).parent.is_dir():
+            env.errors.append(f"SESSION_DB {config.session_db!r}: its folder does not exist")
         if config.count > 1 and len(f"{name}{config.count}") > 63:
             env.errors.append(f"SUBSTATION_NAME {name!r} is too long to number {config.count} substations")
         workers = env.integer("WEB_CONCURRENCY", 1)
@@ -60,4 +66,14 @@ class SubstationConfig:
         """The substations this process simulates: itself, or `count` numbered copies of itself."""
         if self.count == 1:
             return [self]
-        return [replace(self, name=f"{self.name}{number}", count=1) for number in range(1, self.count + 1)]
+        return [
+            replace(self, name=name, count=1, session_db=self._session_db_of(name))
+            for name in (f"{self.name}{number}" for number in range(1, self.count + 1))
+        ]
+
+    def _session_db_of(self, name: str) -> str:
+        """Each hosted substation keeps its own file beside the configured one: `sessions-s7.sqlite3`."""
+        if not self.session_db:
+            return ""
+        path = Path(self.session_db)
+        return str(path.with_name(f"{path.stem}-{name}{path.suffix}"))

@@ -6,7 +6,9 @@ import heapq
 import secrets
 import threading
 from collections import OrderedDict
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
+from typing import Protocol
 
 from substation_service.profile import BackgroundDemand
 
@@ -95,6 +97,29 @@ class Refused:
     retry_after_s: float | None
 
 
+class Journal(Protocol):
+    """Where sessions outlive the process (see journal.py); called with the substation's lock held."""
+
+    def record(self, session: Session) -> None: ...
+
+    def forget(self, session_ids: Iterable[str]) -> None: ...
+
+    def sessions(self) -> Iterator[Session]: ...
+
+
+class NoJournal:
+    """Sessions live in memory only: a restart forgets them."""
+
+    def record(self, session: Session) -> None:
+        pass
+
+    def forget(self, session_ids: Iterable[str]) -> None:
+        pass
+
+    def sessions(self) -> Iterator[Session]:
+        return iter(())
+
+
 class SessionConflict(Exception):
     """A session id was reused for a different request."""
 
@@ -119,6 +144,8 @@ class Substation:
         background: BackgroundDemand,
         *,
         history_limit: int = 10_000,
+        journal: Journal | None = None,
+        now: float | None = None,
     ) -> None:
         self.name = name
         self.capacity_kw = capacity_kw
@@ -134,6 +161,8 @@ class Substation:
         self._ev_power_kw = 0.0
         self._ends: list[tuple[float, str]] = []  # min-heap of (ends_at, session_id); stale entries skipped
         self._finished: OrderedDict[str, Session] = OrderedDict()
+        self._journal: Journal = journal or NoJournal()
+        self._restore(now)
 
     # --- queries -------------------------------------------------------------------------------
     def report(self, now: float) -> LoadReport:
@@ -192,6 +221,7 @@ class Substation:
                 started_at=now,
                 ends_at=ends_at,
             )
+            self._journal.record(session)  # first: a session is admitted only once it would survive a crash
             self._active[session.session_id] = session
             self._ev_power_kw += power_kw
             heapq.heappush(self._ends, (ends_at, session.session_id))
@@ -211,6 +241,19 @@ class Substation:
             return stopped
 
     # --- internals (lock held) -----------------------------------------------------------------
+    def _restore(self, now: float | None) -> None:
+        """Take back every session the journal kept: a restarted process knows what it knew."""
+        for session in self._journal.sessions():
+            if session.state == CHARGING:
+                self._active[session.session_id] = session
+                self._ev_power_kw += session.power_kw
+                heapq.heappush(self._ends, (session.ends_at, session.session_id))
+            else:
+                self._finished[session.session_id] = session
+        if now is not None:
+            self._settle(now)  # sessions that ended while the process was down
+        self._trim_history()
+
     def _settle(self, now: float) -> None:
         """Complete every session whose energy has been delivered: sessions end without a thread each."""
         while self._ends and self._ends[0][0] <= now:
@@ -222,10 +265,17 @@ class Substation:
             self.counters.completed += 1
 
     def _release(self, finished: Session) -> None:
+        self._journal.record(finished)
         self._ev_power_kw = self._ev_power_kw - finished.power_kw if self._active else 0.0
         self._finished[finished.session_id] = finished
+        self._trim_history()
+
+    def _trim_history(self) -> None:
+        dropped = []
         while len(self._finished) > self.history_limit:
-            self._finished.popitem(last=False)
+            dropped.append(self._finished.popitem(last=False)[0])
+        if dropped:
+            self._journal.forget(dropped)
 
     def _next_end(self, now: float) -> float | None:
         while self._ends and self._ends[0][1] not in self._active:

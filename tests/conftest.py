@@ -128,6 +128,14 @@ def balancer_sees_all_healthy(grid: Grid) -> bool:
     return reply.status == 200 and all(s["healthy"] for s in reply.body["substations"])
 
 
+def view_of(grid: Grid, name: str) -> dict:
+    """One substation as the balancer sees it."""
+    from tests.http import call
+
+    listed = call("GET", f"{grid.balancer.url}/substations").body["substations"]
+    return next(s for s in listed if s["name"] == name)
+
+
 @pytest.fixture
 def services(tmp_path):
     factory = GridFactory(tmp_path)

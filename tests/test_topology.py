@@ -17,6 +17,7 @@ from load_balancer.config import BalancerConfig
 from substation_service.config import SubstationConfig
 from tools.topology import (
     COMPOSE_FILE,
+    LOCAL_VOLUMES,
     PROMETHEUS_COMPOSE_CONFIG,
     PROMETHEUS_LOCAL_CONFIG,
     ROOT,
@@ -24,7 +25,9 @@ from tools.topology import (
     local_prometheus_config,
     local_services,
     localize,
+    localize_paths,
     published_ports,
+    volume_mounts,
 )
 
 COMPOSE = load_compose()
@@ -75,10 +78,26 @@ def test_compose_runs_the_images_own_command_as_non_root(name):
 
 
 @pytest.mark.parametrize("name", sorted(APP_SERVICES))
-def test_every_service_environment_is_valid_configuration(name):
+def test_every_service_environment_is_valid_configuration(name, tmp_path):
+    """Compose's environment, with its volumes where `make up` puts them (the config checks folders exist)."""
     service = APP_SERVICES[name]
     config_class = CONFIG_OF_TARGET[service["build"]["target"]]
-    config_class.from_env({k: str(v) for k, v in service["environment"].items()})
+    local = next(s for s in local_services(COMPOSE, volumes_root=tmp_path) if s.name == name)
+    for folder in local.data_dirs:
+        folder.mkdir()
+    config_class.from_env(local.env)
+
+
+def test_substation_sessions_live_in_a_volume_in_compose_and_under_make_up():
+    for name in SUBSTATIONS:
+        service = SERVICES[name]
+        assert service["environment"]["SESSION_DB"] == "/data/sessions.sqlite3"
+        assert service["volumes"] == [f"{name}-data:/data"] and f"{name}-data" in COMPOSE["volumes"]
+        local = next(s for s in local_services(COMPOSE) if s.name == name)
+        assert local.data_dirs == [ROOT / ".run" / "volumes" / f"{name}-data"]
+        assert local.env["SESSION_DB"] == str(ROOT / ".run" / "volumes" / f"{name}-data" / "sessions.sqlite3")
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert "mkdir /data && chown 10001:10001 /data" in dockerfile, "a named volume takes the folder's owner"
 
 
 def test_healthchecks_and_start_order():
@@ -111,7 +130,8 @@ def test_make_up_runs_the_compose_commands_and_environment_on_loopback():
         compose_env = {k: str(v) for k, v in service["environment"].items()}
         assert set(runner.env) == set(compose_env)
         for key, value in compose_env.items():
-            expected = f"127.0.0.1:{runner.port}" if key == "BIND" else localize(value, ports)
+            mounts = volume_mounts(service, COMPOSE, LOCAL_VOLUMES)
+            expected = f"127.0.0.1:{runner.port}" if key == "BIND" else localize_paths(localize(value, ports), mounts)
             assert runner.env[key] == expected, (name, key)
     assert local["balancer"].env["SUBSTATIONS"] == (
         "substation1=http://127.0.0.1:5001,substation2=http://127.0.0.1:5002,substation3=http://127.0.0.1:5003"

@@ -68,6 +68,9 @@ def main() -> int:
         return 1
     run_dir = ROOT / ".run"
     run_dir.mkdir(exist_ok=True)
+    for service in services:
+        for folder in service.data_dirs:  # what compose keeps in named volumes survives restarts here too
+            folder.mkdir(parents=True, exist_ok=True)
     processes = [ServiceProcess(s.name, s.command, s.env, s.health_url, output=emit) for s in services]
     prometheus = prometheus_process(emit, run_dir)
     if prometheus and not port_in_use(PROMETHEUS_PORT):

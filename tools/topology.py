@@ -18,6 +18,8 @@ COMPOSE_FILE = ROOT / "docker-compose.yml"
 PROMETHEUS_COMPOSE_CONFIG = ROOT / "monitoring" / "prometheus" / "prometheus.yml"
 PROMETHEUS_LOCAL_CONFIG = ROOT / "monitoring" / "prometheus" / "prometheus.local.yml"
 LOOPBACK = "127.0.0.1"
+# Where `make up` keeps what compose keeps in named volumes: one folder per volume.
+LOCAL_VOLUMES = ROOT / ".run" / "volumes"
 
 
 @dataclass(frozen=True)
@@ -28,6 +30,7 @@ class LocalService:
     port: int
     health_url: str
     depends_on: list[str] = field(default_factory=list)
+    data_dirs: list[Path] = field(default_factory=list)  # to create before it starts
 
 
 def load_compose(path: Path = COMPOSE_FILE) -> dict:
@@ -54,11 +57,30 @@ def localize(value: str, ports: dict[tuple[str, int], int]) -> str:
     return re.sub(r"\b([A-Za-z][A-Za-z0-9_-]*):(\d+)\b", replace, value)
 
 
+def volume_mounts(service: dict, compose: dict, volumes_root: Path) -> dict[str, Path]:
+    """Container path -> local folder, for each named volume the service mounts."""
+    named = set(compose.get("volumes") or {})
+    mounts = {}
+    for entry in service.get("volumes", []):
+        volume, _, container_path = str(entry).partition(":")
+        if volume in named:
+            mounts[container_path.split(":")[0]] = volumes_root / volume
+    return mounts
+
+
+def localize_paths(value: str, mounts: dict[str, Path]) -> str:
+    """A path inside a mounted volume (`/data/sessions.sqlite3`) becomes the same file in its local folder."""
+    for container_path, folder in mounts.items():
+        if value == container_path or value.startswith(container_path.rstrip("/") + "/"):
+            return str(folder / value[len(container_path) :].lstrip("/"))
+    return value
+
+
 def _container_port(bind: str) -> int:
     return int(bind.rsplit(":", 1)[1])
 
 
-def local_services(compose: dict | None = None) -> list[LocalService]:
+def local_services(compose: dict | None = None, volumes_root: Path = LOCAL_VOLUMES) -> list[LocalService]:
     """The Python services compose builds, as loopback processes, in dependency order."""
     compose = compose or load_compose()
     ports = published_ports(compose)
@@ -68,7 +90,8 @@ def local_services(compose: dict | None = None) -> list[LocalService]:
             continue  # Prometheus and Grafana images: the runner handles Prometheus itself
         env = {key: str(value) for key, value in service.get("environment", {}).items()}
         host_port = ports[(name, _container_port(env["BIND"]))]
-        local_env = {key: localize(value, ports) for key, value in env.items()}
+        mounts = volume_mounts(service, compose, volumes_root)
+        local_env = {key: localize_paths(localize(value, ports), mounts) for key, value in env.items()}
         local_env["BIND"] = f"{LOOPBACK}:{host_port}"
         health_url = service["healthcheck"]["test"][-1]
         services.append(
@@ -79,6 +102,7 @@ def local_services(compose: dict | None = None) -> list[LocalService]:
                 port=host_port,
                 health_url=re.sub(r"//127\.0\.0\.1:\d+", f"//{LOOPBACK}:{host_port}", health_url),
                 depends_on=list(service.get("depends_on", {})),
+                data_dirs=sorted(mounts.values()),
             )
         )
     return _in_dependency_order(services)

@@ -6,7 +6,7 @@ import concurrent.futures
 import signal
 import time
 
-from tests.conftest import wait_until
+from tests.conftest import view_of, wait_until
 from tests.http import call, metric_value
 
 LONG = {"TIME_SCALE": "1"}  # 11 kWh at 11 kW lasts an hour: nothing ends during a test
@@ -112,11 +112,6 @@ def test_killed_substation_is_skipped_and_rejoins_when_restarted(services):
     wait_until(lambda: view_of(grid, "a")["healthy"], timeout=5)
     after = [start(grid.gateway.url).body["substation"] for _ in range(9)]
     assert "a" in after, "the restarted substation takes sessions again"
-
-
-def view_of(grid, name):
-    listed = call("GET", f"{grid.balancer.url}/substations").body["substations"]
-    return next(s for s in listed if s["name"] == name)
 
 
 def test_substations_endpoint_is_the_live_view(services):
