@@ -22,6 +22,7 @@ class Problem(Exception):
         detail: str | None = None,
         *,
         retry_after: float | None = None,
+        headers: dict[str, str] | None = None,
         **extensions: object,
     ) -> None:
         super().__init__(detail or title)
@@ -29,6 +30,7 @@ class Problem(Exception):
         self.title = title
         self.detail = detail
         self.retry_after = retry_after
+        self.headers = headers or {}
         self.extensions = extensions
 
     def to_dict(self) -> dict:
@@ -43,6 +45,7 @@ def problem_response(problem: Problem) -> Response:
     body = problem.to_dict()
     body.setdefault("instance", request.path)
     response = Response(json.dumps(body), status=problem.status, content_type=PROBLEM_CONTENT_TYPE)
+    response.headers.update(problem.headers)
     if problem.retry_after is not None:
         # Retry-After takes whole seconds; never advertise 0, which invites a hot loop.
         response.headers["Retry-After"] = str(max(1, round(problem.retry_after)))

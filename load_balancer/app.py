@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from flask import Flask, Response, json
+import hmac
+
+from flask import Flask, Response, json, request
 
 from grid_common.charge_request import InvalidRequest, is_session_id, parse_charge_request, substation_of
 from grid_common.problems import Problem
@@ -17,7 +19,7 @@ from grid_common.web import (
 )
 from load_balancer import metrics
 from load_balancer.assignment import Assigner, NotPlaced
-from load_balancer.config import BalancerConfig
+from load_balancer.config import BalancerConfig, parse_registration
 from load_balancer.poller import Poller
 from load_balancer.strategies import make_strategy
 from load_balancer.view import GridView, SubstationView
@@ -108,6 +110,46 @@ def create_app(config: BalancerConfig) -> Flask:
             # The stopped session's power is free now: let the next decision know without waiting for a poll.
             poller.refresh(substation)
         return response
+
+    def require_topology_token() -> None:
+        if not config.topology_token:
+            raise Problem(403, "Forbidden", "Changing the topology is off: the balancer has no TOPOLOGY_TOKEN.")
+        scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not token:
+            raise Problem(
+                401,
+                "Unauthorized",
+                "Send Authorization: Bearer <TOPOLOGY_TOKEN>.",
+                headers={"WWW-Authenticate": 'Bearer realm="topology"'},
+            )
+        if not hmac.compare_digest(token.encode(), config.topology_token.encode()):
+            raise Problem(403, "Forbidden", "The bearer token is not the balancer's TOPOLOGY_TOKEN.")
+
+    @app.post("/substations")
+    def register_substation():
+        require_topology_token()
+        try:
+            name, url = parse_registration(read_json_body(optional=False))
+        except InvalidRequest as error:
+            raise invalid_request_problem(error) from None
+        try:
+            added = view.add(name, url)
+        except KeyError:
+            raise Problem(409, "Conflict", f"A substation named {name} is already known.") from None
+        metrics.initialize([name], strategy.name)
+        poller.refresh(added)  # its state now, rather than at the next poll
+        with view.lock:
+            return added.to_json(), 201, {"Location": f"/substations/{name}"}
+
+    @app.delete("/substations/<name>")
+    def remove_substation(name: str):
+        require_topology_token()
+        try:
+            view.remove(name)
+        except KeyError:
+            raise Problem(404, "Not Found", f"No substation named {name}.") from None
+        metrics.forget(name, strategy.name)
+        return "", 204
 
     def readiness():
         healthy = view.healthy_count()

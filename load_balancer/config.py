@@ -2,12 +2,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from grid_common.charge_request import InvalidRequest
 from grid_common.settings import EnvReader, is_http_url
 from load_balancer.strategies import STRATEGIES
 
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,63}$")
+MIN_TOKEN_LENGTH = 16
 
 
 def parse_substations(value: str, errors: list[str]) -> list[tuple[str, str]]:
@@ -25,6 +27,21 @@ def parse_substations(value: str, errors: list[str]) -> list[tuple[str, str]]:
     return substations
 
 
+def parse_registration(body: object) -> tuple[str, str]:
+    """`{"name": ..., "url": ...}` of POST /substations; InvalidRequest names each field that is wrong."""
+    if not isinstance(body, dict):
+        raise InvalidRequest([{"field": "body", "message": 'must be {"name": ..., "url": ...}'}])
+    errors = [{"field": key, "message": "unknown field"} for key in body if key not in ("name", "url")]
+    name, url = body.get("name"), body.get("url")
+    if not isinstance(name, str) or not NAME_PATTERN.match(name):
+        errors.append({"field": "name", "message": "1-63 letters, digits, _ or -"})
+    if not isinstance(url, str) or not is_http_url(url.rstrip("/")):
+        errors.append({"field": "url", "message": "an http(s) URL such as http://substation4:5000"})
+    if errors:
+        raise InvalidRequest(errors)
+    return name, url.rstrip("/")
+
+
 @dataclass(frozen=True)
 class BalancerConfig:
     substations: tuple[tuple[str, str], ...]
@@ -37,6 +54,8 @@ class BalancerConfig:
     # The whole assignment, every retry included, ends within this; the gateway waits a little longer.
     assign_deadline_s: float = 4.0
     start_poller: bool = True
+    # Bearer token for POST /substations and DELETE /substations/<name>; empty: those endpoints are off.
+    topology_token: str = field(default="", repr=False)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> BalancerConfig:
@@ -54,6 +73,15 @@ class BalancerConfig:
             connect_timeout_s=env.number("CONNECT_TIMEOUT_S", cls.connect_timeout_s, minimum=0.01, maximum=30),
             admission_timeout_s=env.number("ADMISSION_TIMEOUT_S", cls.admission_timeout_s, minimum=0.01, maximum=60),
             assign_deadline_s=env.number("ASSIGN_DEADLINE_S", cls.assign_deadline_s, minimum=0.01, maximum=120),
+            topology_token=env.string("TOPOLOGY_TOKEN", ""),
         )
+        if config.topology_token and len(config.topology_token) < MIN_TOKEN_LENGTH:
+            # The value itself is never printed: it may be a real secret with a typo.
+            env.errors.append(f"TOPOLOGY_TOKEN must be at least {MIN_TOKEN_LENGTH} characters")
+        workers = env.integer("WEB_CONCURRENCY", 1)
+        if config.topology_token and workers > 1:
+            env.errors.append(
+                f"TOPOLOGY_TOKEN needs WEB_CONCURRENCY=1, got {workers}: a change would reach one worker's view only"
+            )
         env.check("load_balancer")
         return config

@@ -1,5 +1,7 @@
 """Every metric the balancer exposes, in one place."""
 
+import contextlib
+
 from prometheus_client import Counter, Gauge, Histogram
 
 DECISIONS = Counter("balancer_decisions_total", "Sessions placed on a substation.", ["substation", "strategy"])
@@ -41,3 +43,11 @@ def initialize(substations: list[str], strategy: str) -> None:
         SUBSTATION_UP.labels(name).set(0)
     for reason in ("no_capacity", "unavailable"):
         REJECTED.labels(reason)
+
+
+def forget(substation: str, strategy: str) -> None:
+    """A removed substation's series go, so no dashboard shows it as down forever."""
+    series = ((DECISIONS, (substation, strategy)), (REFUSALS, (substation,)), (SUBSTATION_UP, (substation,)))
+    for metric, labels in series:
+        with contextlib.suppress(KeyError):
+            metric.remove(*labels)

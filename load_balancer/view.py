@@ -128,6 +128,23 @@ class GridView:
         for key in self._ranked:
             yield views[key[-1]]
 
+    def add(self, name: str, url: str) -> SubstationView:
+        """A substation registered at run time; unhealthy until its first report."""
+        with self.lock:
+            if name in self._views:
+                raise KeyError(name)
+            view = self._views[name] = SubstationView(name, url)
+            self._in_order = tuple(self._views.values())
+            return view
+
+    def remove(self, name: str) -> SubstationView:
+        """No more sessions go there; decisions already made finish on their own."""
+        with self.lock:
+            view = self._views.pop(name)
+            self._unrank(view)
+            self._in_order = tuple(self._views.values())
+            return view
+
     def healthy_count(self) -> int:
         return len(self._ranked)
 
@@ -150,9 +167,9 @@ class GridView:
         """
         epoch, sequence, capacity_kw, load_kw, active, charger = parse_report(report)
         with self.lock:
-            view = self._views[name]
-            if epoch == view.epoch and sequence <= view.sequence:
-                return False
+            view = self._views.get(name)
+            if view is None or (epoch == view.epoch and sequence <= view.sequence):
+                return False  # removed meanwhile, or stale
             self._unrank(view)
             view.epoch, view.sequence = epoch, sequence
             view.capacity_kw, view.load_kw, view.active_sessions = capacity_kw, load_kw, active
@@ -166,7 +183,9 @@ class GridView:
     def record_failure(self, name: str, *, certain: bool = False) -> None:
         """A failed call. `certain` (connection refused) marks it unhealthy at once; a timeout may be a blip."""
         with self.lock:
-            view = self._views[name]
+            view = self._views.get(name)
+            if view is None:
+                return  # removed while a call to it was under way
             view.consecutive_failures += 1
             if view.healthy and (certain or view.consecutive_failures >= self.unhealthy_after_failures):
                 self._unrank(view)
@@ -174,7 +193,9 @@ class GridView:
 
     def reserve(self, name: str, power_kw: float) -> None:
         with self.lock:
-            view = self._views[name]
+            view = self._views.get(name)
+            if view is None:
+                return  # removed while a call to it was under way
             self._unrank(view)
             view.pending_kw += power_kw
             view.pending_sessions += 1
@@ -182,7 +203,9 @@ class GridView:
 
     def release(self, name: str, power_kw: float) -> None:
         with self.lock:
-            view = self._views[name]
+            view = self._views.get(name)
+            if view is None:
+                return  # removed while a call to it was under way
             self._unrank(view)
             view.pending_sessions -= 1
             view.pending_kw = max(0.0, view.pending_kw - power_kw) if view.pending_sessions else 0.0

@@ -68,3 +68,27 @@ def test_gateway_needs_a_shared_idempotency_file_with_several_workers():
         {"BALANCER_URL": "http://b:7000", "WEB_CONCURRENCY": "4", "IDEMPOTENCY_DB": "/var/lib/gateway/keys.sqlite3"}
     )
     assert shared.idempotency_db == "/var/lib/gateway/keys.sqlite3"
+
+
+def test_topology_token_is_checked_and_never_echoed():
+    config = BalancerConfig.from_env({"SUBSTATIONS": "a=http://h:1", "TOPOLOGY_TOKEN": "s3cret-s3cret-s3cret"})
+    assert config.topology_token == "s3cret-s3cret-s3cret" and "s3cret" not in repr(config)
+    with pytest.raises(ConfigError) as caught:
+        BalancerConfig.from_env({"SUBSTATIONS": "a=http://h:1", "TOPOLOGY_TOKEN": "short-secret"})
+    assert "at least 16" in str(caught.value) and "short-secret" not in str(caught.value)
+    with pytest.raises(ConfigError, match="needs WEB_CONCURRENCY=1"):
+        BalancerConfig.from_env(
+            {"SUBSTATIONS": "a=http://h:1", "TOPOLOGY_TOKEN": "s3cret-s3cret-s3cret", "WEB_CONCURRENCY": "2"}
+        )
+
+
+def test_a_registration_names_each_mistake():
+    from grid_common.charge_request import InvalidRequest
+    from load_balancer.config import parse_registration
+
+    assert parse_registration({"name": "s4", "url": "http://s4:5000/"}) == ("s4", "http://s4:5000")
+    with pytest.raises(InvalidRequest) as caught:
+        parse_registration({"name": "bad name", "url": "ftp://x", "extra": 1})
+    assert {e["field"] for e in caught.value.errors} == {"name", "url", "extra"}
+    with pytest.raises(InvalidRequest):
+        parse_registration(["s4"])

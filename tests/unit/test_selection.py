@@ -162,3 +162,22 @@ def test_only_substations_not_refreshed_within_the_interval_are_polled():
     due = [v.name for v in grid.all() if due_for_poll(v, now=11.0, interval_s=1.0)]
     assert due == ["stale", "down"], "an admission answer 0.5 s ago is as good as a poll; a down one is always polled"
     assert due_for_poll(GridView([("new", "u")]).get("new"), now=0, interval_s=1), "never heard from"
+
+
+def test_substations_can_join_and_leave_at_run_time():
+    grid = grid_of(("a", 100))
+    added = grid.add("b", "http://b:5000")
+    assert not added.healthy and [v.name for v in grid.all()] == ["a", "b"], "unhealthy until its first report"
+    grid.apply_report("b", report(capacity=300), now=1)
+    assert LeastUtilization().choose(grid, 11).name == "b"
+    with pytest.raises(KeyError):
+        grid.add("b", "http://elsewhere")
+    grid.reserve("b", 11)
+    grid.remove("b")
+    assert [v.name for v in grid.all()] == ["a"] and LeastUtilization().choose(grid, 11).name == "a"
+    # Calls to it that were under way end quietly.
+    grid.release("b", 11)
+    grid.record_failure("b")
+    assert not grid.apply_report("b", report(sequence=9), now=2)
+    with pytest.raises(KeyError):
+        grid.remove("b")
