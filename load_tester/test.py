@@ -42,7 +42,7 @@ import time
 import urllib.error
 import urllib.request
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TextIO
 
 ENDPOINT = "/initiate_energy_transfer"
@@ -149,6 +149,18 @@ class Outcome:
     status: str  # "201", "503", "error: timeout", ...
     latency_ms: float | None = None  # only for requests that got an HTTP answer
     body: Any = None  # decoded JSON, text, or the error description
+    retry_after: str | None = None  # what a refusal told the client
+
+    def as_json(self) -> dict[str, Any]:
+        body = self.body if isinstance(self.body, dict) else {}
+        return {
+            "index": self.index,
+            "status": self.status,
+            "latency_ms": None if self.latency_ms is None else round(self.latency_ms, 3),
+            "session_id": body.get("session_id"),
+            "substation": body.get("substation"),
+            "retry_after": self.retry_after,
+        }
 
     @property
     def ok(self) -> bool:
@@ -192,14 +204,14 @@ def send(url: str, body: dict[str, Any] | None, timeout: float, index: int) -> O
     try:
         try:
             with urllib.request.urlopen(request, timeout=timeout) as response:
-                status, raw = response.status, response.read()
+                status, raw, headers = response.status, response.read(), response.headers
         except urllib.error.HTTPError as error:  # an HTTP answer with an error status is an outcome too
             with error:
-                status, raw = error.code, error.read()
+                status, raw, headers = error.code, error.read(), error.headers
     except (OSError, http.client.HTTPException, ValueError) as error:
         return Outcome(index, describe_error(error), body=describe_error(error))
     latency_ms = (time.perf_counter() - started) * 1000
-    return Outcome(index, str(status), latency_ms, decode(raw))
+    return Outcome(index, str(status), latency_ms, decode(raw), headers.get("Retry-After"))
 
 
 # --------------------------------------------------------------------------- progress
@@ -468,6 +480,7 @@ class Summary:
     balancer_error: str | None = None
     answered: int = 0
     sampler: Sampler | None = None  # with --plot
+    replies: list[Outcome] = field(default_factory=list)
 
     @property
     def throughput_rps(self) -> float:
@@ -484,6 +497,7 @@ class Summary:
             "sessions_by_substation": self.sessions,
             "spread_sessions": spread(self.sessions),
             "balancer_substations": self.balancer,
+            "replies": [outcome.as_json() for outcome in self.replies],
         }
         if self.sampler is not None:
             data["samples"] = [sample.as_json() for sample in self.sampler.samples]
@@ -505,6 +519,7 @@ def summarise(args, outcomes, duration, balancer, balancer_error, sampler=None) 
         balancer_error=balancer_error,
         answered=sum(o.latency_ms is not None for o in outcomes),
         sampler=sampler,
+        replies=outcomes,
     )
 
 

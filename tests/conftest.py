@@ -128,11 +128,12 @@ def balancer_sees_all_healthy(grid: Grid) -> bool:
     return reply.status == 200 and all(s["healthy"] for s in reply.body["substations"])
 
 
-def view_of(grid: Grid, name: str) -> dict:
-    """One substation as the balancer sees it."""
+def view_of(grid_or_balancer: Grid | Service, name: str) -> dict:
+    """One substation as the balancer (of the grid) sees it."""
     from tests.http import call
 
-    listed = call("GET", f"{grid.balancer.url}/substations").body["substations"]
+    balancer = grid_or_balancer.balancer if isinstance(grid_or_balancer, Grid) else grid_or_balancer
+    listed = call("GET", f"{balancer.url}/substations").body["substations"]
     return next(s for s in listed if s["name"] == name)
 
 

@@ -93,10 +93,18 @@ def test_concurrent_quiet_run_writes_a_json_summary(services, tmp_path):
     listed = call("GET", f"{grid.balancer.url}/substations").body["substations"]
     assert {s["name"]: s["active_sessions"] for s in listed} == by_substation
 
+    replies = summary["replies"]
+    assert sorted(r["index"] for r in replies) == list(range(1, 41))
+    assert {r["status"] for r in replies} == {"201"} and len({r["session_id"] for r in replies}) == 40
+    assert all(r["latency_ms"] > 0 and r["substation"] in by_substation for r in replies)
 
-def test_full_grid_outcomes_count_201_and_503(services):
+
+def test_full_grid_outcomes_count_201_and_503(services, tmp_path):
     grid = services.grid({"a": 22}, substation_env=LONG)
-    run = load_test(grid.gateway.url, grid.balancer.url, "-n", "4", "--max-power-kw", "11")
+    out = tmp_path / "out.json"
+    run = load_test(grid.gateway.url, grid.balancer.url, "-n", "4", "--max-power-kw", "11", "--json", str(out))
+    refusals = [r for r in json.loads(out.read_text())["replies"] if r["status"] == "503"]
+    assert len(refusals) == 2 and all(int(r["retry_after"]) >= 1 for r in refusals), "refusals say when to retry"
     assert run.returncode == 0, run.stderr
     assert count_of(run.stdout, "201") == 2
     assert count_of(run.stdout, "503") == 2
