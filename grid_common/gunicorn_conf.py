@@ -4,7 +4,9 @@ Settings come from the environment so compose, the local runner and the tests di
 """
 
 import os
+import signal
 import tempfile
+import threading
 
 bind = [os.environ.get("BIND", "0.0.0.0:8000")]
 workers = int(os.environ.get("WEB_CONCURRENCY", "1"))
@@ -13,6 +15,12 @@ worker_class = os.environ.get("GUNICORN_WORKER_CLASS", "gevent")
 worker_connections = int(os.environ.get("GUNICORN_WORKER_CONNECTIONS", "1000"))
 timeout = 30
 graceful_timeout = int(os.environ.get("GRACEFUL_TIMEOUT_S", "10"))
+shutdown_drain_s = float(os.environ.get("SHUTDOWN_DRAIN_S", "0"))
+if not 0 <= shutdown_drain_s < graceful_timeout:
+    raise SystemExit(
+        f"SHUTDOWN_DRAIN_S must be at least 0 and less than GRACEFUL_TIMEOUT_S ({graceful_timeout}), "
+        f"got {shutdown_drain_s:g}: the master stops waiting for its workers after GRACEFUL_TIMEOUT_S"
+    )
 keepalive = 5
 errorlog = "-"
 loglevel = os.environ.get("LOG_LEVEL", "info")
@@ -26,6 +34,25 @@ control_socket_disable = True
 if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
     # Several workers each count their own requests; prometheus_client sums them through this directory.
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="prometheus-")
+
+
+def post_worker_init(worker):
+    """SIGTERM: readiness off for SHUTDOWN_DRAIN_S while serving on, then gunicorn's graceful exit."""
+    if shutdown_drain_s <= 0:
+        return
+    from grid_common.lifecycle import start_draining
+
+    def drain_then_exit(signum, frame):
+        start_draining()
+        worker.log.info("draining for %.1f s before shutting down", shutdown_drain_s)
+        if "gevent" in worker_class:
+            import gevent  # a gevent signal handler runs in the event loop: it must not block, so no thread
+
+            gevent.spawn_later(shutdown_drain_s, worker.handle_exit, signum, frame)
+        else:
+            threading.Timer(shutdown_drain_s, worker.handle_exit, (signum, frame)).start()
+
+    signal.signal(signal.SIGTERM, drain_then_exit)
 
 
 def child_exit(server, worker):

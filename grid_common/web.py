@@ -8,6 +8,7 @@ from flask import Flask, Response, json, request
 from prometheus_client import CollectorRegistry
 
 from grid_common.charge_request import InvalidRequest
+from grid_common.lifecycle import draining
 from grid_common.metrics import CONTENT_TYPE_LATEST, render_metrics
 from grid_common.problems import Problem, install_problem_handlers, relay_problem
 from grid_common.upstream import UpstreamError, UpstreamResponse, UpstreamTimeout
@@ -58,6 +59,9 @@ def add_probe_routes(
 
     @app.get("/readyz")
     def readyz():
+        if draining():
+            body = {"status": "draining"}
+            return Response(json.dumps(body), status=503, content_type="application/json")
         ready, details = is_ready()
         body = {"status": "ready" if ready else "not ready", **details}
         return Response(json.dumps(body), status=200 if ready else 503, content_type="application/json")

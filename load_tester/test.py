@@ -150,6 +150,7 @@ class Outcome:
     latency_ms: float | None = None  # only for requests that got an HTTP answer
     body: Any = None  # decoded JSON, text, or the error description
     retry_after: str | None = None  # what a refusal told the client
+    sent_at: float | None = None  # wall-clock time the request was sent (Unix seconds)
 
     def as_json(self) -> dict[str, Any]:
         body = self.body if isinstance(self.body, dict) else {}
@@ -160,6 +161,7 @@ class Outcome:
             "session_id": body.get("session_id"),
             "substation": body.get("substation"),
             "retry_after": self.retry_after,
+            "sent_at": self.sent_at,
         }
 
     @property
@@ -200,6 +202,7 @@ def send(url: str, body: dict[str, Any] | None, timeout: float, index: int) -> O
     if data is not None:
         headers["Content-Type"] = "application/json"
     request = urllib.request.Request(url, data=data, headers=headers, method="POST")
+    sent_at = time.time()
     started = time.perf_counter()
     try:
         try:
@@ -209,9 +212,9 @@ def send(url: str, body: dict[str, Any] | None, timeout: float, index: int) -> O
             with error:
                 status, raw, headers = error.code, error.read(), error.headers
     except (OSError, http.client.HTTPException, ValueError) as error:
-        return Outcome(index, describe_error(error), body=describe_error(error))
+        return Outcome(index, describe_error(error), body=describe_error(error), sent_at=sent_at)
     latency_ms = (time.perf_counter() - started) * 1000
-    return Outcome(index, str(status), latency_ms, decode(raw), headers.get("Retry-After"))
+    return Outcome(index, str(status), latency_ms, decode(raw), headers.get("Retry-After"), sent_at)
 
 
 # --------------------------------------------------------------------------- progress

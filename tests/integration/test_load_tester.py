@@ -97,6 +97,8 @@ def test_concurrent_quiet_run_writes_a_json_summary(services, tmp_path):
     assert sorted(r["index"] for r in replies) == list(range(1, 41))
     assert {r["status"] for r in replies} == {"201"} and len({r["session_id"] for r in replies}) == 40
     assert all(r["latency_ms"] > 0 and r["substation"] in by_substation for r in replies)
+    sent = sorted(r["sent_at"] for r in replies)
+    assert sent[-1] - sent[0] <= summary["duration_s"], "each reply says when its request was sent"
 
 
 def test_full_grid_outcomes_count_201_and_503(services, tmp_path):

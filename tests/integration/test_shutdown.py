@@ -1,0 +1,61 @@
+"""SIGTERM under load: readiness turns off first, requests in flight finish, nothing is cut."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from tests.conftest import wait_until
+from tests.http import call
+from tools.processes import ROOT
+
+DRAIN_S = 1.5
+# Once the service is gone: its clients are refused, or the gateway answers for it (502, or 503 with no
+# substation left). A reset, a disconnect or a timeout would be a request cut off, except for a request
+# sent as the drain ended: TCP resets connections still waiting in a listener's queue when it closes,
+# which is why readiness turns off first, so that a load balancer stops sending before then.
+NOT_CUT = {"201", "502", "503", "error: connection refused"}
+
+
+@pytest.mark.parametrize("victim", ["gateway", "balancer", "substation"])
+def test_sigterm_under_load_turns_readiness_off_first_and_cuts_nothing(services, tmp_path, victim):
+    drain = {"SHUTDOWN_DRAIN_S": str(DRAIN_S)}
+    grid = services.grid(
+        {"substation": 100000},
+        substation_env={"TIME_SCALE": "1", **(drain if victim == "substation" else {})},
+        balancer_env=drain if victim == "balancer" else None,
+        gateway_env=drain if victim == "gateway" else None,
+    )
+    target = {"gateway": grid.gateway, "balancer": grid.balancer, "substation": grid.substations["substation"]}[victim]
+    out = tmp_path / "run.json"
+    command = [sys.executable, "load_tester/test.py", "--url", grid.gateway.url, "--balancer-url", grid.balancer.url]
+    load = subprocess.Popen(
+        [*command, "-n", "800", "-c", "4", "-q", "--json", str(out), "--timeout", "10"],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    wait_until(lambda: call("GET", f"{grid.substations['substation'].url}/load").body["active_sessions"] >= 20)
+    target.process.signal(signal.SIGTERM)
+    signalled, signalled_at = time.monotonic(), time.time()
+
+    readiness = call("GET", f"{target.url}/readyz")
+    assert readiness.status == 503 and readiness.body["status"] == "draining", "readiness is off at once"
+    served = call("POST", f"{grid.gateway.url}/initiate_energy_transfer")
+    if victim != "gateway" or time.monotonic() - signalled < DRAIN_S - 0.3:
+        assert served.status == 201, "it goes on serving while draining"
+    assert target.process.process.wait(timeout=15) == 0, "a clean exit"
+    assert time.monotonic() - signalled >= DRAIN_S
+
+    _, errors = load.communicate(timeout=120)
+    assert b"Traceback" not in errors
+    replies = json.loads(out.read_text())["replies"]
+    assert "201" in {reply["status"] for reply in replies}
+    drained_at = signalled_at + DRAIN_S - 0.05
+    cut = [r for r in replies if r["status"] not in NOT_CUT and r["sent_at"] < drained_at]
+    assert not cut, cut
