@@ -16,7 +16,9 @@ from charge_request_service.idempotency import (
     fingerprint,
     valid_key,
 )
+from charge_request_service.openapi import SPEC
 from grid_common.charge_request import InvalidRequest, is_session_id, parse_charge_request
+from grid_common.openapi import add_openapi_route
 from grid_common.problems import Problem
 from grid_common.upstream import JsonClient, UpstreamError, UpstreamRefused
 from grid_common.web import (
@@ -122,6 +124,7 @@ def create_app(config: GatewayConfig) -> Flask:
         return relay(call_balancer("POST", f"/sessions/{checked_session_id(session_id)}/stop"), "load balancer")
 
     add_probe_routes(app, lambda: (True, {}))
+    add_openapi_route(app, SPEC)
     metrics.initialize(
         [(rule.rule, method) for rule in app.url_map.iter_rules() for method in rule.methods - {"HEAD", "OPTIONS"}]
     )

@@ -13,6 +13,8 @@ DEFAULT_MAX_POWER_KW = 11.0
 # Upper bounds are physical: no road vehicle battery above 250 kWh, no charger above 1 MW.
 MAX_ENERGY_KWH = 250.0
 MAX_POWER_KW = 1000.0
+# No charger delivers less than about 1.4 kW (6 A at 230 V): below 1 kW a "session" would last for ages.
+MIN_POWER_KW = 1.0
 
 
 @dataclass(frozen=True)
@@ -66,12 +68,14 @@ def parse_charge_request(body: object) -> ChargeRequest:
     vehicle_id = body.get("vehicle_id")
     if vehicle_id is None:
         vehicle_id = f"EV-{secrets.token_hex(4)}"
-    elif not isinstance(vehicle_id, str) or not VEHICLE_ID_PATTERN.match(vehicle_id):
+    elif not isinstance(vehicle_id, str) or not VEHICLE_ID_PATTERN.fullmatch(vehicle_id):
         errors.append(
             {"field": "vehicle_id", "message": "must be 1-64 characters: letters, digits and . _ : - (not first)"}
         )
     energy_kwh = _number(body, "energy_kwh", DEFAULT_ENERGY_KWH, MAX_ENERGY_KWH, errors)
     max_power_kw = _number(body, "max_power_kw", DEFAULT_MAX_POWER_KW, MAX_POWER_KW, errors)
+    if "max_power_kw" in body and not any(e["field"] == "max_power_kw" for e in errors) and max_power_kw < MIN_POWER_KW:
+        errors.append({"field": "max_power_kw", "message": f"must be at least {MIN_POWER_KW:g}"})
     if errors:
         raise InvalidRequest(errors)
     return ChargeRequest(vehicle_id=vehicle_id, energy_kwh=energy_kwh, max_power_kw=max_power_kw)
@@ -82,7 +86,7 @@ SESSION_ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,63}\.[A-Za-z0-9]{8,64}$")
 
 def is_session_id(value: str) -> bool:
     """Session ids are `<substation name>.<token>`, so any balancer can route them without shared state."""
-    return bool(SESSION_ID_PATTERN.match(value))
+    return bool(SESSION_ID_PATTERN.fullmatch(value))
 
 
 def substation_of(session_id: str) -> str:

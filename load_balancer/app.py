@@ -7,6 +7,7 @@ import hmac
 from flask import Flask, Response, json, request
 
 from grid_common.charge_request import InvalidRequest, is_session_id, parse_charge_request, substation_of
+from grid_common.openapi import add_openapi_route
 from grid_common.problems import Problem
 from grid_common.upstream import JsonClient, UpstreamError, UpstreamUnavailable
 from grid_common.web import (
@@ -20,6 +21,7 @@ from grid_common.web import (
 from load_balancer import metrics
 from load_balancer.assignment import Assigner, NotPlaced
 from load_balancer.config import BalancerConfig, parse_registration
+from load_balancer.openapi import SPEC
 from load_balancer.poller import Poller
 from load_balancer.strategies import make_strategy
 from load_balancer.view import GridView, SubstationView
@@ -156,4 +158,5 @@ def create_app(config: BalancerConfig) -> Flask:
         return healthy > 0, {"healthy_substations": healthy, "substations": len(config.substations)}
 
     add_probe_routes(app, readiness)
+    add_openapi_route(app, SPEC)
     return app

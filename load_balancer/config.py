@@ -18,7 +18,7 @@ def parse_substations(value: str, errors: list[str]) -> list[tuple[str, str]]:
     for entry in filter(None, (part.strip() for part in value.split(","))):
         name, sep, url = entry.partition("=")
         name, url = name.strip(), url.strip().rstrip("/")
-        if not sep or not NAME_PATTERN.match(name) or not is_http_url(url):
+        if not sep or not NAME_PATTERN.fullmatch(name) or not is_http_url(url):
             errors.append(f"SUBSTATIONS entry {entry!r} must be name=http://host:port (name: letters, digits, _ or -)")
         elif any(name == existing for existing, _ in substations):
             errors.append(f"SUBSTATIONS names {name!r} twice")
@@ -33,7 +33,7 @@ def parse_registration(body: object) -> tuple[str, str]:
         raise InvalidRequest([{"field": "body", "message": 'must be {"name": ..., "url": ...}'}])
     errors = [{"field": key, "message": "unknown field"} for key in body if key not in ("name", "url")]
     name, url = body.get("name"), body.get("url")
-    if not isinstance(name, str) or not NAME_PATTERN.match(name):
+    if not isinstance(name, str) or not NAME_PATTERN.fullmatch(name):
         errors.append({"field": "name", "message": "1-63 letters, digits, _ or -"})
     if not isinstance(url, str) or not is_http_url(url.rstrip("/")):
         errors.append({"field": "url", "message": "an http(s) URL such as http://substation4:5000"})

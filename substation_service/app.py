@@ -9,6 +9,7 @@ from flask import Flask
 from werkzeug.middleware.dispatcher import DispatcherMiddleware
 
 from grid_common.charge_request import InvalidRequest, is_session_id, parse_charge_request
+from grid_common.openapi import add_openapi_route
 from grid_common.problems import Problem
 from grid_common.timefmt import iso_utc
 from grid_common.web import add_probe_routes, invalid_request_problem, new_app, read_json_body
@@ -16,6 +17,7 @@ from substation_service.config import SubstationConfig
 from substation_service.grid import Admitted, Session, SessionConflict, Substation
 from substation_service.journal import open_journal
 from substation_service.metrics import build_registry
+from substation_service.openapi import SPEC
 from substation_service.profile import BackgroundDemand, DailyProfile, SimulatedClock
 
 # When the grid is full because of background demand alone, no session end tells us when to retry.
@@ -121,6 +123,7 @@ def create_app(config: SubstationConfig, clock: Callable[[], float] = time.time)
         return session_json(session, config.name, now)
 
     add_probe_routes(app, lambda: (True, {"substation": config.name}), build_registry(substation, clock))
+    add_openapi_route(app, SPEC)
     return app
 
 

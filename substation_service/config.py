@@ -31,7 +31,7 @@ class SubstationConfig:
     def from_env(cls, environ: Mapping[str, str] | None = None) -> SubstationConfig:
         env = EnvReader(environ)
         name = env.string("SUBSTATION_NAME", required=True)
-        if name and not NAME_PATTERN.match(name):
+        if name and not NAME_PATTERN.fullmatch(name):
             env.errors.append(f"SUBSTATION_NAME must be 1-63 letters, digits, _ or -, got {name!r}")
         config = cls(
             name=name,

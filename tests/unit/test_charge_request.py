@@ -64,3 +64,12 @@ def test_session_ids_carry_their_substation():
     assert substation_of("substation1.0123456789abcdef") == "substation1"
     for bad in ["", "nodot", "a.short", "../etc.passwd0000", "a.b.cdefghijkl", "x" * 64 + ".0123456789"]:
         assert not is_session_id(bad), bad
+
+
+def test_ids_with_a_trailing_newline_are_refused():
+    """Python's `$` also matches before a final newline: ids are matched whole."""
+    from grid_common.charge_request import InvalidRequest, is_session_id, parse_charge_request
+
+    assert not is_session_id("s1.0123456789abcdef\n")
+    with pytest.raises(InvalidRequest):
+        parse_charge_request({"vehicle_id": "EV-1\n"})

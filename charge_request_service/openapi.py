@@ -1,0 +1,76 @@
+"""The gateway's API, served at /openapi.json."""
+
+from __future__ import annotations
+
+from grid_common.openapi import (
+    BAD_INPUT,
+    CHARGE_REQUEST_BODY,
+    SESSION_ID_PARAMETER,
+    UPSTREAM,
+    document,
+    json_response,
+    probe_paths,
+    problem,
+)
+
+STARTED = {
+    "allOf": [
+        {"$ref": "#/components/schemas/Session"},
+        {"type": "object", "required": ["result"], "properties": {"result": {"const": "Charging started"}}},
+    ]
+}
+LOCATION = {"schema": {"type": "string"}, "description": "/sessions/<session_id>"}
+
+SPEC = document(
+    "Smart grid: charge request gateway",
+    "Where an EV asks to charge. Every error is application/problem+json (RFC 9457).",
+    {
+        "/initiate_energy_transfer": {
+            "post": {
+                "summary": "Start charging on the substation with the most headroom.",
+                "parameters": [
+                    {
+                        "name": "Idempotency-Key",
+                        "in": "header",
+                        "required": False,
+                        "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[ -~]+$"},
+                        "description": "The same key and body give the same session, never a second one.",
+                    }
+                ],
+                "requestBody": CHARGE_REQUEST_BODY,
+                "responses": {
+                    "201": json_response("Charging started.", STARTED, Location=LOCATION),
+                    **BAD_INPUT,
+                    "409": problem("A request with this Idempotency-Key is still in progress.", retry_after=True),
+                    "503": problem("No substation has room, or none is reachable.", retry_after=True),
+                    **UPSTREAM,
+                },
+            }
+        },
+        "/sessions/{session_id}": {
+            "get": {
+                "summary": "A session, as its substation knows it now.",
+                "parameters": [SESSION_ID_PARAMETER],
+                "responses": {
+                    "200": json_response("The session.", {"$ref": "#/components/schemas/Session"}),
+                    **BAD_INPUT,
+                    "503": problem("The balancer is not ready.", retry_after=True),
+                    **UPSTREAM,
+                },
+            }
+        },
+        "/sessions/{session_id}/stop": {
+            "post": {
+                "summary": "End a session early and free its power.",
+                "parameters": [SESSION_ID_PARAMETER],
+                "responses": {
+                    "200": json_response("The final session.", {"$ref": "#/components/schemas/Session"}),
+                    **BAD_INPUT,
+                    "503": problem("The balancer is not ready.", retry_after=True),
+                    **UPSTREAM,
+                },
+            }
+        },
+        **probe_paths("Ready for traffic (off while draining)."),
+    },
+)

@@ -1,0 +1,137 @@
+"""The balancer's API, served at /openapi.json."""
+
+from __future__ import annotations
+
+from grid_common.openapi import (
+    BAD_INPUT,
+    CHARGE_REQUEST_BODY,
+    SESSION_ID_PARAMETER,
+    UPSTREAM,
+    document,
+    json_response,
+    probe_paths,
+    problem,
+)
+
+VIEW = {
+    "type": "object",
+    "required": ["name", "url", "healthy", "active_sessions", "load_kw", "capacity_kw", "utilization", "updated_at"],
+    "properties": {
+        "name": {"type": "string"},
+        "url": {"type": "string"},
+        "healthy": {"type": "boolean"},
+        "active_sessions": {"type": "integer", "minimum": 0},
+        "pending_sessions": {"type": "integer", "minimum": 0},
+        "load_kw": {"type": "number"},
+        "capacity_kw": {"type": "number"},
+        "utilization": {"type": "number"},
+        "updated_at": {"type": ["string", "null"], "format": "date-time"},
+    },
+}
+GRID_VIEW = {
+    "type": "object",
+    "required": ["strategy", "substations"],
+    "properties": {"strategy": {"type": "string"}, "substations": {"type": "array", "items": VIEW}},
+}
+TOKEN = [{"topology_token": []}]
+NAME = {"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}
+REGISTRATION = {
+    "required": True,
+    "content": {
+        "application/json": {
+            "schema": {
+                "type": "object",
+                "required": ["name", "url"],
+                "additionalProperties": False,
+                "properties": {
+                    "name": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,63}$"},
+                    "url": {"type": "string", "format": "uri", "pattern": "^https?://"},
+                },
+            }
+        }
+    },
+}
+AUTH = {
+    "401": problem("No bearer token."),
+    "403": problem("A wrong token, or topology changes are off (no TOPOLOGY_TOKEN)."),
+}
+SESSION = {"$ref": "#/components/schemas/Session"}
+
+SPEC = document(
+    "Smart grid: load balancer",
+    "Places each session on the substation with the most headroom, and keeps a live view of the grid.",
+    {
+        "/assign_substation": {
+            "post": {
+                "summary": "Place a session; tries the next best substation when one refuses or fails.",
+                "requestBody": CHARGE_REQUEST_BODY,
+                "responses": {
+                    "201": json_response("Placed.", SESSION, Location={"schema": {"type": "string"}}),
+                    **BAD_INPUT,
+                    "503": problem("No substation has room, or none is reachable.", retry_after=True),
+                },
+            }
+        },
+        "/substations": {
+            "get": {
+                "summary": "The live view of every substation.",
+                "responses": {
+                    "200": json_response(
+                        "The view.",
+                        {
+                            "type": "object",
+                            "required": ["strategy", "substations"],
+                            "properties": {
+                                "strategy": {"type": "string"},
+                                "substations": {"type": "array", "items": VIEW},
+                            },
+                        },
+                    )
+                },
+            },
+            "post": {
+                "summary": "Register a substation at run time.",
+                "security": TOKEN,
+                "requestBody": REGISTRATION,
+                "responses": {
+                    "201": json_response("Registered, and polled once.", VIEW),
+                    **BAD_INPUT,
+                    **AUTH,
+                    "409": problem("A substation with this name is known."),
+                },
+            },
+        },
+        "/substations/{name}": {
+            "delete": {
+                "summary": "Remove a substation: no more sessions go there.",
+                "security": TOKEN,
+                "parameters": [NAME],
+                "responses": {"204": {"description": "Removed."}, **AUTH, "404": problem("No such substation.")},
+            }
+        },
+        "/sessions/{session_id}": {
+            "get": {
+                "summary": "A session, read from the substation that owns it.",
+                "parameters": [SESSION_ID_PARAMETER],
+                "responses": {"200": json_response("The session.", SESSION), **BAD_INPUT, **UPSTREAM},
+            }
+        },
+        "/sessions/{session_id}/stop": {
+            "post": {
+                "summary": "End a session early on the substation that owns it.",
+                "parameters": [SESSION_ID_PARAMETER],
+                "responses": {"200": json_response("The final session.", SESSION), **BAD_INPUT, **UPSTREAM},
+            }
+        },
+        "/": {
+            "get": {
+                "summary": "The live page of the grid.",
+                "responses": {
+                    "200": {"description": "HTML, refreshed from /substations.", "content": {"text/html": {}}}
+                },
+            }
+        },
+        **probe_paths("Ready once a substation answers (off while draining)."),
+    },
+)
+SPEC["components"]["securitySchemes"] = {"topology_token": {"type": "http", "scheme": "bearer"}}

@@ -1,0 +1,76 @@
+"""The substation's API, served at /openapi.json (under `/<name>` for each hosted one)."""
+
+from __future__ import annotations
+
+from grid_common.openapi import BAD_INPUT, SESSION_ID_PARAMETER, document, json_response, probe_paths, problem
+
+LOAD = {
+    "type": "object",
+    "required": ["name", "capacity_kw", "load_kw", "utilization", "active_sessions", "epoch", "sequence"],
+    "properties": {
+        "name": {"type": "string"},
+        "capacity_kw": {"type": "number"},
+        "load_kw": {"type": "number"},
+        "ev_power_kw": {"type": "number"},
+        "background_kw": {"type": "number"},
+        "utilization": {"type": "number"},
+        "available_kw": {"type": "number"},
+        "active_sessions": {"type": "integer", "minimum": 0},
+        "charger_max_power_kw": {"type": "number"},
+        "next_session_end_s": {"type": ["number", "null"]},
+        "epoch": {"type": "string"},
+        "sequence": {"type": "integer"},
+    },
+}
+SESSION = {"$ref": "#/components/schemas/Session"}
+ADMITTED = {"type": "object", "required": ["session", "load"], "properties": {"session": SESSION, "load": LOAD}}
+ADMISSION = {
+    "required": False,
+    "content": {
+        "application/json": {
+            "schema": {
+                "allOf": [{"$ref": "#/components/schemas/ChargeRequest"}],
+                "properties": {"session_id": {"type": "string"}},
+                "description": "A ChargeRequest, and the session id the balancer chose (replayed if known).",
+            }
+        }
+    },
+}
+
+SPEC = document(
+    "Smart grid: substation",
+    "One substation: admits a session atomically, or refuses it when it would exceed its capacity.",
+    {
+        "/begin_charging": {
+            "post": {
+                "summary": "Admit a session if it fits under capacity for its whole duration.",
+                "requestBody": ADMISSION,
+                "responses": {
+                    "201": json_response(
+                        "Admitted.", {"type": "object", "properties": {"session": SESSION, "load": LOAD}}
+                    ),
+                    "200": json_response("The same session id again: the session it named.", {"type": "object"}),
+                    **BAD_INPUT,
+                    "409": problem("Full (with Retry-After and the load), or a session id reused.", retry_after=True),
+                },
+            }
+        },
+        "/load": {"get": {"summary": "What the balancer polls.", "responses": {"200": json_response("Load.", LOAD)}}},
+        "/sessions/{session_id}": {
+            "get": {
+                "summary": "A session.",
+                "parameters": [SESSION_ID_PARAMETER],
+                "responses": {"200": json_response("The session.", SESSION), **BAD_INPUT},
+            }
+        },
+        "/sessions/{session_id}/stop": {
+            "post": {
+                "summary": "End a session early.",
+                "parameters": [SESSION_ID_PARAMETER],
+                "responses": {"200": json_response("The final session.", SESSION), **BAD_INPUT},
+            }
+        },
+        "/": {"get": {"summary": "Name and load.", "responses": {"200": json_response("Index.", {"type": "object"})}}},
+        **probe_paths("Ready at once."),
+    },
+)
