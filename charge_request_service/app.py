@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import time
 
 from flask import Flask, Response, g, json, request
@@ -31,6 +32,18 @@ from grid_common.web import (
 )
 
 
+class BalancerRotation:
+    """Balancer URLs in turn: each call starts at the next one, and goes round all of them if it must."""
+
+    def __init__(self, urls: tuple[str, ...]) -> None:
+        self.urls = urls
+        self._turn = itertools.count()
+
+    def round(self) -> list[str]:
+        start = next(self._turn) % len(self.urls)
+        return [*self.urls[start:], *self.urls[:start]]
+
+
 def create_app(config: GatewayConfig) -> Flask:
     app = new_app(__name__)
     client = JsonClient(connect_timeout=config.connect_timeout_s, read_timeout=config.balancer_timeout_s)
@@ -49,19 +62,22 @@ def create_app(config: GatewayConfig) -> Flask:
         metrics.REQUEST_SECONDS.labels(route, request.method).observe(time.perf_counter() - g.started)
         return response
 
+    balancers = BalancerRotation(config.balancer_urls)
+
     def call_balancer(method: str, path: str, body: dict | None = None):
-        """One call, tried again only when it could not connect: then it was never sent, so a retry is safe."""
-        attempt = 0
-        while True:
-            try:
-                return client.call(method, f"{config.balancer_url}{path}", body)
-            except UpstreamRefused as error:
-                if attempt >= config.connect_retries:
+        """One call, on the next balancer in turn. A balancer that could not be connected to never got the
+        request, so the next one is tried, and after a round of them all, the round again (CONNECT_RETRIES)."""
+        for attempt in range(config.connect_retries + 1):
+            if attempt:
+                time.sleep(0.05 * 2 ** (attempt - 1))
+            for url in balancers.round():
+                try:
+                    return client.call(method, f"{url}{path}", body)
+                except UpstreamRefused as error:
+                    refused = error
+                except UpstreamError as error:
                     raise upstream_failure_problem(error, "load balancer") from None
-            except UpstreamError as error:
-                raise upstream_failure_problem(error, "load balancer") from None
-            time.sleep(0.05 * 2**attempt)
-            attempt += 1
+        raise upstream_failure_problem(refused, "load balancer")
 
     def checked_session_id(session_id: str) -> str:
         if not is_session_id(session_id):

@@ -8,7 +8,8 @@ from grid_common.settings import EnvReader, is_http_url
 
 @dataclass(frozen=True)
 class GatewayConfig:
-    balancer_url: str
+    # One or more balancer replicas: requests spread over them, and one that cannot be reached is skipped.
+    balancer_urls: tuple[str, ...]
     connect_timeout_s: float = 1.0
     # Longer than the balancer's own ASSIGN_DEADLINE_S, so the balancer's 503 arrives before we give up.
     balancer_timeout_s: float = 5.0
@@ -22,11 +23,15 @@ class GatewayConfig:
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> GatewayConfig:
         env = EnvReader(environ)
-        url = env.string("BALANCER_URL", required=True).rstrip("/")
-        if url and not is_http_url(url):
-            env.errors.append(f"BALANCER_URL must be an http(s) URL, got {url!r}")
+        raw = env.string("BALANCER_URL", required=True)
+        urls = tuple(url.strip().rstrip("/") for url in raw.split(",") if url.strip())
+        for url in urls:
+            if not is_http_url(url):
+                env.errors.append(f"BALANCER_URL must be http(s) URLs separated by commas, got {url!r}")
+        if raw and not urls:
+            env.errors.append("BALANCER_URL lists no URL")
         config = cls(
-            balancer_url=url,
+            balancer_urls=urls,
             connect_timeout_s=env.number("CONNECT_TIMEOUT_S", cls.connect_timeout_s, minimum=0.01, maximum=30),
             balancer_timeout_s=env.number("BALANCER_TIMEOUT_S", cls.balancer_timeout_s, minimum=0.01, maximum=120),
             idempotency_db=env.string("IDEMPOTENCY_DB", cls.idempotency_db),

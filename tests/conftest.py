@@ -69,11 +69,11 @@ class GridFactory:
         }
         return self._start(name, "substation1", settings)
 
-    def balancer(self, substations: dict[str, Service | str], **env: str) -> Service:
+    def balancer(self, substations: dict[str, Service | str], name: str = "balancer", **env: str) -> Service:
         """A balancer over the given substations, each a started Service or a base URL."""
-        listing = ",".join(f"{name}={s if isinstance(s, str) else s.url}" for name, s in substations.items())
+        listing = ",".join(f"{key}={s if isinstance(s, str) else s.url}" for key, s in substations.items())
         settings = {"SUBSTATIONS": listing, "POLL_INTERVAL_S": "0.2", **{k: str(v) for k, v in env.items()}}
-        return self._start("balancer", "balancer", settings)
+        return self._start(name, "balancer", settings)
 
     def gateway(self, balancer_url: str, **env: str) -> Service:
         settings = {"BALANCER_URL": balancer_url, **{k: str(v) for k, v in env.items()}}

@@ -14,7 +14,7 @@ from substation_service.app import create_app as create_substation
 from substation_service.config import SubstationConfig
 
 APPS = {
-    "gateway": lambda: create_gateway(GatewayConfig(balancer_url="http://127.0.0.1:9")),
+    "gateway": lambda: create_gateway(GatewayConfig(balancer_urls=("http://127.0.0.1:9",))),
     "balancer": lambda: create_balancer(BalancerConfig(substations=(("a", "http://127.0.0.1:9"),), start_poller=False)),
     "substation": lambda: create_substation(SubstationConfig(name="a")),
 }

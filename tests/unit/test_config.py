@@ -42,8 +42,12 @@ def test_balancer_config_errors(env, expected):
 
 
 def test_gateway_config():
-    assert GatewayConfig.from_env({"BALANCER_URL": "http://b:7000/"}).balancer_url == "http://b:7000"
-    with pytest.raises(ConfigError, match="BALANCER_URL must be an http"):
+    assert GatewayConfig.from_env({"BALANCER_URL": "http://b:7000/"}).balancer_urls == ("http://b:7000",)
+    replicas = GatewayConfig.from_env({"BALANCER_URL": "http://b1:7000, http://b2:7000/"})
+    assert replicas.balancer_urls == ("http://b1:7000", "http://b2:7000")
+    with pytest.raises(ConfigError, match="separated by commas"):
+        GatewayConfig.from_env({"BALANCER_URL": "http://b1:7000,b2:7000"})
+    with pytest.raises(ConfigError, match="BALANCER_URL must be http"):
         GatewayConfig.from_env({"BALANCER_URL": "b:7000"})
 
 

@@ -1,0 +1,60 @@
+"""Two balancer replicas behind one gateway agree: substations' atomic admission is the source of truth."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import signal
+
+from tests.conftest import view_of, wait_until
+from tests.http import call, metric_value
+
+CAPACITY_KW = 220.0  # 20 sessions of 11 kW each
+LONG = {"TIME_SCALE": "1"}
+
+
+def replicated_grid(services):
+    substations = {name: services.substation(name, CAPACITY_KW, **LONG) for name in ("s1", "s2", "s3")}
+    balancers = [services.balancer(substations, name=f"balancer{n}") for n in (1, 2)]
+    for balancer in balancers:
+        wait_until(lambda b=balancer: all(view_of(b, name)["healthy"] for name in substations))
+    gateway = services.gateway(",".join(b.url for b in balancers))
+    return substations, balancers, gateway
+
+
+def burst(gateway, count: int, workers: int = 16) -> list:
+    with concurrent.futures.ThreadPoolExecutor(workers) as pool:
+        return list(pool.map(lambda _: call("POST", f"{gateway.url}/initiate_energy_transfer"), range(count)))
+
+
+def loads(substations) -> dict[str, dict]:
+    return {name: call("GET", f"{s.url}/load").body for name, s in substations.items()}
+
+
+def test_two_balancers_share_a_burst_fairly_and_never_overbook(services):
+    substations, balancers, gateway = replicated_grid(services)
+
+    replies = burst(gateway, 45)
+    assert [r.status for r in replies] == [201] * 45
+    for balancer in balancers:
+        decided = call("GET", f"{balancer.url}/metrics").raw.decode()
+        assert sum(metric_value(decided, "balancer_decisions_total", substation=n) for n in substations) > 0
+    active = [load["active_sessions"] for load in loads(substations).values()]
+    assert sum(active) == 45 and max(active) - min(active) <= 2, active
+
+    overflow = burst(gateway, 40)
+    assert {r.status for r in overflow} == {201, 503}
+    assert sum(r.status == 201 for r in overflow) == 15, "exactly the room that was left: 60 sessions in all"
+    assert all(int(r.headers["Retry-After"]) >= 1 for r in overflow if r.status == 503)
+    for name, load in loads(substations).items():
+        assert load["load_kw"] <= load["capacity_kw"] + 1e-6, (name, load)
+        assert load["active_sessions"] == 20
+
+
+def test_the_gateway_skips_a_balancer_that_is_down(services):
+    _, balancers, gateway = replicated_grid(services)
+    balancers[0].process.signal(signal.SIGKILL)
+    balancers[0].process.process.wait()
+    replies = [call("POST", f"{gateway.url}/initiate_energy_transfer") for _ in range(10)]
+    assert [r.status for r in replies] == [201] * 10
+    session = replies[0].body["session_id"]
+    assert call("GET", f"{gateway.url}/sessions/{session}").status == 200, "any balancer routes any session"
