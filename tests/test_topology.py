@@ -142,8 +142,27 @@ def test_make_up_runs_the_compose_commands_and_environment_on_loopback():
 
 
 def scrape_targets(path: Path) -> set[str]:
+    """Every `host:port` a config scrapes: static targets, and names found by DNS (each replica)."""
     config = yaml.safe_load(path.read_text())
-    return {t for job in config["scrape_configs"] for sc in job["static_configs"] for t in sc["targets"]}
+    targets = set()
+    for job in config["scrape_configs"]:
+        targets |= {t for static in job.get("static_configs", []) for t in static["targets"]}
+        targets |= {f"{n}:{sd['port']}" for sd in job.get("dns_sd_configs", []) for n in sd["names"]}
+    return targets
+
+
+def test_gateway_and_balancer_can_be_scaled_with_compose():
+    """`docker compose up --scale gateway=2 --scale balancer=2`: ports, names and scraping all allow it."""
+    config = yaml.safe_load(PROMETHEUS_COMPOSE_CONFIG.read_text())
+    discovered = {job["job_name"]: job["dns_sd_configs"] for job in config["scrape_configs"] if "dns_sd_configs" in job}
+    assert set(discovered) == {"gateway", "balancer"}, "every replica is scraped, not one at random"
+    for name, port in (("gateway", 6000), ("balancer", 7000)):
+        service = SERVICES[name]
+        assert "container_name" not in service, "a fixed name allows one container"
+        assert service["ports"] == [f"{port}-{port + 9}:{port}"], "each replica needs a host port of its own"
+        assert discovered[name] == [{"names": [name], "type": "A", "port": port, "refresh_interval": "5s"}]
+    assert SERVICES["gateway"]["environment"]["BALANCER_URL"] == "http://balancer:7000", "resolves to every replica"
+    assert not any("container_name" in service for service in SERVICES.values())
 
 
 def test_prometheus_scrapes_every_service_in_both_configs():

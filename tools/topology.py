@@ -38,13 +38,33 @@ def load_compose(path: Path = COMPOSE_FILE) -> dict:
 
 
 def published_ports(compose: dict) -> dict[tuple[str, int], int]:
-    """(service, container port) -> host port, from every service's `ports`."""
+    """(service, container port) -> host port, from every service's `ports`.
+
+    A range (`"6000-6009:6000"`, so that `--scale` can give each replica a port) maps to its first port,
+    which the only replica `make up` runs uses.
+    """
     mapping = {}
     for name, service in compose["services"].items():
         for entry in service.get("ports", []):
-            host_port, container_port = str(entry).rsplit(":", 2)[-2:]
-            mapping[(name, int(container_port))] = int(host_port)
+            host_ports, container_port = str(entry).rsplit(":", 2)[-2:]
+            mapping[(name, int(container_port))] = int(host_ports.split("-")[0])
     return mapping
+
+
+DNS_SD_BLOCK = re.compile(
+    r"(?P<indent> *)dns_sd_configs:\n\s*- names: \[(?P<name>[\w-]+)\]\n\s*type: A\n\s*port: (?P<port>\d+)\n"
+    r"(?:\s*refresh_interval: \S+\n)?"
+)
+
+
+def localize_discovery(config: str, ports: dict[tuple[str, int], int]) -> str:
+    """Compose finds replicas by DNS; `make up` has one of each, at a known loopback port."""
+
+    def static(match: re.Match) -> str:
+        indent, target = match.group("indent"), localize(f"{match.group('name')}:{match.group('port')}", ports)
+        return f'{indent}static_configs:\n{indent}  - targets: ["{target}"]\n'
+
+    return DNS_SD_BLOCK.sub(static, config)
 
 
 def localize(value: str, ports: dict[tuple[str, int], int]) -> str:
@@ -136,7 +156,7 @@ def local_prometheus_config(compose: dict | None = None) -> str:
         "# The same scrape jobs as compose, with each service:port rewritten to 127.0.0.1:host-port.\n"
     )
     body = PROMETHEUS_COMPOSE_CONFIG.read_text()
-    return header + localize(body, ports)
+    return header + localize(localize_discovery(body, ports), ports)
 
 
 def main() -> None:
