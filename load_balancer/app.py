@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hmac
+import time
 
 from flask import Flask, Response, json, request
 
@@ -21,6 +22,7 @@ from grid_common.web import (
 from load_balancer import metrics
 from load_balancer.assignment import Assigner, NotPlaced
 from load_balancer.config import BalancerConfig, parse_registration
+from load_balancer.discovery import Discovery
 from load_balancer.openapi import SPEC
 from load_balancer.poller import Poller
 from load_balancer.strategies import make_strategy
@@ -43,7 +45,20 @@ def create_app(config: BalancerConfig) -> Flask:
         admission_timeout_s=config.admission_timeout_s,
         deadline_s=config.assign_deadline_s,
     )
-    poller = Poller(view, client, interval_s=config.poll_interval_s, timeout_s=config.poll_timeout_s)
+    discovery = None
+    if config.substations_dns:
+        host, _, port = config.substations_dns.rpartition(":")
+        discovery = Discovery(
+            view, client, host, int(port), timeout_s=config.poll_timeout_s, strategy=strategy.name, wall_clock=time.time
+        )
+    poller = Poller(
+        view,
+        client,
+        interval_s=config.poll_interval_s,
+        timeout_s=config.poll_timeout_s,
+        discover=discovery.run_once if discovery else None,
+        discovery_interval_s=config.discovery_interval_s,
+    )
     app.extensions.update(grid_view=view, poller=poller)
     metrics.initialize([name for name, _ in config.substations], strategy.name)
     if config.start_poller:
@@ -155,7 +170,7 @@ def create_app(config: BalancerConfig) -> Flask:
 
     def readiness():
         healthy = view.healthy_count()
-        return healthy > 0, {"healthy_substations": healthy, "substations": len(config.substations)}
+        return healthy > 0, {"healthy_substations": healthy, "substations": len(view.all())}
 
     add_probe_routes(app, readiness)
     add_openapi_route(app, SPEC)

@@ -56,14 +56,21 @@ class BalancerConfig:
     start_poller: bool = True
     # Bearer token for POST /substations and DELETE /substations/<name>; empty: those endpoints are off.
     topology_token: str = field(default="", repr=False)
+    # `host:port` whose DNS name lists every substation (a headless Service); empty: SUBSTATIONS only.
+    substations_dns: str = ""
+    discovery_interval_s: float = 5.0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> BalancerConfig:
         env = EnvReader(environ)
-        raw = env.string("SUBSTATIONS", required=True)
+        dns = env.string("SUBSTATIONS_DNS", "")
+        raw = env.string("SUBSTATIONS", required=not dns)
         substations = parse_substations(raw, env.errors) if raw else []
         if raw and not substations and not env.errors:
             env.errors.append("SUBSTATIONS lists no substation")
+        host, _, port = dns.rpartition(":")
+        if dns and not (host and port.isdigit() and 0 < int(port) < 65536):
+            env.errors.append(f"SUBSTATIONS_DNS must be host:port, such as substation.grid.svc:5000, got {dns!r}")
         config = cls(
             substations=tuple(substations),
             strategy=env.choice("STRATEGY", cls.strategy, tuple(STRATEGIES)),
@@ -74,6 +81,10 @@ class BalancerConfig:
             admission_timeout_s=env.number("ADMISSION_TIMEOUT_S", cls.admission_timeout_s, minimum=0.01, maximum=60),
             assign_deadline_s=env.number("ASSIGN_DEADLINE_S", cls.assign_deadline_s, minimum=0.01, maximum=120),
             topology_token=env.string("TOPOLOGY_TOKEN", ""),
+            substations_dns=dns,
+            discovery_interval_s=env.number(
+                "DISCOVERY_INTERVAL_S", cls.discovery_interval_s, minimum=0.05, maximum=3600
+            ),
         )
         if config.topology_token and len(config.topology_token) < MIN_TOKEN_LENGTH:
             # The value itself is never printed: it may be a real secret with a typo.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 from collections.abc import Callable
@@ -33,8 +34,13 @@ class Poller:
         interval_s: float,
         timeout_s: float,
         wall_clock: Callable[[], float] = time.time,
+        discover: Callable[[], None] | None = None,
+        discovery_interval_s: float = 5.0,
     ) -> None:
         self.view = view
+        self.discover = discover
+        self.discovery_interval_s = discovery_interval_s
+        self._discovered_at = -math.inf
         self.client = client
         self.interval_s = interval_s
         self.timeout_s = timeout_s
@@ -54,6 +60,9 @@ class Poller:
         while not self._stop.is_set():
             started = time.monotonic()
             try:
+                if self.discover is not None and started - self._discovered_at >= self.discovery_interval_s:
+                    self._discovered_at = started
+                    self.discover()
                 self.poll_once()
             except Exception:
                 log.exception("polling round failed")

@@ -57,3 +57,14 @@ def test_topology_changes_need_the_token_and_are_off_without_one(services, tmp_p
     logs = "".join(path.read_text() for path in tmp_path.glob("*.log"))
     assert '"POST /substations HTTP/1.1" 401' in logs, "the requests were logged"
     assert TOKEN not in logs, "the token never reaches a log"
+
+
+def test_substations_found_by_dns_take_sessions(services):
+    """SUBSTATIONS_DNS: every address of the name is a substation, known by the name it reports."""
+    substation = services.substation("found-by-dns", 150, **LONG)
+    balancer = services.balancer({}, SUBSTATIONS_DNS=f"localhost:{substation.port}", DISCOVERY_INTERVAL_S="0.2")
+    wait_until(lambda: call("GET", f"{balancer.url}/readyz").status == 200, timeout=10)
+    assert view_of(balancer, "found-by-dns")["url"] == f"http://127.0.0.1:{substation.port}"
+    gateway = services.gateway(balancer.url)
+    reply = call("POST", f"{gateway.url}/initiate_energy_transfer")
+    assert reply.status == 201 and reply.body["substation"] == "found-by-dns"

@@ -1,0 +1,90 @@
+"""Finding substations by DNS: a Kubernetes headless Service (or compose service) name lists them all.
+
+Each address the name resolves to is a substation; its own `/load` report says its name. So scaling
+the StatefulSet is all it takes to add one, and a substation that leaves the name is taken out.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+from collections.abc import Callable
+
+from grid_common.upstream import JsonClient, UpstreamError
+from load_balancer import metrics
+from load_balancer.view import GridView, MalformedReport, parse_report
+
+log = logging.getLogger(__name__)
+
+Resolve = Callable[[str, int], set[str]]
+
+
+def resolve_ipv4(host: str, port: int) -> set[str]:
+    """Every IPv4 address of `host`; none when it does not resolve (a Service with no ready pod yet)."""
+    try:
+        infos = socket.getaddrinfo(host, port, socket.AF_INET, socket.SOCK_STREAM)
+    except socket.gaierror:
+        return set()
+    return {info[4][0] for info in infos}
+
+
+class Discovery:
+    def __init__(
+        self,
+        view: GridView,
+        client: JsonClient,
+        host: str,
+        port: int,
+        *,
+        timeout_s: float,
+        strategy: str,
+        resolve: Resolve = resolve_ipv4,
+        wall_clock: Callable[[], float],
+    ) -> None:
+        self.view = view
+        self.client = client
+        self.host = host
+        self.port = port
+        self.timeout_s = timeout_s
+        self.strategy = strategy
+        self.resolve = resolve
+        self.wall_clock = wall_clock
+        self._discovered: dict[str, str] = {}  # url -> substation name, for what DNS brought
+
+    def url_of(self, address: str) -> str:
+        return f"http://{address}:{self.port}"
+
+    def run_once(self) -> None:
+        urls = {self.url_of(address) for address in self.resolve(self.host, self.port)}
+        for url in sorted(urls - set(self._discovered)):
+            self._join(url)
+        for url in sorted(set(self._discovered) - urls):
+            self._leave(url)
+
+    def _join(self, url: str) -> None:
+        try:
+            response = self.client.call("GET", f"{url}/load", timeout=self.timeout_s)
+            report = response.body
+            parse_report(report)
+            name = report["name"]
+        except (UpstreamError, MalformedReport, KeyError, TypeError):
+            return  # not answering yet: the next round tries again
+        if not isinstance(name, str) or not name:
+            return
+        moved = self.view.get(name)
+        if moved is not None:  # the same substation at a new address (a rescheduled pod)
+            self.view.remove(name)
+            self._discovered = {u: n for u, n in self._discovered.items() if n != name}
+        self.view.add(name, url)
+        self.view.apply_report(name, report, self.wall_clock())
+        self._discovered[url] = name
+        metrics.initialize([name], self.strategy)
+        log.info("discovered substation %s at %s", name, url)
+
+    def _leave(self, url: str) -> None:
+        name = self._discovered.pop(url)
+        view = self.view.get(name)
+        if view is not None and view.url == url:
+            self.view.remove(name)
+            metrics.forget(name, self.strategy)
+            log.info("substation %s left %s", name, self.host)
