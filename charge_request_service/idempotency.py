@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import sqlite3
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+
+from grid_common.sqlite import open_database
 
 KEY_MAX_LENGTH = 255
 PENDING, DONE = "pending", "done"
@@ -77,11 +78,8 @@ class IdempotencyStore:
         # One connection per process, behind a lock: every statement takes microseconds, and SQLite's own
         # locking (with a busy timeout) orders the gateway's worker processes.
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(path, timeout=5.0, isolation_level=None, check_same_thread=False)
+        self._db = open_database(path)
         with self._lock:
-            if path != ":memory:":
-                self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.execute(
                 "CREATE TABLE IF NOT EXISTS idempotency ("
                 " key TEXT PRIMARY KEY, fingerprint TEXT NOT NULL, state TEXT NOT NULL,"

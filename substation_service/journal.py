@@ -7,9 +7,9 @@ hands. Only a power cut can lose the last few transactions.
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterable, Iterator
 
+from grid_common.sqlite import open_database
 from substation_service.grid import Journal, NoJournal, Session
 
 COLUMNS = ("session_id", "vehicle_id", "power_kw", "energy_kwh", "started_at", "ends_at", "state", "ended_at")
@@ -18,9 +18,7 @@ COLUMNS = ("session_id", "vehicle_id", "power_kw", "energy_kwh", "started_at", "
 class SqliteJournal:
     def __init__(self, path: str) -> None:
         # The substation's own lock orders every call, so one connection shared by its greenlets is safe.
-        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=5.0)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db = open_database(path)
         self._db.execute(
             "CREATE TABLE IF NOT EXISTS sessions ("
             " session_id TEXT PRIMARY KEY, vehicle_id TEXT NOT NULL, power_kw REAL NOT NULL,"
