@@ -46,7 +46,9 @@ class Poller:
         self.timeout_s = timeout_s
         self.wall_clock = wall_clock
         self._stop = threading.Event()
-        self._executor = ThreadPoolExecutor(max_workers=min(64, max(1, len(view.all()))), thread_name_prefix="poll")
+        # Up to 64 polls at once, whatever the count at start: substations may join later (registration,
+        # DNS discovery), and the pool only starts the workers it needs.
+        self._executor = ThreadPoolExecutor(max_workers=64, thread_name_prefix="poll")
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
