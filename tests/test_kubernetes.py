@@ -1,8 +1,9 @@
 """deploy/kubernetes renders with kustomize and every resource is valid for a pinned Kubernetes version.
 
-Rendered by `kubectl kustomize` (Debian's kubernetes-client, which .ci/run installs), validated offline
-by kubernetes-validate against the API schemas of KUBERNETES_VERSION, and checked against compose:
-the same images, commands and valid configuration.
+Rendered by `kubectl kustomize`: the one on PATH, or Debian's kubernetes-client, which .ci/run installs
+when there is none (kubectl 1.20 with kustomize 2.0.3: the kustomizations use only fields it reads, and
+render the same with kustomize 5). Validated offline by kubernetes-validate against the API schemas of
+KUBERNETES_VERSION, and checked against compose: the same images, commands and valid configuration.
 """
 
 from __future__ import annotations
