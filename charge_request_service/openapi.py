@@ -5,12 +5,12 @@ from __future__ import annotations
 from grid_common.openapi import (
     BAD_INPUT,
     CHARGE_REQUEST_BODY,
-    SESSION_ID_PARAMETER,
     UPSTREAM,
     document,
     json_response,
     probe_paths,
     problem,
+    session_paths,
 )
 
 STARTED = {
@@ -47,30 +47,7 @@ SPEC = document(
                 },
             }
         },
-        "/sessions/{session_id}": {
-            "get": {
-                "summary": "A session, as its substation knows it now.",
-                "parameters": [SESSION_ID_PARAMETER],
-                "responses": {
-                    "200": json_response("The session.", {"$ref": "#/components/schemas/Session"}),
-                    **BAD_INPUT,
-                    "503": problem("The balancer is not ready.", retry_after=True),
-                    **UPSTREAM,
-                },
-            }
-        },
-        "/sessions/{session_id}/stop": {
-            "post": {
-                "summary": "End a session early and free its power.",
-                "parameters": [SESSION_ID_PARAMETER],
-                "responses": {
-                    "200": json_response("The final session.", {"$ref": "#/components/schemas/Session"}),
-                    **BAD_INPUT,
-                    "503": problem("The balancer is not ready.", retry_after=True),
-                    **UPSTREAM,
-                },
-            }
-        },
+        **session_paths({"503": problem("The balancer is not ready.", retry_after=True), **UPSTREAM}),
         **probe_paths("Ready for traffic (off while draining)."),
     },
 )

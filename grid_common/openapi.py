@@ -17,6 +17,7 @@ from grid_common.charge_request import (
 )
 
 PROBLEM = {"$ref": "#/components/schemas/Problem"}
+SESSION = {"$ref": "#/components/schemas/Session"}
 
 SCHEMAS: dict = {
     "Problem": {
@@ -109,6 +110,21 @@ UPSTREAM = {
     "502": problem("An upstream could not be reached or gave no usable answer."),
     "504": problem("An upstream did not answer in time."),
 }
+
+
+def session_paths(failures: dict) -> dict:
+    """Reading and stopping a session, the same on every service; `failures` are its own error answers."""
+
+    def operation(summary: str, answer: str) -> dict:
+        responses = {"200": json_response(answer, SESSION), **BAD_INPUT, **failures}
+        return {"summary": summary, "parameters": [SESSION_ID_PARAMETER], "responses": responses}
+
+    return {
+        "/sessions/{session_id}": {"get": operation("A session, as its substation knows it now.", "The session.")},
+        "/sessions/{session_id}/stop": {
+            "post": operation("End a session early and free its power.", "The final session.")
+        },
+    }
 
 
 def probe_paths(ready_description: str) -> dict:

@@ -5,12 +5,13 @@ from __future__ import annotations
 from grid_common.openapi import (
     BAD_INPUT,
     CHARGE_REQUEST_BODY,
-    SESSION_ID_PARAMETER,
+    SESSION,
     UPSTREAM,
     document,
     json_response,
     probe_paths,
     problem,
+    session_paths,
 )
 
 VIEW = {
@@ -55,7 +56,6 @@ AUTH = {
     "401": problem("No bearer token."),
     "403": problem("A wrong token, or topology changes are off (no TOPOLOGY_TOKEN)."),
 }
-SESSION = {"$ref": "#/components/schemas/Session"}
 
 SPEC = document(
     "Smart grid: load balancer",
@@ -109,20 +109,7 @@ SPEC = document(
                 "responses": {"204": {"description": "Removed."}, **AUTH, "404": problem("No such substation.")},
             }
         },
-        "/sessions/{session_id}": {
-            "get": {
-                "summary": "A session, read from the substation that owns it.",
-                "parameters": [SESSION_ID_PARAMETER],
-                "responses": {"200": json_response("The session.", SESSION), **BAD_INPUT, **UPSTREAM},
-            }
-        },
-        "/sessions/{session_id}/stop": {
-            "post": {
-                "summary": "End a session early on the substation that owns it.",
-                "parameters": [SESSION_ID_PARAMETER],
-                "responses": {"200": json_response("The final session.", SESSION), **BAD_INPUT, **UPSTREAM},
-            }
-        },
+        **session_paths(UPSTREAM),
         "/": {
             "get": {
                 "summary": "The live page of the grid.",

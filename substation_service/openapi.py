@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from grid_common.openapi import BAD_INPUT, SESSION_ID_PARAMETER, document, json_response, probe_paths, problem
+from grid_common.openapi import BAD_INPUT, SESSION, document, json_response, probe_paths, problem, session_paths
 
 LOAD = {
     "type": "object",
@@ -22,7 +22,6 @@ LOAD = {
         "sequence": {"type": "integer"},
     },
 }
-SESSION = {"$ref": "#/components/schemas/Session"}
 ADMITTED = {"type": "object", "required": ["session", "load"], "properties": {"session": SESSION, "load": LOAD}}
 ADMISSION = {
     "required": False,
@@ -56,20 +55,7 @@ SPEC = document(
             }
         },
         "/load": {"get": {"summary": "What the balancer polls.", "responses": {"200": json_response("Load.", LOAD)}}},
-        "/sessions/{session_id}": {
-            "get": {
-                "summary": "A session.",
-                "parameters": [SESSION_ID_PARAMETER],
-                "responses": {"200": json_response("The session.", SESSION), **BAD_INPUT},
-            }
-        },
-        "/sessions/{session_id}/stop": {
-            "post": {
-                "summary": "End a session early.",
-                "parameters": [SESSION_ID_PARAMETER],
-                "responses": {"200": json_response("The final session.", SESSION), **BAD_INPUT},
-            }
-        },
+        **session_paths({}),
         "/": {"get": {"summary": "Name and load.", "responses": {"200": json_response("Index.", {"type": "object"})}}},
         **probe_paths("Ready at once."),
     },
