@@ -39,9 +39,18 @@ def read_json_body(*, optional: bool) -> object:
             f"Send the body as application/json, not {request.mimetype or 'no content type'}.",
         )
     try:
-        return json.loads(raw)
+        body = json.loads(raw)
     except ValueError as error:
         raise Problem(400, "Bad Request", f"The body is not valid JSON: {error}.") from None
+    if body is None:
+        # `null` is a body that says nothing valid, not a missing one: only an empty body takes the defaults.
+        raise Problem(
+            422,
+            "Unprocessable Content",
+            "The body must be a JSON object, not null.",
+            errors=[{"field": "(body)", "message": "must be a JSON object"}],
+        )
+    return body
 
 
 def invalid_request_problem(error: InvalidRequest) -> Problem:

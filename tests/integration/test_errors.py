@@ -36,6 +36,7 @@ def assert_problem(reply, status):
         ({"body": b'{"energy_kwh": NaN}', "headers": {"Content-Type": "application/json"}}, 422, "finite"),
         ({"json_body": {"battery": "big"}}, 422, "battery"),
         ({"json_body": ["energy_kwh", 11]}, 422, "JSON object"),
+        ({"body": b"null", "headers": {"Content-Type": "application/json"}}, 422, "not null"),
         ({"json_body": {"vehicle_id": "EV 1; DROP"}}, 422, "vehicle_id"),
         ({"body": b"{" + b" " * 20_000 + b"}", "headers": {"Content-Type": "application/json"}}, 413, ""),
     ],

@@ -14,7 +14,8 @@ LONG = {"TIME_SCALE": "1"}
 
 def replicated_grid(services):
     substations = {name: services.substation(name, CAPACITY_KW, **LONG) for name in ("s1", "s2", "s3")}
-    balancers = [services.balancer(substations, name=f"balancer{n}") for n in (1, 2)]
+    # Replicas learn of each other's sessions from the substations' answers and polls: poll often.
+    balancers = [services.balancer(substations, name=f"balancer{n}", POLL_INTERVAL_S="0.05") for n in (1, 2)]
     for balancer in balancers:
         wait_until(lambda b=balancer: all(view_of(b, name)["healthy"] for name in substations))
     gateway = services.gateway(",".join(b.url for b in balancers))
