@@ -2,8 +2,9 @@
 
 Rendered by `kubectl kustomize`: the one on PATH, or Debian's kubernetes-client, which .ci/run installs
 when there is none (kubectl 1.20 with kustomize 2.0.3: the kustomizations use only fields it reads, and
-render the same with kustomize 5). Validated offline by kubernetes-validate against the API schemas of
-KUBERNETES_VERSION, and checked against compose: the same images, commands and valid configuration.
+render the same with kustomize 5 but for generated ConfigMaps' hash suffixes). Validated offline by
+kubernetes-validate against the API schemas of KUBERNETES_VERSION, and checked against compose: the same
+images, commands and valid configuration, and Prometheus and Grafana given the very files compose mounts.
 """
 
 from __future__ import annotations
@@ -17,12 +18,13 @@ import yaml
 from charge_request_service.config import GatewayConfig
 from load_balancer.config import BalancerConfig
 from substation_service.config import SubstationConfig
-from tools.topology import ROOT, load_compose
+from tools.topology import PROMETHEUS_KUBERNETES_CONFIG, ROOT, load_compose
 
 KUBERNETES_VERSION = "1.31.0"
 DEPLOY = ROOT / "deploy" / "kubernetes"
 CONFIG_OF = {"substation": SubstationConfig, "balancer": BalancerConfig, "gateway": GatewayConfig}
 COMPOSE = load_compose()["services"]
+GRID = ("gateway", "balancer", "substation")
 
 
 def render(path) -> list[dict]:
@@ -30,13 +32,24 @@ def render(path) -> list[dict]:
     return [doc for doc in yaml.safe_load_all(output) if doc]
 
 
+def by_kind_and_name(documents: list[dict]) -> dict[tuple[str, str], dict]:
+    return {(doc["kind"], doc["metadata"]["name"]): doc for doc in documents}
+
+
+@pytest.fixture(scope="module")
+def example() -> dict[tuple[str, str], dict]:
+    return by_kind_and_name(render(DEPLOY / "overlays/example"))
+
+
 @pytest.fixture(scope="module", params=["base", "overlays/example", "overlays/prometheus-operator"])
 def rendered(request) -> dict[tuple[str, str], dict]:
-    return {(doc["kind"], doc["metadata"]["name"]): doc for doc in render(DEPLOY / request.param)}
+    """Each kustomization that deploys the grid."""
+    return by_kind_and_name(render(DEPLOY / request.param))
 
 
-def test_every_resource_is_valid_for_the_pinned_kubernetes(rendered):
-    for (kind, name), resource in rendered.items():
+@pytest.mark.parametrize("kustomization", ["base", "monitoring", "overlays/example", "overlays/prometheus-operator"])
+def test_every_resource_is_valid_for_the_pinned_kubernetes(kustomization):
+    for (kind, name), resource in by_kind_and_name(render(DEPLOY / kustomization)).items():
         assert resource["metadata"]["labels"]["app.kubernetes.io/part-of"] == "smart-grid-load-balancer", (kind, name)
         if kind == "ServiceMonitor":
             continue  # a CRD, whose schema Kubernetes does not ship: checked below
@@ -44,12 +57,18 @@ def test_every_resource_is_valid_for_the_pinned_kubernetes(rendered):
 
 
 def test_the_prometheus_operator_overlay_adds_a_service_monitor_for_every_service():
-    rendered = {(doc["kind"], doc["metadata"]["name"]): doc for doc in render(DEPLOY / "overlays/prometheus-operator")}
+    rendered = by_kind_and_name(render(DEPLOY / "overlays/prometheus-operator"))
     monitor = rendered[("ServiceMonitor", "smart-grid-load-balancer")]
     assert monitor["apiVersion"] == "monitoring.coreos.com/v1"
-    services = {name: r for (kind, name), r in rendered.items() if kind == "Service"}
+    services = {name: r for (kind, name), r in rendered.items() if kind == "Service" and name in GRID}
     (selected,) = monitor["spec"]["selector"]["matchExpressions"]
     assert set(selected["values"]) == {s["metadata"]["labels"][selected["key"]] for s in services.values()}
+    picked = {
+        name
+        for (kind, name), r in rendered.items()
+        if kind == "Service" and r["metadata"]["labels"].get(selected["key"]) in selected["values"]
+    }
+    assert picked == set(GRID), "each pod scraped once: not through the metrics Services as well"
     for service in services.values():
         assert service["metadata"]["namespace"] == monitor["metadata"]["namespace"]
         assert [p["name"] for p in service["spec"]["ports"]] == [monitor["spec"]["endpoints"][0]["port"]]
@@ -72,8 +91,8 @@ def test_stateless_replicas_and_a_stateful_grid(rendered):
     assert "SUBSTATIONS" not in balancer_env, "no hand-written list: scaling the StatefulSet adds substations"
 
 
-def workloads(rendered):
-    return [r for (kind, _), r in rendered.items() if kind in ("Deployment", "StatefulSet")]
+def workloads(rendered, names=GRID):
+    return [r for (kind, name), r in rendered.items() if kind in ("Deployment", "StatefulSet") and name in names]
 
 
 def env_of(workload) -> dict:
@@ -108,3 +127,142 @@ def test_the_same_images_commands_and_valid_configuration_as_compose(rendered, t
             env["SUBSTATION_NAME"] = "substation-0"  # from the pod's name
             env["SESSION_DB"] = str(tmp_path / "sessions.sqlite3")  # the volume, here
         CONFIG_OF[service].from_env(env)
+
+
+def test_every_pod_meets_the_restricted_pod_security_standard(example):
+    """The example namespace enforces `restricted`: a pod that breaks it would never be created."""
+    assert (
+        example[("Namespace", "smart-grid")]["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
+    )
+    everything = [r for (kind, _), r in example.items() if kind in ("Deployment", "StatefulSet")]
+    assert {w["metadata"]["name"] for w in everything} == {*GRID, "prometheus", "grafana"}
+    for workload in everything:
+        pod = workload["spec"]["template"]["spec"]
+        assert pod["securityContext"]["runAsNonRoot"] is True and pod["securityContext"]["runAsUser"] > 0
+        assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+        for container in pod["containers"]:
+            assert container["securityContext"]["allowPrivilegeEscalation"] is False
+            assert container["securityContext"]["capabilities"] == {"drop": ["ALL"]}
+            assert container["securityContext"]["readOnlyRootFilesystem"] is True
+            assert set(container["resources"]) == {"requests", "limits"}
+            assert container["readinessProbe"]["httpGet"]["port"] == "http"
+
+
+def pod_files(rendered, workload) -> dict[str, str]:
+    """Every file a workload's container sees from a ConfigMap: mount path -> content."""
+    pod = workload["spec"]["template"]["spec"]
+    config_maps = {name: r["data"] for (kind, name), r in rendered.items() if kind == "ConfigMap"}
+
+    def files_of(source: dict) -> dict[str, str]:
+        data = config_maps[source["name"]]
+        items = source.get("items") or [{"key": key, "path": key} for key in data]
+        return {item["path"]: data[item["key"]] for item in items}
+
+    volumes = {}
+    for volume in pod["volumes"]:
+        if "configMap" in volume:
+            volumes[volume["name"]] = files_of(volume["configMap"])
+        elif "projected" in volume:
+            volumes[volume["name"]] = {
+                path: content
+                for source in volume["projected"]["sources"]
+                for path, content in files_of(source["configMap"]).items()
+            }
+    (container,) = pod["containers"]
+    return {
+        f"{mount['mountPath']}/{path}": content
+        for mount in container["volumeMounts"]
+        if mount["name"] in volumes
+        for path, content in volumes[mount["name"]].items()
+    }
+
+
+def compose_mounts(service: str) -> tuple[dict[str, str], set[str]]:
+    """A compose service's bind mounts (container path -> host folder) and named volumes' container paths."""
+    binds, named = {}, set()
+    for entry in COMPOSE[service]["volumes"]:
+        source, target = entry.split(":")[:2]
+        if source.startswith("./"):
+            binds[target] = source
+        else:
+            named.add(target)
+    return binds, named
+
+
+def test_grafana_runs_as_in_compose_with_the_same_files(example):
+    grafana = example[("Deployment", "grafana")]
+    (container,) = grafana["spec"]["template"]["spec"]["containers"]
+    assert container["image"] == COMPOSE["grafana"]["image"]
+    env = {e["name"]: e for e in container["env"]}
+    assert set(env) == set(COMPOSE["grafana"]["environment"])
+    for name, value in COMPOSE["grafana"]["environment"].items():
+        if name == "GF_SECURITY_ADMIN_PASSWORD":  # no default in either: a Secret you create
+            assert env[name]["valueFrom"]["secretKeyRef"] == {"name": "grafana-admin", "key": "password"}
+            assert "optional" not in env[name]["valueFrom"]["secretKeyRef"]
+        else:
+            assert env[name]["value"] == value, name
+    binds, named = compose_mounts("grafana")
+    files = pod_files(example, grafana)
+    for target, source in binds.items():
+        on_disk = {
+            path.relative_to(ROOT / source): path.read_text() for path in (ROOT / source).rglob("*") if path.is_file()
+        }
+        assert on_disk, source
+        for relative, content in on_disk.items():
+            assert files[f"{target}/{relative}"] == content, f"{source}/{relative}"
+    mount_paths = {m["mountPath"] for m in container["volumeMounts"]}
+    assert named <= mount_paths, "what compose keeps in a volume has a volume here too"
+
+
+def test_prometheus_runs_as_in_compose_with_the_same_rules_and_jobs(example):
+    prometheus = example[("Deployment", "prometheus")]
+    (container,) = prometheus["spec"]["template"]["spec"]["containers"]
+    assert container["image"] == COMPOSE["prometheus"]["image"]
+    assert container["args"] == COMPOSE["prometheus"]["command"]
+    binds, named = compose_mounts("prometheus")
+    ((target, source),) = binds.items()
+    rules = {f"{target}/rules/{p.name}": p.read_text() for p in (ROOT / source / "rules").glob("*.yml")}
+    assert rules
+    assert pod_files(example, prometheus) == {
+        f"{target}/prometheus.yml": PROMETHEUS_KUBERNETES_CONFIG.read_text(),
+        **rules,
+    }
+    assert named <= {m["mountPath"] for m in container["volumeMounts"]}
+    compose_config = yaml.safe_load((ROOT / source / "prometheus.yml").read_text())
+    config = yaml.safe_load(PROMETHEUS_KUBERNETES_CONFIG.read_text())
+    assert config["global"] == compose_config["global"] and config["rule_files"] == compose_config["rule_files"]
+    assert [j["job_name"] for j in config["scrape_configs"]] == [
+        j["job_name"] for j in compose_config["scrape_configs"]
+    ]
+
+
+def test_prometheus_finds_every_pod_of_each_service_ready_or_not(example):
+    """Each job's DNS name is a headless Service listing all pods of one grid service, at the port it scrapes."""
+    config = yaml.safe_load(PROMETHEUS_KUBERNETES_CONFIG.read_text())
+    scraped = set()
+    for job in config["scrape_configs"]:
+        ((discovery,),) = [job["dns_sd_configs"]]
+        ((name,),) = [discovery["names"]]
+        service = example[("Service", name)]["spec"]
+        assert service["clusterIP"] == "None", "headless: its name resolves to each pod, not one virtual IP"
+        assert service["publishNotReadyAddresses"] is True, "a crashed pod stays a target whose `up` is 0"
+        (workload,) = [
+            w
+            for w in workloads(example)
+            if service["selector"].items() <= w["spec"]["template"]["metadata"]["labels"].items()
+        ]
+        (container,) = workload["spec"]["template"]["spec"]["containers"]
+        assert discovery["port"] in {p["containerPort"] for p in container["ports"]}
+        assert workload["spec"]["template"]["metadata"]["annotations"]["prometheus.io/port"] == str(discovery["port"])
+        scraped.add(workload["metadata"]["name"])
+    assert scraped == set(GRID)
+
+
+def test_grafana_reaches_prometheus_at_the_provisioned_url(example):
+    provisioned = pod_files(example, example[("Deployment", "grafana")])
+    (datasource,) = yaml.safe_load(provisioned["/etc/grafana/provisioning/datasources/prometheus.yml"])["datasources"]
+    host, port = datasource["url"].removeprefix("http://").split(":")
+    service = example[("Service", host)]["spec"]
+    assert int(port) in {p["port"] for p in service["ports"]}
+    (prometheus,) = workloads(example, names=(host,))
+    assert service["selector"].items() <= prometheus["spec"]["template"]["metadata"]["labels"].items()

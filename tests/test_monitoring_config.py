@@ -10,7 +10,13 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tools.topology import PROMETHEUS_COMPOSE_CONFIG, PROMETHEUS_LOCAL_CONFIG, ROOT, load_compose
+from tools.topology import (
+    PROMETHEUS_COMPOSE_CONFIG,
+    PROMETHEUS_KUBERNETES_CONFIG,
+    PROMETHEUS_LOCAL_CONFIG,
+    ROOT,
+    load_compose,
+)
 
 MONITORING = ROOT / "monitoring"
 DASHBOARD_FILE = MONITORING / "grafana" / "dashboards" / "smart-grid.json"
@@ -25,11 +31,15 @@ def promtool(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([binary, *args], capture_output=True, text=True, timeout=60, cwd=ROOT)
 
 
-@pytest.mark.parametrize("config", [PROMETHEUS_COMPOSE_CONFIG, PROMETHEUS_LOCAL_CONFIG], ids=["compose", "local"])
-def test_promtool_accepts_both_scrape_configs(config: Path):
+@pytest.mark.parametrize(
+    "config",
+    [PROMETHEUS_COMPOSE_CONFIG, PROMETHEUS_LOCAL_CONFIG, PROMETHEUS_KUBERNETES_CONFIG],
+    ids=["compose", "local", "kubernetes"],
+)
+def test_promtool_accepts_every_scrape_config(config: Path):
     result = promtool("check", "config", str(config))
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "4 rules found" in result.stdout, "both configs load the alert rules"
+    assert "4 rules found" in result.stdout, "every config loads the alert rules"
 
 
 def test_alert_rules_pass_their_promtool_unit_tests():

@@ -19,8 +19,10 @@ from tools.topology import (
     COMPOSE_FILE,
     LOCAL_VOLUMES,
     PROMETHEUS_COMPOSE_CONFIG,
+    PROMETHEUS_KUBERNETES_CONFIG,
     PROMETHEUS_LOCAL_CONFIG,
     ROOT,
+    kubernetes_prometheus_config,
     load_compose,
     local_prometheus_config,
     local_services,
@@ -173,8 +175,11 @@ def test_prometheus_scrapes_every_service_in_both_configs():
     assert scrape_targets(PROMETHEUS_LOCAL_CONFIG) == local
 
 
-def test_local_prometheus_config_is_generated_from_the_compose_one():
+def test_local_and_kubernetes_prometheus_configs_are_generated_from_the_compose_one():
     assert PROMETHEUS_LOCAL_CONFIG.read_text() == local_prometheus_config(COMPOSE), (
+        "run `python -m tools.topology --write`"
+    )
+    assert PROMETHEUS_KUBERNETES_CONFIG.read_text() == kubernetes_prometheus_config(), (
         "run `python -m tools.topology --write`"
     )
 

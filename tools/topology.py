@@ -2,7 +2,8 @@
 
 `make up` runs exactly what compose would run (same commands, same environment), with each
 `service:container-port` address rewritten to `127.0.0.1:host-port`. The Prometheus config for
-`make up` is the compose one with the same rewriting, so the three cannot drift apart.
+`make up` is the compose one with the same rewriting, so the three cannot drift apart. So is the
+one for Kubernetes, with each job's targets found among the pods instead (`--write` writes both).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ ROOT = Path(__file__).resolve().parent.parent
 COMPOSE_FILE = ROOT / "docker-compose.yml"
 PROMETHEUS_COMPOSE_CONFIG = ROOT / "monitoring" / "prometheus" / "prometheus.yml"
 PROMETHEUS_LOCAL_CONFIG = ROOT / "monitoring" / "prometheus" / "prometheus.local.yml"
+PROMETHEUS_KUBERNETES_CONFIG = ROOT / "monitoring" / "prometheus" / "prometheus.kubernetes.yml"
 LOOPBACK = "127.0.0.1"
 # Where `make up` keeps what compose keeps in named volumes: one folder per volume.
 LOCAL_VOLUMES = ROOT / ".run" / "volumes"
@@ -159,12 +161,58 @@ def local_prometheus_config(compose: dict | None = None) -> str:
     return header + localize(localize_discovery(body, ports), ports)
 
 
+def job_targets(job: dict) -> list[tuple[str, int]]:
+    """(compose service, port) of every target a scrape job names, statically or by DNS."""
+    addresses = [t for static in job.get("static_configs", []) for t in static["targets"]]
+    addresses += [f"{name}:{sd['port']}" for sd in job.get("dns_sd_configs", []) for name in sd["names"]]
+    return [(host, int(port)) for host, port in (address.rsplit(":", 1) for address in addresses)]
+
+
+def kubernetes_app(service: str) -> str:
+    """The `app.kubernetes.io/name` of a compose service's pods: compose's substation1, substation2, ...
+    are the pods of one StatefulSet, `substation`."""
+    return re.sub(r"\d+$", "", service)
+
+
+def kubernetes_scrape_service(app: str) -> str:
+    """The headless Service (deploy/kubernetes/monitoring) whose DNS name lists every pod of `app`, ready or not."""
+    return f"{app}-metrics"
+
+
+def kubernetes_scrape_job(job: dict) -> dict:
+    """A compose scrape job, its targets found by DNS: every pod of its service, in Prometheus's namespace."""
+    ((app, port),) = {(kubernetes_app(service), port) for service, port in job_targets(job)}
+    kept = {key: value for key, value in job.items() if key not in ("static_configs", "dns_sd_configs")}
+    discovery = {"names": [kubernetes_scrape_service(app)], "type": "A", "port": port, "refresh_interval": "5s"}
+    return {**kept, "dns_sd_configs": [discovery]}
+
+
+def kubernetes_prometheus_config() -> str:
+    """The compose Prometheus config, each job scraping every pod of its service on Kubernetes."""
+    config = yaml.safe_load(PROMETHEUS_COMPOSE_CONFIG.read_text())
+    config["scrape_configs"] = [kubernetes_scrape_job(job) for job in config["scrape_configs"]]
+    header = (
+        "# Generated from prometheus.yml by `python -m tools.topology --write`: do not edit.\n"
+        "# The same jobs, rules and intervals as compose. Each job finds its pods through a headless Service\n"
+        "# that lists not-ready pods too, so a crashed substation is a target that is down (`up` 0, and\n"
+        "# SubstationDown fires), not one that vanished: deploy/kubernetes/monitoring/scrape-targets.yaml.\n"
+    )
+    return header + yaml.safe_dump(config, sort_keys=False, width=120, default_flow_style=None)
+
+
+GENERATED_CONFIGS = {
+    PROMETHEUS_LOCAL_CONFIG: local_prometheus_config,
+    PROMETHEUS_KUBERNETES_CONFIG: kubernetes_prometheus_config,
+}
+
+
 def main() -> None:
     import sys
 
     if "--write" in sys.argv:
-        PROMETHEUS_LOCAL_CONFIG.write_text(local_prometheus_config())
-        print(f"wrote {PROMETHEUS_LOCAL_CONFIG.relative_to(ROOT)}")
+        for path, generate in GENERATED_CONFIGS.items():
+            path.write_text(generate())
+            print(f"wrote {path.relative_to(ROOT)}")
     for service in local_services():
         print(f"{service.name:12} {service.port:5}  {' '.join(service.command)}")
 
