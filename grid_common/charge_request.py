@@ -15,6 +15,9 @@ MAX_ENERGY_KWH = 250.0
 MAX_POWER_KW = 1000.0
 # No charger delivers less than about 1.4 kW (6 A at 230 V): below 1 kW a "session" would last for ages.
 MIN_POWER_KW = 1.0
+# The balancer's condition on a substation's admission: the EV power (kW) it believed the substation draws
+# when it chose it. A substation that draws more answers 412 with its load, and the balancer chooses again.
+EV_POWER_CONDITION = "If-EV-Power-At-Most"
 
 
 @dataclass(frozen=True)

@@ -52,9 +52,16 @@ class JsonClient:
         )
 
     def call(
-        self, method: str, url: str, body: object | None = None, *, timeout: float | None = None
+        self,
+        method: str,
+        url: str,
+        body: object | None = None,
+        *,
+        timeout: float | None = None,
+        headers: dict[str, str] | None = None,
     ) -> UpstreamResponse:
-        headers = {}
+        # The pool's own headers apply only when a call passes none: start from them.
+        headers = {**self.pool.headers, **(headers or {})}
         payload = None
         if body is not None:
             payload = json.dumps(body).encode()

@@ -7,7 +7,13 @@ import time
 
 from flask import Flask, Response, json, request
 
-from grid_common.charge_request import InvalidRequest, is_session_id, parse_charge_request, substation_of
+from grid_common.charge_request import (
+    EV_POWER_CONDITION,
+    InvalidRequest,
+    is_session_id,
+    parse_charge_request,
+    substation_of,
+)
 from grid_common.openapi import add_openapi_route
 from grid_common.problems import Problem
 from grid_common.upstream import JsonClient, UpstreamError, UpstreamUnavailable
@@ -35,8 +41,9 @@ def create_app(config: BalancerConfig) -> Flask:
     client = JsonClient(connect_timeout=config.connect_timeout_s, read_timeout=config.admission_timeout_s)
     strategy = make_strategy(config.strategy)
 
-    def begin_charging(substation: SubstationView, body: dict, timeout: float):
-        return client.call("POST", f"{substation.url}/begin_charging", body, timeout=timeout)
+    def begin_charging(substation: SubstationView, body: dict, timeout: float, believed_ev_power_kw: float | None):
+        condition = {} if believed_ev_power_kw is None else {EV_POWER_CONDITION: f"{believed_ev_power_kw:.6f}"}
+        return client.call("POST", f"{substation.url}/begin_charging", body, timeout=timeout, headers=condition)
 
     assigner = Assigner(
         view,

@@ -16,8 +16,12 @@ from load_balancer.view import GridView, MalformedReport, SubstationView
 
 # When every substation refused but none said when a session ends.
 DEFAULT_RETRY_AFTER_S = 2.0
+# Conditional admissions a request may have declined as outdated before it asks without the condition.
+# Each one brings a fresh load report, so a second choice rarely meets another replica's session again.
+MAX_OUTDATED_CHOICES = 3
 
-BeginCharging = Callable[[SubstationView, dict, float], UpstreamResponse]
+# (substation, body, timeout, EV power believed there or None) -> the substation's answer
+BeginCharging = Callable[[SubstationView, dict, float, float | None], UpstreamResponse]
 
 
 @dataclass
@@ -55,16 +59,19 @@ class Assigner:
         self.clock = clock
         self.wall_clock = wall_clock
 
-    def _pick(self, request: ChargeRequest, tried: set[str]) -> tuple[SubstationView, float] | None:
+    def _pick(
+        self, request: ChargeRequest, tried: set[str], conditional: bool
+    ) -> tuple[SubstationView, float, float | None] | None:
         started = time.perf_counter()
         with self.view.lock:
             choice = self.strategy.choose(self.view, request.max_power_kw, tried)
             if choice is None:
                 return None
             power = choice.power_for(request.max_power_kw)
+            believed_kw = choice.believed_ev_power_kw() if conditional else None
             self.view.reserve(choice.name, power)
         metrics.DECISION_SECONDS.observe(time.perf_counter() - started)
-        return choice, power
+        return choice, power, believed_kw
 
     def assign(self, request: ChargeRequest) -> Placed:
         deadline = self.clock() + self.deadline_s
@@ -72,18 +79,19 @@ class Assigner:
         attempts: list[str] = []
         retry_hints: list[float] = []
         refused = False
+        outdated = 0
         while self.clock() < deadline:
-            picked = self._pick(request, tried)
+            picked = self._pick(request, tried, conditional=outdated < MAX_OUTDATED_CHOICES)
             if picked is None:
                 break
-            substation, power = picked
+            substation, power, believed_kw = picked
             tried.add(substation.name)
             attempts.append(substation.name)
             # The balancer names the session so that any replica can later route it by its prefix.
             body = {**request.to_json(), "session_id": f"{substation.name}.{secrets.token_hex(12)}"}
             timeout = min(self.admission_timeout_s, max(0.01, deadline - self.clock()))
             try:
-                response = self.begin_charging(substation, body, timeout)
+                response = self.begin_charging(substation, body, timeout, believed_kw)
             except UpstreamError as error:
                 self.view.release(substation.name, power)
                 self.view.record_failure(substation.name, certain=isinstance(error, UpstreamUnavailable))
@@ -93,6 +101,13 @@ class Assigner:
             if outcome == "admitted":
                 metrics.DECISIONS.labels(substation.name, self.strategy.name).inc()
                 return Placed(response.body["session"], attempts)
+            if outcome == "outdated":
+                # Sessions reached it since this view: another replica's, or this balancer's own that overtook
+                # this one on the way. Choose again with its load, that substation included.
+                outdated += 1
+                tried.discard(substation.name)
+                metrics.OUTDATED_CHOICES.labels(substation.name).inc()
+                continue
             if outcome == "refused":
                 refused = True
                 metrics.REFUSALS.labels(substation.name).inc()
@@ -116,6 +131,8 @@ class Assigner:
             return "admitted"
         if response.status == 409 and report is not None:
             return "refused"
+        if response.status == 412 and report is not None:
+            return "outdated"
         self.view.record_failure(name)
         metrics.UPSTREAM_FAILURES.labels(name, "begin_charging", f"http_{response.status}").inc()
         return "failed"

@@ -23,6 +23,12 @@ UPSTREAM_FAILURES = Counter(
 REFUSALS = Counter(
     "balancer_admission_refusals_total", "Sessions a substation refused because it was full.", ["substation"]
 )
+OUTDATED_CHOICES = Counter(
+    "balancer_outdated_choices_total",
+    "Admissions a substation declined (412) because another replica had placed sessions there since this "
+    "balancer last heard: it chose again with the fresh load.",
+    ["substation"],
+)
 REJECTED = Counter(
     "balancer_rejected_requests_total", "Assignments answered 503: no substation could take them.", ["reason"]
 )
@@ -40,6 +46,7 @@ def initialize(substations: list[str], strategy: str) -> None:
     for name in substations:
         DECISIONS.labels(name, strategy)
         REFUSALS.labels(name)
+        OUTDATED_CHOICES.labels(name)
         SUBSTATION_UP.labels(name).set(0)
     for reason in ("no_capacity", "unavailable"):
         REJECTED.labels(reason)
@@ -47,7 +54,12 @@ def initialize(substations: list[str], strategy: str) -> None:
 
 def forget(substation: str, strategy: str) -> None:
     """A removed substation's series go, so no dashboard shows it as down forever."""
-    series = ((DECISIONS, (substation, strategy)), (REFUSALS, (substation,)), (SUBSTATION_UP, (substation,)))
+    series = (
+        (DECISIONS, (substation, strategy)),
+        (REFUSALS, (substation,)),
+        (OUTDATED_CHOICES, (substation,)),
+        (SUBSTATION_UP, (substation,)),
+    )
     for metric, labels in series:
         with contextlib.suppress(KeyError):
             metric.remove(*labels)

@@ -7,6 +7,7 @@ import math
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from grid_common.timefmt import iso_utc
 
@@ -22,6 +23,8 @@ class SubstationView:
     healthy: bool = False
     capacity_kw: float = 0.0
     load_kw: float = 0.0
+    # EV sessions' share of load_kw, which only balancers' choices move (None: the report did not say).
+    ev_power_kw: float | None = None
     active_sessions: int = 0
     charger_max_power_kw: float = math.inf
     # Sessions sent to this substation whose answer has not come back yet: counting them is what
@@ -50,6 +53,11 @@ class SubstationView:
     def utilization(self) -> float:
         return self.load_kw / self.capacity_kw if self.capacity_kw else 0.0
 
+    def believed_ev_power_kw(self) -> float | None:
+        """What this balancer believes EV sessions here draw, counting its own sessions in flight: the
+        condition it puts on admission, so that a substation another replica filled meanwhile says so."""
+        return None if self.ev_power_kw is None else self.ev_power_kw + self.pending_kw
+
     def rank_key(self) -> tuple:
         """Least utilization first, counting power in flight; ties to the larger substation (so an idle
         grid's first sessions go to the biggest), then to fewer sessions, then by name."""
@@ -75,8 +83,18 @@ class SubstationView:
         }
 
 
-def parse_report(report: object) -> tuple[str, int, float, float, int, float]:
-    """(epoch, sequence, capacity_kw, load_kw, active_sessions, charger_max_power_kw) from a /load body."""
+class LoadReport(NamedTuple):
+    epoch: str
+    sequence: int
+    capacity_kw: float
+    load_kw: float
+    active_sessions: int
+    charger_max_power_kw: float
+    ev_power_kw: float | None
+
+
+def parse_report(report: object) -> LoadReport:
+    """A substation's /load body, checked."""
     if not isinstance(report, dict):
         raise MalformedReport("load report is not an object")
     try:
@@ -86,11 +104,14 @@ def parse_report(report: object) -> tuple[str, int, float, float, int, float]:
         load_kw = float(report["load_kw"])
         active = int(report["active_sessions"])
         charger = float(report.get("charger_max_power_kw", math.inf))
+        ev_power_kw = None if report.get("ev_power_kw") is None else float(report["ev_power_kw"])
     except (KeyError, TypeError, ValueError) as error:
         raise MalformedReport(f"load report lacks a valid field: {error}") from None
     if not (math.isfinite(capacity_kw) and capacity_kw > 0 and math.isfinite(load_kw) and active >= 0):
         raise MalformedReport("load report has impossible numbers")
-    return epoch, sequence, capacity_kw, load_kw, active, charger
+    if ev_power_kw is not None and not (math.isfinite(ev_power_kw) and ev_power_kw >= 0):
+        raise MalformedReport("load report has an impossible EV power")
+    return LoadReport(epoch, sequence, capacity_kw, load_kw, active, charger, ev_power_kw)
 
 
 class GridView:
@@ -165,15 +186,20 @@ class GridView:
         Reports race: a poll answer can arrive after an admission answer that was produced later.
         Without the ordering check the view would forget the session just admitted.
         """
-        epoch, sequence, capacity_kw, load_kw, active, charger = parse_report(report)
+        parsed = parse_report(report)
         with self.lock:
             view = self._views.get(name)
-            if view is None or (epoch == view.epoch and sequence <= view.sequence):
+            if view is None or (parsed.epoch == view.epoch and parsed.sequence <= view.sequence):
                 return False  # removed meanwhile, or stale
             self._unrank(view)
-            view.epoch, view.sequence = epoch, sequence
-            view.capacity_kw, view.load_kw, view.active_sessions = capacity_kw, load_kw, active
-            view.charger_max_power_kw = charger
+            view.epoch, view.sequence = parsed.epoch, parsed.sequence
+            view.capacity_kw, view.load_kw, view.active_sessions = (
+                parsed.capacity_kw,
+                parsed.load_kw,
+                parsed.active_sessions,
+            )
+            view.charger_max_power_kw = parsed.charger_max_power_kw
+            view.ev_power_kw = parsed.ev_power_kw
             view.updated_at = now
             view.healthy = True
             view.consecutive_failures = 0

@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 
-from flask import Flask
+from flask import Flask, request
 from werkzeug.middleware.dispatcher import DispatcherMiddleware
 
-from grid_common.charge_request import InvalidRequest, is_session_id, parse_charge_request
+from grid_common.charge_request import EV_POWER_CONDITION, InvalidRequest, is_session_id, parse_charge_request
 from grid_common.openapi import add_openapi_route
 from grid_common.problems import Problem
 from grid_common.timefmt import iso_utc
 from grid_common.web import add_probe_routes, invalid_request_problem, new_app, read_json_body
 from substation_service.config import SubstationConfig
-from substation_service.grid import Admitted, Session, SessionConflict, Substation
+from substation_service.grid import Admitted, Outdated, Session, SessionConflict, Substation
 from substation_service.journal import open_journal
 from substation_service.metrics import build_registry
 from substation_service.openapi import SPEC
@@ -22,6 +23,19 @@ from substation_service.profile import BackgroundDemand, DailyProfile, Simulated
 
 # When the grid is full because of background demand alone, no session end tells us when to retry.
 DEFAULT_RETRY_AFTER_S = 5.0
+
+
+def ev_power_condition() -> float | None:
+    raw = request.headers.get(EV_POWER_CONDITION)
+    if raw is None:
+        return None
+    try:
+        believed_kw = float(raw)
+    except ValueError:
+        believed_kw = math.nan
+    if not (math.isfinite(believed_kw) and believed_kw >= 0):
+        raise Problem(400, "Bad Request", f"{EV_POWER_CONDITION} must be a number of kW, 0 or more.")
+    return believed_kw
 
 
 def session_json(session: Session, substation: str, now: float) -> dict:
@@ -84,15 +98,31 @@ def create_app(config: SubstationConfig, clock: Callable[[], float] = time.time)
             charge = parse_charge_request(body)
         except InvalidRequest as error:
             raise invalid_request_problem(error) from None
+        believed_kw = ev_power_condition()
         now = clock()
         try:
-            outcome = substation.admit(charge.vehicle_id, charge.energy_kwh, charge.max_power_kw, now, session_id)
+            outcome = substation.admit(
+                charge.vehicle_id,
+                charge.energy_kwh,
+                charge.max_power_kw,
+                now,
+                session_id,
+                ev_power_at_most=believed_kw,
+            )
         except SessionConflict:
             raise Problem(409, "Conflict", f"Session {session_id} exists with a different request.") from None
         if isinstance(outcome, Admitted):
             status = 200 if outcome.replayed else 201
             body = {"session": session_json(outcome.session, config.name, now), "load": outcome.report.to_json()}
             return body, status, {"Location": f"/sessions/{outcome.session.session_id}"}
+        if isinstance(outcome, Outdated):
+            raise Problem(
+                412,
+                "Precondition Failed",
+                f"{config.name}'s EV sessions draw {outcome.report.ev_power_kw:g} kW, more than the "
+                f"{outcome.believed_kw:g} kW of {EV_POWER_CONDITION}: choose again with this load.",
+                load=outcome.report.to_json(),
+            )
         raise Problem(
             409,
             "Substation full",

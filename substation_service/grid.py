@@ -97,6 +97,19 @@ class Refused:
     retry_after_s: float | None
 
 
+@dataclass(frozen=True)
+class Outdated:
+    """The caller chose this substation believing its EV power was at most `believed_kw`, and it is more.
+
+    Another balancer placed sessions here since the caller last heard: the caller takes `report` and
+    chooses again. Checking this where the sessions are is what keeps replicated balancers as balanced
+    as one, however seldom they poll.
+    """
+
+    believed_kw: float
+    report: LoadReport
+
+
 class Journal(Protocol):
     """Where sessions outlive the process (see journal.py); called with the substation's lock held."""
 
@@ -186,12 +199,18 @@ class Substation:
         vehicle_max_power_kw: float,
         now: float,
         session_id: str | None = None,
-    ) -> Admitted | Refused:
+        *,
+        ev_power_at_most: float | None = None,
+    ) -> Admitted | Refused | Outdated:
         """Start the session only if it fits under capacity for its whole duration.
 
         Checking against the background's peak over the session's window (not just its value now)
         keeps the invariant: every admitted session fits at every moment of its life, since
         sessions admitted later check against all sessions still active.
+
+        With `ev_power_at_most`, also only if EV sessions draw no more than the caller believed when it
+        picked this substation; sessions that ended meanwhile only make that truer. Background demand is
+        left out: it moves with the clock, not with other balancers' choices.
         """
         power_kw = self.power_for(vehicle_max_power_kw)
         duration_s = energy_kwh / power_kw * 3600.0 / self.time_scale
@@ -213,6 +232,8 @@ class Substation:
                 self.counters.refused += 1
                 report = self._report(now)
                 return Refused("capacity", report, power_kw, report.next_session_end_s)
+            if ev_power_at_most is not None and self._ev_power_kw > ev_power_at_most + TOLERANCE_KW:
+                return Outdated(ev_power_at_most, self._report(now))
             session = Session(
                 session_id=session_id or f"{self.name}.{secrets.token_hex(12)}",
                 vehicle_id=vehicle_id,

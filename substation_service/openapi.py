@@ -43,6 +43,16 @@ SPEC = document(
         "/begin_charging": {
             "post": {
                 "summary": "Admit a session if it fits under capacity for its whole duration.",
+                "parameters": [
+                    {
+                        "name": "If-EV-Power-At-Most",
+                        "in": "header",
+                        "required": False,
+                        "description": "Admit only if EV sessions draw at most this many kW: what the balancer "
+                        "believed when it chose this substation.",
+                        "schema": {"type": "number", "minimum": 0},
+                    }
+                ],
                 "requestBody": ADMISSION,
                 "responses": {
                     "201": json_response(
@@ -51,6 +61,7 @@ SPEC = document(
                     "200": json_response("The same session id again: the session it named.", {"type": "object"}),
                     **BAD_INPUT,
                     "409": problem("Full (with Retry-After and the load), or a session id reused.", retry_after=True),
+                    "412": problem("EV sessions draw more than If-EV-Power-At-Most (with the load)."),
                 },
             }
         },

@@ -85,6 +85,26 @@ def test_full_substation_sends_the_session_to_the_next(services):
     assert metric_value(metrics, "substation_load") is None, "each service exposes only its own metrics"
 
 
+def test_a_choice_made_on_an_outdated_view_is_made_again(services):
+    # Sessions placed behind the balancer's back, as another balancer replica would: its view says "a" is empty.
+    grid = services.grid({"a": 110, "b": 110}, substation_env=LONG, balancer_env={"POLL_INTERVAL_S": "30"})
+    a = grid.substations["a"].url
+    for _ in range(2):
+        assert call("POST", f"{a}/begin_charging", {"max_power_kw": 11}).status == 201
+    declined = call("POST", f"{a}/begin_charging", {"max_power_kw": 11}, headers={"If-EV-Power-At-Most": "11"})
+    assert declined.status == 412 and declined.content_type == "application/problem+json"
+    assert declined.body["load"]["ev_power_kw"] == 22 and declined.body["load"]["active_sessions"] == 2
+    assert call("POST", f"{a}/begin_charging", headers={"If-EV-Power-At-Most": "lots"}).status == 400
+    assert call("POST", f"{a}/begin_charging", headers={"If-EV-Power-At-Most": "22"}).status == 201, "up to date"
+
+    reply = start(grid.gateway.url, {"max_power_kw": 11})
+    assert reply.status == 201
+    assert reply.body["substation"] == "b", "a looked emptiest, said it was not, and the balancer chose again"
+    metrics = call("GET", f"{grid.balancer.url}/metrics").raw.decode()
+    assert metric_value(metrics, "balancer_outdated_choices_total", substation="a") == 1
+    assert not metric_value(metrics, "balancer_admission_refusals_total", substation="a"), "not a refusal"
+
+
 def test_full_grid_answers_503_with_retry_after(services):
     grid = services.grid({"a": 11, "b": 11}, substation_env={"TIME_SCALE": "360"})
     assert start(grid.gateway.url).status == 201

@@ -4,7 +4,16 @@ import threading
 
 import pytest
 
-from substation_service.grid import COMPLETED, STOPPED, Admitted, Refused, Session, SessionConflict, Substation
+from substation_service.grid import (
+    COMPLETED,
+    STOPPED,
+    Admitted,
+    Outdated,
+    Refused,
+    Session,
+    SessionConflict,
+    Substation,
+)
 from substation_service.profile import BackgroundDemand, DailyProfile, SimulatedClock
 
 TIME_SCALE = 360.0  # 11 kWh at 11 kW takes one simulated hour: 10 wall seconds
@@ -126,3 +135,30 @@ def test_reports_are_sequenced_within_one_process():
     first, second = substation.report(0), substation.report(0)
     assert second.sequence > first.sequence and first.epoch == second.epoch
     assert make_substation().epoch != substation.epoch
+
+
+def test_a_conditional_admission_is_declined_when_others_placed_sessions_since():
+    substation = make_substation(capacity_kw=100, background_peak_kw=20)
+    assert isinstance(substation.admit("EV-1", 11, 11, now=0, ev_power_at_most=0), Admitted)
+    # A balancer that still believes the substation empty chose it on outdated information.
+    declined = substation.admit("EV-2", 11, 11, now=0, ev_power_at_most=0)
+    assert isinstance(declined, Outdated)
+    assert declined.report.ev_power_kw == 11 and declined.report.active_sessions == 1, "the fresh load, to choose again"
+    assert substation.counters.refused == 0, "not a refusal: there is room"
+    # Believing 11 kW (or more: its own sessions in flight) is up to date; background demand does not count.
+    assert isinstance(substation.admit("EV-2", 11, 11, now=0, ev_power_at_most=11), Admitted)
+    assert isinstance(substation.admit("EV-3", 11, 11, now=0, ev_power_at_most=40), Admitted)
+
+
+def test_sessions_that_ended_only_make_a_condition_truer():
+    substation = make_substation(capacity_kw=100)
+    session = substation.admit("EV-1", 11, 11, now=0).session
+    substation.stop(session.session_id, now=1)
+    assert isinstance(substation.admit("EV-2", 11, 11, now=1, ev_power_at_most=11), Admitted)
+    assert isinstance(substation.admit("EV-3", 11, 11, now=60, ev_power_at_most=11), Admitted), "EV-2 completed"
+
+
+def test_a_full_substation_refuses_whatever_the_condition():
+    substation = make_substation(capacity_kw=11)
+    substation.admit("EV-1", 11, 11, now=0)
+    assert isinstance(substation.admit("EV-2", 11, 11, now=0, ev_power_at_most=0), Refused)

@@ -4,17 +4,19 @@ import pytest
 
 from grid_common.charge_request import ChargeRequest
 from grid_common.upstream import UpstreamResponse, UpstreamTimeout, UpstreamUnavailable
-from load_balancer.assignment import Assigner, NotPlaced
+from load_balancer import metrics
+from load_balancer.assignment import MAX_OUTDATED_CHOICES, Assigner, NotPlaced
 from load_balancer.strategies import LeastUtilization
 from load_balancer.view import GridView
 
 REQUEST = ChargeRequest("EV-1", 11, 11)
 
 
-def load(name, capacity=150.0, load_kw=0.0, sequence=100):
+def load(name, capacity=150.0, load_kw=0.0, sequence=100, ev_power_kw=None):
     return {
         "name": name, "capacity_kw": capacity, "load_kw": load_kw, "active_sessions": 0,
         "charger_max_power_kw": 22, "epoch": "e", "sequence": sequence,
+        "ev_power_kw": load_kw if ev_power_kw is None else ev_power_kw,
     }  # fmt: skip
 
 
@@ -26,9 +28,11 @@ def make_grid(capacities):
 
 
 def assigner(grid, answers, calls, deadline_s=5.0, clock=None):
-    def begin_charging(substation, body, timeout):
-        calls.append((substation.name, body, timeout))
+    def begin_charging(substation, body, timeout, believed_ev_power_kw):
+        calls.append((substation.name, body, timeout, believed_ev_power_kw))
         answer = answers[substation.name]
+        if isinstance(answer, list):  # answers in turn
+            answer = answer.pop(0)
         if isinstance(answer, Exception):
             raise answer
         return answer
@@ -109,3 +113,54 @@ def test_deadline_bounds_the_retries_and_each_call():
         assigner(grid, Slow(), calls, deadline_s=5.0, clock=clock).assign(REQUEST)
     assert len(calls) == 2, "no third attempt once the deadline has passed"
     assert calls[1][2] <= 2.0
+
+
+def outdated(name, load_kw, sequence):
+    return UpstreamResponse(412, {"status": 412, "load": load(name, load_kw=load_kw, sequence=sequence)}, None)
+
+
+def test_each_admission_states_the_ev_power_believed_there_own_sessions_in_flight_included():
+    grid = make_grid({"a": 150, "b": 300})
+    grid.apply_report("a", load("a", 150, load_kw=100, sequence=2), now=0)
+    grid.apply_report("b", load("b", 300, load_kw=30, sequence=2, ev_power_kw=22), now=0)
+    grid.reserve("b", 11)  # another request of this balancer, on its way to b
+    calls = []
+    assigner(grid, {"a": admitted("a"), "b": admitted("b")}, calls).assign(REQUEST)
+    assert calls[0][0] == "b" and calls[0][3] == 33, "22 kW reported + 11 kW in flight; background left out"
+
+
+def test_an_outdated_choice_is_made_again_with_the_fresh_load():
+    grid = make_grid({"a": 150, "b": 150})
+    first = next(grid.ranked()).name
+    other = "b" if first == "a" else "a"
+    calls = []
+    before = metrics.OUTDATED_CHOICES.labels(first)._value.get()
+    # Another replica filled `first` to 44 kW meanwhile: it declines, and the balancer goes to `other`.
+    answers = {first: outdated(first, 44, sequence=5), other: admitted(other)}
+    placed = assigner(grid, answers, calls).assign(REQUEST)
+    assert [c[0] for c in calls] == [first, other]
+    assert placed.session["substation"] == other
+    assert grid.get(first).load_kw == 44 and grid.get(first).pending_sessions == 0
+    assert metrics.OUTDATED_CHOICES.labels(first)._value.get() == before + 1
+
+
+def test_an_outdated_substation_stays_a_candidate_when_it_is_still_the_best():
+    grid = make_grid({"a": 150, "b": 300})
+    grid.apply_report("a", load("a", 150, load_kw=30, sequence=2), now=0)
+    calls = []
+    # b was at 0, is at 22 after another replica's sessions: still the least utilized, so asked again.
+    answers = {"b": [outdated("b", 22, sequence=5), admitted("b")], "a": admitted("a")}
+    placed = assigner(grid, answers, calls).assign(REQUEST)
+    assert [(c[0], c[3]) for c in calls] == [("b", 0), ("b", 22)]
+    assert placed.session["substation"] == "b"
+
+
+def test_after_a_few_outdated_choices_the_balancer_asks_without_a_condition():
+    grid = make_grid({"a": 150})
+    answers = {"a": [outdated("a", 11 * n, sequence=10 + n) for n in range(1, 10)]}
+    answers["a"].insert(MAX_OUTDATED_CHOICES, admitted("a"))
+    calls = []
+    assigner(grid, answers, calls).assign(REQUEST)
+    believed = [c[3] for c in calls]
+    assert len(believed) == MAX_OUTDATED_CHOICES + 1
+    assert None not in believed[:-1] and believed[-1] is None, "bounded: contention cannot starve a request"
