@@ -15,9 +15,13 @@ MAX_ENERGY_KWH = 250.0
 MAX_POWER_KW = 1000.0
 # No charger delivers less than about 1.4 kW (6 A at 230 V): below 1 kW a "session" would last for ages.
 MIN_POWER_KW = 1.0
-# The balancer's condition on a substation's admission: the EV power (kW) it believed the substation draws
-# when it chose it. A substation that draws more answers 412 with its load, and the balancer chooses again.
-EV_POWER_CONDITION = "If-EV-Power-At-Most"
+# Which balancer process asks a substation: its load reports then say what *other* balancers' sessions
+# draw there, and its admissions may be conditional on that: at most the kW it believed when it chose the
+# substation. A substation where others' sessions draw more answers 412 with its load; the balancer
+# chooses again. So replicated balancers stay as balanced as one, whatever their polling.
+BALANCER_ID = "Balancer-Id"
+OTHERS_EV_POWER_CONDITION = "If-Others-EV-Power-At-Most"
+BALANCER_ID_PATTERN = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 
 @dataclass(frozen=True)

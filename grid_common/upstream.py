@@ -41,14 +41,21 @@ class UpstreamResponse:
 class JsonClient:
     """A small JSON-over-HTTP client. No retries here: callers decide what is safe to repeat."""
 
-    def __init__(self, *, connect_timeout: float, read_timeout: float, pool_size: int = 64) -> None:
+    def __init__(
+        self,
+        *,
+        connect_timeout: float,
+        read_timeout: float,
+        pool_size: int = 64,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         self.timeout = urllib3.Timeout(connect=connect_timeout, read=read_timeout)
         self.pool = urllib3.PoolManager(
             num_pools=256,
             maxsize=pool_size,
             retries=False,
             timeout=self.timeout,
-            headers={"Accept": "application/json"},
+            headers={"Accept": "application/json", **(headers or {})},
         )
 
     def call(

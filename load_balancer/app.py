@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import hmac
+import os
+import secrets
 import time
 
 from flask import Flask, Response, json, request
 
 from grid_common.charge_request import (
-    EV_POWER_CONDITION,
+    BALANCER_ID,
+    OTHERS_EV_POWER_CONDITION,
     InvalidRequest,
     is_session_id,
     parse_charge_request,
@@ -38,11 +41,17 @@ from load_balancer.view import GridView, SubstationView
 def create_app(config: BalancerConfig) -> Flask:
     app = new_app(__name__)
     view = GridView(list(config.substations), config.unhealthy_after_failures)
-    client = JsonClient(connect_timeout=config.connect_timeout_s, read_timeout=config.admission_timeout_s)
+    # Every call says which balancer process asks (each gunicorn worker keeps a view of its own), so that
+    # substations can tell this one's sessions from other balancers'.
+    client = JsonClient(
+        connect_timeout=config.connect_timeout_s,
+        read_timeout=config.admission_timeout_s,
+        headers={BALANCER_ID: f"{secrets.token_hex(6)}-{os.getpid()}"},
+    )
     strategy = make_strategy(config.strategy)
 
-    def begin_charging(substation: SubstationView, body: dict, timeout: float, believed_ev_power_kw: float | None):
-        condition = {} if believed_ev_power_kw is None else {EV_POWER_CONDITION: f"{believed_ev_power_kw:.6f}"}
+    def begin_charging(substation: SubstationView, body: dict, timeout: float, believed_others_kw: float | None):
+        condition = {} if believed_others_kw is None else {OTHERS_EV_POWER_CONDITION: f"{believed_others_kw:.6f}"}
         return client.call("POST", f"{substation.url}/begin_charging", body, timeout=timeout, headers=condition)
 
     assigner = Assigner(

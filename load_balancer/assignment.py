@@ -20,7 +20,7 @@ DEFAULT_RETRY_AFTER_S = 2.0
 # Each one brings a fresh load report, so a second choice rarely meets another replica's session again.
 MAX_OUTDATED_CHOICES = 3
 
-# (substation, body, timeout, EV power believed there or None) -> the substation's answer
+# (substation, body, timeout, kW believed of other balancers' sessions there, or None) -> its answer
 BeginCharging = Callable[[SubstationView, dict, float, float | None], UpstreamResponse]
 
 
@@ -68,7 +68,7 @@ class Assigner:
             if choice is None:
                 return None
             power = choice.power_for(request.max_power_kw)
-            believed_kw = choice.believed_ev_power_kw() if conditional else None
+            believed_kw = choice.others_ev_power_kw if conditional else None
             self.view.reserve(choice.name, power)
         metrics.DECISION_SECONDS.observe(time.perf_counter() - started)
         return choice, power, believed_kw
@@ -102,8 +102,8 @@ class Assigner:
                 metrics.DECISIONS.labels(substation.name, self.strategy.name).inc()
                 return Placed(response.body["session"], attempts)
             if outcome == "outdated":
-                # Sessions reached it since this view: another replica's, or this balancer's own that overtook
-                # this one on the way. Choose again with its load, that substation included.
+                # Another balancer placed sessions there since this one heard: choose again with the fresh
+                # load, that substation included.
                 outdated += 1
                 tried.discard(substation.name)
                 metrics.OUTDATED_CHOICES.labels(substation.name).inc()

@@ -23,8 +23,9 @@ class SubstationView:
     healthy: bool = False
     capacity_kw: float = 0.0
     load_kw: float = 0.0
-    # EV sessions' share of load_kw, which only balancers' choices move (None: the report did not say).
-    ev_power_kw: float | None = None
+    # What sessions other balancers placed here draw (None: the report did not say). Only their choices
+    # move it behind this balancer's back: it is the condition this balancer puts on each admission.
+    others_ev_power_kw: float | None = None
     active_sessions: int = 0
     charger_max_power_kw: float = math.inf
     # Sessions sent to this substation whose answer has not come back yet: counting them is what
@@ -52,11 +53,6 @@ class SubstationView:
     @property
     def utilization(self) -> float:
         return self.load_kw / self.capacity_kw if self.capacity_kw else 0.0
-
-    def believed_ev_power_kw(self) -> float | None:
-        """What this balancer believes EV sessions here draw, counting its own sessions in flight: the
-        condition it puts on admission, so that a substation another replica filled meanwhile says so."""
-        return None if self.ev_power_kw is None else self.ev_power_kw + self.pending_kw
 
     def rank_key(self) -> tuple:
         """Least utilization first, counting power in flight; ties to the larger substation (so an idle
@@ -90,7 +86,7 @@ class LoadReport(NamedTuple):
     load_kw: float
     active_sessions: int
     charger_max_power_kw: float
-    ev_power_kw: float | None
+    others_ev_power_kw: float | None
 
 
 def parse_report(report: object) -> LoadReport:
@@ -104,14 +100,15 @@ def parse_report(report: object) -> LoadReport:
         load_kw = float(report["load_kw"])
         active = int(report["active_sessions"])
         charger = float(report.get("charger_max_power_kw", math.inf))
-        ev_power_kw = None if report.get("ev_power_kw") is None else float(report["ev_power_kw"])
+        others = report.get("others_ev_power_kw")
+        others_ev_power_kw = None if others is None else float(others)
     except (KeyError, TypeError, ValueError) as error:
         raise MalformedReport(f"load report lacks a valid field: {error}") from None
     if not (math.isfinite(capacity_kw) and capacity_kw > 0 and math.isfinite(load_kw) and active >= 0):
         raise MalformedReport("load report has impossible numbers")
-    if ev_power_kw is not None and not (math.isfinite(ev_power_kw) and ev_power_kw >= 0):
+    if others_ev_power_kw is not None and not (math.isfinite(others_ev_power_kw) and others_ev_power_kw >= 0):
         raise MalformedReport("load report has an impossible EV power")
-    return LoadReport(epoch, sequence, capacity_kw, load_kw, active, charger, ev_power_kw)
+    return LoadReport(epoch, sequence, capacity_kw, load_kw, active, charger, others_ev_power_kw)
 
 
 class GridView:
@@ -199,7 +196,7 @@ class GridView:
                 parsed.active_sessions,
             )
             view.charger_max_power_kw = parsed.charger_max_power_kw
-            view.ev_power_kw = parsed.ev_power_kw
+            view.others_ev_power_kw = parsed.others_ev_power_kw
             view.updated_at = now
             view.healthy = True
             view.consecutive_failures = 0

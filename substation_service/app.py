@@ -9,7 +9,14 @@ from collections.abc import Callable
 from flask import Flask, request
 from werkzeug.middleware.dispatcher import DispatcherMiddleware
 
-from grid_common.charge_request import EV_POWER_CONDITION, InvalidRequest, is_session_id, parse_charge_request
+from grid_common.charge_request import (
+    BALANCER_ID,
+    BALANCER_ID_PATTERN,
+    OTHERS_EV_POWER_CONDITION,
+    InvalidRequest,
+    is_session_id,
+    parse_charge_request,
+)
 from grid_common.openapi import add_openapi_route
 from grid_common.problems import Problem
 from grid_common.timefmt import iso_utc
@@ -25,16 +32,25 @@ from substation_service.profile import BackgroundDemand, DailyProfile, Simulated
 DEFAULT_RETRY_AFTER_S = 5.0
 
 
-def ev_power_condition() -> float | None:
-    raw = request.headers.get(EV_POWER_CONDITION)
+def asking_balancer() -> str | None:
+    balancer = request.headers.get(BALANCER_ID)
+    if balancer is not None and not BALANCER_ID_PATTERN.match(balancer):
+        raise Problem(400, "Bad Request", f"{BALANCER_ID} must be 1 to 64 letters, digits, '.', '_' or '-'.")
+    return balancer
+
+
+def others_ev_power_condition(balancer: str | None) -> float | None:
+    raw = request.headers.get(OTHERS_EV_POWER_CONDITION)
     if raw is None:
         return None
+    if balancer is None:
+        raise Problem(400, "Bad Request", f"{OTHERS_EV_POWER_CONDITION} needs {BALANCER_ID}: others than whom?")
     try:
         believed_kw = float(raw)
     except ValueError:
         believed_kw = math.nan
     if not (math.isfinite(believed_kw) and believed_kw >= 0):
-        raise Problem(400, "Bad Request", f"{EV_POWER_CONDITION} must be a number of kW, 0 or more.")
+        raise Problem(400, "Bad Request", f"{OTHERS_EV_POWER_CONDITION} must be a number of kW, 0 or more.")
     return believed_kw
 
 
@@ -98,7 +114,8 @@ def create_app(config: SubstationConfig, clock: Callable[[], float] = time.time)
             charge = parse_charge_request(body)
         except InvalidRequest as error:
             raise invalid_request_problem(error) from None
-        believed_kw = ev_power_condition()
+        balancer = asking_balancer()
+        believed_kw = others_ev_power_condition(balancer)
         now = clock()
         try:
             outcome = substation.admit(
@@ -107,7 +124,8 @@ def create_app(config: SubstationConfig, clock: Callable[[], float] = time.time)
                 charge.max_power_kw,
                 now,
                 session_id,
-                ev_power_at_most=believed_kw,
+                placed_by=balancer,
+                others_ev_power_at_most=believed_kw,
             )
         except SessionConflict:
             raise Problem(409, "Conflict", f"Session {session_id} exists with a different request.") from None
@@ -119,8 +137,8 @@ def create_app(config: SubstationConfig, clock: Callable[[], float] = time.time)
             raise Problem(
                 412,
                 "Precondition Failed",
-                f"{config.name}'s EV sessions draw {outcome.report.ev_power_kw:g} kW, more than the "
-                f"{outcome.believed_kw:g} kW of {EV_POWER_CONDITION}: choose again with this load.",
+                f"Other balancers' sessions at {config.name} draw {outcome.report.others_ev_power_kw:g} kW, more "
+                f"than the {outcome.believed_kw:g} kW of {OTHERS_EV_POWER_CONDITION}: choose again with this load.",
                 load=outcome.report.to_json(),
             )
         raise Problem(
@@ -134,7 +152,7 @@ def create_app(config: SubstationConfig, clock: Callable[[], float] = time.time)
 
     @app.get("/load")
     def load():
-        return substation.report(clock()).to_json()
+        return substation.report(clock(), asking_balancer()).to_json()
 
     @app.get("/sessions/<session_id>")
     def get_session(session_id: str):

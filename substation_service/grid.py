@@ -27,6 +27,9 @@ class Session:
     ends_at: float
     state: str = CHARGING
     ended_at: float | None = None
+    # The balancer process that placed it, to tell other balancers' sessions from its own. Not journaled:
+    # after a restart every session counts as another's, for every balancer alike.
+    placed_by: str | None = None
 
     def energy_delivered_kwh(self, now: float) -> float:
         """Energy flows at constant power from start to end, so delivery is a share of the request."""
@@ -50,6 +53,8 @@ class LoadReport:
     epoch: str
     sequence: int
     next_session_end_s: float | None
+    # For the balancer that asked: EV power of sessions other balancers placed (None if none asked).
+    others_ev_power_kw: float | None = None
 
     @property
     def load_kw(self) -> float:
@@ -77,7 +82,7 @@ class LoadReport:
             "next_session_end_s": None if self.next_session_end_s is None else round(self.next_session_end_s, 3),
             "epoch": self.epoch,
             "sequence": self.sequence,
-        }
+        } | ({} if self.others_ev_power_kw is None else {"others_ev_power_kw": round(self.others_ev_power_kw, 6)})
 
 
 @dataclass(frozen=True)
@@ -99,11 +104,10 @@ class Refused:
 
 @dataclass(frozen=True)
 class Outdated:
-    """The caller chose this substation believing its EV power was at most `believed_kw`, and it is more.
-
-    Another balancer placed sessions here since the caller last heard: the caller takes `report` and
-    chooses again. Checking this where the sessions are is what keeps replicated balancers as balanced
-    as one, however seldom they poll.
+    """The caller chose this substation believing other balancers' sessions here drew at most
+    `believed_kw`, and they draw more: they placed sessions since the caller last heard. The caller takes
+    `report` and chooses again. Checking this where the sessions are is what keeps replicated balancers
+    as balanced as one, however seldom they poll.
     """
 
     believed_kw: float
@@ -172,16 +176,18 @@ class Substation:
         self._lock = threading.Lock()
         self._active: dict[str, Session] = {}
         self._ev_power_kw = 0.0
+        self._ev_power_by_balancer: dict[str, float] = {}
         self._ends: list[tuple[float, str]] = []  # min-heap of (ends_at, session_id); stale entries skipped
         self._finished: OrderedDict[str, Session] = OrderedDict()
         self._journal: Journal = journal or NoJournal()
         self._restore(now)
 
     # --- queries -------------------------------------------------------------------------------
-    def report(self, now: float) -> LoadReport:
+    def report(self, now: float, balancer: str | None = None) -> LoadReport:
+        """The load now; for `balancer`, also what other balancers' sessions draw."""
         with self._lock:
             self._settle(now)
-            return self._report(now)
+            return self._report(now, balancer)
 
     def session(self, session_id: str, now: float) -> Session | None:
         with self._lock:
@@ -200,7 +206,8 @@ class Substation:
         now: float,
         session_id: str | None = None,
         *,
-        ev_power_at_most: float | None = None,
+        placed_by: str | None = None,
+        others_ev_power_at_most: float | None = None,
     ) -> Admitted | Refused | Outdated:
         """Start the session only if it fits under capacity for its whole duration.
 
@@ -208,9 +215,10 @@ class Substation:
         keeps the invariant: every admitted session fits at every moment of its life, since
         sessions admitted later check against all sessions still active.
 
-        With `ev_power_at_most`, also only if EV sessions draw no more than the caller believed when it
-        picked this substation; sessions that ended meanwhile only make that truer. Background demand is
-        left out: it moves with the clock, not with other balancers' choices.
+        With `others_ev_power_at_most`, also only if the sessions balancers other than `placed_by` placed
+        draw no more than the caller believed when it picked this substation. Its own sessions are left
+        out (its concurrent requests may arrive in any order), and so is background demand, which moves
+        with the clock rather than with other balancers' choices; sessions that ended only make it truer.
         """
         power_kw = self.power_for(vehicle_max_power_kw)
         duration_s = energy_kwh / power_kw * 3600.0 / self.time_scale
@@ -225,15 +233,17 @@ class Substation:
                         power_kw,
                     ):
                         raise SessionConflict(session_id)
-                    return Admitted(existing, self._report(now), replayed=True)
+                    return Admitted(existing, self._report(now, placed_by), replayed=True)
             ends_at = now + duration_s
             background_peak = self.background.peak_between(now, ends_at)
             if self._ev_power_kw + power_kw + background_peak > self.capacity_kw + TOLERANCE_KW:
                 self.counters.refused += 1
-                report = self._report(now)
+                report = self._report(now, placed_by)
                 return Refused("capacity", report, power_kw, report.next_session_end_s)
-            if ev_power_at_most is not None and self._ev_power_kw > ev_power_at_most + TOLERANCE_KW:
-                return Outdated(ev_power_at_most, self._report(now))
+            if others_ev_power_at_most is not None and (
+                self._others_ev_power_kw(placed_by) > others_ev_power_at_most + TOLERANCE_KW
+            ):
+                return Outdated(others_ev_power_at_most, self._report(now, placed_by))
             session = Session(
                 session_id=session_id or f"{self.name}.{secrets.token_hex(12)}",
                 vehicle_id=vehicle_id,
@@ -241,13 +251,16 @@ class Substation:
                 energy_kwh=energy_kwh,
                 started_at=now,
                 ends_at=ends_at,
+                placed_by=placed_by,
             )
             self._journal.record(session)  # first: a session is admitted only once it would survive a crash
             self._active[session.session_id] = session
             self._ev_power_kw += power_kw
+            if placed_by is not None:
+                self._ev_power_by_balancer[placed_by] = self._ev_power_by_balancer.get(placed_by, 0.0) + power_kw
             heapq.heappush(self._ends, (ends_at, session.session_id))
             self.counters.started += 1
-            return Admitted(session, self._report(now))
+            return Admitted(session, self._report(now, placed_by))
 
     def stop(self, session_id: str, now: float) -> Session | None:
         """End a session early and free its power; stopping a finished session just returns it."""
@@ -288,6 +301,10 @@ class Substation:
     def _release(self, finished: Session) -> None:
         self._journal.record(finished)
         self._ev_power_kw = self._ev_power_kw - finished.power_kw if self._active else 0.0
+        if finished.placed_by in self._ev_power_by_balancer:
+            left = self._ev_power_by_balancer.pop(finished.placed_by) - finished.power_kw
+            if left > TOLERANCE_KW and self._active:  # else gone: no entry kept per balancer that ever was
+                self._ev_power_by_balancer[finished.placed_by] = left
         self._finished[finished.session_id] = finished
         self._trim_history()
 
@@ -303,7 +320,10 @@ class Substation:
             heapq.heappop(self._ends)
         return max(0.0, self._ends[0][0] - now) if self._ends else None
 
-    def _report(self, now: float) -> LoadReport:
+    def _others_ev_power_kw(self, balancer: str | None) -> float:
+        return max(0.0, self._ev_power_kw - self._ev_power_by_balancer.get(balancer, 0.0))
+
+    def _report(self, now: float, balancer: str | None = None) -> LoadReport:
         self._sequence += 1
         return LoadReport(
             name=self.name,
@@ -315,4 +335,5 @@ class Substation:
             epoch=self.epoch,
             sequence=self._sequence,
             next_session_end_s=self._next_end(now),
+            others_ev_power_kw=None if balancer is None else self._others_ev_power_kw(balancer),
         )

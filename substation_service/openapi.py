@@ -18,9 +18,17 @@ LOAD = {
         "active_sessions": {"type": "integer", "minimum": 0},
         "charger_max_power_kw": {"type": "number"},
         "next_session_end_s": {"type": ["number", "null"]},
+        "others_ev_power_kw": {"type": "number", "description": "With Balancer-Id: other balancers' sessions."},
         "epoch": {"type": "string"},
         "sequence": {"type": "integer"},
     },
+}
+BALANCER_ID_PARAMETER = {
+    "name": "Balancer-Id",
+    "in": "header",
+    "required": False,
+    "description": "The asking balancer process: the load then says what other balancers' sessions draw.",
+    "schema": {"type": "string", "pattern": "^[A-Za-z0-9._-]{1,64}$"},
 }
 ADMITTED = {"type": "object", "required": ["session", "load"], "properties": {"session": SESSION, "load": LOAD}}
 ADMISSION = {
@@ -44,14 +52,15 @@ SPEC = document(
             "post": {
                 "summary": "Admit a session if it fits under capacity for its whole duration.",
                 "parameters": [
+                    BALANCER_ID_PARAMETER,
                     {
-                        "name": "If-EV-Power-At-Most",
+                        "name": "If-Others-EV-Power-At-Most",
                         "in": "header",
                         "required": False,
-                        "description": "Admit only if EV sessions draw at most this many kW: what the balancer "
-                        "believed when it chose this substation.",
+                        "description": "Admit only if sessions other balancers placed draw at most this many kW: "
+                        "what this balancer believed when it chose this substation. Needs Balancer-Id.",
                         "schema": {"type": "number", "minimum": 0},
-                    }
+                    },
                 ],
                 "requestBody": ADMISSION,
                 "responses": {
@@ -61,11 +70,19 @@ SPEC = document(
                     "200": json_response("The same session id again: the session it named.", {"type": "object"}),
                     **BAD_INPUT,
                     "409": problem("Full (with Retry-After and the load), or a session id reused.", retry_after=True),
-                    "412": problem("EV sessions draw more than If-EV-Power-At-Most (with the load)."),
+                    "412": problem(
+                        "Other balancers' sessions draw more than If-Others-EV-Power-At-Most (with the load)."
+                    ),
                 },
             }
         },
-        "/load": {"get": {"summary": "What the balancer polls.", "responses": {"200": json_response("Load.", LOAD)}}},
+        "/load": {
+            "get": {
+                "summary": "What the balancer polls.",
+                "parameters": [BALANCER_ID_PARAMETER],
+                "responses": {"200": json_response("Load.", LOAD), "400": problem("A malformed Balancer-Id.")},
+            }
+        },
         **session_paths({}),
         "/": {"get": {"summary": "Name and load.", "responses": {"200": json_response("Index.", {"type": "object"})}}},
         **probe_paths("Ready at once."),

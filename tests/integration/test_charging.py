@@ -86,16 +86,23 @@ def test_full_substation_sends_the_session_to_the_next(services):
 
 
 def test_a_choice_made_on_an_outdated_view_is_made_again(services):
-    # Sessions placed behind the balancer's back, as another balancer replica would: its view says "a" is empty.
+    # Another balancer places sessions behind this one's back: its view, polled once, says "a" is empty.
     grid = services.grid({"a": 110, "b": 110}, substation_env=LONG, balancer_env={"POLL_INTERVAL_S": "30"})
     a = grid.substations["a"].url
+    other, me = {"Balancer-Id": "other"}, {"Balancer-Id": "me"}
     for _ in range(2):
-        assert call("POST", f"{a}/begin_charging", {"max_power_kw": 11}).status == 201
-    declined = call("POST", f"{a}/begin_charging", {"max_power_kw": 11}, headers={"If-EV-Power-At-Most": "11"})
+        assert call("POST", f"{a}/begin_charging", {"max_power_kw": 11}, headers=other).status == 201
+    assert call("GET", f"{a}/load", headers=me).body["others_ev_power_kw"] == 22
+    assert call("GET", f"{a}/load", headers=other).body["others_ev_power_kw"] == 0
+    outdated = {**me, "If-Others-EV-Power-At-Most": "11"}
+    declined = call("POST", f"{a}/begin_charging", {"max_power_kw": 11}, headers=outdated)
     assert declined.status == 412 and declined.content_type == "application/problem+json"
-    assert declined.body["load"]["ev_power_kw"] == 22 and declined.body["load"]["active_sessions"] == 2
-    assert call("POST", f"{a}/begin_charging", headers={"If-EV-Power-At-Most": "lots"}).status == 400
-    assert call("POST", f"{a}/begin_charging", headers={"If-EV-Power-At-Most": "22"}).status == 201, "up to date"
+    assert declined.body["load"]["others_ev_power_kw"] == 22 and declined.body["load"]["active_sessions"] == 2
+    assert call("POST", f"{a}/begin_charging", headers={**me, "If-Others-EV-Power-At-Most": "lots"}).status == 400
+    assert call("POST", f"{a}/begin_charging", headers={"If-Others-EV-Power-At-Most": "22"}).status == 400, "whose?"
+    assert call("GET", f"{a}/load", headers={"Balancer-Id": "not an id"}).status == 400
+    up_to_date = {**me, "If-Others-EV-Power-At-Most": "22"}
+    assert call("POST", f"{a}/begin_charging", headers=up_to_date).status == 201
 
     reply = start(grid.gateway.url, {"max_power_kw": 11})
     assert reply.status == 201

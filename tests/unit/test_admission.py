@@ -137,28 +137,41 @@ def test_reports_are_sequenced_within_one_process():
     assert make_substation().epoch != substation.epoch
 
 
-def test_a_conditional_admission_is_declined_when_others_placed_sessions_since():
+def test_a_conditional_admission_is_declined_when_other_balancers_placed_sessions_since():
     substation = make_substation(capacity_kw=100, background_peak_kw=20)
-    assert isinstance(substation.admit("EV-1", 11, 11, now=0, ev_power_at_most=0), Admitted)
-    # A balancer that still believes the substation empty chose it on outdated information.
-    declined = substation.admit("EV-2", 11, 11, now=0, ev_power_at_most=0)
+    assert isinstance(substation.admit("EV-1", 11, 11, now=0, placed_by="other"), Admitted)
+    # Balancer "me" still believes other balancers' sessions here draw nothing: its choice was outdated.
+    declined = substation.admit("EV-2", 11, 11, now=0, placed_by="me", others_ev_power_at_most=0)
     assert isinstance(declined, Outdated)
-    assert declined.report.ev_power_kw == 11 and declined.report.active_sessions == 1, "the fresh load, to choose again"
+    assert declined.report.others_ev_power_kw == 11 and declined.report.active_sessions == 1, "to choose again"
     assert substation.counters.refused == 0, "not a refusal: there is room"
-    # Believing 11 kW (or more: its own sessions in flight) is up to date; background demand does not count.
-    assert isinstance(substation.admit("EV-2", 11, 11, now=0, ev_power_at_most=11), Admitted)
-    assert isinstance(substation.admit("EV-3", 11, 11, now=0, ev_power_at_most=40), Admitted)
+    # Believing 11 kW is up to date; background demand does not count.
+    assert isinstance(substation.admit("EV-2", 11, 11, now=0, placed_by="me", others_ev_power_at_most=11), Admitted)
+
+
+def test_a_balancers_own_sessions_never_make_its_view_outdated():
+    """Its concurrent requests may arrive in any order: only other balancers' sessions count."""
+    substation = make_substation(capacity_kw=100)
+    for n in range(3):
+        outcome = substation.admit(f"EV-{n}", 11, 11, now=0, placed_by="me", others_ev_power_at_most=0)
+        assert isinstance(outcome, Admitted)
+        assert outcome.report.others_ev_power_kw == 0 and outcome.report.ev_power_kw == 11 * (n + 1)
+    assert substation.report(0, balancer="other").others_ev_power_kw == 33
+    assert substation.report(0).others_ev_power_kw is None, "only for a balancer that asks"
 
 
 def test_sessions_that_ended_only_make_a_condition_truer():
     substation = make_substation(capacity_kw=100)
-    session = substation.admit("EV-1", 11, 11, now=0).session
+    session = substation.admit("EV-1", 11, 11, now=0, placed_by="other").session
+    assert isinstance(substation.admit("EV-2", 11, 11, now=0, placed_by="me", others_ev_power_at_most=0), Outdated)
     substation.stop(session.session_id, now=1)
-    assert isinstance(substation.admit("EV-2", 11, 11, now=1, ev_power_at_most=11), Admitted)
-    assert isinstance(substation.admit("EV-3", 11, 11, now=60, ev_power_at_most=11), Admitted), "EV-2 completed"
+    assert isinstance(substation.admit("EV-2", 11, 11, now=1, placed_by="me", others_ev_power_at_most=0), Admitted)
+    assert substation.report(1, balancer="me").others_ev_power_kw == 0
+    substation.admit("EV-3", 11, 11, now=1, placed_by="other")
+    assert substation.report(60, balancer="me").others_ev_power_kw == 0, "EV-3 completed"
 
 
 def test_a_full_substation_refuses_whatever_the_condition():
     substation = make_substation(capacity_kw=11)
-    substation.admit("EV-1", 11, 11, now=0)
-    assert isinstance(substation.admit("EV-2", 11, 11, now=0, ev_power_at_most=0), Refused)
+    substation.admit("EV-1", 11, 11, now=0, placed_by="other")
+    assert isinstance(substation.admit("EV-2", 11, 11, now=0, placed_by="me", others_ev_power_at_most=0), Refused)

@@ -12,11 +12,11 @@ from load_balancer.view import GridView
 REQUEST = ChargeRequest("EV-1", 11, 11)
 
 
-def load(name, capacity=150.0, load_kw=0.0, sequence=100, ev_power_kw=None):
+def load(name, capacity=150.0, load_kw=0.0, sequence=100, others_ev_power_kw=None):
     return {
         "name": name, "capacity_kw": capacity, "load_kw": load_kw, "active_sessions": 0,
         "charger_max_power_kw": 22, "epoch": "e", "sequence": sequence,
-        "ev_power_kw": load_kw if ev_power_kw is None else ev_power_kw,
+        "others_ev_power_kw": load_kw if others_ev_power_kw is None else others_ev_power_kw,
     }  # fmt: skip
 
 
@@ -119,14 +119,14 @@ def outdated(name, load_kw, sequence):
     return UpstreamResponse(412, {"status": 412, "load": load(name, load_kw=load_kw, sequence=sequence)}, None)
 
 
-def test_each_admission_states_the_ev_power_believed_there_own_sessions_in_flight_included():
+def test_each_admission_states_what_other_balancers_sessions_were_believed_to_draw_there():
     grid = make_grid({"a": 150, "b": 300})
     grid.apply_report("a", load("a", 150, load_kw=100, sequence=2), now=0)
-    grid.apply_report("b", load("b", 300, load_kw=30, sequence=2, ev_power_kw=22), now=0)
-    grid.reserve("b", 11)  # another request of this balancer, on its way to b
+    grid.apply_report("b", load("b", 300, load_kw=30, sequence=2, others_ev_power_kw=22), now=0)
+    grid.reserve("b", 11)  # another request of this balancer, on its way to b: its own, so not in the condition
     calls = []
     assigner(grid, {"a": admitted("a"), "b": admitted("b")}, calls).assign(REQUEST)
-    assert calls[0][0] == "b" and calls[0][3] == 33, "22 kW reported + 11 kW in flight; background left out"
+    assert calls[0][0] == "b" and calls[0][3] == 22
 
 
 def test_an_outdated_choice_is_made_again_with_the_fresh_load():
