@@ -14,6 +14,9 @@ workers = int(os.environ.get("WEB_CONCURRENCY", "1"))
 worker_class = os.environ.get("GUNICORN_WORKER_CLASS", "gevent")
 worker_connections = int(os.environ.get("GUNICORN_WORKER_CONNECTIONS", "1000"))
 timeout = 30
+# Each worker builds its own app after the fork: its own connection pools, and for a balancer its own view
+# and Balancer-Id (substations tell balancers apart by it, so forked copies must not share one).
+preload_app = False
 graceful_timeout = int(os.environ.get("GRACEFUL_TIMEOUT_S", "10"))
 shutdown_drain_s = float(os.environ.get("SHUTDOWN_DRAIN_S", "0"))
 if not 0 <= shutdown_drain_s < graceful_timeout:

@@ -50,8 +50,8 @@ def create_app(config: BalancerConfig) -> Flask:
     )
     strategy = make_strategy(config.strategy)
 
-    def begin_charging(substation: SubstationView, body: dict, timeout: float, believed_others_kw: float | None):
-        condition = {} if believed_others_kw is None else {OTHERS_EV_POWER_CONDITION: f"{believed_others_kw:.6f}"}
+    def begin_charging(substation: SubstationView, body: dict, timeout: float, others_at_most_kw: float | None):
+        condition = {} if others_at_most_kw is None else {OTHERS_EV_POWER_CONDITION: f"{others_at_most_kw:.6f}"}
         return client.call("POST", f"{substation.url}/begin_charging", body, timeout=timeout, headers=condition)
 
     assigner = Assigner(

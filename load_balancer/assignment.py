@@ -20,7 +20,7 @@ DEFAULT_RETRY_AFTER_S = 2.0
 # Each one brings a fresh load report, so a second choice rarely meets another replica's session again.
 MAX_OUTDATED_CHOICES = 3
 
-# (substation, body, timeout, kW believed of other balancers' sessions there, or None) -> its answer
+# (substation, body, timeout, most kW other balancers' sessions there may draw, or None) -> its answer
 BeginCharging = Callable[[SubstationView, dict, float, float | None], UpstreamResponse]
 
 
@@ -68,10 +68,14 @@ class Assigner:
             if choice is None:
                 return None
             power = choice.power_for(request.max_power_kw)
-            believed_kw = choice.others_ev_power_kw if conditional else None
+            condition_kw = (
+                self.strategy.admission_condition(self.view, choice, request.max_power_kw, tried)
+                if conditional
+                else None
+            )
             self.view.reserve(choice.name, power)
         metrics.DECISION_SECONDS.observe(time.perf_counter() - started)
-        return choice, power, believed_kw
+        return choice, power, condition_kw
 
     def assign(self, request: ChargeRequest) -> Placed:
         deadline = self.clock() + self.deadline_s
@@ -84,14 +88,14 @@ class Assigner:
             picked = self._pick(request, tried, conditional=outdated < MAX_OUTDATED_CHOICES)
             if picked is None:
                 break
-            substation, power, believed_kw = picked
+            substation, power, condition_kw = picked
             tried.add(substation.name)
             attempts.append(substation.name)
             # The balancer names the session so that any replica can later route it by its prefix.
             body = {**request.to_json(), "session_id": f"{substation.name}.{secrets.token_hex(12)}"}
             timeout = min(self.admission_timeout_s, max(0.01, deadline - self.clock()))
             try:
-                response = self.begin_charging(substation, body, timeout, believed_kw)
+                response = self.begin_charging(substation, body, timeout, condition_kw)
             except UpstreamError as error:
                 self.view.release(substation.name, power)
                 self.view.record_failure(substation.name, certain=isinstance(error, UpstreamUnavailable))

@@ -27,6 +27,20 @@ class Strategy(Protocol):
         self, grid: GridView, max_power_kw: float, exclude: Set[str] = NOTHING_EXCLUDED
     ) -> SubstationView | None: ...
 
+    def admission_condition(
+        self, grid: GridView, chosen: SubstationView, max_power_kw: float, exclude: Set[str] = NOTHING_EXCLUDED
+    ) -> float | None:
+        """The most EV power other balancers' sessions at `chosen` may draw for the choice to stand
+        (If-Others-EV-Power-At-Most); None when the choice stands whatever they placed there."""
+        ...
+
+
+class LoadBlind:
+    """Strategies whose choice does not depend on load: other balancers' sessions cannot make it wrong."""
+
+    def admission_condition(self, grid, chosen, max_power_kw, exclude=NOTHING_EXCLUDED) -> None:
+        return None
+
 
 class LeastUtilization:
     """The healthy substation with the lowest utilization that has room for the session.
@@ -39,13 +53,28 @@ class LeastUtilization:
     name = "least_utilization"
 
     def choose(self, grid: GridView, max_power_kw: float, exclude: Set[str] = NOTHING_EXCLUDED):
+        return next(self._candidates(grid, max_power_kw, exclude), None)
+
+    def admission_condition(self, grid, chosen, max_power_kw, exclude=NOTHING_EXCLUDED) -> float | None:
+        """What this balancer believes other balancers' sessions at `chosen` draw, plus what they could add
+        before `chosen` would rank after the runner-up: the choice stands until then, so only a choice
+        that really went stale costs a second one. With no runner-up, it always stands."""
+        if chosen.others_ev_power_kw is None:
+            return None  # the substation did not say: ask without a condition
+        runner_up = next((v for v in self._candidates(grid, max_power_kw, exclude) if v is not chosen), None)
+        if runner_up is None:
+            return None
+        slack_kw = runner_up.committed_kw / runner_up.capacity_kw * chosen.capacity_kw - chosen.committed_kw
+        return chosen.others_ev_power_kw + max(0.0, slack_kw)
+
+    @staticmethod
+    def _candidates(grid: GridView, max_power_kw: float, exclude: Set[str]):
         for view in grid.ranked():
             if view.name not in exclude and view.has_room_for(view.power_for(max_power_kw)):
-                return view
-        return None
+                yield view
 
 
-class RoundRobin:
+class RoundRobin(LoadBlind):
     """Each substation in turn, skipping those down or without room."""
 
     name = "round_robin"
@@ -64,7 +93,7 @@ class RoundRobin:
         return None
 
 
-class Random:
+class Random(LoadBlind):
     """Uniformly at random among those that can take the session: the baseline the others are measured against."""
 
     name = "random"

@@ -54,12 +54,16 @@ class SubstationView:
     def utilization(self) -> float:
         return self.load_kw / self.capacity_kw if self.capacity_kw else 0.0
 
+    @property
+    def committed_kw(self) -> float:
+        """Power drawn, as last reported, plus this balancer's sessions in flight here."""
+        return self.load_kw + self.pending_kw
+
     def rank_key(self) -> tuple:
         """Least utilization first, counting power in flight; ties to the larger substation (so an idle
         grid's first sessions go to the biggest), then to fewer sessions, then by name."""
-        committed = self.load_kw + self.pending_kw
         return (
-            committed / self.capacity_kw,
+            self.committed_kw / self.capacity_kw,
             -self.capacity_kw,
             self.active_sessions + self.pending_sessions,
             self.name,

@@ -193,6 +193,9 @@ def test_grafana_runs_as_in_compose_with_the_same_files(example):
     grafana = example[("Deployment", "grafana")]
     (container,) = grafana["spec"]["template"]["spec"]["containers"]
     assert container["image"] == COMPOSE["grafana"]["image"]
+    assert container["startupProbe"]["failureThreshold"] * container["startupProbe"]["periodSeconds"] >= 120, (
+        "a first start migrates Grafana's database before it listens: liveness must not kill it meanwhile"
+    )
     env = {e["name"]: e for e in container["env"]}
     assert set(env) == set(COMPOSE["grafana"]["environment"])
     for name, value in COMPOSE["grafana"]["environment"].items():
@@ -218,6 +221,7 @@ def test_prometheus_runs_as_in_compose_with_the_same_rules_and_jobs(example):
     prometheus = example[("Deployment", "prometheus")]
     (container,) = prometheus["spec"]["template"]["spec"]["containers"]
     assert container["image"] == COMPOSE["prometheus"]["image"]
+    assert container["startupProbe"]["httpGet"]["path"] == "/-/ready", "a restart replays its WAL first"
     assert container["args"] == COMPOSE["prometheus"]["command"]
     binds, named = compose_mounts("prometheus")
     ((target, source),) = binds.items()

@@ -115,18 +115,21 @@ def test_deadline_bounds_the_retries_and_each_call():
     assert calls[1][2] <= 2.0
 
 
-def outdated(name, load_kw, sequence):
-    return UpstreamResponse(412, {"status": 412, "load": load(name, load_kw=load_kw, sequence=sequence)}, None)
+def outdated(name, load_kw, sequence, capacity=150.0):
+    report = load(name, capacity, load_kw=load_kw, sequence=sequence)
+    return UpstreamResponse(412, {"status": 412, "load": report}, None)
 
 
-def test_each_admission_states_what_other_balancers_sessions_were_believed_to_draw_there():
+def test_each_admission_states_how_much_other_balancers_sessions_may_draw_for_the_choice_to_stand():
     grid = make_grid({"a": 150, "b": 300})
     grid.apply_report("a", load("a", 150, load_kw=100, sequence=2), now=0)
     grid.apply_report("b", load("b", 300, load_kw=30, sequence=2, others_ev_power_kw=22), now=0)
     grid.reserve("b", 11)  # another request of this balancer, on its way to b: its own, so not in the condition
     calls = []
     assigner(grid, {"a": admitted("a"), "b": admitted("b")}, calls).assign(REQUEST)
-    assert calls[0][0] == "b" and calls[0][3] == 22
+    # b stays the better choice until it draws a's utilization, 100/150 of its 300 kW: 200 kW, of which
+    # 41 are committed (30 reported + 11 in flight). Others may add 159 kW to the 22 they draw.
+    assert calls[0][0] == "b" and calls[0][3] == pytest.approx(22 + 200 - 41)
 
 
 def test_an_outdated_choice_is_made_again_with_the_fresh_load():
@@ -148,15 +151,17 @@ def test_an_outdated_substation_stays_a_candidate_when_it_is_still_the_best():
     grid = make_grid({"a": 150, "b": 300})
     grid.apply_report("a", load("a", 150, load_kw=30, sequence=2), now=0)
     calls = []
-    # b was at 0, is at 22 after another replica's sessions: still the least utilized, so asked again.
-    answers = {"b": [outdated("b", 22, sequence=5), admitted("b")], "a": admitted("a")}
+    # b (0 of 300 kW) stays ahead of a (20 %) up to 60 kW. Another replica's sessions took it past that
+    # (the fake says 22 kW, as if the condition had been tighter): still ahead, so b is asked again.
+    answers = {"b": [outdated("b", 22, sequence=5, capacity=300), admitted("b")], "a": admitted("a")}
     placed = assigner(grid, answers, calls).assign(REQUEST)
-    assert [(c[0], c[3]) for c in calls] == [("b", 0), ("b", 22)]
+    assert [(c[0], c[3]) for c in calls] == [("b", 60), ("b", 60)], "22 kW drawn, 38 more to a's 20 %"
     assert placed.session["substation"] == "b"
 
 
 def test_after_a_few_outdated_choices_the_balancer_asks_without_a_condition():
-    grid = make_grid({"a": 150})
+    grid = make_grid({"a": 150, "b": 150})
+    grid.apply_report("b", load("b", 150, load_kw=100, sequence=2), now=0)
     answers = {"a": [outdated("a", 11 * n, sequence=10 + n) for n in range(1, 10)]}
     answers["a"].insert(MAX_OUTDATED_CHOICES, admitted("a"))
     calls = []
@@ -164,3 +169,10 @@ def test_after_a_few_outdated_choices_the_balancer_asks_without_a_condition():
     believed = [c[3] for c in calls]
     assert len(believed) == MAX_OUTDATED_CHOICES + 1
     assert None not in believed[:-1] and believed[-1] is None, "bounded: contention cannot starve a request"
+
+
+def test_with_no_other_choice_an_admission_has_no_condition():
+    grid = make_grid({"a": 150})
+    calls = []
+    assigner(grid, {"a": admitted("a")}, calls).assign(REQUEST)
+    assert calls[0][3] is None, "whatever other balancers placed there, a is the only place it can go"
