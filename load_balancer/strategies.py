@@ -57,15 +57,19 @@ class LeastUtilization:
 
     def admission_condition(self, grid, chosen, max_power_kw, exclude=NOTHING_EXCLUDED) -> float | None:
         """What this balancer believes other balancers' sessions at `chosen` draw, plus what they could add
-        before `chosen` would rank after the runner-up: the choice stands until then, so only a choice
-        that really went stale costs a second one. With no runner-up, it always stands."""
+        before `chosen` would rank after the runner-up, plus one session: the choice stands until then.
+
+        The one session of tolerance is what replicas promise (within 2 sessions of each other) bought
+        cheaply: insisting on exact order made nearly every choice a second one under continuous load
+        (`python -m bench.replicas`: 1.2 second choices per session, 0.8 with it). With no runner-up the
+        choice always stands."""
         if chosen.others_ev_power_kw is None:
             return None  # the substation did not say: ask without a condition
         runner_up = next((v for v in self._candidates(grid, max_power_kw, exclude) if v is not chosen), None)
         if runner_up is None:
             return None
         slack_kw = runner_up.committed_kw / runner_up.capacity_kw * chosen.capacity_kw - chosen.committed_kw
-        return chosen.others_ev_power_kw + max(0.0, slack_kw)
+        return chosen.others_ev_power_kw + max(0.0, slack_kw) + chosen.power_for(max_power_kw)
 
     @staticmethod
     def _candidates(grid: GridView, max_power_kw: float, exclude: Set[str]):

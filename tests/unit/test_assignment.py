@@ -128,8 +128,9 @@ def test_each_admission_states_how_much_other_balancers_sessions_may_draw_for_th
     calls = []
     assigner(grid, {"a": admitted("a"), "b": admitted("b")}, calls).assign(REQUEST)
     # b stays the better choice until it draws a's utilization, 100/150 of its 300 kW: 200 kW, of which
-    # 41 are committed (30 reported + 11 in flight). Others may add 159 kW to the 22 they draw.
-    assert calls[0][0] == "b" and calls[0][3] == pytest.approx(22 + 200 - 41)
+    # 41 are committed (30 reported + 11 in flight). Others may add 159 kW to the 22 they draw, and a
+    # session (11 kW) of tolerance.
+    assert calls[0][0] == "b" and calls[0][3] == pytest.approx(22 + 200 - 41 + 11)
 
 
 def test_an_outdated_choice_is_made_again_with_the_fresh_load():
@@ -151,11 +152,12 @@ def test_an_outdated_substation_stays_a_candidate_when_it_is_still_the_best():
     grid = make_grid({"a": 150, "b": 300})
     grid.apply_report("a", load("a", 150, load_kw=30, sequence=2), now=0)
     calls = []
-    # b (0 of 300 kW) stays ahead of a (20 %) up to 60 kW. Another replica's sessions took it past that
-    # (the fake says 22 kW, as if the condition had been tighter): still ahead, so b is asked again.
+    # b (0 of 300 kW) stays ahead of a (20 %) up to 60 kW, 71 with a session of tolerance. Another replica's
+    # sessions took it past that (the fake says 22 kW, as if the condition had been tighter): still ahead,
+    # so b is asked again.
     answers = {"b": [outdated("b", 22, sequence=5, capacity=300), admitted("b")], "a": admitted("a")}
     placed = assigner(grid, answers, calls).assign(REQUEST)
-    assert [(c[0], c[3]) for c in calls] == [("b", 60), ("b", 60)], "22 kW drawn, 38 more to a's 20 %"
+    assert [(c[0], c[3]) for c in calls] == [("b", 71), ("b", 71)], "22 kW drawn, 38 more to a's 20 %, 11"
     assert placed.session["substation"] == "b"
 
 

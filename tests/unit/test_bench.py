@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from bench.profile import bucket_of, parse_collapsed, short
 from bench.profile import summarise as summarise_profile
+from bench.replicas import counter_total
 from bench.run import STRATEGIES, summarise
 
 
@@ -56,3 +57,15 @@ def test_profile_buckets_frames_by_library_and_counts_inclusive_time_once_per_st
     assert "8 samples" in text
     assert " 75.0  urllib3 (HTTP client)" in text and " 25.0  balancer's own code" in text
     assert "100.0  handle (gevent/baseserver.py)" in text
+
+
+def test_the_replicas_benchmark_sums_a_counter_over_its_labels():
+    exposition = (
+        "# HELP balancer_outdated_choices_total Second choices.\n"
+        "# TYPE balancer_outdated_choices_total counter\n"
+        'balancer_outdated_choices_total{substation="s1"} 3.0\n'
+        'balancer_outdated_choices_total{substation="s2"} 4.0\n'
+        'balancer_outdated_choices_created{substation="s1"} 1.7e+09\n'
+        'balancer_decisions_total{substation="s1",strategy="least_utilization"} 9.0\n'
+    )
+    assert counter_total(exposition, "balancer_outdated_choices_total") == 7.0
