@@ -16,8 +16,8 @@ MAX_POWER_KW = 1000.0
 # No charger delivers less than about 1.4 kW (6 A at 230 V): below 1 kW a "session" would last for ages.
 MIN_POWER_KW = 1.0
 # Which balancer process asks a substation: its load reports then say what *other* balancers' sessions
-# draw there, and its admissions may be conditional on that: at most the kW it believed when it chose the
-# substation. A substation where others' sessions draw more answers 412 with its load; the balancer
+# draw there, and its admissions may be conditional on that: at most the kW under which its choice of the
+# substation stands. A substation where others' sessions draw more answers 412 with its load; the balancer
 # chooses again. So replicated balancers stay as balanced as one, whatever their polling.
 BALANCER_ID = "Balancer-Id"
 OTHERS_EV_POWER_CONDITION = "If-Others-EV-Power-At-Most"

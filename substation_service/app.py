@@ -46,12 +46,12 @@ def others_ev_power_condition(balancer: str | None) -> float | None:
     if balancer is None:
         raise Problem(400, "Bad Request", f"{OTHERS_EV_POWER_CONDITION} needs {BALANCER_ID}: others than whom?")
     try:
-        believed_kw = float(raw)
+        allowed_kw = float(raw)
     except ValueError:
-        believed_kw = math.nan
-    if not (math.isfinite(believed_kw) and believed_kw >= 0):
+        allowed_kw = math.nan
+    if not (math.isfinite(allowed_kw) and allowed_kw >= 0):
         raise Problem(400, "Bad Request", f"{OTHERS_EV_POWER_CONDITION} must be a number of kW, 0 or more.")
-    return believed_kw
+    return allowed_kw
 
 
 def session_json(session: Session, substation: str, now: float) -> dict:
@@ -115,7 +115,7 @@ def create_app(config: SubstationConfig, clock: Callable[[], float] = time.time)
         except InvalidRequest as error:
             raise invalid_request_problem(error) from None
         balancer = asking_balancer()
-        believed_kw = others_ev_power_condition(balancer)
+        allowed_kw = others_ev_power_condition(balancer)
         now = clock()
         try:
             outcome = substation.admit(
@@ -125,7 +125,7 @@ def create_app(config: SubstationConfig, clock: Callable[[], float] = time.time)
                 now,
                 session_id,
                 placed_by=balancer,
-                others_ev_power_at_most=believed_kw,
+                others_ev_power_at_most=allowed_kw,
             )
         except SessionConflict:
             raise Problem(409, "Conflict", f"Session {session_id} exists with a different request.") from None
@@ -138,7 +138,7 @@ def create_app(config: SubstationConfig, clock: Callable[[], float] = time.time)
                 412,
                 "Precondition Failed",
                 f"Other balancers' sessions at {config.name} draw {outcome.report.others_ev_power_kw:g} kW, more "
-                f"than the {outcome.believed_kw:g} kW of {OTHERS_EV_POWER_CONDITION}: choose again with this load.",
+                f"than the {outcome.allowed_kw:g} kW of {OTHERS_EV_POWER_CONDITION}: choose again with this load.",
                 load=outcome.report.to_json(),
             )
         raise Problem(

@@ -104,13 +104,13 @@ class Refused:
 
 @dataclass(frozen=True)
 class Outdated:
-    """The caller chose this substation believing other balancers' sessions here drew at most
-    `believed_kw`, and they draw more: they placed sessions since the caller last heard. The caller takes
-    `report` and chooses again. Checking this where the sessions are is what keeps replicated balancers
-    as balanced as one, however seldom they poll.
+    """The caller's choice of this substation stood only while other balancers' sessions here drew at
+    most `allowed_kw`, and they draw more: they placed sessions since the caller last heard. The caller
+    takes `report` and chooses again. Checking this where the sessions are is what keeps replicated
+    balancers as balanced as one, however seldom they poll.
     """
 
-    believed_kw: float
+    allowed_kw: float
     report: LoadReport
 
 
@@ -216,7 +216,7 @@ class Substation:
         sessions admitted later check against all sessions still active.
 
         With `others_ev_power_at_most`, also only if the sessions balancers other than `placed_by` placed
-        draw no more than the caller believed when it picked this substation. Its own sessions are left
+        draw no more than the caller allows for its choice to stand. Its own sessions are left
         out (its concurrent requests may arrive in any order), and so is background demand, which moves
         with the clock rather than with other balancers' choices; sessions that ended only make it truer.
         """

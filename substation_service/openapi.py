@@ -58,7 +58,7 @@ SPEC = document(
                         "in": "header",
                         "required": False,
                         "description": "Admit only if sessions other balancers placed draw at most this many kW: "
-                        "what this balancer believed when it chose this substation. Needs Balancer-Id.",
+                        "as long as this balancer's choice of this substation stands. Needs Balancer-Id.",
                         "schema": {"type": "number", "minimum": 0},
                     },
                 ],

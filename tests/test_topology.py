@@ -22,6 +22,7 @@ from tools.topology import (
     PROMETHEUS_KUBERNETES_CONFIG,
     PROMETHEUS_LOCAL_CONFIG,
     ROOT,
+    job_targets,
     kubernetes_prometheus_config,
     load_compose,
     local_prometheus_config,
@@ -146,11 +147,7 @@ def test_make_up_runs_the_compose_commands_and_environment_on_loopback():
 def scrape_targets(path: Path) -> set[str]:
     """Every `host:port` a config scrapes: static targets, and names found by DNS (each replica)."""
     config = yaml.safe_load(path.read_text())
-    targets = set()
-    for job in config["scrape_configs"]:
-        targets |= {t for static in job.get("static_configs", []) for t in static["targets"]}
-        targets |= {f"{n}:{sd['port']}" for sd in job.get("dns_sd_configs", []) for n in sd["names"]}
-    return targets
+    return {f"{host}:{port}" for job in config["scrape_configs"] for host, port in job_targets(job)}
 
 
 def test_gateway_and_balancer_can_be_scaled_with_compose():
