@@ -5,6 +5,7 @@ Ctrl-C (or SIGTERM) stops every process gracefully and leaves none behind.
 
 from __future__ import annotations
 
+import http.client
 import itertools
 import shutil
 import signal
@@ -31,6 +32,21 @@ def make_printer(width: int):
             print(f"{color}{name:<{width}} |{RESET if use_color else ''} {line}", flush=True)
 
     return emit
+
+
+def prometheus_ui_url(page: str, port: int = PROMETHEUS_PORT) -> str:
+    """Where a page of Prometheus's web UI is: Debian's package serves only the classic UI, under /classic/
+    (its / redirects there), release builds and the compose image their own UI at the root."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+    try:
+        connection.request("GET", "/")
+        location = connection.getresponse().getheader("Location", "")
+    except OSError:
+        location = ""
+    finally:
+        connection.close()
+    prefix = "/classic" if location.startswith("/classic/") else ""
+    return f"http://127.0.0.1:{port}{prefix}/{page}"
 
 
 def prometheus_process(emit, run_dir: Path) -> ServiceProcess | None:
@@ -92,7 +108,7 @@ def main() -> int:
                 "gateway     http://127.0.0.1:6000  (POST /initiate_energy_transfer)",
                 "balancer    http://127.0.0.1:7000/substations",
                 "substations http://127.0.0.1:5001/load  :5002  :5003",
-                "prometheus  http://127.0.0.1:9090/targets" if prometheus else "prometheus  not started",
+                f"prometheus  {prometheus_ui_url('targets')}" if prometheus else "prometheus  not started",
                 "load        python load_tester/test.py -n 200 -c 8",
                 "Ctrl-C stops everything.",
             ):
