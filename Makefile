@@ -19,7 +19,7 @@ test: lint $(STAMP)
 	$(BIN)/python -m pytest
 
 unit: $(STAMP)
-	$(BIN)/python -m pytest tests/unit
+	$(BIN)/python -m pytest tests/unit tests/app
 
 integration: $(STAMP)
 	$(BIN)/python -m pytest tests/integration

@@ -8,8 +8,9 @@ from __future__ import annotations
 import random
 import time
 
+from grid_common.protocol import LoadReport
+from load_balancer.grid_view import GridView
 from load_balancer.strategies import LeastUtilization
-from load_balancer.view import GridView
 
 SIZES = (10, 1_000, 10_000)
 
@@ -19,14 +20,16 @@ def loaded_grid(size: int, rng: random.Random) -> GridView:
     grid = GridView([(f"substation{i}", f"http://substation{i}") for i in range(size)])
     for i in range(size):
         capacity = rng.choice((150.0, 300.0, 500.0, 1000.0))
-        report = {
-            "capacity_kw": capacity,
-            "load_kw": capacity * rng.uniform(0.1, 0.8),
-            "active_sessions": rng.randrange(40),
-            "charger_max_power_kw": 22.0,
-            "epoch": "bench",
-            "sequence": 1,
-        }
+        report = LoadReport(
+            name=f"substation{i}",
+            capacity_kw=capacity,
+            ev_power_kw=capacity * rng.uniform(0.1, 0.8),
+            background_kw=0.0,
+            active_sessions=rng.randrange(40),
+            charger_max_power_kw=22.0,
+            epoch="bench",
+            sequence=1,
+        )
         grid.apply_report(f"substation{i}", report, now=0)
     return grid
 

@@ -17,15 +17,9 @@ import sys
 import tempfile
 from pathlib import Path
 
-from bench.run import (
-    CONNECTIONS,
-    Stack,
-    Substations,
-    balancer_env,
-    children,
-    wait_all_healthy,
-    warm_up,
-)
+from bench.grid import Substations, balancer_env, bench_stack, pid, wait_all_healthy
+from bench.proc import children
+from bench.wrk import CONNECTIONS, SCRIPT, warm_up
 
 # Where a frame's file lives decides its bucket; the first match wins.
 BUCKETS = (
@@ -97,16 +91,14 @@ def main(argv: list[str] | None = None) -> int:
         # Hour-long sessions: nothing ends during the run.
         substations = Substations(args.substations, Path(logs), 3600, process_each=args.process_per_substation)
         urls = substations.urls
-        stack = Stack(Path(logs))
+        stack = bench_stack(Path(logs))
         try:
-            balancer = stack.start("balancer", "load_balancer.wsgi:app", balancer_env(urls, "least_utilization"))
-            stack.wait_healthy()
-            wait_all_healthy(balancer, len(urls))
-            gateway = stack.start("gateway", "charge_request_service.wsgi:app", {"BALANCER_URL": balancer})
-            stack.wait_healthy()
-            url = f"{gateway}/initiate_energy_transfer"
+            balancer = stack.service("balancer", "balancer", balancer_env(urls, "least_utilization"))
+            wait_all_healthy(balancer.url, len(urls))
+            gateway = stack.service("gateway", "gateway", {"BALANCER_URL": balancer.url})
+            url = f"{gateway.url}/initiate_energy_transfer"
             warm_up(url)
-            worker = children(stack.pid(0))[0]
+            worker = children(pid(balancer))[0]
             raw = Path(logs) / "profile.txt"
             record = ["record", "--pid", str(worker), "--duration", f"{args.duration:g}", "--rate", "250"]
             sampler = subprocess.Popen(
@@ -114,11 +106,11 @@ def main(argv: list[str] | None = None) -> int:
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
             )
-            wrk = ["wrk", "-t2", f"-c{CONNECTIONS}", f"-d{args.duration:g}s", "-s", "bench/post.lua", url]
+            wrk = ["wrk", "-t2", f"-c{CONNECTIONS}", f"-d{args.duration:g}s", "-s", SCRIPT, url]
             load = subprocess.run(wrk, capture_output=True, text=True, timeout=args.duration + 60)
             sampler.wait(timeout=args.duration + 60)
         finally:
-            stack.stop()
+            stack.stop_all(timeout_s=10)
             substations.stop()
         text = raw.read_text()
         if args.raw:

@@ -21,7 +21,8 @@ import tempfile
 import urllib.request
 from pathlib import Path
 
-from bench.run import Stack, Substations, balancer_env, settled_sessions, wait_all_healthy, wait_idle, warm_up, wrk
+from bench.grid import Substations, balancer_env, bench_stack, settled_sessions, wait_all_healthy, wait_idle
+from bench.wrk import warm_up, wrk
 
 SUBSTATIONS = 3
 
@@ -37,24 +38,22 @@ def scrape(url: str) -> str:
 
 
 def measure(replicas: int, urls: list[str], log_dir: Path, duration: float) -> dict:
-    stack = Stack(log_dir)
+    stack = bench_stack(log_dir)
     try:
         balancers = [
-            stack.start(f"balancer{n}", "load_balancer.wsgi:app", balancer_env(urls, "least_utilization"))
+            stack.service(f"balancer{n}", "balancer", balancer_env(urls, "least_utilization"))
             for n in range(1, replicas + 1)
         ]
-        stack.wait_healthy()
         for balancer in balancers:
-            wait_all_healthy(balancer, len(urls))
-        gateway = stack.start("gateway", "charge_request_service.wsgi:app", {"BALANCER_URL": ",".join(balancers)})
-        stack.wait_healthy()
-        url = f"{gateway}/initiate_energy_transfer"
+            wait_all_healthy(balancer.url, len(urls))
+        gateway = stack.service("gateway", "gateway", {"BALANCER_URL": ",".join(b.url for b in balancers)})
+        url = f"{gateway.url}/initiate_energy_transfer"
         wait_idle(urls, timeout=duration + 60)
         warm_up(url)
         wait_idle(urls, timeout=duration + 60)
 
         def second_choices() -> float:
-            return sum(counter_total(scrape(b), "balancer_outdated_choices_total") for b in balancers)
+            return sum(counter_total(scrape(b.url), "balancer_outdated_choices_total") for b in balancers)
 
         before = second_choices()
         figures = wrk(url, duration)
@@ -65,7 +64,7 @@ def measure(replicas: int, urls: list[str], log_dir: Path, duration: float) -> d
             "second_choices_per_session": round((second_choices() - before) / max(1, sum(placed)), 3),
         }
     finally:
-        stack.stop()
+        stack.stop_all(timeout_s=10)
 
 
 def main(argv: list[str] | None = None) -> int:

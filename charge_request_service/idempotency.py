@@ -18,7 +18,6 @@ from dataclasses import dataclass
 
 from grid_common.sqlite import open_database
 
-KEY_MAX_LENGTH = 255
 PENDING, DONE = "pending", "done"
 
 
@@ -50,10 +49,6 @@ def fingerprint(raw_body: bytes) -> str:
     except ValueError:
         canonical = raw_body
     return hashlib.sha256(canonical).hexdigest()
-
-
-def valid_key(key: str) -> bool:
-    return 0 < len(key) <= KEY_MAX_LENGTH and key.isascii() and key.isprintable()
 
 
 def _sleep(seconds: float) -> None:

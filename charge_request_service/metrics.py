@@ -1,5 +1,8 @@
-"""Every metric the gateway exposes, in one place."""
+"""Every metric the gateway exposes, in one place, and the hooks that count each request."""
 
+import time
+
+from flask import Flask, Response, g, request
 from prometheus_client import Counter, Histogram
 
 REQUESTS = Counter("gateway_requests_total", "Requests answered, by route and status.", ["route", "method", "status"])
@@ -11,7 +14,20 @@ REQUEST_SECONDS = Histogram(
 )
 
 
-def initialize(routes: list[tuple[str, str]]) -> None:
-    """Create the latency series of every route at zero, so its panel has data before the first request."""
-    for route, method in routes:
-        REQUEST_SECONDS.labels(route, method)
+def instrument(app: Flask) -> None:
+    """Count every request by route, and create each route's latency series at zero, so that its panel has
+    data before the first request."""
+    for rule in app.url_map.iter_rules():
+        for method in rule.methods - {"HEAD", "OPTIONS"}:
+            REQUEST_SECONDS.labels(rule.rule, method)
+
+    @app.before_request
+    def _start_timer():
+        g.started = time.perf_counter()
+
+    @app.after_request
+    def _count(response: Response):
+        route = request.url_rule.rule if request.url_rule else "unmatched"
+        REQUESTS.labels(route, request.method, str(response.status_code)).inc()
+        REQUEST_SECONDS.labels(route, request.method).observe(time.perf_counter() - g.started)
+        return response

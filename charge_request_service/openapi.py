@@ -12,6 +12,7 @@ from grid_common.openapi import (
     problem,
     session_paths,
 )
+from grid_common.protocol import IDEMPOTENCY_KEY, IDEMPOTENCY_KEY_MAX_LENGTH
 
 STARTED = {
     "allOf": [
@@ -30,10 +31,15 @@ SPEC = document(
                 "summary": "Start charging on the substation with the most headroom.",
                 "parameters": [
                     {
-                        "name": "Idempotency-Key",
+                        "name": IDEMPOTENCY_KEY,
                         "in": "header",
                         "required": False,
-                        "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[ -~]+$"},
+                        "schema": {
+                            "type": "string",
+                            "minLength": 1,
+                            "maxLength": IDEMPOTENCY_KEY_MAX_LENGTH,
+                            "pattern": "^[ -~]+$",
+                        },
                         "description": "The same key and body give the same session, never a second one.",
                     }
                 ],

@@ -1,23 +1,28 @@
 """OpenAPI 3.1 pieces every service's document is built from, and the route that serves it.
 
-The schemas say what the code enforces (grid_common/charge_request.py and the services' own checks);
+The schemas of what crosses between services are the protocol's own (grid_common/protocol.py);
 tests/integration/test_api_contract.py runs schemathesis against the live services to keep them true.
 """
 
 from __future__ import annotations
 
-from flask import Flask
+from flask import Blueprint
 
-from grid_common.charge_request import (
-    MAX_ENERGY_KWH,
-    MAX_POWER_KW,
-    MIN_POWER_KW,
+from grid_common import __version__
+from grid_common.protocol import (
+    ADMISSION_ANSWER_SCHEMA,
+    ADMISSION_SCHEMA,
+    BALANCER_ID,
+    BALANCER_ID_PATTERN,
+    CHARGE_REQUEST_SCHEMA,
+    LOAD_REPORT_SCHEMA,
     SESSION_ID_PATTERN,
-    VEHICLE_ID_PATTERN,
+    SESSION_SCHEMA,
 )
 
 PROBLEM = {"$ref": "#/components/schemas/Problem"}
 SESSION = {"$ref": "#/components/schemas/Session"}
+LOAD = {"$ref": "#/components/schemas/Load"}
 
 SCHEMAS: dict = {
     "Problem": {
@@ -40,37 +45,20 @@ SCHEMAS: dict = {
             },
         },
     },
-    "ChargeRequest": {
-        "type": "object",
-        "description": "Every field is optional; a body-less POST asks for the defaults.",
-        "additionalProperties": False,
-        "properties": {
-            "vehicle_id": {
-                "type": ["string", "null"],
-                "pattern": VEHICLE_ID_PATTERN.pattern,
-                "description": "Generated when absent.",
-            },
-            "energy_kwh": {"type": "number", "exclusiveMinimum": 0, "maximum": MAX_ENERGY_KWH, "default": 11},
-            "max_power_kw": {"type": "number", "minimum": MIN_POWER_KW, "maximum": MAX_POWER_KW, "default": 11},
-        },
-    },
-    "Session": {
-        "type": "object",
-        "required": ["session_id", "substation", "vehicle_id", "state", "power_kw", "energy_kwh"],
-        "properties": {
-            "session_id": {"type": "string", "pattern": SESSION_ID_PATTERN.pattern},
-            "substation": {"type": "string"},
-            "vehicle_id": {"type": "string"},
-            "state": {"enum": ["charging", "completed", "stopped"]},
-            "power_kw": {"type": "number"},
-            "energy_kwh": {"type": "number"},
-            "energy_delivered_kwh": {"type": "number"},
-            "started_at": {"type": "string", "format": "date-time"},
-            "estimated_end": {"type": "string", "format": "date-time"},
-            "ended_at": {"type": ["string", "null"], "format": "date-time"},
-        },
-    },
+    "ChargeRequest": CHARGE_REQUEST_SCHEMA,
+    "Admission": ADMISSION_SCHEMA,
+    "AdmissionAnswer": ADMISSION_ANSWER_SCHEMA,
+    "Session": SESSION_SCHEMA,
+    "Load": LOAD_REPORT_SCHEMA,
     "Health": {"type": "object", "required": ["status"], "properties": {"status": {"type": "string"}}},
+}
+
+BALANCER_ID_PARAMETER = {
+    "name": BALANCER_ID,
+    "in": "header",
+    "required": False,
+    "description": "The asking balancer process: the load then says what other balancers' sessions draw.",
+    "schema": {"type": "string", "pattern": BALANCER_ID_PATTERN.pattern},
 }
 
 
@@ -158,13 +146,18 @@ def probe_paths(ready_description: str) -> dict:
 def document(title: str, description: str, paths: dict, extra_schemas: dict | None = None) -> dict:
     return {
         "openapi": "3.1.0",
-        "info": {"title": title, "version": "0.2.0", "description": description},
+        "info": {"title": title, "version": __version__, "description": description},
         "paths": paths,
         "components": {"schemas": {**SCHEMAS, **(extra_schemas or {})}},
     }
 
 
-def add_openapi_route(app: Flask, spec: dict) -> None:
-    @app.get("/openapi.json")
+def openapi_blueprint(spec: dict) -> Blueprint:
+    """`GET /openapi.json`: the service's own document."""
+    blueprint = Blueprint("openapi", __name__)
+
+    @blueprint.get("/openapi.json")
     def openapi():
         return spec
+
+    return blueprint

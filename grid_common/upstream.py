@@ -1,9 +1,15 @@
-"""Outbound HTTP: pooled connections, a timeout on every call, and failures sorted by kind."""
+"""Outbound HTTP: pooled connections, a timeout on every call, and failures sorted by kind.
+
+A JsonClient speaks JSON over a transport: urllib3 in the services, an in-process WSGI app in tests
+(tests/fakes.py), so every client module can be exercised without a socket.
+"""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Protocol
 
 import urllib3
 from urllib3.exceptions import HTTPError, NewConnectionError, TimeoutError
@@ -38,6 +44,43 @@ class UpstreamResponse:
     retry_after: str | None
 
 
+@dataclass(frozen=True)
+class RawResponse:
+    status: int
+    data: bytes
+    headers: Mapping[str, str]
+
+
+class Transport(Protocol):
+    """Sends one request; raises UpstreamRefused, UpstreamTimeout or UpstreamUnavailable when no answer came."""
+
+    def send(
+        self, method: str, url: str, body: bytes | None, headers: dict[str, str], timeout: tuple[float, float]
+    ) -> RawResponse: ...
+
+
+class Urllib3Transport:
+    def __init__(self, pool_size: int) -> None:
+        self.pool = urllib3.PoolManager(num_pools=256, maxsize=pool_size, retries=False)
+
+    def send(
+        self, method: str, url: str, body: bytes | None, headers: dict[str, str], timeout: tuple[float, float]
+    ) -> RawResponse:
+        connect, read = timeout
+        try:
+            response = self.pool.request(
+                method, url, body=body, headers=headers, timeout=urllib3.Timeout(connect=connect, read=read)
+            )
+        except NewConnectionError as error:
+            # Checked first: urllib3 makes a refused connection a subclass of its connect *timeout*.
+            raise UpstreamRefused(f"{method} {url} failed: connection refused or unreachable") from error
+        except TimeoutError as error:
+            raise UpstreamTimeout(f"{method} {url} timed out") from error
+        except HTTPError as error:
+            raise UpstreamUnavailable(f"{method} {url} failed: {error.__class__.__name__}") from error
+        return RawResponse(response.status, response.data, response.headers)
+
+
 class JsonClient:
     """A small JSON-over-HTTP client. No retries here: callers decide what is safe to repeat."""
 
@@ -48,15 +91,12 @@ class JsonClient:
         read_timeout: float,
         pool_size: int = 64,
         headers: dict[str, str] | None = None,
+        transport: Transport | None = None,
     ) -> None:
-        self.timeout = urllib3.Timeout(connect=connect_timeout, read=read_timeout)
-        self.pool = urllib3.PoolManager(
-            num_pools=256,
-            maxsize=pool_size,
-            retries=False,
-            timeout=self.timeout,
-            headers={"Accept": "application/json", **(headers or {})},
-        )
+        self.connect_timeout = connect_timeout
+        self.read_timeout = read_timeout
+        self.headers = {"Accept": "application/json", **(headers or {})}
+        self.transport = transport or Urllib3Transport(pool_size)
 
     def call(
         self,
@@ -67,26 +107,17 @@ class JsonClient:
         timeout: float | None = None,
         headers: dict[str, str] | None = None,
     ) -> UpstreamResponse:
-        # The pool's own headers apply only when a call passes none: start from them.
-        headers = {**self.pool.headers, **(headers or {})}
+        headers = {**self.headers, **(headers or {})}
         payload = None
         if body is not None:
             payload = json.dumps(body).encode()
             headers["Content-Type"] = "application/json"
-        call_timeout = (
-            self.timeout
+        limits = (
+            (self.connect_timeout, self.read_timeout)
             if timeout is None
-            else urllib3.Timeout(connect=min(timeout, self.timeout.connect_timeout), read=timeout)
+            else (min(timeout, self.connect_timeout), timeout)
         )
-        try:
-            response = self.pool.request(method, url, body=payload, headers=headers, timeout=call_timeout)
-        except NewConnectionError as error:
-            # Checked first: urllib3 makes a refused connection a subclass of its connect *timeout*.
-            raise UpstreamRefused(f"{method} {url} failed: connection refused or unreachable") from error
-        except TimeoutError as error:
-            raise UpstreamTimeout(f"{method} {url} timed out") from error
-        except HTTPError as error:
-            raise UpstreamUnavailable(f"{method} {url} failed: {error.__class__.__name__}") from error
+        response = self.transport.send(method, url, payload, headers, limits)
         try:
             decoded = json.loads(response.data) if response.data else None
         except ValueError as error:

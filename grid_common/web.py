@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from flask import Flask, Response, json, request
+from flask import Blueprint, Flask, Response, json, request
 from prometheus_client import CollectorRegistry
 
-from grid_common.charge_request import InvalidRequest
 from grid_common.lifecycle import draining
 from grid_common.metrics import CONTENT_TYPE_LATEST, render_metrics
 from grid_common.problems import Problem, install_problem_handlers, relay_problem
+from grid_common.protocol import InvalidRequest
 from grid_common.upstream import UpstreamError, UpstreamResponse, UpstreamTimeout
 
 MAX_BODY_BYTES = 16 * 1024
@@ -57,16 +57,15 @@ def invalid_request_problem(error: InvalidRequest) -> Problem:
     return Problem(422, "Unprocessable Content", str(error), errors=error.errors)
 
 
-def add_probe_routes(
-    app: Flask, is_ready: Callable[[], tuple[bool, dict]], registry: CollectorRegistry | None = None
-) -> None:
+def probes_blueprint(is_ready: Callable[[], tuple[bool, dict]], registry: CollectorRegistry | None = None) -> Blueprint:
     """`/healthz` says the process answers; `/readyz` whether it should get traffic; `/metrics` for Prometheus."""
+    blueprint = Blueprint("probes", __name__)
 
-    @app.get("/healthz")
+    @blueprint.get("/healthz")
     def healthz():
         return {"status": "ok"}
 
-    @app.get("/readyz")
+    @blueprint.get("/readyz")
     def readyz():
         if draining():
             body = {"status": "draining"}
@@ -75,9 +74,11 @@ def add_probe_routes(
         body = {"status": "ready" if ready else "not ready", **details}
         return Response(json.dumps(body), status=200 if ready else 503, content_type="application/json")
 
-    @app.get("/metrics")
+    @blueprint.get("/metrics")
     def metrics_endpoint():
         return Response(render_metrics(registry), content_type=CONTENT_TYPE_LATEST)
+
+    return blueprint
 
 
 def upstream_failure_problem(error: UpstreamError, upstream: str) -> Problem:

@@ -1,14 +1,12 @@
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from grid_common.charge_request import InvalidRequest
+from grid_common.protocol import InvalidRequest, is_substation_name
 from grid_common.settings import EnvReader, is_http_url
 from load_balancer.strategies import STRATEGIES
 
-NAME_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,63}$")
 MIN_TOKEN_LENGTH = 16
 
 
@@ -18,7 +16,7 @@ def parse_substations(value: str, errors: list[str]) -> list[tuple[str, str]]:
     for entry in filter(None, (part.strip() for part in value.split(","))):
         name, sep, url = entry.partition("=")
         name, url = name.strip(), url.strip().rstrip("/")
-        if not sep or not NAME_PATTERN.fullmatch(name) or not is_http_url(url):
+        if not sep or not is_substation_name(name) or not is_http_url(url):
             errors.append(f"SUBSTATIONS entry {entry!r} must be name=http://host:port (name: letters, digits, _ or -)")
         elif any(name == existing for existing, _ in substations):
             errors.append(f"SUBSTATIONS names {name!r} twice")
@@ -33,7 +31,7 @@ def parse_registration(body: object) -> tuple[str, str]:
         raise InvalidRequest([{"field": "body", "message": 'must be {"name": ..., "url": ...}'}])
     errors = [{"field": key, "message": "unknown field"} for key in body if key not in ("name", "url")]
     name, url = body.get("name"), body.get("url")
-    if not isinstance(name, str) or not NAME_PATTERN.fullmatch(name):
+    if not is_substation_name(name):
         errors.append({"field": "name", "message": "1-63 letters, digits, _ or -"})
     if not isinstance(url, str) or not is_http_url(url.rstrip("/")):
         errors.append({"field": "url", "message": "an http(s) URL such as http://substation4:5000"})

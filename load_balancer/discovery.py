@@ -10,9 +10,11 @@ import logging
 import socket
 from collections.abc import Callable
 
-from grid_common.upstream import JsonClient, UpstreamError
+from grid_common.protocol import MalformedReport
+from grid_common.upstream import UpstreamError
 from load_balancer import metrics
-from load_balancer.view import GridView, MalformedReport, parse_report
+from load_balancer.grid_view import GridView
+from load_balancer.substation_client import SubstationClient
 
 log = logging.getLogger(__name__)
 
@@ -31,8 +33,8 @@ def resolve_ipv4(host: str, port: int) -> set[str]:
 class Discovery:
     def __init__(
         self,
-        view: GridView,
-        client: JsonClient,
+        grid_view: GridView,
+        substations: SubstationClient,
         host: str,
         port: int,
         *,
@@ -41,8 +43,8 @@ class Discovery:
         resolve: Resolve = resolve_ipv4,
         wall_clock: Callable[[], float],
     ) -> None:
-        self.view = view
-        self.client = client
+        self.grid_view = grid_view
+        self.substations = substations
         self.host = host
         self.port = port
         self.timeout_s = timeout_s
@@ -63,28 +65,24 @@ class Discovery:
 
     def _join(self, url: str) -> None:
         try:
-            response = self.client.call("GET", f"{url}/load", timeout=self.timeout_s)
-            report = response.body
-            parse_report(report)
-            name = report["name"]
-        except (UpstreamError, MalformedReport, KeyError, TypeError):
+            report = self.substations.load(url, timeout_s=self.timeout_s)
+        except (UpstreamError, MalformedReport):
             return  # not answering yet: the next round tries again
-        if not isinstance(name, str) or not name:
-            return
-        moved = self.view.get(name)
+        name = report.name
+        moved = self.grid_view.get(name)
         if moved is not None:  # the same substation at a new address (a rescheduled pod)
-            self.view.remove(name)
+            self.grid_view.remove(name)
             self._discovered = {u: n for u, n in self._discovered.items() if n != name}
-        self.view.add(name, url)
-        self.view.apply_report(name, report, self.wall_clock())
+        self.grid_view.add(name, url)
+        self.grid_view.apply_report(name, report, self.wall_clock())
         self._discovered[url] = name
         metrics.initialize([name], self.strategy)
         log.info("discovered substation %s at %s", name, url)
 
     def _leave(self, url: str) -> None:
         name = self._discovered.pop(url)
-        view = self.view.get(name)
-        if view is not None and view.url == url:
-            self.view.remove(name)
+        known = self.grid_view.get(name)
+        if known is not None and known.url == url:
+            self.grid_view.remove(name)
             metrics.forget(name, self.strategy)
             log.info("substation %s left %s", name, self.host)

@@ -7,17 +7,14 @@ import math
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import NamedTuple
 
-from grid_common.timefmt import iso_utc
-
-
-class MalformedReport(ValueError):
-    """A substation answered /load with something that is not a load report."""
+from grid_common.protocol import LoadReport, iso_utc
 
 
 @dataclass
-class SubstationView:
+class KnownSubstation:
+    """One substation as this balancer knows it: its last report, and what it sent there since."""
+
     name: str
     url: str
     healthy: bool = False
@@ -83,38 +80,6 @@ class SubstationView:
         }
 
 
-class LoadReport(NamedTuple):
-    epoch: str
-    sequence: int
-    capacity_kw: float
-    load_kw: float
-    active_sessions: int
-    charger_max_power_kw: float
-    others_ev_power_kw: float | None
-
-
-def parse_report(report: object) -> LoadReport:
-    """A substation's /load body, checked."""
-    if not isinstance(report, dict):
-        raise MalformedReport("load report is not an object")
-    try:
-        epoch = str(report["epoch"])
-        sequence = int(report["sequence"])
-        capacity_kw = float(report["capacity_kw"])
-        load_kw = float(report["load_kw"])
-        active = int(report["active_sessions"])
-        charger = float(report.get("charger_max_power_kw", math.inf))
-        others = report.get("others_ev_power_kw")
-        others_ev_power_kw = None if others is None else float(others)
-    except (KeyError, TypeError, ValueError) as error:
-        raise MalformedReport(f"load report lacks a valid field: {error}") from None
-    if not (math.isfinite(capacity_kw) and capacity_kw > 0 and math.isfinite(load_kw) and active >= 0):
-        raise MalformedReport("load report has impossible numbers")
-    if others_ev_power_kw is not None and not (math.isfinite(others_ev_power_kw) and others_ev_power_kw >= 0):
-        raise MalformedReport("load report has an impossible EV power")
-    return LoadReport(epoch, sequence, capacity_kw, load_kw, active, charger, others_ev_power_kw)
-
-
 class GridView:
     """Every substation's last known state, changed only under one lock.
 
@@ -126,114 +91,115 @@ class GridView:
     def __init__(self, substations: list[tuple[str, str]], unhealthy_after_failures: int = 2) -> None:
         self.lock = threading.RLock()
         self.unhealthy_after_failures = unhealthy_after_failures
-        self._views = {name: SubstationView(name, url) for name, url in substations}
-        self._in_order = tuple(self._views.values())
+        self._known = {name: KnownSubstation(name, url) for name, url in substations}
+        self._in_order = tuple(self._known.values())
         self._ranked: list[tuple] = []
         self._keys: dict[str, tuple] = {}
 
     def __contains__(self, name: str) -> bool:
-        return name in self._views
+        return name in self._known
 
-    def get(self, name: str) -> SubstationView | None:
-        return self._views.get(name)
+    def get(self, name: str) -> KnownSubstation | None:
+        return self._known.get(name)
 
-    def all(self) -> list[SubstationView]:
+    def all(self) -> list[KnownSubstation]:
         return list(self._in_order)
 
-    def in_order(self) -> tuple[SubstationView, ...]:
+    def in_order(self) -> tuple[KnownSubstation, ...]:
         """Every substation in configuration order, without copying."""
         return self._in_order
 
-    def ranked(self) -> Iterator[SubstationView]:
+    def ranked(self) -> Iterator[KnownSubstation]:
         """Healthy substations, least utilized first. Iterate with the lock held."""
-        views = self._views
+        known = self._known
         for key in self._ranked:
-            yield views[key[-1]]
+            yield known[key[-1]]
 
-    def add(self, name: str, url: str) -> SubstationView:
+    def add(self, name: str, url: str) -> KnownSubstation:
         """A substation registered at run time; unhealthy until its first report."""
         with self.lock:
-            if name in self._views:
+            if name in self._known:
                 raise KeyError(name)
-            view = self._views[name] = SubstationView(name, url)
-            self._in_order = tuple(self._views.values())
-            return view
+            substation = self._known[name] = KnownSubstation(name, url)
+            self._in_order = tuple(self._known.values())
+            return substation
 
-    def remove(self, name: str) -> SubstationView:
+    def remove(self, name: str) -> KnownSubstation:
         """No more sessions go there; decisions already made finish on their own."""
         with self.lock:
-            view = self._views.pop(name)
-            self._unrank(view)
-            self._in_order = tuple(self._views.values())
-            return view
+            substation = self._known.pop(name)
+            self._unrank(substation)
+            self._in_order = tuple(self._known.values())
+            return substation
 
     def healthy_count(self) -> int:
         return len(self._ranked)
 
-    def _unrank(self, view: SubstationView) -> None:
-        key = self._keys.pop(view.name, None)
+    def _unrank(self, substation: KnownSubstation) -> None:
+        key = self._keys.pop(substation.name, None)
         if key is not None:
             del self._ranked[bisect.bisect_left(self._ranked, key)]
 
-    def _rank(self, view: SubstationView) -> None:
-        if view.healthy and view.capacity_kw > 0:
-            key = view.rank_key()
-            self._keys[view.name] = key
+    def _rank(self, substation: KnownSubstation) -> None:
+        if substation.healthy and substation.capacity_kw > 0:
+            key = substation.rank_key()
+            self._keys[substation.name] = key
             bisect.insort(self._ranked, key)
 
-    def apply_report(self, name: str, report: object, now: float) -> bool:
+    def apply_report(self, name: str, report: LoadReport | object, now: float) -> bool:
         """Take a substation's report unless a newer one from the same process was already applied.
 
         Reports race: a poll answer can arrive after an admission answer that was produced later.
-        Without the ordering check the view would forget the session just admitted.
+        Without the ordering check the view would forget the session just admitted. A report still in
+        JSON is checked first (MalformedReport).
         """
-        parsed = parse_report(report)
+        parsed = report if isinstance(report, LoadReport) else LoadReport.from_json(report)
         with self.lock:
-            view = self._views.get(name)
-            if view is None or (parsed.epoch == view.epoch and parsed.sequence <= view.sequence):
+            substation = self._known.get(name)
+            if substation is None or (parsed.epoch == substation.epoch and parsed.sequence <= substation.sequence):
                 return False  # removed meanwhile, or stale
-            self._unrank(view)
-            view.epoch, view.sequence = parsed.epoch, parsed.sequence
-            view.capacity_kw, view.load_kw, view.active_sessions = (
+            self._unrank(substation)
+            substation.epoch, substation.sequence = parsed.epoch, parsed.sequence
+            substation.capacity_kw, substation.load_kw, substation.active_sessions = (
                 parsed.capacity_kw,
                 parsed.load_kw,
                 parsed.active_sessions,
             )
-            view.charger_max_power_kw = parsed.charger_max_power_kw
-            view.others_ev_power_kw = parsed.others_ev_power_kw
-            view.updated_at = now
-            view.healthy = True
-            view.consecutive_failures = 0
-            self._rank(view)
+            substation.charger_max_power_kw = parsed.charger_max_power_kw
+            substation.others_ev_power_kw = parsed.others_ev_power_kw
+            substation.updated_at = now
+            substation.healthy = True
+            substation.consecutive_failures = 0
+            self._rank(substation)
             return True
 
     def record_failure(self, name: str, *, certain: bool = False) -> None:
         """A failed call. `certain` (connection refused) marks it unhealthy at once; a timeout may be a blip."""
         with self.lock:
-            view = self._views.get(name)
-            if view is None:
+            substation = self._known.get(name)
+            if substation is None:
                 return  # removed while a call to it was under way
-            view.consecutive_failures += 1
-            if view.healthy and (certain or view.consecutive_failures >= self.unhealthy_after_failures):
-                self._unrank(view)
-                view.healthy = False
+            substation.consecutive_failures += 1
+            if substation.healthy and (certain or substation.consecutive_failures >= self.unhealthy_after_failures):
+                self._unrank(substation)
+                substation.healthy = False
 
     def reserve(self, name: str, power_kw: float) -> None:
         with self.lock:
-            view = self._views.get(name)
-            if view is None:
+            substation = self._known.get(name)
+            if substation is None:
                 return  # removed while a call to it was under way
-            self._unrank(view)
-            view.pending_kw += power_kw
-            view.pending_sessions += 1
-            self._rank(view)
+            self._unrank(substation)
+            substation.pending_kw += power_kw
+            substation.pending_sessions += 1
+            self._rank(substation)
 
     def release(self, name: str, power_kw: float) -> None:
         with self.lock:
-            view = self._views.get(name)
-            if view is None:
+            substation = self._known.get(name)
+            if substation is None:
                 return  # removed while a call to it was under way
-            self._unrank(view)
-            view.pending_sessions -= 1
-            view.pending_kw = max(0.0, view.pending_kw - power_kw) if view.pending_sessions else 0.0
-            self._rank(view)
+            self._unrank(substation)
+            substation.pending_sessions -= 1
+            substation.pending_kw = max(0.0, substation.pending_kw - power_kw) if substation.pending_sessions else 0.0
+            self._rank(substation)

@@ -13,6 +13,7 @@ from grid_common.openapi import (
     problem,
     session_paths,
 )
+from grid_common.protocol import SUBSTATION_NAME_PATTERN
 
 VIEW = {
     "type": "object",
@@ -35,7 +36,12 @@ GRID_VIEW = {
     "properties": {"strategy": {"type": "string"}, "substations": {"type": "array", "items": VIEW}},
 }
 TOKEN = [{"topology_token": []}]
-NAME = {"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}
+NAME = {
+    "name": "name",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "string", "pattern": SUBSTATION_NAME_PATTERN.pattern},
+}
 REGISTRATION = {
     "required": True,
     "content": {
@@ -45,7 +51,7 @@ REGISTRATION = {
                 "required": ["name", "url"],
                 "additionalProperties": False,
                 "properties": {
-                    "name": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,63}$"},
+                    "name": {"type": "string", "pattern": SUBSTATION_NAME_PATTERN.pattern},
                     "url": {"type": "string", "format": "uri", "pattern": "^https?://"},
                 },
             }
@@ -75,19 +81,7 @@ SPEC = document(
         "/substations": {
             "get": {
                 "summary": "The live view of every substation.",
-                "responses": {
-                    "200": json_response(
-                        "The view.",
-                        {
-                            "type": "object",
-                            "required": ["strategy", "substations"],
-                            "properties": {
-                                "strategy": {"type": "string"},
-                                "substations": {"type": "array", "items": VIEW},
-                            },
-                        },
-                    )
-                },
+                "responses": {"200": json_response("The view.", GRID_VIEW)},
             },
             "post": {
                 "summary": "Register a substation at run time.",

@@ -9,14 +9,16 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
-from grid_common.upstream import JsonClient, UpstreamError, UpstreamUnavailable
+from grid_common.protocol import MalformedReport
+from grid_common.upstream import UpstreamError, UpstreamUnavailable
 from load_balancer import metrics
-from load_balancer.view import GridView, MalformedReport, SubstationView
+from load_balancer.grid_view import GridView, KnownSubstation
+from load_balancer.substation_client import SubstationClient
 
 log = logging.getLogger(__name__)
 
 
-def due_for_poll(substation: SubstationView, now: float, interval_s: float) -> bool:
+def due_for_poll(substation: KnownSubstation, now: float, interval_s: float) -> bool:
     """Poll only what no admission answer refreshed within the interval.
 
     Every admission answer carries a full load report, so under load the view stays fresh without
@@ -28,8 +30,8 @@ def due_for_poll(substation: SubstationView, now: float, interval_s: float) -> b
 class Poller:
     def __init__(
         self,
-        view: GridView,
-        client: JsonClient,
+        grid_view: GridView,
+        substations: SubstationClient,
         *,
         interval_s: float,
         timeout_s: float,
@@ -37,11 +39,11 @@ class Poller:
         discover: Callable[[], None] | None = None,
         discovery_interval_s: float = 5.0,
     ) -> None:
-        self.view = view
+        self.grid_view = grid_view
         self.discover = discover
         self.discovery_interval_s = discovery_interval_s
         self._discovered_at = -math.inf
-        self.client = client
+        self.substations = substations
         self.interval_s = interval_s
         self.timeout_s = timeout_s
         self.wall_clock = wall_clock
@@ -72,27 +74,25 @@ class Poller:
 
     def poll_once(self) -> None:
         now = self.wall_clock()
-        due = [substation for substation in self.view.all() if due_for_poll(substation, now, self.interval_s)]
+        due = [substation for substation in self.grid_view.all() if due_for_poll(substation, now, self.interval_s)]
         list(self._executor.map(self.refresh, due))
         healthy = 0
-        for substation in self.view.all():
+        for substation in self.grid_view.all():
             metrics.SUBSTATION_UP.labels(substation.name).set(1 if substation.healthy else 0)
             healthy += substation.healthy
         metrics.HEALTHY_SUBSTATIONS.set(healthy)
 
-    def refresh(self, substation: SubstationView) -> None:
+    def refresh(self, substation: KnownSubstation) -> None:
         try:
-            response = self.client.call("GET", f"{substation.url}/load", timeout=self.timeout_s)
-            if response.status != 200:
-                raise MalformedReport(f"/load answered {response.status}")
+            report = self.substations.load(substation.url, timeout_s=self.timeout_s)
             was_healthy = substation.healthy
-            self.view.apply_report(substation.name, response.body, self.wall_clock())
+            self.grid_view.apply_report(substation.name, report, self.wall_clock())
             if not was_healthy:
                 log.info("substation %s is healthy", substation.name)
         except (UpstreamError, MalformedReport) as error:
             reason = error.kind if isinstance(error, UpstreamError) else "bad_response"
             metrics.UPSTREAM_FAILURES.labels(substation.name, "poll", reason).inc()
             was_healthy = substation.healthy
-            self.view.record_failure(substation.name, certain=isinstance(error, UpstreamUnavailable))
+            self.grid_view.record_failure(substation.name, certain=isinstance(error, UpstreamUnavailable))
             if was_healthy and not substation.healthy:
                 log.warning("substation %s is unhealthy: %s", substation.name, error)

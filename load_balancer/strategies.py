@@ -11,13 +11,17 @@ import random
 from collections.abc import Set
 from typing import Protocol
 
-from load_balancer.view import GridView, SubstationView
+from load_balancer.grid_view import GridView, KnownSubstation
 
 NOTHING_EXCLUDED: frozenset[str] = frozenset()
 
 
-def can_take(view: SubstationView, max_power_kw: float, exclude: Set[str]) -> bool:
-    return view.healthy and view.name not in exclude and view.has_room_for(view.power_for(max_power_kw))
+def can_take(substation: KnownSubstation, max_power_kw: float, exclude: Set[str]) -> bool:
+    return (
+        substation.healthy
+        and substation.name not in exclude
+        and substation.has_room_for(substation.power_for(max_power_kw))
+    )
 
 
 class Strategy(Protocol):
@@ -25,10 +29,10 @@ class Strategy(Protocol):
 
     def choose(
         self, grid: GridView, max_power_kw: float, exclude: Set[str] = NOTHING_EXCLUDED
-    ) -> SubstationView | None: ...
+    ) -> KnownSubstation | None: ...
 
     def admission_condition(
-        self, grid: GridView, chosen: SubstationView, max_power_kw: float, exclude: Set[str] = NOTHING_EXCLUDED
+        self, grid: GridView, chosen: KnownSubstation, max_power_kw: float, exclude: Set[str] = NOTHING_EXCLUDED
     ) -> float | None:
         """The most EV power other balancers' sessions at `chosen` may draw for the choice to stand
         (If-Others-EV-Power-At-Most); None when the choice stands whatever they placed there."""
@@ -45,7 +49,7 @@ class LoadBlind:
 class LeastUtilization:
     """The healthy substation with the lowest utilization that has room for the session.
 
-    The view keeps substations ranked, so this is the first entry with room: O(1) while the grid has
+    The grid view keeps substations ranked, so this is the first entry with room: O(1) while the grid has
     room, and never a scan of every substation per request. Ties go to the larger substation, which
     sends an idle grid's first sessions where they weigh least, then to fewer sessions, then by name.
     """
@@ -60,9 +64,8 @@ class LeastUtilization:
         before `chosen` would rank after the runner-up, plus one session: the choice stands until then.
 
         The one session of tolerance is what replicas promise (within 2 sessions of each other) bought
-        cheaply: insisting on exact order made nearly every choice a second one under continuous load
-        (`python -m bench.replicas`: 1.2 second choices per session, 0.8 with it). With no runner-up the
-        choice always stands."""
+        cheaply: insisting on exact order made a second choice of most choices under continuous load
+        (`python -m bench.replicas` measures how many). With no runner-up the choice always stands."""
         if chosen.others_ev_power_kw is None:
             return None  # the substation did not say: ask without a condition
         runner_up = next((v for v in self._candidates(grid, max_power_kw, exclude) if v is not chosen), None)
@@ -73,9 +76,9 @@ class LeastUtilization:
 
     @staticmethod
     def _candidates(grid: GridView, max_power_kw: float, exclude: Set[str]):
-        for view in grid.ranked():
-            if view.name not in exclude and view.has_room_for(view.power_for(max_power_kw)):
-                yield view
+        for substation in grid.ranked():
+            if substation.name not in exclude and substation.has_room_for(substation.power_for(max_power_kw)):
+                yield substation
 
 
 class RoundRobin(LoadBlind):
@@ -87,13 +90,13 @@ class RoundRobin(LoadBlind):
         self._turn = 0
 
     def choose(self, grid: GridView, max_power_kw: float, exclude: Set[str] = NOTHING_EXCLUDED):
-        views = grid.in_order()
-        count = len(views)
+        candidates = grid.in_order()
+        count = len(candidates)
         for offset in range(count):
-            view = views[(self._turn + offset) % count]
-            if can_take(view, max_power_kw, exclude):
+            substation = candidates[(self._turn + offset) % count]
+            if can_take(substation, max_power_kw, exclude):
                 self._turn = (self._turn + offset + 1) % count
-                return view
+                return substation
         return None
 
 
@@ -109,14 +112,14 @@ class Random(LoadBlind):
         self._rng = rng or random.Random()
 
     def choose(self, grid: GridView, max_power_kw: float, exclude: Set[str] = NOTHING_EXCLUDED):
-        views = grid.in_order()
-        if not views:
+        candidates = grid.in_order()
+        if not candidates:
             return None
         for _ in range(self.QUICK_TRIES):
-            view = self._rng.choice(views)
-            if can_take(view, max_power_kw, exclude):
-                return view
-        able = [v for v in views if can_take(v, max_power_kw, exclude)]
+            substation = self._rng.choice(candidates)
+            if can_take(substation, max_power_kw, exclude):
+                return substation
+        able = [v for v in candidates if can_take(v, max_power_kw, exclude)]
         return self._rng.choice(able) if able else None
 
 

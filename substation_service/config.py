@@ -1,13 +1,12 @@
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from grid_common.protocol import is_substation_name
 from grid_common.settings import EnvReader
 
-NAME_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,63}$")
 MAX_HOSTED = 1000
 
 
@@ -31,7 +30,7 @@ class SubstationConfig:
     def from_env(cls, environ: Mapping[str, str] | None = None) -> SubstationConfig:
         env = EnvReader(environ)
         name = env.string("SUBSTATION_NAME", required=True)
-        if name and not NAME_PATTERN.fullmatch(name):
+        if name and not is_substation_name(name):
             env.errors.append(f"SUBSTATION_NAME must be 1-63 letters, digits, _ or -, got {name!r}")
         config = cls(
             name=name,

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 
 from grid_common.sqlite import open_database
-from substation_service.grid import Journal, NoJournal, Session
+from substation_service.substation import Journal, NoJournal, Session
 
 COLUMNS = ("session_id", "vehicle_id", "power_kw", "energy_kwh", "started_at", "ends_at", "state", "ended_at")
 

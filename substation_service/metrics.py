@@ -7,7 +7,7 @@ from collections.abc import Callable
 from prometheus_client import CollectorRegistry, ProcessCollector
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
-from substation_service.grid import Substation
+from substation_service.substation import Substation
 
 
 class SubstationCollector:
@@ -32,7 +32,9 @@ class SubstationCollector:
             return family
 
         yield gauge(
-            "substation_load", "Active EV charging sessions (the first version's gauge).", report.active_sessions
+            "substation_load",
+            "Active EV charging sessions (the original dashboards read it).",
+            report.active_sessions,
         )
         yield gauge("substation_power_watts", "Power drawn now: EV sessions plus background.", report.load_kw * 1000)
         yield gauge("substation_ev_power_watts", "Power drawn now by EV sessions.", report.ev_power_kw * 1000)

@@ -10,9 +10,9 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
 from typing import Protocol
 
+from grid_common.protocol import CHARGING, COMPLETED, STOPPED, LoadReport, SessionReport, new_session_id
 from substation_service.profile import BackgroundDemand
 
-CHARGING, COMPLETED, STOPPED = "charging", "completed", "stopped"
 # Float sums of kW drift; a session that fits to within a milliwatt fits.
 TOLERANCE_KW = 1e-6
 
@@ -39,50 +39,19 @@ class Session:
             return self.energy_kwh
         return self.energy_kwh * min(1.0, max(0.0, end - self.started_at) / duration)
 
-
-@dataclass(frozen=True)
-class LoadReport:
-    """What the balancer needs to rank this substation; `epoch`/`sequence` order reports from one process."""
-
-    name: str
-    capacity_kw: float
-    ev_power_kw: float
-    background_kw: float
-    active_sessions: int
-    charger_max_power_kw: float
-    epoch: str
-    sequence: int
-    next_session_end_s: float | None
-    # For the balancer that asked: EV power of sessions other balancers placed (None if none asked).
-    others_ev_power_kw: float | None = None
-
-    @property
-    def load_kw(self) -> float:
-        return self.ev_power_kw + self.background_kw
-
-    @property
-    def utilization(self) -> float:
-        return self.load_kw / self.capacity_kw
-
-    @property
-    def available_kw(self) -> float:
-        return max(0.0, self.capacity_kw - self.load_kw)
-
-    def to_json(self) -> dict:
-        return {
-            "name": self.name,
-            "capacity_kw": round(self.capacity_kw, 6),
-            "load_kw": round(self.load_kw, 6),
-            "ev_power_kw": round(self.ev_power_kw, 6),
-            "background_kw": round(self.background_kw, 6),
-            "utilization": round(self.utilization, 6),
-            "available_kw": round(self.available_kw, 6),
-            "active_sessions": self.active_sessions,
-            "charger_max_power_kw": self.charger_max_power_kw,
-            "next_session_end_s": None if self.next_session_end_s is None else round(self.next_session_end_s, 3),
-            "epoch": self.epoch,
-            "sequence": self.sequence,
-        } | ({} if self.others_ev_power_kw is None else {"others_ev_power_kw": round(self.others_ev_power_kw, 6)})
+    def report(self, substation: str, now: float) -> SessionReport:
+        return SessionReport(
+            session_id=self.session_id,
+            substation=substation,
+            vehicle_id=self.vehicle_id,
+            state=self.state,
+            power_kw=self.power_kw,
+            energy_kwh=self.energy_kwh,
+            energy_delivered_kwh=self.energy_delivered_kwh(now),
+            started_at=self.started_at,
+            estimated_end=self.ends_at,
+            ended_at=self.ended_at,
+        )
 
 
 @dataclass(frozen=True)
@@ -186,12 +155,12 @@ class Substation:
     def report(self, now: float, balancer: str | None = None) -> LoadReport:
         """The load now; for `balancer`, also what other balancers' sessions draw."""
         with self._lock:
-            self._settle(now)
+            self._complete_due(now)
             return self._report(now, balancer)
 
     def session(self, session_id: str, now: float) -> Session | None:
         with self._lock:
-            self._settle(now)
+            self._complete_due(now)
             return self._active.get(session_id) or self._finished.get(session_id)
 
     def power_for(self, vehicle_max_power_kw: float) -> float:
@@ -223,7 +192,7 @@ class Substation:
         power_kw = self.power_for(vehicle_max_power_kw)
         duration_s = energy_kwh / power_kw * 3600.0 / self.time_scale
         with self._lock:
-            self._settle(now)
+            self._complete_due(now)
             if session_id is not None:
                 existing = self._active.get(session_id) or self._finished.get(session_id)
                 if existing is not None:
@@ -245,7 +214,7 @@ class Substation:
             ):
                 return Outdated(others_ev_power_at_most, self._report(now, placed_by))
             session = Session(
-                session_id=session_id or f"{self.name}.{secrets.token_hex(12)}",
+                session_id=session_id or new_session_id(self.name),
                 vehicle_id=vehicle_id,
                 power_kw=power_kw,
                 energy_kwh=energy_kwh,
@@ -265,7 +234,7 @@ class Substation:
     def stop(self, session_id: str, now: float) -> Session | None:
         """End a session early and free its power; stopping a finished session just returns it."""
         with self._lock:
-            self._settle(now)
+            self._complete_due(now)
             session = self._active.pop(session_id, None)
             if session is None:
                 return self._finished.get(session_id)
@@ -285,10 +254,10 @@ class Substation:
             else:
                 self._finished[session.session_id] = session
         if now is not None:
-            self._settle(now)  # sessions that ended while the process was down
+            self._complete_due(now)  # sessions that ended while the process was down
         self._trim_history()
 
-    def _settle(self, now: float) -> None:
+    def _complete_due(self, now: float) -> None:
         """Complete every session whose energy has been delivered: sessions end without a thread each."""
         while self._ends and self._ends[0][0] <= now:
             ends_at, session_id = heapq.heappop(self._ends)

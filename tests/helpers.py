@@ -1,11 +1,15 @@
-"""A tiny HTTP helper for tests: status, headers and decoded JSON in one object."""
+"""What many tests use: HTTP calls with status, headers and decoded JSON in one object, metric samples,
+waiting for a condition, and the protocol's shapes built with test defaults."""
 
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass
 
 import urllib3
+
+from grid_common.protocol import LoadReport
 
 _pool = urllib3.PoolManager(retries=False, maxsize=64)
 
@@ -59,3 +63,46 @@ def metric_value(metrics_text: str, name: str, **labels: str) -> float | None:
 
 def close_connections() -> None:
     _pool.clear()
+
+
+def wait_until(predicate, timeout: float = 10.0, interval: float = 0.05):
+    """Poll a condition instead of sleeping a fixed time; fail with a clear message if it never holds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"condition not met within {timeout} s: {getattr(predicate, '__name__', predicate)}")
+
+
+def load_report(
+    name: str = "s1",
+    *,
+    capacity_kw: float = 150.0,
+    load_kw: float = 0.0,
+    active_sessions: int = 0,
+    charger_max_power_kw: float = 22.0,
+    epoch: str = "e1",
+    sequence: int = 1,
+    others_ev_power_kw: float | None = None,
+) -> LoadReport:
+    """A substation's report as a balancer receives it; `load_kw` is all EV power unless said otherwise."""
+    return LoadReport(
+        name=name,
+        capacity_kw=capacity_kw,
+        ev_power_kw=load_kw,
+        background_kw=0.0,
+        active_sessions=active_sessions,
+        charger_max_power_kw=charger_max_power_kw,
+        epoch=epoch,
+        sequence=sequence,
+        others_ev_power_kw=others_ev_power_kw,
+    )
+
+
+def view_of(balancer_or_grid, name: str) -> dict:
+    """One substation as a balancer (a running service, or a grid's) sees it, from its /substations."""
+    balancer = getattr(balancer_or_grid, "balancer", None) or balancer_or_grid
+    listed = call("GET", f"{balancer.url}/substations").body["substations"]
+    return next(s for s in listed if s["name"] == name)

@@ -97,6 +97,8 @@ class ServiceProcess:
     def start(self) -> ServiceProcess:
         env = {**os.environ, "PYTHONUNBUFFERED": "1", "SERVICE_NAME": self.name, **self.env}
         if self.log_path is not None:
+            if self._log_file is not None:
+                self._log_file.close()  # started again after it died: one file object at a time
             self._log_file = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
             stdout = self._log_file
         else:
@@ -151,4 +153,5 @@ class ServiceProcess:
         self.process.wait()
         if self._log_file:
             self._log_file.close()
+            self._log_file = None
         return self.process.returncode

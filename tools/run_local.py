@@ -13,7 +13,8 @@ import sys
 import threading
 from pathlib import Path
 
-from tools.processes import ROOT, ServiceProcess, port_in_use
+from tools.processes import ROOT, port_in_use
+from tools.stack import Stack
 from tools.topology import PROMETHEUS_LOCAL_CONFIG, local_prometheus_config, local_services
 
 COLORS = itertools.cycle(["\033[36m", "\033[33m", "\033[35m", "\033[32m", "\033[34m", "\033[31m"])
@@ -49,7 +50,8 @@ def prometheus_ui_url(page: str, port: int = PROMETHEUS_PORT) -> str:
     return f"http://127.0.0.1:{port}{prefix}/{page}"
 
 
-def prometheus_process(emit, run_dir: Path) -> ServiceProcess | None:
+def prometheus_command(emit, run_dir: Path) -> tuple[list[str], str] | None:
+    """Prometheus's command line and readiness URL, or None when there is no prometheus to run."""
     binary = shutil.which("prometheus")
     if binary is None:
         emit(
@@ -60,18 +62,13 @@ def prometheus_process(emit, run_dir: Path) -> ServiceProcess | None:
         return None
     if PROMETHEUS_LOCAL_CONFIG.read_text() != local_prometheus_config():
         emit("runner", "warning: prometheus.local.yml is out of date; run `python -m tools.topology --write`")
-    return ServiceProcess(
-        "prometheus",
-        [
-            binary,
-            f"--config.file={PROMETHEUS_LOCAL_CONFIG}",
-            f"--storage.tsdb.path={run_dir / 'prometheus'}",
-            f"--web.listen-address=127.0.0.1:{PROMETHEUS_PORT}",
-        ],
-        {},
-        f"http://127.0.0.1:{PROMETHEUS_PORT}/-/ready",
-        output=emit,
-    )
+    command = [
+        binary,
+        f"--config.file={PROMETHEUS_LOCAL_CONFIG}",
+        f"--storage.tsdb.path={run_dir / 'prometheus'}",
+        f"--web.listen-address=127.0.0.1:{PROMETHEUS_PORT}",
+    ]
+    return command, f"http://127.0.0.1:{PROMETHEUS_PORT}/-/ready"
 
 
 def main() -> int:
@@ -87,21 +84,20 @@ def main() -> int:
     for service in services:
         for folder in service.data_dirs:  # what compose keeps in named volumes survives restarts here too
             folder.mkdir(parents=True, exist_ok=True)
-    processes = [ServiceProcess(s.name, s.command, s.env, s.health_url, output=emit) for s in services]
-    prometheus = prometheus_process(emit, run_dir)
+    processes = [(s.name, s.command, s.env, s.health_url) for s in services]
+    prometheus = prometheus_command(emit, run_dir)
     if prometheus and not port_in_use(PROMETHEUS_PORT):
-        processes.append(prometheus)
+        processes.append(("prometheus", *prometheus[0:1], {}, prometheus[1]))
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
-    started: list[ServiceProcess] = []
+    stack = Stack(output=emit)
     return_code = 0
     try:
-        for process in processes:
+        for name, command, env, health_url in processes:
             if stop.is_set():
                 break
-            started.append(process.start())
-            process.wait_healthy(timeout=60)
+            stack.run(name, command, env, health_url, timeout_s=60)
         if not stop.is_set():
             emit("runner", "all services are up:")
             for line in (
@@ -114,8 +110,8 @@ def main() -> int:
             ):
                 emit("runner", "  " + line)
         while not stop.is_set():
-            if any(not p.running for p in started):
-                dead = [p.name for p in started if not p.running]
+            if any(not p.running for p in stack.started):
+                dead = [p.name for p in stack.started if not p.running]
                 emit("runner", f"{', '.join(dead)} exited; stopping the suite")
                 return_code = 1
                 break
@@ -125,8 +121,7 @@ def main() -> int:
         return_code = 1
     finally:
         emit("runner", "stopping...")
-        for process in reversed(started):
-            process.stop()
+        stack.stop_all(timeout_s=15)
         emit("runner", "stopped.")
     return return_code
 

@@ -8,6 +8,7 @@ one for Kubernetes, with each job's targets found among the pods instead (`--wri
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,6 +38,26 @@ class LocalService:
 
 def load_compose(path: Path = COMPOSE_FILE) -> dict:
     return yaml.safe_load(path.read_text())
+
+
+@functools.cache
+def _compose() -> dict:
+    return load_compose()
+
+
+def command_of_target(target: str) -> list[str]:
+    """The command compose runs for the services built from one Dockerfile target (substation, balancer,
+    gateway): what every process of that kind runs, whoever starts it."""
+    for service in _compose()["services"].values():
+        if service.get("build", {}).get("target") == target:
+            return list(service["command"])
+    raise KeyError(f"no service in {COMPOSE_FILE.name} is built from target {target!r}")
+
+
+def wsgi_command(wsgi_app: str) -> list[str]:
+    """The suite's gunicorn command, serving another WSGI app (`module:app`)."""
+    command = command_of_target("gateway")
+    return [*command[:-1], wsgi_app]
 
 
 def published_ports(compose: dict) -> dict[tuple[str, int], int]:

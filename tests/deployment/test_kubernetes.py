@@ -16,6 +16,7 @@ import pytest
 import yaml
 
 from charge_request_service.config import GatewayConfig
+from grid_common import __version__
 from load_balancer.config import BalancerConfig
 from substation_service.config import SubstationConfig
 from tools.topology import PROMETHEUS_KUBERNETES_CONFIG, ROOT, load_compose
@@ -121,7 +122,8 @@ def test_the_same_images_commands_and_valid_configuration_as_compose(rendered, t
         container = workload["spec"]["template"]["spec"]["containers"][0]
         compose = COMPOSE["substation1" if service == "substation" else service]
         assert container["command"] == compose["command"]
-        assert container["image"].rsplit("/", 1)[-1] == compose["image"].rsplit("/", 1)[-1]
+        image, _, tag = container["image"].rpartition(":")
+        assert image.rsplit("/", 1)[-1] == compose["image"].rsplit("/", 1)[-1] and tag == __version__
         env = {k: v for k, v in env_of(workload).items() if v is not None}
         if service == "substation":
             env["SUBSTATION_NAME"] = "substation-0"  # from the pod's name

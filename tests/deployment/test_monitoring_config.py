@@ -98,7 +98,7 @@ def test_dashboard_has_the_panels_people_asked_for():
     ):
         assert wanted in titles
     first_version = next(p for p in dashboard()["panels"] if p["title"] == "EV sessions per substation")
-    assert "substation_load" in first_version["targets"][0]["expr"], "the first version's metric, kept"
+    assert "substation_load" in first_version["targets"][0]["expr"], "the original dashboards' metric, kept"
 
 
 def test_dashboard_panels_do_not_overlap():

@@ -14,8 +14,7 @@ import time
 
 import pytest
 
-from tests.conftest import view_of, wait_until
-from tests.http import call
+from tests.helpers import call, view_of, wait_until
 from tools.processes import ROOT
 
 GATEWAY_TIMEOUT_S = 5.0  # BALANCER_TIMEOUT_S's default: the longest any request may wait

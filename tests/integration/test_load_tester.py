@@ -9,7 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.http import call
+from tests.helpers import call
 from tools.processes import free_port
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -6,8 +6,7 @@ import concurrent.futures
 
 import pytest
 
-from tests.conftest import wait_until
-from tests.http import call, metric_value
+from tests.helpers import call, metric_value, wait_until
 
 
 def scrape(service) -> str:

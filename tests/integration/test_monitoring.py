@@ -9,9 +9,8 @@ import urllib.parse
 import pytest
 import yaml
 
-from tests.conftest import wait_until
-from tests.http import call
-from tools.processes import ServiceProcess, free_port
+from tests.helpers import call, wait_until
+from tools.processes import free_port
 from tools.topology import PROMETHEUS_COMPOSE_CONFIG, ROOT
 
 DASHBOARD = json.loads((ROOT / "monitoring/grafana/dashboards/smart-grid.json").read_text())
@@ -67,7 +66,7 @@ def monitored_grid(services, tmp_path):
             )
         )
     )
-    process = ServiceProcess(
+    services.run(
         "prometheus",
         [
             binary,
@@ -77,10 +76,7 @@ def monitored_grid(services, tmp_path):
         ],
         {},
         f"http://127.0.0.1:{port}/-/ready",
-        log_path=tmp_path / "prometheus.log",
     )
-    services.started.append(process.start())
-    process.wait_healthy(timeout=30)
     prometheus = Prometheus(f"http://127.0.0.1:{port}")
     wait_until(lambda: len(prometheus.targets()) == 6 and all(t["health"] == "up" for t in prometheus.targets()), 20)
     return prometheus, gateway, subs

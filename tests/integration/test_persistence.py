@@ -7,8 +7,7 @@ import time
 
 import pytest
 
-from tests.conftest import view_of, wait_until
-from tests.http import call
+from tests.helpers import call, view_of, wait_until
 
 POLL_INTERVAL_S = 0.2  # the test grid's balancer polls this often
 

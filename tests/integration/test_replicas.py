@@ -6,8 +6,7 @@ import concurrent.futures
 import signal
 import socket
 
-from tests.conftest import view_of, wait_until
-from tests.http import call, metric_value
+from tests.helpers import call, metric_value, view_of, wait_until
 
 CAPACITY_KW = 220.0  # 20 sessions of 11 kW each
 LONG = {"TIME_SCALE": "1"}

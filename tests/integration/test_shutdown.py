@@ -10,8 +10,7 @@ import time
 
 import pytest
 
-from tests.conftest import wait_until
-from tests.http import call
+from tests.helpers import call, wait_until
 from tools.processes import ROOT
 
 DRAIN_S = 1.5

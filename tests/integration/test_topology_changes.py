@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from tests.conftest import view_of, wait_until
-from tests.http import call
+from tests.helpers import call, view_of, wait_until
 
 TOKEN = "tok-9f8e7d6c5b4a3210"
 LONG = {"TIME_SCALE": "1"}

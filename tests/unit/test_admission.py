@@ -4,7 +4,8 @@ import threading
 
 import pytest
 
-from substation_service.grid import (
+from substation_service.profile import BackgroundDemand, DailyProfile, SimulatedClock
+from substation_service.substation import (
     COMPLETED,
     STOPPED,
     Admitted,
@@ -14,7 +15,6 @@ from substation_service.grid import (
     SessionConflict,
     Substation,
 )
-from substation_service.profile import BackgroundDemand, DailyProfile, SimulatedClock
 
 TIME_SCALE = 360.0  # 11 kWh at 11 kW takes one simulated hour: 10 wall seconds
 

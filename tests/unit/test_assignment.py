@@ -2,22 +2,22 @@
 
 import pytest
 
-from grid_common.charge_request import ChargeRequest
+from grid_common.protocol import ChargeRequest
 from grid_common.upstream import UpstreamResponse, UpstreamTimeout, UpstreamUnavailable
 from load_balancer import metrics
 from load_balancer.assignment import MAX_OUTDATED_CHOICES, Assigner, NotPlaced
+from load_balancer.grid_view import GridView
 from load_balancer.strategies import LeastUtilization
-from load_balancer.view import GridView
+from tests.helpers import load_report
 
 REQUEST = ChargeRequest("EV-1", 11, 11)
 
 
 def load(name, capacity=150.0, load_kw=0.0, sequence=100, others_ev_power_kw=None):
-    return {
-        "name": name, "capacity_kw": capacity, "load_kw": load_kw, "active_sessions": 0,
-        "charger_max_power_kw": 22, "epoch": "e", "sequence": sequence,
-        "others_ev_power_kw": load_kw if others_ev_power_kw is None else others_ev_power_kw,
-    }  # fmt: skip
+    others = load_kw if others_ev_power_kw is None else others_ev_power_kw
+    return load_report(
+        name, capacity_kw=capacity, load_kw=load_kw, epoch="e", sequence=sequence, others_ev_power_kw=others
+    ).to_json()
 
 
 def make_grid(capacities):
@@ -27,22 +27,33 @@ def make_grid(capacities):
     return grid
 
 
-def assigner(grid, answers, calls, deadline_s=5.0, clock=None):
-    def begin_charging(substation, body, timeout, believed_ev_power_kw):
-        calls.append((substation.name, body, timeout, believed_ev_power_kw))
-        answer = answers[substation.name]
+class Admissions:
+    """Each substation's scripted answers to begin_charging; every call is kept in `calls`."""
+
+    def __init__(self, answers, calls):
+        self.answers = answers
+        self.calls = calls
+
+    def begin_charging(self, url, admission, *, timeout_s, others_at_most_kw=None):
+        name = url.removeprefix("http://")
+        self.calls.append((name, admission, timeout_s, others_at_most_kw))
+        answer = self.answers[name]
         if isinstance(answer, list):  # answers in turn
             answer = answer.pop(0)
         if isinstance(answer, Exception):
             raise answer
         return answer
 
+
+def assigner(grid, answers, calls, deadline_s=5.0, clock=None):
     kwargs = {"clock": clock} if clock else {}
-    return Assigner(grid, LeastUtilization(), begin_charging, admission_timeout_s=2, deadline_s=deadline_s, **kwargs)
+    admissions = Admissions(answers, calls)
+    return Assigner(grid, LeastUtilization(), admissions, admission_timeout_s=2, deadline_s=deadline_s, **kwargs)
 
 
 def admitted(name):
-    return UpstreamResponse(201, {"session": {"session_id": f"{name}.x", "substation": name}, "load": load(name)}, None)
+    session = {"session_id": f"{name}.0123456789abcdef", "substation": name}
+    return UpstreamResponse(201, {"session": session, "load": load(name)}, None)
 
 
 def refused(name, retry_after="7"):

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from bench.measure import STRATEGIES
 from bench.profile import bucket_of, parse_collapsed, short
 from bench.profile import summarise as summarise_profile
 from bench.replicas import counter_total
-from bench.run import STRATEGIES, summarise
+from bench.summary import summarise
 
 
 def run(rps, spread=1, errors=0, balancer_ms=1.0):

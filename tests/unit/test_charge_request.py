@@ -2,7 +2,7 @@ import math
 
 import pytest
 
-from grid_common.charge_request import (
+from grid_common.protocol import (
     DEFAULT_ENERGY_KWH,
     DEFAULT_MAX_POWER_KW,
     InvalidRequest,
@@ -68,7 +68,7 @@ def test_session_ids_carry_their_substation():
 
 def test_ids_with_a_trailing_newline_are_refused():
     """Python's `$` also matches before a final newline: ids are matched whole."""
-    from grid_common.charge_request import InvalidRequest, is_session_id, parse_charge_request
+    from grid_common.protocol import InvalidRequest, is_session_id, parse_charge_request
 
     assert not is_session_id("s1.0123456789abcdef\n")
     with pytest.raises(InvalidRequest):

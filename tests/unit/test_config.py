@@ -87,7 +87,7 @@ def test_topology_token_is_checked_and_never_echoed():
 
 
 def test_a_registration_names_each_mistake():
-    from grid_common.charge_request import InvalidRequest
+    from grid_common.protocol import InvalidRequest
     from load_balancer.config import parse_registration
 
     assert parse_registration({"name": "s4", "url": "http://s4:5000/"}) == ("s4", "http://s4:5000")

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from grid_common.upstream import UpstreamResponse, UpstreamUnavailable
+from grid_common.upstream import UpstreamUnavailable
 from load_balancer.discovery import Discovery
-from load_balancer.view import GridView
+from load_balancer.grid_view import GridView
+from tests.helpers import load_report
 
 
 class FakeSubstations:
@@ -14,14 +15,11 @@ class FakeSubstations:
         self.at: dict[str, str] = {}  # url -> name
         self.sequence = 0
 
-    def call(self, method, url, body=None, *, timeout=None):
-        base = url.removesuffix("/load")
-        if base not in self.at:
-            raise UpstreamUnavailable(f"{url}: refused")
+    def load(self, url, *, timeout_s):
+        if url not in self.at:
+            raise UpstreamUnavailable(f"{url}/load: refused")
         self.sequence += 1
-        report = {"name": self.at[base], "capacity_kw": 150.0, "load_kw": 0.0, "active_sessions": 0,
-                  "charger_max_power_kw": 22.0, "epoch": base, "sequence": self.sequence}  # fmt: skip
-        return UpstreamResponse(200, report, None)
+        return load_report(self.at[url], epoch=url, sequence=self.sequence)
 
 
 def discovery_over(addresses: set[str], substations: FakeSubstations, grid: GridView) -> Discovery:
@@ -32,7 +30,7 @@ def discovery_over(addresses: set[str], substations: FakeSubstations, grid: Grid
 
 
 def names(grid: GridView) -> dict[str, str]:
-    return {view.name: view.url for view in grid.all()}
+    return {known.name: known.url for known in grid.all()}
 
 
 def test_scaling_the_service_up_and_down_is_all_it_takes():

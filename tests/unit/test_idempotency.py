@@ -11,8 +11,8 @@ from charge_request_service.idempotency import (
     Replay,
     StillPending,
     fingerprint,
-    valid_key,
 )
+from grid_common.protocol import is_idempotency_key
 
 
 class Clock:
@@ -105,4 +105,4 @@ def test_processes_sharing_a_file_share_the_keys(clock, tmp_path):
 @pytest.mark.parametrize(("key", "ok"), [("a", True), ("x" * 255, True), ("", False), ("x" * 256, False),
                                          ("é", False), ("a\nb", False)])  # fmt: skip
 def test_keys_are_short_printable_ascii(key, ok):
-    assert valid_key(key) is ok
+    assert is_idempotency_key(key) is ok

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from substation_service.grid import CHARGING, COMPLETED, STOPPED, Admitted, Refused, Substation
 from substation_service.journal import SqliteJournal
 from substation_service.profile import BackgroundDemand, DailyProfile, SimulatedClock
+from substation_service.substation import CHARGING, COMPLETED, STOPPED, Admitted, Refused, Substation
 
 TIME_SCALE = 360.0  # 11 kWh at 11 kW: 10 s
 

@@ -4,16 +4,19 @@ import random
 
 import pytest
 
+from grid_common.protocol import MalformedReport
+from load_balancer.grid_view import GridView
 from load_balancer.poller import due_for_poll
 from load_balancer.strategies import LeastUtilization, Random, RoundRobin
-from load_balancer.view import GridView, MalformedReport
+from tests.helpers import load_report
 
 
-def report(capacity=150.0, load=0.0, active=0, epoch="e1", sequence=1, charger=22):
-    return {
-        "capacity_kw": capacity, "load_kw": load, "active_sessions": active,
-        "charger_max_power_kw": charger, "epoch": epoch, "sequence": sequence,
-    }  # fmt: skip
+def report(capacity=150.0, load=0.0, active=0, epoch="e1", sequence=1, charger=22, others=None) -> dict:
+    """A load report as it comes off the wire."""
+    return load_report(
+        capacity_kw=capacity, load_kw=load, active_sessions=active, charger_max_power_kw=charger, epoch=epoch,
+        sequence=sequence, others_ev_power_kw=others,
+    ).to_json()  # fmt: skip
 
 
 def grid_of(*substations) -> GridView:
@@ -139,7 +142,8 @@ def test_view_marks_unhealthy_after_failures_and_heals_on_report():
 
 def test_view_rejects_malformed_reports():
     grid = GridView([("s1", "u1")])
-    for bad in [None, [], {"capacity_kw": 1}, report(capacity=0), report(capacity="x")]:
+    for bad in [None, [], {"capacity_kw": 1}, {**report(), "capacity_kw": 0}, {**report(), "capacity_kw": "x"},
+                {**report(), "sequence": 10**400}, {**report(), "name": "not a name"}]:  # fmt: skip
         with pytest.raises(MalformedReport):
             grid.apply_report("s1", bad, now=0)
 

@@ -1,0 +1,71 @@
+"""One measurement each: the floor, the suite over N substations with one strategy, an idle balancer."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from bench.grid import (
+    QUIET,
+    Substations,
+    balancer_env,
+    bench_stack,
+    pid,
+    settled_sessions,
+    wait_all_healthy,
+    wait_idle,
+)
+from bench.proc import cpu_seconds
+from bench.wrk import warm_up, wrk
+
+STRATEGIES = ("least_utilization", "round_robin", "random")
+TRIVIAL_CHAIN = "bench.trivial_chain:app_from_env()"
+
+
+def measure_floor(log_dir: Path, duration: float) -> dict:
+    """A trivial 3-hop Flask chain with the suite's server and client settings: what the stack itself costs."""
+    stack = bench_stack(log_dir)
+    try:
+        last = stack.app("chain-substation", TRIVIAL_CHAIN, QUIET)
+        middle = stack.app("chain-balancer", TRIVIAL_CHAIN, {**QUIET, "NEXT_URL": last.url})
+        first = stack.app("chain-gateway", TRIVIAL_CHAIN, {**QUIET, "NEXT_URL": middle.url})
+        warm_up(f"{first.url}/hop")
+        return wrk(f"{first.url}/hop", duration)
+    finally:
+        stack.stop_all(timeout_s=10)
+
+
+def measure_suite(urls: list[str], substations: Substations, strategy: str, log_dir: Path, duration: float) -> dict:
+    """One strategy over the given substations, from an empty grid, so its spread is its own."""
+    front = bench_stack(log_dir)
+    try:
+        balancer = front.service("balancer", "balancer", balancer_env(urls, strategy))
+        wait_all_healthy(balancer.url, len(urls))
+        gateway = front.service("gateway", "gateway", {"BALANCER_URL": balancer.url})
+        url = f"{gateway.url}/initiate_energy_transfer"
+        wait_idle(urls, timeout=duration + 60)
+        warm_up(url)
+        pids = {"gateway": [pid(gateway)], "balancer": [pid(balancer)], "substations": substations.pids(len(urls))}
+        cpu_before = {part: sum(map(cpu_seconds, group)) for part, group in pids.items()}
+        figures = wrk(url, duration)
+        cpu_ms = {
+            part: round((sum(map(cpu_seconds, group)) - cpu_before[part]) / max(1, figures["requests"]) * 1000, 3)
+            for part, group in pids.items()
+        }
+        placed = settled_sessions(urls)
+        return {**figures, "spread_sessions": max(placed) - min(placed), "cpu_ms_per_request": cpu_ms}
+    finally:
+        front.stop_all(timeout_s=10)
+
+
+def measure_polling(urls: list[str], log_dir: Path, seconds: float = 10.0) -> float:
+    """Share of one core an idle balancer spends polling every substation once a second."""
+    stack = bench_stack(log_dir)
+    try:
+        balancer = stack.service("balancer-idle", "balancer", balancer_env(urls, STRATEGIES[0]))
+        wait_all_healthy(balancer.url, len(urls))
+        start = cpu_seconds(pid(balancer))
+        time.sleep(seconds)
+        return round((cpu_seconds(pid(balancer)) - start) / seconds, 4)
+    finally:
+        stack.stop_all(timeout_s=10)

@@ -1,0 +1,33 @@
+"""Driving load with wrk (a compiled load generator) and reading its figures."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+
+from tools.processes import ROOT
+
+CONNECTIONS = 32
+WARM_UP_S = 1.0
+SCRIPT = "bench/post.lua"
+
+
+def wrk(url: str, duration: float, connections: int = CONNECTIONS) -> dict:
+    """Requests per second, latency percentiles and errors of `duration` seconds of POSTs to `url`."""
+    command = ["wrk", "-t2", f"-c{connections}", f"-d{duration:g}s", "--timeout", "5s", "-s", SCRIPT, url]
+    output = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=duration + 60).stdout
+    line = next(line for line in output.splitlines() if line.startswith("BENCH_JSON "))
+    stats = json.loads(line.removeprefix("BENCH_JSON "))
+    errors = sum(stats[key] for key in ("connect", "read", "write", "status", "timeout"))
+    return {
+        "rps": round(stats["requests"] / (stats["duration_us"] / 1e6), 1),
+        "p50_ms": round(stats["p50_us"] / 1000, 2),
+        "p99_ms": round(stats["p99_us"] / 1000, 2),
+        "errors": errors,
+        "requests": stats["requests"],
+    }
+
+
+def warm_up(url: str) -> None:
+    command = ["wrk", "-t1", "-c4", f"-d{WARM_UP_S:g}s", "-s", SCRIPT, url]
+    subprocess.run(command, cwd=ROOT, capture_output=True, timeout=30)

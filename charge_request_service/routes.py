@@ -1,0 +1,76 @@
+"""The gateway's HTTP routes: validate, start or read a session through the balancer, answer in its words."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from flask import Blueprint, Response, current_app, json, request
+
+from charge_request_service.balancer_client import BalancerClient
+from charge_request_service.starting import SessionStarter, Started
+from grid_common.problems import Problem
+from grid_common.protocol import (
+    IDEMPOTENCY_KEY,
+    IDEMPOTENT_REPLAYED,
+    InvalidRequest,
+    is_session_id,
+    parse_charge_request,
+)
+from grid_common.upstream import UpstreamError, UpstreamResponse
+from grid_common.web import invalid_request_problem, read_json_body, relay, upstream_failure_problem
+
+blueprint = Blueprint("gateway", __name__)
+
+
+@dataclass(frozen=True)
+class Context:
+    balancer: BalancerClient
+    starter: SessionStarter
+
+
+def context() -> Context:
+    return current_app.extensions["gateway"]
+
+
+def checked_session_id(session_id: str) -> str:
+    if not is_session_id(session_id):
+        raise Problem(400, "Bad Request", "Malformed session id: expected <substation>.<token>.")
+    return session_id
+
+
+def from_balancer(call) -> UpstreamResponse:
+    try:
+        return call()
+    except UpstreamError as error:
+        raise upstream_failure_problem(error, "load balancer") from None
+
+
+@blueprint.post("/initiate_energy_transfer")
+def initiate_energy_transfer():
+    try:
+        charge = parse_charge_request(read_json_body(optional=True))
+    except InvalidRequest as error:
+        raise invalid_request_problem(error) from None
+    starter = context().starter
+    key = request.headers.get(IDEMPOTENCY_KEY)
+    outcome = from_balancer(
+        lambda: starter.start(charge) if key is None else starter.start_once(charge, key, request.get_data())
+    )
+    if not isinstance(outcome, Started):
+        return relay(outcome.response, "load balancer")
+    headers = {"Location": f"/sessions/{outcome.session['session_id']}"}
+    if outcome.replayed:
+        headers[IDEMPOTENT_REPLAYED] = "true"
+    return Response(json.dumps(outcome.session), status=201, content_type="application/json", headers=headers)
+
+
+@blueprint.get("/sessions/<session_id>")
+def get_session(session_id: str):
+    balancer = context().balancer
+    return relay(from_balancer(lambda: balancer.session(checked_session_id(session_id))), "load balancer")
+
+
+@blueprint.post("/sessions/<session_id>/stop")
+def stop_session(session_id: str):
+    balancer = context().balancer
+    return relay(from_balancer(lambda: balancer.stop_session(checked_session_id(session_id))), "load balancer")

@@ -1,0 +1,36 @@
+"""`POST /assign_substation`: place a session on the best substation that takes it."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, json
+
+from grid_common.problems import Problem
+from grid_common.protocol import InvalidRequest, parse_charge_request
+from grid_common.web import invalid_request_problem, read_json_body
+from load_balancer import metrics
+from load_balancer.assignment import NotPlaced
+from load_balancer.routes import context
+
+blueprint = Blueprint("assign", __name__)
+
+
+@blueprint.post("/assign_substation")
+def assign_substation():
+    try:
+        charge = parse_charge_request(read_json_body(optional=True))
+    except InvalidRequest as error:
+        raise invalid_request_problem(error) from None
+    with metrics.ASSIGN_SECONDS.time():
+        try:
+            placed = context().assigner.assign(charge)
+        except NotPlaced as refusal:
+            if refusal.reason == "no_capacity":
+                title, detail = "No capacity", "No substation has room for this session now."
+            else:
+                title, detail = "No substation available", "No substation is reachable now."
+            raise Problem(503, title, detail, retry_after=refusal.retry_after_s, tried=refusal.attempts) from None
+    session = placed.session
+    return (
+        Response(json.dumps(session), status=201, content_type="application/json"),
+        {"Location": f"/sessions/{session['session_id']}"},
+    )

@@ -1,0 +1,52 @@
+"""Every call the balancer makes to a substation, in one place: admissions, load reports and sessions."""
+
+from __future__ import annotations
+
+import os
+import secrets
+
+from grid_common.protocol import BALANCER_ID, OTHERS_EV_POWER_CONDITION, LoadReport, MalformedReport
+from grid_common.upstream import JsonClient, Transport, UpstreamResponse
+
+
+def new_balancer_id() -> str:
+    """Each balancer process names itself, so that substations tell its sessions from other balancers'."""
+    return f"{secrets.token_hex(6)}-{os.getpid()}"
+
+
+class SubstationClient:
+    def __init__(
+        self,
+        *,
+        connect_timeout_s: float,
+        read_timeout_s: float,
+        balancer_id: str | None = None,
+        transport: Transport | None = None,
+    ) -> None:
+        self.balancer_id = balancer_id or new_balancer_id()
+        self.http = JsonClient(
+            connect_timeout=connect_timeout_s,
+            read_timeout=read_timeout_s,
+            headers={BALANCER_ID: self.balancer_id},
+            transport=transport,
+        )
+
+    def begin_charging(
+        self, url: str, admission: dict, *, timeout_s: float, others_at_most_kw: float | None = None
+    ) -> UpstreamResponse:
+        """Ask the substation at `url` to admit a session; with a condition on other balancers' sessions."""
+        condition = {} if others_at_most_kw is None else {OTHERS_EV_POWER_CONDITION: f"{others_at_most_kw:.6f}"}
+        return self.http.call("POST", f"{url}/begin_charging", admission, timeout=timeout_s, headers=condition)
+
+    def load(self, url: str, *, timeout_s: float) -> LoadReport:
+        """The substation's load now; MalformedReport when it answers something else."""
+        response = self.http.call("GET", f"{url}/load", timeout=timeout_s)
+        if response.status != 200:
+            raise MalformedReport(f"/load answered {response.status}")
+        return LoadReport.from_json(response.body)
+
+    def session(self, url: str, session_id: str, *, timeout_s: float) -> UpstreamResponse:
+        return self.http.call("GET", f"{url}/sessions/{session_id}", timeout=timeout_s)
+
+    def stop_session(self, url: str, session_id: str, *, timeout_s: float) -> UpstreamResponse:
+        return self.http.call("POST", f"{url}/sessions/{session_id}/stop", timeout=timeout_s)

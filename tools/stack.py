@@ -1,0 +1,181 @@
+"""The one process runner: services of the suite started as real gunicorn processes with the commands
+docker-compose.yml gives them, on loopback ports, stopped together. `make up` (tools/run_local.py), the
+tests (the `services` fixture) and the benchmarks (bench/) all start processes through a Stack.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import time
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tools.processes import ServiceProcess, free_port
+from tools.topology import command_of_target, wsgi_command
+
+# What each kind of service gets unless a caller says otherwise.
+Defaults = dict[str, dict[str, str]]
+QUIET = {"ACCESS_LOG": "false"}
+
+
+@dataclass
+class RunningService:
+    name: str
+    port: int
+    process: ServiceProcess
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def restart(self) -> None:
+        self.process.stop()
+        self.process.start().wait_healthy()
+
+
+@dataclass
+class Grid:
+    substations: dict[str, RunningService] = field(default_factory=dict)
+    balancer: RunningService | None = None
+    gateway: RunningService | None = None
+
+
+class Stack:
+    """Processes started together and stopped together.
+
+    `defaults` maps a kind of service (substation, balancer, gateway) to environment it gets unless a call
+    says otherwise; `log_dir` keeps each process's output in `<name>.log`, `output` receives it line by line.
+    """
+
+    def __init__(
+        self,
+        log_dir: Path | None = None,
+        *,
+        defaults: Defaults | None = None,
+        output: Callable[[str, str], None] | None = None,
+    ) -> None:
+        self.log_dir = log_dir
+        self.defaults = defaults or {}
+        self.output = output
+        self.started: list[ServiceProcess] = []
+
+    # --- any process ------------------------------------------------------------------------------------
+    def run(
+        self,
+        name: str,
+        command: list[str],
+        env: dict[str, str],
+        health_url: str,
+        *,
+        wait: bool = True,
+        timeout_s: float = 30.0,
+    ) -> ServiceProcess:
+        process = ServiceProcess(
+            name,
+            command,
+            env,
+            health_url,
+            output=self.output,
+            log_path=None if self.log_dir is None else self.log_dir / f"{name}.log",
+        )
+        self.started.append(process.start())
+        if wait:
+            process.wait_healthy(timeout=timeout_s)
+        return process
+
+    def service(
+        self,
+        name: str,
+        target: str,
+        env: dict[str, str],
+        *,
+        port: int | None = None,
+        wait: bool = True,
+        timeout_s: float = 30.0,
+        health_path: str = "/healthz",
+    ) -> RunningService:
+        """A suite service of one build target (substation, balancer, gateway) with compose's command."""
+        env = {**self.defaults.get(target, {}), **env}
+        return self._gunicorn(name, command_of_target(target), env, port, wait, timeout_s, health_path)
+
+    def app(self, name: str, wsgi_app: str, env: dict[str, str], *, wait: bool = True) -> RunningService:
+        """Another WSGI app served exactly as the suite's are (the benchmark's floor): same gunicorn config."""
+        return self._gunicorn(name, wsgi_command(wsgi_app), env, None, wait, 30.0, "/healthz")
+
+    def _gunicorn(self, name, command, env, port, wait, timeout_s, health_path) -> RunningService:
+        port = port or free_port()
+        env = {**QUIET, **env, "BIND": f"127.0.0.1:{port}"}
+        process = self.run(name, command, env, f"http://127.0.0.1:{port}{health_path}", wait=wait, timeout_s=timeout_s)
+        return RunningService(name, port, process)
+
+    # --- the suite's services, with the environment tests and benchmarks vary ---------------------------
+    def substation(self, name: str, capacity_kw: float = 150, **env: str) -> RunningService:
+        settings = {"SUBSTATION_NAME": name, "CAPACITY_KW": str(capacity_kw), "BACKGROUND_PEAK_FRACTION": "0"}
+        return self.service(name, "substation", {**settings, **{k: str(v) for k, v in env.items()}})
+
+    def balancer(
+        self, substations: dict[str, RunningService | str], name: str = "balancer", **env: str
+    ) -> RunningService:
+        """A balancer over the given substations, each a started service or a base URL."""
+        listing = ",".join(f"{key}={s if isinstance(s, str) else s.url}" for key, s in substations.items())
+        return self.service(name, "balancer", {"SUBSTATIONS": listing, **{k: str(v) for k, v in env.items()}})
+
+    def gateway(self, balancer_url: str, name: str = "gateway", **env: str) -> RunningService:
+        return self.service(name, "gateway", {"BALANCER_URL": balancer_url, **{k: str(v) for k, v in env.items()}})
+
+    def grid(
+        self,
+        capacities: dict[str, float] | None = None,
+        *,
+        substation_env: dict | None = None,
+        balancer_env: dict | None = None,
+        gateway_env: dict | None = None,
+    ) -> Grid:
+        """Substations, a balancer that sees them all healthy, and a gateway in front."""
+        capacities = capacities or {"substation1": 150, "substation2": 150, "substation3": 300}
+        grid = Grid()
+        for name, capacity in capacities.items():
+            grid.substations[name] = self.substation(name, capacity, **(substation_env or {}))
+        grid.balancer = self.service(
+            "balancer",
+            "balancer",
+            {
+                "SUBSTATIONS": ",".join(f"{n}={s.url}" for n, s in grid.substations.items()),
+                **{k: str(v) for k, v in (balancer_env or {}).items()},
+            },
+        )
+        wait_for(lambda: balancer_sees_all_healthy(grid.balancer.url), 10, "the balancer sees every substation")
+        grid.gateway = self.gateway(grid.balancer.url, **(gateway_env or {}))
+        return grid
+
+    def wait_healthy(self, timeout_s: float = 30.0) -> None:
+        for process in self.started:
+            process.wait_healthy(timeout=timeout_s)
+
+    def stop_all(self, timeout_s: float = 5.0) -> None:
+        """SIGTERM to every process at once, so each one's clients go away together; then wait for each."""
+        for process in self.started:
+            process.signal(signal.SIGTERM)
+        for process in reversed(self.started):
+            process.stop(timeout=timeout_s)
+        self.started.clear()
+
+
+def balancer_sees_all_healthy(balancer_url: str) -> bool:
+    try:
+        with urllib.request.urlopen(f"{balancer_url}/substations", timeout=2) as response:
+            listed = json.load(response)["substations"]
+    except (OSError, ValueError, KeyError):
+        return False
+    return all(substation["healthy"] for substation in listed)
+
+
+def wait_for(predicate: Callable[[], bool], timeout_s: float, what: str) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{what}: not within {timeout_s:g} s")
+        time.sleep(0.05)
