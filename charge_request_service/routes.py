@@ -61,7 +61,9 @@ def initiate_energy_transfer():
     headers = {"Location": f"/sessions/{outcome.session['session_id']}"}
     if outcome.replayed:
         headers[IDEMPOTENT_REPLAYED] = "true"
-    return Response(json.dumps(outcome.session), status=201, content_type="application/json", headers=headers)
+    return Response(
+        json.dumps(outcome.session), status=outcome.status, content_type="application/json", headers=headers
+    )
 
 
 @blueprint.get("/sessions/<session_id>")

@@ -13,7 +13,10 @@ from grid_common.upstream import UpstreamResponse
 
 @dataclass(frozen=True)
 class Started:
+    """A session started (201) or queued at its substation (202)."""
+
     session: dict
+    status: int = 201
     replayed: bool = False
 
 
@@ -33,12 +36,13 @@ class SessionStarter:
 
     def start(self, charge: ChargeRequest) -> Started | NotStarted:
         response = self.balancer.assign(charge)
-        if response.status != 201:
+        if response.status not in (201, 202):
             return NotStarted(response)
         if not is_session_report(response.body):
             raise Problem(502, "Bad Gateway", "The load balancer gave no usable answer.")
         # "result": "Charging started" is what clients of the original API read; it stays.
-        return Started({"result": "Charging started", **response.body})
+        result = "Charging started" if response.status == 201 else "Queued"
+        return Started({"result": result, **response.body}, response.status)
 
     def start_once(self, charge: ChargeRequest, key: str, raw_body: bytes) -> Started | NotStarted:
         """Start a session for `key` unless one was started for it: the same key and body, the same session."""
@@ -50,7 +54,7 @@ class SessionStarter:
         if isinstance(claim, StillPending):
             raise Problem(409, "Conflict", "A request with this Idempotency-Key is still in progress.", retry_after=1)
         if isinstance(claim, Replay):
-            return Started(claim.body, replayed=True)
+            return Started(claim.body, claim.status, replayed=True)
         try:
             outcome = self.start(charge)
         except BaseException:
@@ -59,5 +63,5 @@ class SessionStarter:
         if isinstance(outcome, NotStarted):
             self.keys.release(key)  # no session: a retry with this key should try again
         else:
-            self.keys.finish(key, 201, outcome.session)
+            self.keys.finish(key, outcome.status, outcome.session)
         return outcome

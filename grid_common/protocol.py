@@ -25,6 +25,8 @@ from datetime import UTC, datetime
 # 412 with its load, and the balancer chooses again.
 BALANCER_ID = "Balancer-Id"
 OTHERS_EV_POWER_CONDITION = "If-Others-EV-Power-At-Most"
+# The same for a choice made on what a newcomer would get there: at most this many sessions of others.
+OTHERS_SESSIONS_CONDITION = "If-Others-Sessions-At-Most"
 IDEMPOTENCY_KEY = "Idempotency-Key"
 IDEMPOTENT_REPLAYED = "Idempotent-Replayed"
 
@@ -77,6 +79,10 @@ MAX_ENERGY_KWH = 250.0
 MAX_POWER_KW = 1000.0
 # No charger delivers less than about 1.4 kW (6 A at 230 V): below 1 kW a "session" would last for ages.
 MIN_POWER_KW = 1.0
+# The least a car charges at unless it says otherwise: 6 A on one 230 V phase (IEC 61851's minimum).
+DEFAULT_MIN_POWER_KW = 1.4
+# Higher is served first; 0 unless the request says otherwise.
+PRIORITIES = (0, 1, 2, 3)
 
 
 class InvalidRequest(ValueError):
@@ -92,9 +98,21 @@ class ChargeRequest:
     vehicle_id: str
     energy_kwh: float
     max_power_kw: float
+    # The least the car charges at: it is given at least this, or waits (paused, queued) at 0 kW.
+    min_power_kw: float = DEFAULT_MIN_POWER_KW
+    priority: int = 0
+    # Queue at the substation where it starts soonest (202) rather than be refused (503) when all are full.
+    wait: bool = False
 
     def to_json(self) -> dict:
-        return {"vehicle_id": self.vehicle_id, "energy_kwh": self.energy_kwh, "max_power_kw": self.max_power_kw}
+        return {
+            "vehicle_id": self.vehicle_id,
+            "energy_kwh": self.energy_kwh,
+            "max_power_kw": self.max_power_kw,
+            "min_power_kw": self.min_power_kw,
+            "priority": self.priority,
+            "wait": self.wait,
+        }
 
 
 CHARGE_REQUEST_SCHEMA: dict = {
@@ -118,6 +136,18 @@ CHARGE_REQUEST_SCHEMA: dict = {
             "minimum": MIN_POWER_KW,
             "maximum": MAX_POWER_KW,
             "default": DEFAULT_MAX_POWER_KW,
+        },
+        "min_power_kw": {
+            "type": "number",
+            "minimum": MIN_POWER_KW,
+            "maximum": MAX_POWER_KW,
+            "description": f"At most max_power_kw; by default the lesser of max_power_kw and {DEFAULT_MIN_POWER_KW:g}.",
+        },
+        "priority": {"type": "integer", "minimum": PRIORITIES[0], "maximum": PRIORITIES[-1], "default": 0},
+        "wait": {
+            "type": "boolean",
+            "default": False,
+            "description": "When no substation can start it now: queue (202) instead of a refusal (503).",
         },
     },
 }
@@ -164,11 +194,31 @@ def parse_charge_request(body: object, *, extra_fields: frozenset[str] = frozens
         )
     energy_kwh = _number(body, "energy_kwh", DEFAULT_ENERGY_KWH, MAX_ENERGY_KWH, errors)
     max_power_kw = _number(body, "max_power_kw", DEFAULT_MAX_POWER_KW, MAX_POWER_KW, errors)
-    if "max_power_kw" in body and not any(e["field"] == "max_power_kw" for e in errors) and max_power_kw < MIN_POWER_KW:
+    if "max_power_kw" in body and not _has_error(errors, "max_power_kw") and max_power_kw < MIN_POWER_KW:
         errors.append({"field": "max_power_kw", "message": f"must be at least {MIN_POWER_KW:g}"})
+    min_power_kw = _number(body, "min_power_kw", min(max_power_kw, DEFAULT_MIN_POWER_KW), MAX_POWER_KW, errors)
+    if "min_power_kw" in body and not _has_error(errors, "min_power_kw"):
+        if min_power_kw < MIN_POWER_KW:
+            errors.append({"field": "min_power_kw", "message": f"must be at least {MIN_POWER_KW:g}"})
+        elif min_power_kw > max_power_kw and not _has_error(errors, "max_power_kw"):
+            errors.append({"field": "min_power_kw", "message": f"must be at most max_power_kw ({max_power_kw:g})"})
+    priority = body.get("priority", 0)
+    if isinstance(priority, float) and priority.is_integer():
+        priority = int(priority)  # JSON has numbers, not integers: 3.0 is 3
+    if isinstance(priority, bool) or not isinstance(priority, int) or priority not in PRIORITIES:
+        errors.append({"field": "priority", "message": f"must be an integer from {PRIORITIES[0]} to {PRIORITIES[-1]}"})
+        priority = 0
+    wait = body.get("wait", False)
+    if not isinstance(wait, bool):
+        errors.append({"field": "wait", "message": "must be true or false"})
+        wait = False
     if errors:
         raise InvalidRequest(errors)
-    return ChargeRequest(vehicle_id=vehicle_id, energy_kwh=energy_kwh, max_power_kw=max_power_kw)
+    return ChargeRequest(vehicle_id, energy_kwh, max_power_kw, min_power_kw, priority, wait)
+
+
+def _has_error(errors: list[dict], field: str) -> bool:
+    return any(e["field"] == field for e in errors)
 
 
 # --- the admission: balancer -> substation --------------------------------------------------------------
@@ -220,8 +270,34 @@ class LoadReport:
     sequence: int
     # Seconds until the next session here ends, if one is charging: when to retry a refusal.
     next_session_end_s: float | None = None
-    # Only for the balancer that asked (Balancer-Id): the EV power of sessions other balancers placed.
+    # Only for the balancer that asked (Balancer-Id): the EV power of sessions other balancers placed, and
+    # how many sessions (started or queued) they placed here.
     others_ev_power_kw: float | None = None
+    others_sessions: int | None = None
+    # How it shares: "fair" admits on a session's minimum and shares the rest; "fixed" gives each session its
+    # maximum for its whole life and admits on that.
+    allocation: str = "fixed"
+    # Capacity less the background's peak over the next allocation step: what EV sessions may draw now.
+    headroom_kw: float = 0.0
+    # The same over the admission's look-ahead: what the minimums (fair) or powers (fixed) of sessions that
+    # start now must fit under.
+    admission_headroom_kw: float = 0.0
+    # What admission counts for the sessions started here: their minimums (fair) or their powers (fixed).
+    committed_kw: float = 0.0
+    paused_sessions: int = 0
+    queued_sessions: int = 0
+    queue_limit: int = 0
+    # Queued sessions per priority (0 to 3): a newcomer of priority p waits behind those of priority >= p.
+    queue_by_priority: tuple[int, ...] = (0, 0, 0, 0)
+    # Per priority p: the power a newcomer of priority p could draw from (headroom no session takes, and what
+    # sessions of priority <= p draw above their minimum), and how many sessions it would share it with.
+    shareable_kw: tuple[float, ...] = (0.0, 0.0, 0.0, 0.0)
+    sharing_sessions: tuple[int, ...] = (0, 0, 0, 0)
+    # The most every car here (charging, paused or queued) could draw together.
+    demand_kw: float = 0.0
+    # Per priority: seconds until a newcomer of that priority would start here, if queued now (0: at once;
+    # None: not foreseeable, e.g. nothing is charging to end).
+    estimated_start_s: tuple[float | None, ...] = (0.0, 0.0, 0.0, 0.0)
 
     @property
     def load_kw(self) -> float:
@@ -250,8 +326,24 @@ class LoadReport:
             "epoch": self.epoch,
             "sequence": self.sequence,
         }
+        body |= {
+            "allocation": self.allocation,
+            "headroom_kw": round(self.headroom_kw, 6),
+            "admission_headroom_kw": round(self.admission_headroom_kw, 6),
+            "committed_kw": round(self.committed_kw, 6),
+            "paused_sessions": self.paused_sessions,
+            "queued_sessions": self.queued_sessions,
+            "queue_limit": self.queue_limit,
+            "queue_by_priority": list(self.queue_by_priority),
+            "shareable_kw": [round(kw, 6) for kw in self.shareable_kw],
+            "sharing_sessions": list(self.sharing_sessions),
+            "demand_kw": round(self.demand_kw, 6),
+            "estimated_start_s": [None if s is None else round(s, 3) for s in self.estimated_start_s],
+        }
         if self.others_ev_power_kw is not None:
             body["others_ev_power_kw"] = round(self.others_ev_power_kw, 6)
+        if self.others_sessions is not None:
+            body["others_sessions"] = self.others_sessions
         return body
 
     @classmethod
@@ -263,6 +355,7 @@ class LoadReport:
             name = body["name"]
             next_end = body.get("next_session_end_s")
             others = body.get("others_ev_power_kw")
+            others_sessions = body.get("others_sessions")
             report = cls(
                 name=name,
                 capacity_kw=_finite(body["capacity_kw"]),
@@ -274,6 +367,19 @@ class LoadReport:
                 sequence=_count(body["sequence"]),
                 next_session_end_s=None if next_end is None else _finite(next_end),
                 others_ev_power_kw=None if others is None else _finite(others),
+                others_sessions=None if others_sessions is None else _count(others_sessions),
+                allocation=body["allocation"],
+                headroom_kw=_finite(body["headroom_kw"]),
+                admission_headroom_kw=_finite(body["admission_headroom_kw"]),
+                committed_kw=_finite(body["committed_kw"]),
+                paused_sessions=_count(body["paused_sessions"]),
+                queued_sessions=_count(body["queued_sessions"]),
+                queue_limit=_count(body["queue_limit"]),
+                queue_by_priority=_per_priority(body["queue_by_priority"], _count),
+                shareable_kw=_per_priority(body["shareable_kw"], _finite),
+                sharing_sessions=_per_priority(body["sharing_sessions"], _count),
+                demand_kw=_finite(body["demand_kw"]),
+                estimated_start_s=_per_priority(body["estimated_start_s"], lambda v: None if v is None else _finite(v)),
             )
         except KeyError as error:
             raise MalformedReport(f"a load report has a field {error}") from None
@@ -285,6 +391,8 @@ class LoadReport:
             raise MalformedReport("a load report has impossible power")
         if report.others_ev_power_kw is not None and report.others_ev_power_kw < 0:
             raise MalformedReport("a load report has impossible power")
+        if report.allocation not in ALLOCATIONS:
+            raise MalformedReport(f"a load report's allocation is one of {', '.join(ALLOCATIONS)}")
         return report
 
 
@@ -295,6 +403,14 @@ def _finite(value: object) -> float:
 
 
 MAX_COUNT = 2**63 - 1  # what any JSON peer can hold as an integer
+FAIR, FIXED = "fair", "fixed"
+ALLOCATIONS = (FAIR, FIXED)
+
+
+def _per_priority(values: object, read) -> tuple:
+    if not isinstance(values, list) or len(values) != len(PRIORITIES):
+        raise ValueError(f"not a list of {len(PRIORITIES)}, one per priority")
+    return tuple(read(value) for value in values)
 
 
 def _count(value: object) -> int:
@@ -304,6 +420,13 @@ def _count(value: object) -> int:
 
 
 _KW = {"type": "number", "minimum": 0}
+_COUNT = {"type": "integer", "minimum": 0}
+
+
+def _per_priority_schema(items: dict) -> dict:
+    return {"type": "array", "items": items, "minItems": len(PRIORITIES), "maxItems": len(PRIORITIES)}
+
+
 LOAD_REPORT_SCHEMA: dict = {
     "type": "object",
     "required": [
@@ -319,6 +442,18 @@ LOAD_REPORT_SCHEMA: dict = {
         "next_session_end_s",
         "epoch",
         "sequence",
+        "allocation",
+        "headroom_kw",
+        "admission_headroom_kw",
+        "committed_kw",
+        "paused_sessions",
+        "queued_sessions",
+        "queue_limit",
+        "queue_by_priority",
+        "shareable_kw",
+        "sharing_sessions",
+        "demand_kw",
+        "estimated_start_s",
     ],
     "properties": {
         "name": {"type": "string", "pattern": SUBSTATION_NAME_PATTERN.pattern},
@@ -334,13 +469,47 @@ LOAD_REPORT_SCHEMA: dict = {
         "others_ev_power_kw": {**_KW, "description": f"With {BALANCER_ID}: what other balancers' sessions draw."},
         "epoch": {"type": "string", "description": "Changes when the substation's process restarts."},
         "sequence": {"type": "integer", "minimum": 0, "description": "Orders the reports of one epoch."},
+        "others_sessions": {
+            "type": "integer",
+            "minimum": 0,
+            "description": f"With {BALANCER_ID}: sessions other balancers placed (started or queued).",
+        },
+        "allocation": {"enum": ["fair", "fixed"]},
+        "headroom_kw": {**_KW, "description": "Capacity less the background's peak over the next allocation step."},
+        "admission_headroom_kw": {**_KW, "description": "The same over the admission's look-ahead."},
+        "committed_kw": {**_KW, "description": "Minimums (fair) or powers (fixed) of the sessions started."},
+        "paused_sessions": {"type": "integer", "minimum": 0},
+        "queued_sessions": {"type": "integer", "minimum": 0},
+        "queue_limit": {"type": "integer", "minimum": 0},
+        "queue_by_priority": {
+            "type": "array",
+            "items": {"type": "integer", "minimum": 0},
+            "minItems": 4,
+            "maxItems": 4,
+        },
+        "shareable_kw": {"type": "array", "items": _KW, "minItems": 4, "maxItems": 4},
+        "sharing_sessions": {"type": "array", "items": {"type": "integer", "minimum": 0}, "minItems": 4, "maxItems": 4},
+        "demand_kw": {**_KW, "description": "What every car here could draw together."},
+        "estimated_start_s": {
+            **_per_priority_schema({"type": ["number", "null"], "minimum": 0}),
+            "description": "Per priority: seconds until a newcomer queued now would start.",
+        },
     },
 }
 
 
 # --- a session, as its substation reports it ------------------------------------------------------------
-CHARGING, COMPLETED, STOPPED = "charging", "completed", "stopped"
-SESSION_STATES = (CHARGING, COMPLETED, STOPPED)
+QUEUED, CHARGING, PAUSED, COMPLETED, STOPPED = "queued", "charging", "paused", "completed", "stopped"
+SESSION_STATES = (QUEUED, CHARGING, PAUSED, COMPLETED, STOPPED)
+ENDED_STATES = (COMPLETED, STOPPED)
+
+
+@dataclass(frozen=True)
+class SchedulePeriod:
+    """From `start` (wall seconds) on, the session's limit was `limit_kw`, until the next period."""
+
+    start: float
+    limit_kw: float
 
 
 @dataclass(frozen=True)
@@ -349,12 +518,19 @@ class SessionReport:
     substation: str
     vehicle_id: str
     state: str
-    power_kw: float
+    allocated_kw: float
+    min_power_kw: float
+    max_power_kw: float
+    priority: int
     energy_kwh: float
     energy_delivered_kwh: float
-    started_at: float
-    estimated_end: float
+    requested_at: float
+    started_at: float | None
+    estimated_end: float | None
     ended_at: float | None
+    position: int | None = None
+    estimated_start: float | None = None
+    schedule: tuple[SchedulePeriod, ...] = ()
 
     def to_json(self) -> dict:
         return {
@@ -362,15 +538,41 @@ class SessionReport:
             "substation": self.substation,
             "vehicle_id": self.vehicle_id,
             "state": self.state,
-            "power_kw": self.power_kw,
+            "allocated_kw": round(self.allocated_kw, 6),
+            # The name clients of version 0.2 read; the same value.
+            "power_kw": round(self.allocated_kw, 6),
+            "min_power_kw": self.min_power_kw,
+            "max_power_kw": self.max_power_kw,
+            "priority": self.priority,
             "energy_kwh": self.energy_kwh,
             "energy_delivered_kwh": round(self.energy_delivered_kwh, 6),
+            "energy_remaining_kwh": round(max(0.0, self.energy_kwh - self.energy_delivered_kwh), 6),
+            "requested_at": iso_utc(self.requested_at),
             "started_at": iso_utc(self.started_at),
+            "position": self.position,
+            "estimated_start": iso_utc(self.estimated_start),
             "estimated_end": iso_utc(self.estimated_end),
             "ended_at": iso_utc(self.ended_at),
+            "charging_schedule": self.charging_schedule(),
+        }
+
+    def charging_schedule(self) -> dict | None:
+        """The limits so far, shaped as an OCPP ChargingSchedule (W, periods in seconds from its start)."""
+        if not self.schedule:
+            return None
+        start = self.schedule[0].start
+        return {
+            "startSchedule": iso_utc(start),
+            "chargingRateUnit": "W",
+            "chargingSchedulePeriod": [
+                {"startPeriod": round(period.start - start), "limit": round(period.limit_kw * 1000, 1)}
+                for period in self.schedule
+            ],
+            "minChargingRate": round(self.min_power_kw * 1000, 1),
         }
 
 
+_MOMENT = {"type": ["string", "null"], "format": "date-time"}
 SESSION_SCHEMA: dict = {
     "type": "object",
     "required": [
@@ -378,24 +580,59 @@ SESSION_SCHEMA: dict = {
         "substation",
         "vehicle_id",
         "state",
+        "allocated_kw",
         "power_kw",
+        "min_power_kw",
+        "max_power_kw",
+        "priority",
         "energy_kwh",
         "energy_delivered_kwh",
+        "energy_remaining_kwh",
+        "requested_at",
         "started_at",
+        "position",
+        "estimated_start",
         "estimated_end",
         "ended_at",
+        "charging_schedule",
     ],
     "properties": {
         "session_id": {"type": "string", "pattern": SESSION_ID_PATTERN.pattern},
         "substation": {"type": "string", "pattern": SUBSTATION_NAME_PATTERN.pattern},
         "vehicle_id": {"type": "string", "pattern": VEHICLE_ID_PATTERN.pattern},
         "state": {"enum": list(SESSION_STATES)},
-        "power_kw": _KW,
+        "allocated_kw": {**_KW, "description": "What it may draw now: 0 while queued or paused."},
+        "power_kw": {**_KW, "description": "The same as allocated_kw (the name of version 0.2)."},
+        "min_power_kw": _KW,
+        "max_power_kw": {**_KW, "description": "The car's maximum, capped by the substation's charger."},
+        "priority": {"type": "integer", "minimum": PRIORITIES[0], "maximum": PRIORITIES[-1]},
         "energy_kwh": _KW,
         "energy_delivered_kwh": _KW,
-        "started_at": {"type": "string", "format": "date-time"},
-        "estimated_end": {"type": "string", "format": "date-time"},
-        "ended_at": {"type": ["string", "null"], "format": "date-time"},
+        "energy_remaining_kwh": _KW,
+        "requested_at": {"type": "string", "format": "date-time"},
+        "started_at": {**_MOMENT, "description": "When it first charged; null while queued."},
+        "position": {"type": ["integer", "null"], "minimum": 1, "description": "Place in the queue, 1 first."},
+        "estimated_start": {**_MOMENT, "description": "While queued: when it should start."},
+        "estimated_end": {**_MOMENT, "description": "At the current allocation; null while it draws nothing."},
+        "ended_at": _MOMENT,
+        "charging_schedule": {
+            "type": ["object", "null"],
+            "description": "Its limits so far, as an OCPP ChargingSchedule (the latest periods).",
+            "required": ["startSchedule", "chargingRateUnit", "chargingSchedulePeriod", "minChargingRate"],
+            "properties": {
+                "startSchedule": {"type": "string", "format": "date-time"},
+                "chargingRateUnit": {"const": "W"},
+                "chargingSchedulePeriod": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "required": ["startPeriod", "limit"],
+                        "properties": {"startPeriod": {"type": "integer", "minimum": 0}, "limit": _KW},
+                    },
+                },
+                "minChargingRate": _KW,
+            },
+        },
     },
 }
 

@@ -1,4 +1,8 @@
-"""Placing one session: pick, reserve, ask the substation, and fall back to the next best."""
+"""Placing one session: pick, reserve, ask the substation, and fall back to the next best.
+
+First where it would start now; when no substation starts it and it asked to wait, in the queue of the
+substation where it should start soonest.
+"""
 
 from __future__ import annotations
 
@@ -8,11 +12,17 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from grid_common.protocol import ChargeRequest, MalformedReport, admission_body, is_session_report, new_session_id
+from grid_common.protocol import (
+    ChargeRequest,
+    MalformedReport,
+    admission_body,
+    is_session_report,
+    new_session_id,
+)
 from grid_common.upstream import UpstreamError, UpstreamResponse, UpstreamUnavailable
 from load_balancer import metrics
 from load_balancer.grid_view import GridView, KnownSubstation
-from load_balancer.strategies import Strategy
+from load_balancer.strategies import Condition, Strategy
 
 # When every substation refused but none said when a session ends.
 DEFAULT_RETRY_AFTER_S = 2.0
@@ -25,7 +35,7 @@ class Admissions(Protocol):
     """The call that asks a substation to admit a session (substation_client.SubstationClient)."""
 
     def begin_charging(
-        self, url: str, admission: dict, *, timeout_s: float, others_at_most_kw: float | None = None
+        self, url: str, admission: dict, *, timeout_s: float, condition: Condition | None = None
     ) -> UpstreamResponse: ...
 
 
@@ -33,6 +43,7 @@ class Admissions(Protocol):
 class Placed:
     session: dict
     attempts: list[str]
+    queued: bool = False  # waiting in the substation's queue (202), not charging yet
 
 
 @dataclass
@@ -42,6 +53,18 @@ class NotPlaced(Exception):
     reason: str  # "no_capacity" | "unavailable"
     retry_after_s: float
     attempts: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Attempts:
+    """What one assignment tried, and learned on the way."""
+
+    deadline: float
+    tried: set[str] = field(default_factory=set)
+    names: list[str] = field(default_factory=list)
+    retry_hints: list[float] = field(default_factory=list)
+    refused: bool = False
+    outdated: int = 0
 
 
 class Assigner:
@@ -64,82 +87,116 @@ class Assigner:
         self.clock = clock
         self.wall_clock = wall_clock
 
-    def _pick(
-        self, request: ChargeRequest, tried: set[str], conditional: bool
-    ) -> tuple[KnownSubstation, float, float | None] | None:
-        started = time.perf_counter()
-        with self.grid_view.lock:
-            choice = self.strategy.choose(self.grid_view, request.max_power_kw, tried)
-            if choice is None:
-                return None
-            power = choice.power_for(request.max_power_kw)
-            condition_kw = (
-                self.strategy.admission_condition(self.grid_view, choice, request.max_power_kw, tried)
-                if conditional
-                else None
-            )
-            self.grid_view.reserve(choice.name, power)
-        metrics.DECISION_SECONDS.observe(time.perf_counter() - started)
-        return choice, power, condition_kw
-
     def assign(self, request: ChargeRequest) -> Placed:
-        deadline = self.clock() + self.deadline_s
-        tried: set[str] = set()
-        attempts: list[str] = []
-        retry_hints: list[float] = []
-        refused = False
-        outdated = 0
-        while self.clock() < deadline:
-            picked = self._pick(request, tried, conditional=outdated < MAX_OUTDATED_CHOICES)
+        attempts = Attempts(deadline=self.clock() + self.deadline_s)
+        placed = self._start_now(request, attempts)
+        if placed is None and request.wait:
+            placed = self._queue(request, attempts)
+        if placed is not None:
+            return placed
+        reason = "no_capacity" if attempts.refused or self.grid_view.healthy_count() else "unavailable"
+        metrics.REJECTED.labels(reason).inc()
+        raise NotPlaced(reason, min(attempts.retry_hints, default=DEFAULT_RETRY_AFTER_S), attempts.names)
+
+    def _start_now(self, request: ChargeRequest, attempts: Attempts) -> Placed | None:
+        """The strategy's choice, then the next, until one starts it, none is left, or time runs out."""
+        while self.clock() < attempts.deadline:
+            picked = self._pick(request, attempts.tried, conditional=attempts.outdated < MAX_OUTDATED_CHOICES)
             if picked is None:
-                break
-            substation, power, condition_kw = picked
-            tried.add(substation.name)
-            attempts.append(substation.name)
-            # The balancer names the session so that any replica can later route it by its prefix.
-            admission = admission_body(request, new_session_id(substation.name))
-            timeout = min(self.admission_timeout_s, max(0.01, deadline - self.clock()))
+                return None
+            substation, condition = picked
+            power, committed = substation.power_for(request.max_power_kw), substation.committed_for(request)
+            self.grid_view.reserve(substation.name, power, committed)
             try:
-                response = self.admissions.begin_charging(
-                    substation.url, admission, timeout_s=timeout, others_at_most_kw=condition_kw
-                )
-            except UpstreamError as error:
-                self.grid_view.release(substation.name, power)
-                self.grid_view.record_failure(substation.name, certain=isinstance(error, UpstreamUnavailable))
-                metrics.UPSTREAM_FAILURES.labels(substation.name, "begin_charging", error.kind).inc()
-                continue
-            outcome = self._take_answer(substation.name, power, response)
+                outcome, response = self._ask(substation, request, attempts, condition, wait=False)
+            finally:
+                self.grid_view.release(substation.name, power, committed)
             if outcome == "admitted":
                 metrics.DECISIONS.labels(substation.name, self.strategy.name).inc()
-                return Placed(response.body["session"], attempts)
+                return Placed(response.body["session"], attempts.names)
             if outcome == "outdated":
                 # Another balancer placed sessions there since this one heard: choose again with the fresh
                 # load, that substation included.
-                outdated += 1
-                tried.discard(substation.name)
+                attempts.outdated += 1
+                attempts.tried.discard(substation.name)
                 metrics.OUTDATED_CHOICES.labels(substation.name).inc()
-                continue
-            if outcome == "refused":
-                refused = True
-                metrics.REFUSALS.labels(substation.name).inc()
-                if response.retry_after and response.retry_after.isdigit():
-                    retry_hints.append(float(response.retry_after))
-        reason = "no_capacity" if refused or self.grid_view.healthy_count() else "unavailable"
-        metrics.REJECTED.labels(reason).inc()
-        raise NotPlaced(reason, min(retry_hints, default=DEFAULT_RETRY_AFTER_S), attempts)
+        return None
 
-    def _take_answer(self, name: str, power: float, response: UpstreamResponse) -> str:
-        """Release the reservation and take the substation's fresh load in one step, so it is never counted twice."""
-        body = response.body if isinstance(response.body, dict) else {}
-        admitted = response.status in (200, 201) and is_session_report(body.get("session"))
+    def _queue(self, request: ChargeRequest, attempts: Attempts) -> Placed | None:
+        """Where it should start soonest, by each substation's estimate; the next when a queue is full."""
+        for substation in self._soonest_starts(request):
+            if self.clock() >= attempts.deadline:
+                return None
+            outcome, response = self._ask(substation, request, attempts, None, wait=True)
+            if outcome in ("admitted", "queued"):
+                metrics.DECISIONS.labels(substation.name, self.strategy.name).inc()
+                return Placed(response.body["session"], attempts.names, queued=outcome == "queued")
+        return None
+
+    def _soonest_starts(self, request: ChargeRequest) -> list[KnownSubstation]:
         with self.grid_view.lock:
-            self.grid_view.release(name, power)
-            report = body.get("load")
-            if report is not None:
-                with contextlib.suppress(MalformedReport):  # the admission outcome stands without it
-                    self.grid_view.apply_report(name, report, self.wall_clock())
-        if admitted:
-            return "admitted"
+            waits = []
+            for substation in self.grid_view.in_order():
+                report = substation.report
+                if not substation.healthy or report is None or request.min_power_kw > report.charger_max_power_kw:
+                    continue
+                estimate = report.estimated_start_s[request.priority]
+                if report.queued_sessions < report.queue_limit and estimate is not None:
+                    waits.append((estimate, report.queued_sessions, substation.name, substation))
+        return [substation for *_, substation in sorted(waits)]
+
+    def _pick(
+        self, request: ChargeRequest, tried: set[str], conditional: bool
+    ) -> tuple[KnownSubstation, Condition | None] | None:
+        started = time.perf_counter()
+        with self.grid_view.lock:
+            choice = self.strategy.choose(self.grid_view, request, tried)
+            if choice is None:
+                return None
+            condition = (
+                self.strategy.admission_condition(self.grid_view, choice, request, tried) if conditional else None
+            )
+        metrics.DECISION_SECONDS.observe(time.perf_counter() - started)
+        return choice, condition
+
+    def _ask(
+        self,
+        substation: KnownSubstation,
+        request: ChargeRequest,
+        attempts: Attempts,
+        condition: Condition | None,
+        *,
+        wait: bool,
+    ) -> tuple[str, UpstreamResponse | None]:
+        """One admission at one substation: "admitted", "queued", "refused", "outdated" or "failed"."""
+        attempts.tried.add(substation.name)
+        attempts.names.append(substation.name)
+        # The balancer names the session so that any replica can later route it by its prefix.
+        admission = {**admission_body(request, new_session_id(substation.name)), "wait": wait}
+        timeout = min(self.admission_timeout_s, max(0.01, attempts.deadline - self.clock()))
+        try:
+            response = self.admissions.begin_charging(substation.url, admission, timeout_s=timeout, condition=condition)
+        except UpstreamError as error:
+            self.grid_view.record_failure(substation.name, certain=isinstance(error, UpstreamUnavailable))
+            metrics.UPSTREAM_FAILURES.labels(substation.name, "begin_charging", error.kind).inc()
+            return "failed", None
+        outcome = self._take_answer(substation.name, response)
+        if outcome == "refused":
+            attempts.refused = True
+            metrics.REFUSALS.labels(substation.name).inc()
+            if response.retry_after and response.retry_after.isdigit():
+                attempts.retry_hints.append(float(response.retry_after))
+        return outcome, response
+
+    def _take_answer(self, name: str, response: UpstreamResponse) -> str:
+        """Take the substation's fresh load from its answer, and say what the answer was."""
+        body = response.body if isinstance(response.body, dict) else {}
+        report = body.get("load")
+        if report is not None:
+            with contextlib.suppress(MalformedReport):  # the admission outcome stands without it
+                self.grid_view.apply_report(name, report, self.wall_clock())
+        if response.status in (200, 201, 202) and is_session_report(body.get("session")):
+            return "queued" if body["session"].get("state") == "queued" else "admitted"
         if response.status == 409 and report is not None:
             return "refused"
         if response.status == 412 and report is not None:

@@ -43,7 +43,7 @@ def parse_registration(body: object) -> tuple[str, str]:
 @dataclass(frozen=True)
 class BalancerConfig:
     substations: tuple[tuple[str, str], ...]
-    strategy: str = "least_utilization"
+    strategy: str = "most_power"
     poll_interval_s: float = 1.0
     poll_timeout_s: float = 0.5
     unhealthy_after_failures: int = 2

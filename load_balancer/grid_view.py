@@ -1,14 +1,34 @@
-"""The balancer's live view of the grid. Pure domain: no Flask, no I/O."""
+"""The balancer's live view of the grid. Pure domain: no Flask, no I/O.
+
+Each substation is known by its last load report and by what this balancer sent there whose answer has
+not come back (pending). Healthy substations are kept ranked in sorted containers, one per ranking a
+strategy reads (least utilization; most power for a newcomer of each priority), so a decision takes the
+first entry that can take the request, and each change costs O(log N).
+"""
 
 from __future__ import annotations
 
-import bisect
 import math
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from grid_common.protocol import LoadReport, iso_utc
+from sortedcontainers import SortedList
+
+from grid_common.protocol import (
+    DEFAULT_MAX_POWER_KW,
+    DEFAULT_MIN_POWER_KW,
+    FAIR,
+    PRIORITIES,
+    ChargeRequest,
+    LoadReport,
+    iso_utc,
+)
+
+# Power every car asks for unless it says otherwise: a substation offering a newcomer at least this
+# serves it as well as any, and then the least utilized is chosen among them.
+FULL_POWER_KW = DEFAULT_MAX_POWER_KW
+TOLERANCE_KW = 1e-6
 
 
 @dataclass
@@ -18,34 +38,88 @@ class KnownSubstation:
     name: str
     url: str
     healthy: bool = False
-    capacity_kw: float = 0.0
-    load_kw: float = 0.0
-    # What sessions other balancers placed here draw (None: the report did not say). Only their choices
-    # move it behind this balancer's back: it is the condition this balancer puts on each admission.
-    others_ev_power_kw: float | None = None
-    active_sessions: int = 0
-    charger_max_power_kw: float = math.inf
-    # Sessions sent to this substation whose answer has not come back yet: counting them is what
-    # keeps a burst of concurrent requests from all picking the same "least loaded" substation.
+    report: LoadReport | None = None
+    # Sessions sent here whose answer has not come back yet: counting them is what keeps a burst of
+    # concurrent requests from all picking the same substation. `pending_kw` is the power they will draw,
+    # `pending_committed_kw` what the substation's admission will count for them.
     pending_kw: float = 0.0
+    pending_committed_kw: float = 0.0
     pending_sessions: int = 0
     updated_at: float | None = None
     consecutive_failures: int = 0
-    epoch: str | None = None
-    sequence: int = -1
 
+    # --- what the last report said ---------------------------------------------------------------------
+    @property
+    def capacity_kw(self) -> float:
+        return self.report.capacity_kw if self.report else 0.0
+
+    @property
+    def load_kw(self) -> float:
+        return self.report.load_kw if self.report else 0.0
+
+    @property
+    def active_sessions(self) -> int:
+        return self.report.active_sessions if self.report else 0
+
+    @property
+    def charger_max_power_kw(self) -> float:
+        return self.report.charger_max_power_kw if self.report else math.inf
+
+    @property
+    def others_ev_power_kw(self) -> float | None:
+        return self.report.others_ev_power_kw if self.report else None
+
+    @property
+    def others_sessions(self) -> int | None:
+        return self.report.others_sessions if self.report else None
+
+    @property
+    def shares(self) -> bool:
+        return self.report is not None and self.report.allocation == FAIR
+
+    # --- what a request would meet here ----------------------------------------------------------------
     def power_for(self, max_power_kw: float) -> float:
         return min(max_power_kw, self.charger_max_power_kw)
 
-    @property
-    def headroom_kw(self) -> float:
-        return self.capacity_kw - self.load_kw - self.pending_kw
+    def committed_for(self, request: ChargeRequest) -> float:
+        """What the substation's admission counts for the request: its minimum (fair) or its power (fixed)."""
+        return request.min_power_kw if self.shares else self.power_for(request.max_power_kw)
 
-    def has_room_for(self, power_kw: float) -> bool:
-        return self.capacity_kw > 0 and self.headroom_kw + 1e-6 >= power_kw
+    def can_start(self, request: ChargeRequest) -> bool:
+        """Whether the request would start here now, as far as this balancer knows: nothing ahead of it
+        (paused sessions, or queued ones of its priority or higher), and what admission counts fits."""
+        report = self.report
+        if not self.healthy or report is None or request.min_power_kw > report.charger_max_power_kw:
+            return False
+        if report.paused_sessions or any(report.queue_by_priority[request.priority :]):
+            return False
+        room = report.admission_headroom_kw - report.committed_kw - self.pending_committed_kw
+        return self.committed_for(request) <= room + TOLERANCE_KW
 
-    def utilization_with(self, extra_kw: float) -> float:
-        return (self.load_kw + self.pending_kw + extra_kw) / self.capacity_kw
+    def offered_kw(self, priority: int, extra_sessions: int = 0) -> float:
+        """About what a newcomer of `priority` would draw here, with this balancer's sessions in flight (and
+        `extra_sessions` more) ahead of it: the power it could share, split evenly with those it shares it
+        with, as max-min fairness does among equal sessions; capped by the charger."""
+        report = self.report
+        if report is None:
+            return 0.0
+        if not self.shares:  # nobody shares: a newcomer gets what no session takes, sessions in flight included
+            return max(0.0, min(report.charger_max_power_kw, report.shareable_kw[priority] - self.pending_kw))
+        # The sessions it would share with draw, together, what they could share plus their minimums.
+        charging = report.sharing_sessions[priority]
+        pool = report.shareable_kw[priority] + charging * DEFAULT_MIN_POWER_KW
+        newcomers = 1 + self.pending_sessions + extra_sessions
+        return max(0.0, min(report.charger_max_power_kw, pool / (charging + newcomers)))
+
+    def sessions_until(self, priority: int, kw: float) -> int:
+        """How many more sessions could arrive here before a newcomer of `priority` would get less than `kw`
+        (by offered_kw's reckoning); 0 where nobody shares."""
+        report = self.report
+        if report is None or not self.shares or kw <= 0:
+            return 0
+        charging = report.sharing_sessions[priority]
+        pool = report.shareable_kw[priority] + charging * DEFAULT_MIN_POWER_KW
+        return max(0, math.floor(pool / kw - charging - 1 - self.pending_sessions + 1e-9))
 
     @property
     def utilization(self) -> float:
@@ -66,8 +140,14 @@ class KnownSubstation:
             self.name,
         )
 
+    def power_rank_key(self, priority: int) -> tuple:
+        """Most power for a newcomer of `priority` first, counting anything above full power as full; ties as
+        in `rank_key`."""
+        return (-min(self.offered_kw(priority), FULL_POWER_KW), *self.rank_key())
+
     def to_json(self) -> dict:
-        return {
+        report = self.report
+        body = {
             "name": self.name,
             "url": self.url,
             "healthy": self.healthy,
@@ -78,23 +158,31 @@ class KnownSubstation:
             "utilization": round(self.utilization, 6),
             "updated_at": iso_utc(self.updated_at),
         }
+        if report is not None:
+            body |= {
+                "allocation": report.allocation,
+                "ev_power_kw": round(report.ev_power_kw, 3),
+                "background_kw": round(report.background_kw, 3),
+                "headroom_kw": round(report.headroom_kw, 3),
+                "paused_sessions": report.paused_sessions,
+                "queued_sessions": report.queued_sessions,
+                "newcomer_kw": round(self.offered_kw(0), 3),
+            }
+        return body
 
 
 class GridView:
-    """Every substation's last known state, changed only under one lock.
-
-    Healthy substations are also kept sorted by `rank_key` (a list kept in order with bisect), so the
-    least utilized one is found in O(1) and each change costs O(log N) comparisons: a decision does not
-    grow with the number of substations.
-    """
+    """Every substation's last known state, changed only under one lock."""
 
     def __init__(self, substations: list[tuple[str, str]], unhealthy_after_failures: int = 2) -> None:
         self.lock = threading.RLock()
         self.unhealthy_after_failures = unhealthy_after_failures
         self._known = {name: KnownSubstation(name, url) for name, url in substations}
         self._in_order = tuple(self._known.values())
-        self._ranked: list[tuple] = []
-        self._keys: dict[str, tuple] = {}
+        # The keys each substation is ranked under now, so that it can be found and taken out.
+        self._by_utilization: SortedList = SortedList()
+        self._by_power = [SortedList() for _ in PRIORITIES]
+        self._keys: dict[str, tuple[tuple, list[tuple]]] = {}
 
     def __contains__(self, name: str) -> bool:
         return name in self._known
@@ -112,7 +200,13 @@ class GridView:
     def ranked(self) -> Iterator[KnownSubstation]:
         """Healthy substations, least utilized first. Iterate with the lock held."""
         known = self._known
-        for key in self._ranked:
+        for key in self._by_utilization:
+            yield known[key[-1]]
+
+    def ranked_by_power(self, priority: int) -> Iterator[KnownSubstation]:
+        """Healthy substations, the most power for a newcomer of `priority` first. Iterate with the lock held."""
+        known = self._known
+        for key in self._by_power[priority]:
             yield known[key[-1]]
 
     def add(self, name: str, url: str) -> KnownSubstation:
@@ -132,19 +226,30 @@ class GridView:
             self._in_order = tuple(self._known.values())
             return substation
 
+    def largest_charger_kw(self) -> float | None:
+        """The most any known substation's chargers give; None before any report."""
+        with self.lock:
+            chargers = [s.report.charger_max_power_kw for s in self._in_order if s.report is not None]
+        return max(chargers, default=None)
+
     def healthy_count(self) -> int:
-        return len(self._ranked)
+        return len(self._by_utilization)
 
     def _unrank(self, substation: KnownSubstation) -> None:
-        key = self._keys.pop(substation.name, None)
-        if key is not None:
-            del self._ranked[bisect.bisect_left(self._ranked, key)]
+        keys = self._keys.pop(substation.name, None)
+        if keys is not None:
+            self._by_utilization.remove(keys[0])
+            for ranking, key in zip(self._by_power, keys[1], strict=True):
+                ranking.remove(key)
 
     def _rank(self, substation: KnownSubstation) -> None:
         if substation.healthy and substation.capacity_kw > 0:
             key = substation.rank_key()
-            self._keys[substation.name] = key
-            bisect.insort(self._ranked, key)
+            power_keys = [substation.power_rank_key(priority) for priority in PRIORITIES]
+            self._keys[substation.name] = (key, power_keys)
+            self._by_utilization.add(key)
+            for ranking, power_key in zip(self._by_power, power_keys, strict=True):
+                ranking.add(power_key)
 
     def apply_report(self, name: str, report: LoadReport | object, now: float) -> bool:
         """Take a substation's report unless a newer one from the same process was already applied.
@@ -156,17 +261,13 @@ class GridView:
         parsed = report if isinstance(report, LoadReport) else LoadReport.from_json(report)
         with self.lock:
             substation = self._known.get(name)
-            if substation is None or (parsed.epoch == substation.epoch and parsed.sequence <= substation.sequence):
-                return False  # removed meanwhile, or stale
+            if substation is None:
+                return False  # removed meanwhile
+            last = substation.report
+            if last is not None and parsed.epoch == last.epoch and parsed.sequence <= last.sequence:
+                return False  # stale
             self._unrank(substation)
-            substation.epoch, substation.sequence = parsed.epoch, parsed.sequence
-            substation.capacity_kw, substation.load_kw, substation.active_sessions = (
-                parsed.capacity_kw,
-                parsed.load_kw,
-                parsed.active_sessions,
-            )
-            substation.charger_max_power_kw = parsed.charger_max_power_kw
-            substation.others_ev_power_kw = parsed.others_ev_power_kw
+            substation.report = parsed
             substation.updated_at = now
             substation.healthy = True
             substation.consecutive_failures = 0
@@ -184,22 +285,24 @@ class GridView:
                 self._unrank(substation)
                 substation.healthy = False
 
-    def reserve(self, name: str, power_kw: float) -> None:
-        with self.lock:
-            substation = self._known.get(name)
-            if substation is None:
-                return  # removed while a call to it was under way
-            self._unrank(substation)
-            substation.pending_kw += power_kw
-            substation.pending_sessions += 1
-            self._rank(substation)
+    def reserve(self, name: str, power_kw: float, committed_kw: float | None = None) -> None:
+        """A session sent there: `power_kw` it will draw, `committed_kw` its admission will count."""
+        self._pend(name, +1, power_kw, power_kw if committed_kw is None else committed_kw)
 
-    def release(self, name: str, power_kw: float) -> None:
+    def release(self, name: str, power_kw: float, committed_kw: float | None = None) -> None:
+        """Its answer came back (the report in it counts the session if it was admitted)."""
+        self._pend(name, -1, power_kw, power_kw if committed_kw is None else committed_kw)
+
+    def _pend(self, name: str, sign: int, power_kw: float, committed_kw: float) -> None:
         with self.lock:
             substation = self._known.get(name)
             if substation is None:
                 return  # removed while a call to it was under way
             self._unrank(substation)
-            substation.pending_sessions -= 1
-            substation.pending_kw = max(0.0, substation.pending_kw - power_kw) if substation.pending_sessions else 0.0
+            substation.pending_sessions += sign
+            if substation.pending_sessions:
+                substation.pending_kw = max(0.0, substation.pending_kw + sign * power_kw)
+                substation.pending_committed_kw = max(0.0, substation.pending_committed_kw + sign * committed_kw)
+            else:
+                substation.pending_kw = substation.pending_committed_kw = 0.0  # no drift left behind
             self._rank(substation)

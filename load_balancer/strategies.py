@@ -1,53 +1,63 @@
 """How the balancer picks a substation for a session. Pure domain: no Flask, no I/O.
 
-Every strategy only picks among healthy substations that have room for the session's power,
-counting sessions still in flight; the substation's own atomic admission has the final word.
-Each is called with the view's lock held, so it sees one consistent state.
+Every strategy only picks among healthy substations where the request would start now, counting sessions
+still in flight; the substation's own atomic admission has the final word. Each is called with the grid
+view's lock held, so it sees one consistent state.
+
+A choice made on load can be made wrong by sessions other balancer replicas place behind this one's back:
+such a strategy also says under which condition its choice stands (`Condition`), and the substation checks
+it where the sessions are.
 """
 
 from __future__ import annotations
 
 import random
-from collections.abc import Set
+from collections.abc import Iterator, Set
+from dataclasses import dataclass
 from typing import Protocol
 
-from load_balancer.grid_view import GridView, KnownSubstation
+from grid_common.protocol import ChargeRequest
+from load_balancer.grid_view import FULL_POWER_KW, GridView, KnownSubstation
 
 NOTHING_EXCLUDED: frozenset[str] = frozenset()
 
 
-def can_take(substation: KnownSubstation, max_power_kw: float, exclude: Set[str]) -> bool:
-    return (
-        substation.healthy
-        and substation.name not in exclude
-        and substation.has_room_for(substation.power_for(max_power_kw))
-    )
+@dataclass(frozen=True)
+class Condition:
+    """The most other balancers' sessions at the chosen substation may draw (kW), or number, for the choice
+    to stand (If-Others-EV-Power-At-Most, If-Others-Sessions-At-Most)."""
+
+    others_ev_power_at_most: float | None = None
+    others_sessions_at_most: int | None = None
 
 
 class Strategy(Protocol):
     name: str
 
     def choose(
-        self, grid: GridView, max_power_kw: float, exclude: Set[str] = NOTHING_EXCLUDED
+        self, grid: GridView, request: ChargeRequest, exclude: Set[str] = NOTHING_EXCLUDED
     ) -> KnownSubstation | None: ...
 
     def admission_condition(
-        self, grid: GridView, chosen: KnownSubstation, max_power_kw: float, exclude: Set[str] = NOTHING_EXCLUDED
-    ) -> float | None:
-        """The most EV power other balancers' sessions at `chosen` may draw for the choice to stand
-        (If-Others-EV-Power-At-Most); None when the choice stands whatever they placed there."""
+        self, grid: GridView, chosen: KnownSubstation, request: ChargeRequest, exclude: Set[str] = NOTHING_EXCLUDED
+    ) -> Condition | None:
+        """When the choice stands whatever other balancers placed at `chosen`: None."""
         ...
+
+
+def can_take(substation: KnownSubstation, request: ChargeRequest, exclude: Set[str]) -> bool:
+    return substation.name not in exclude and substation.can_start(request)
 
 
 class LoadBlind:
     """Strategies whose choice does not depend on load: other balancers' sessions cannot make it wrong."""
 
-    def admission_condition(self, grid, chosen, max_power_kw, exclude=NOTHING_EXCLUDED) -> None:
+    def admission_condition(self, grid, chosen, request, exclude=NOTHING_EXCLUDED) -> None:
         return None
 
 
 class LeastUtilization:
-    """The healthy substation with the lowest utilization that has room for the session.
+    """The healthy substation with the lowest utilization where the session starts now.
 
     The grid view keeps substations ranked, so this is the first entry with room: O(1) while the grid has
     room, and never a scan of every substation per request. Ties go to the larger substation, which
@@ -56,29 +66,67 @@ class LeastUtilization:
 
     name = "least_utilization"
 
-    def choose(self, grid: GridView, max_power_kw: float, exclude: Set[str] = NOTHING_EXCLUDED):
-        return next(self._candidates(grid, max_power_kw, exclude), None)
+    def choose(self, grid: GridView, request: ChargeRequest, exclude: Set[str] = NOTHING_EXCLUDED):
+        return next(self._candidates(grid, request, exclude), None)
 
-    def admission_condition(self, grid, chosen, max_power_kw, exclude=NOTHING_EXCLUDED) -> float | None:
+    def admission_condition(self, grid, chosen, request, exclude=NOTHING_EXCLUDED) -> Condition | None:
         """What this balancer believes other balancers' sessions at `chosen` draw, plus what they could add
         before `chosen` would rank after the runner-up, plus one session: the choice stands until then.
 
         The one session of tolerance is what replicas promise (within 2 sessions of each other) bought
         cheaply: insisting on exact order made a second choice of most choices under continuous load
         (`python -m bench.replicas` measures how many). With no runner-up the choice always stands."""
-        if chosen.others_ev_power_kw is None:
-            return None  # the substation did not say: ask without a condition
-        runner_up = next((v for v in self._candidates(grid, max_power_kw, exclude) if v is not chosen), None)
-        if runner_up is None:
-            return None
-        slack_kw = runner_up.committed_kw / runner_up.capacity_kw * chosen.capacity_kw - chosen.committed_kw
-        return chosen.others_ev_power_kw + max(0.0, slack_kw) + chosen.power_for(max_power_kw)
+        runner_up = next((s for s in self._candidates(grid, request, exclude) if s is not chosen), None)
+        return utilization_condition(chosen, runner_up, request)
 
     @staticmethod
-    def _candidates(grid: GridView, max_power_kw: float, exclude: Set[str]):
-        for substation in grid.ranked():
-            if substation.name not in exclude and substation.has_room_for(substation.power_for(max_power_kw)):
-                yield substation
+    def _candidates(grid: GridView, request: ChargeRequest, exclude: Set[str]) -> Iterator[KnownSubstation]:
+        return (substation for substation in grid.ranked() if can_take(substation, request, exclude))
+
+
+def utilization_condition(
+    chosen: KnownSubstation, runner_up: KnownSubstation | None, request: ChargeRequest
+) -> Condition | None:
+    if chosen.others_ev_power_kw is None or runner_up is None:
+        return None  # the substation did not say, or there is no other choice: ask without a condition
+    slack_kw = runner_up.committed_kw / runner_up.capacity_kw * chosen.capacity_kw - chosen.committed_kw
+    allowed_kw = chosen.others_ev_power_kw + max(0.0, slack_kw) + chosen.power_for(request.max_power_kw)
+    return Condition(others_ev_power_at_most=allowed_kw)
+
+
+class MostPower:
+    """The substation where the session would draw the most power now, given its priority: with sharing,
+    utilization is near 100 % wherever sessions are, and what a newcomer gets is what differs. Where every
+    candidate would give it full power, ties go to the least utilized, as least_utilization does.
+
+    The grid view keeps substations ranked per priority by that power (capped at full power), then by
+    utilization: the first entry where the request starts is the choice, O(1) while the grid has room."""
+
+    name = "most_power"
+
+    def choose(self, grid: GridView, request: ChargeRequest, exclude: Set[str] = NOTHING_EXCLUDED):
+        return next(self._candidates(grid, request, exclude), None)
+
+    def admission_condition(self, grid, chosen, request, exclude=NOTHING_EXCLUDED) -> Condition | None:
+        """Full power at both the chosen and the runner-up: the choice rests on utilization, and stands as
+        least_utilization's does. Otherwise it rests on what a newcomer gets: it stands while other
+        balancers place at most as many sessions at `chosen` as leave it above the runner-up, plus one."""
+        runner_up = next((s for s in self._candidates(grid, request, exclude) if s is not chosen), None)
+        if runner_up is None or chosen.others_sessions is None:
+            return None
+        chosen_kw = min(chosen.offered_kw(request.priority), FULL_POWER_KW)
+        runner_up_kw = min(runner_up.offered_kw(request.priority), FULL_POWER_KW)
+        if runner_up_kw >= FULL_POWER_KW:
+            return utilization_condition(chosen, runner_up, request)
+        if runner_up_kw <= 0:
+            return None  # the runner-up offers nothing: the choice stands whatever others place here
+        extra = chosen.sessions_until(request.priority, runner_up_kw) if chosen_kw > runner_up_kw else 0
+        return Condition(others_sessions_at_most=chosen.others_sessions + extra + 1)
+
+    @staticmethod
+    def _candidates(grid: GridView, request: ChargeRequest, exclude: Set[str]) -> Iterator[KnownSubstation]:
+        ranked = grid.ranked_by_power(request.priority)
+        return (substation for substation in ranked if can_take(substation, request, exclude))
 
 
 class RoundRobin(LoadBlind):
@@ -89,12 +137,12 @@ class RoundRobin(LoadBlind):
     def __init__(self) -> None:
         self._turn = 0
 
-    def choose(self, grid: GridView, max_power_kw: float, exclude: Set[str] = NOTHING_EXCLUDED):
+    def choose(self, grid: GridView, request: ChargeRequest, exclude: Set[str] = NOTHING_EXCLUDED):
         candidates = grid.in_order()
         count = len(candidates)
         for offset in range(count):
             substation = candidates[(self._turn + offset) % count]
-            if can_take(substation, max_power_kw, exclude):
+            if can_take(substation, request, exclude):
                 self._turn = (self._turn + offset + 1) % count
                 return substation
         return None
@@ -111,19 +159,19 @@ class Random(LoadBlind):
     def __init__(self, rng: random.Random | None = None) -> None:
         self._rng = rng or random.Random()
 
-    def choose(self, grid: GridView, max_power_kw: float, exclude: Set[str] = NOTHING_EXCLUDED):
+    def choose(self, grid: GridView, request: ChargeRequest, exclude: Set[str] = NOTHING_EXCLUDED):
         candidates = grid.in_order()
         if not candidates:
             return None
         for _ in range(self.QUICK_TRIES):
             substation = self._rng.choice(candidates)
-            if can_take(substation, max_power_kw, exclude):
+            if can_take(substation, request, exclude):
                 return substation
-        able = [v for v in candidates if can_take(v, max_power_kw, exclude)]
+        able = [s for s in candidates if can_take(s, request, exclude)]
         return self._rng.choice(able) if able else None
 
 
-STRATEGIES = {cls.name: cls for cls in (LeastUtilization, RoundRobin, Random)}
+STRATEGIES = {cls.name: cls for cls in (MostPower, LeastUtilization, RoundRobin, Random)}
 
 
 def make_strategy(name: str) -> Strategy:

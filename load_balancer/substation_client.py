@@ -5,8 +5,15 @@ from __future__ import annotations
 import os
 import secrets
 
-from grid_common.protocol import BALANCER_ID, OTHERS_EV_POWER_CONDITION, LoadReport, MalformedReport
+from grid_common.protocol import (
+    BALANCER_ID,
+    OTHERS_EV_POWER_CONDITION,
+    OTHERS_SESSIONS_CONDITION,
+    LoadReport,
+    MalformedReport,
+)
 from grid_common.upstream import JsonClient, Transport, UpstreamResponse
+from load_balancer.strategies import Condition
 
 
 def new_balancer_id() -> str:
@@ -32,11 +39,15 @@ class SubstationClient:
         )
 
     def begin_charging(
-        self, url: str, admission: dict, *, timeout_s: float, others_at_most_kw: float | None = None
+        self, url: str, admission: dict, *, timeout_s: float, condition: Condition | None = None
     ) -> UpstreamResponse:
         """Ask the substation at `url` to admit a session; with a condition on other balancers' sessions."""
-        condition = {} if others_at_most_kw is None else {OTHERS_EV_POWER_CONDITION: f"{others_at_most_kw:.6f}"}
-        return self.http.call("POST", f"{url}/begin_charging", admission, timeout=timeout_s, headers=condition)
+        headers = {}
+        if condition is not None and condition.others_ev_power_at_most is not None:
+            headers[OTHERS_EV_POWER_CONDITION] = f"{condition.others_ev_power_at_most:.6f}"
+        if condition is not None and condition.others_sessions_at_most is not None:
+            headers[OTHERS_SESSIONS_CONDITION] = str(condition.others_sessions_at_most)
+        return self.http.call("POST", f"{url}/begin_charging", admission, timeout=timeout_s, headers=headers)
 
     def load(self, url: str, *, timeout_s: float) -> LoadReport:
         """The substation's load now; MalformedReport when it answers something else."""

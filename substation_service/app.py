@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import threading
 import time
 from collections.abc import Callable
 
@@ -18,6 +20,8 @@ from substation_service.openapi import SPEC
 from substation_service.profile import BackgroundDemand, DailyProfile, SimulatedClock
 from substation_service.substation import Journal, Substation
 
+log = logging.getLogger(__name__)
+
 
 def build_substation(config: SubstationConfig, now: float, journal: Journal | None = None) -> Substation:
     background = BackgroundDemand(
@@ -31,18 +35,55 @@ def build_substation(config: SubstationConfig, now: float, journal: Journal | No
         config.charger_max_power_kw,
         config.time_scale,
         background,
+        allocation=config.allocation,
+        step_s=config.allocation_step_s,
+        lookahead_s=config.admission_lookahead_s,
+        queue_limit=config.queue_limit,
         history_limit=config.session_history_limit,
         journal=journal if journal is not None else open_journal(config.session_db),
         now=now,
     )
 
 
+class Ticker:
+    """Brings substations up to the clock every allocation step, so that queued sessions start, paused ones
+    resume and metrics move even when nobody asks. One thread for every substation of the process."""
+
+    def __init__(self, substations: list[Substation], clock: Callable[[], float], interval_s: float) -> None:
+        self.substations = substations
+        self.clock = clock
+        self.interval_s = interval_s
+        self._stop = threading.Event()
+
+    def start(self) -> Ticker:
+        threading.Thread(target=self._run, name="allocation-ticker", daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval_s):
+            for substation in self.substations:
+                try:
+                    substation.advance(self.clock())
+                except Exception:
+                    log.exception("substation %s could not advance", substation.name)
+
+
 def create_app(
-    config: SubstationConfig, *, clock: Callable[[], float] = time.time, journal: Journal | None = None
+    config: SubstationConfig,
+    *,
+    clock: Callable[[], float] = time.time,
+    journal: Journal | None = None,
+    tick: bool = True,
 ) -> Flask:
-    """`journal`: where sessions outlive the process; by default the SQLite file of SESSION_DB, if any."""
+    """`journal`: where sessions outlive the process (by default the SQLite file of SESSION_DB, if any);
+    `tick`: advance every allocation step on a thread of its own (a test that moves a fake clock does not)."""
     app = new_app(__name__)
     substation = build_substation(config, clock(), journal)
+    if tick:
+        Ticker([substation], clock, config.allocation_step_s).start()
     app.extensions["substation"] = routes.Context(substation, clock)
     app.register_blueprint(routes.blueprint)
     app.register_blueprint(
@@ -58,7 +99,10 @@ def create_hosting_app(config: SubstationConfig, *, clock: Callable[[], float] =
     Each keeps its own state, lock, admission and metrics, exactly as in a process of its own; only the
     process is shared. The root answers `/healthz` and `/readyz` for the process and lists what it hosts.
     """
-    hosted = {sub.name: create_app(sub, clock=clock) for sub in config.hosted()}
+    hosted = {sub.name: create_app(sub, clock=clock, tick=False) for sub in config.hosted()}
+    Ticker(
+        [app.extensions["substation"].substation for app in hosted.values()], clock, config.allocation_step_s
+    ).start()
     root = new_app(__name__)
 
     @root.get("/")

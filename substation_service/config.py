@@ -4,7 +4,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from grid_common.protocol import is_substation_name
+from grid_common.protocol import ALLOCATIONS, is_substation_name
 from grid_common.settings import EnvReader
 
 MAX_HOSTED = 1000
@@ -25,6 +25,16 @@ class SubstationConfig:
     count: int = 1
     # A SQLite file where sessions outlive the process; empty: in memory only.
     session_db: str = ""
+    # "fair" shares the headroom among sessions (admitted on their minimum); "fixed" gives each its maximum.
+    allocation: str = "fair"
+    # Wall seconds between reallocations (every admission, stop and completion reallocates too).
+    allocation_step_s: float = 1.0
+    # Simulated minutes of background demand a session's minimum must fit under to be admitted: long enough
+    # that a session just started is seldom paused by the next rise, short enough not to refuse a car for a
+    # peak hours away (pausing handles what comes). A quarter hour: the settlement period of power markets.
+    admission_lookahead_min: float = 15.0
+    # Sessions that may wait in the queue (wait: true); beyond it, 503.
+    queue_limit: int = 100
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> SubstationConfig:
@@ -48,6 +58,12 @@ class SubstationConfig:
             session_history_limit=env.integer("SESSION_HISTORY_LIMIT", cls.session_history_limit, minimum=0),
             count=env.integer("SUBSTATION_COUNT", cls.count, minimum=1, maximum=MAX_HOSTED),
             session_db=env.string("SESSION_DB", cls.session_db),
+            allocation=env.choice("ALLOCATION", cls.allocation, ALLOCATIONS),
+            allocation_step_s=env.number("ALLOCATION_STEP_S", cls.allocation_step_s, minimum=0.05, maximum=60),
+            admission_lookahead_min=env.number(
+                "ADMISSION_LOOKAHEAD_MIN", cls.admission_lookahead_min, minimum=0, maximum=24 * 60
+            ),
+            queue_limit=env.integer("QUEUE_LIMIT", cls.queue_limit, minimum=0, maximum=100_000),
         )
         if config.session_db and not Path(config.session_db).parent.is_dir():
             env.errors.append(f"SESSION_DB {config.session_db!r}: its folder does not exist")
@@ -60,6 +76,11 @@ class SubstationConfig:
             )
         env.check("substation_service")
         return config
+
+    @property
+    def admission_lookahead_s(self) -> float:
+        """The look-ahead in wall seconds."""
+        return self.admission_lookahead_min * 60.0 / self.time_scale
 
     def hosted(self) -> list[SubstationConfig]:
         """The substations this process simulates: itself, or `count` numbered copies of itself."""

@@ -1,48 +1,125 @@
 """Where a substation's sessions survive its process: SQLite in WAL mode, written as they change.
 
-Every admission, stop and completion is one small transaction. WAL with synchronous=NORMAL keeps what
-was committed when the process is killed (SIGKILL, a crash): the data is in the operating system's
-hands. Only a power cut can lose the last few transactions.
+Every admission, start, reallocation that changes a session's power, stop and completion is one small
+transaction. WAL with synchronous=NORMAL keeps what was committed when the process is killed (SIGKILL, a
+crash): the data is in the operating system's hands. Only a power cut can lose the last few transactions.
 """
 
 from __future__ import annotations
 
+import json
+from collections import deque
 from collections.abc import Iterable, Iterator
 
+from grid_common.protocol import CHARGING, COMPLETED, DEFAULT_MIN_POWER_KW, SchedulePeriod
 from grid_common.sqlite import open_database
 from substation_service.substation import Journal, NoJournal, Session
 
-COLUMNS = ("session_id", "vehicle_id", "power_kw", "energy_kwh", "started_at", "ends_at", "state", "ended_at")
+SCHEMA_VERSION = 2
+COLUMNS = (
+    "session_id",
+    "vehicle_id",
+    "energy_kwh",
+    "min_kw",
+    "max_kw",
+    "priority",
+    "requested_at",
+    "sequence",
+    "state",
+    "allocated_kw",
+    "delivered_kwh",
+    "delivered_at",
+    "started_at",
+    "ended_at",
+    "schedule",
+)
+UPSERT = f"INSERT OR REPLACE INTO sessions ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"
+CREATE = (
+    "CREATE TABLE IF NOT EXISTS sessions ("
+    " session_id TEXT PRIMARY KEY, vehicle_id TEXT NOT NULL, energy_kwh REAL NOT NULL, min_kw REAL NOT NULL,"
+    " max_kw REAL NOT NULL, priority INTEGER NOT NULL, requested_at REAL NOT NULL, sequence INTEGER NOT NULL,"
+    " state TEXT NOT NULL, allocated_kw REAL NOT NULL, delivered_kwh REAL NOT NULL, delivered_at REAL NOT NULL,"
+    " started_at REAL, ended_at REAL, schedule TEXT NOT NULL)"
+)
 
 
 class SqliteJournal:
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, schedule_limit: int = 48) -> None:
         # The substation's own lock orders every call, so one connection shared by its greenlets is safe.
         self._db = open_database(path)
-        self._db.execute(
-            "CREATE TABLE IF NOT EXISTS sessions ("
-            " session_id TEXT PRIMARY KEY, vehicle_id TEXT NOT NULL, power_kw REAL NOT NULL,"
-            " energy_kwh REAL NOT NULL, started_at REAL NOT NULL, ends_at REAL NOT NULL,"
-            " state TEXT NOT NULL, ended_at REAL)"
-        )
+        self.schedule_limit = schedule_limit
+        version = self._db.execute("PRAGMA user_version").fetchone()[0]
+        has_table = self._db.execute("SELECT 1 FROM sqlite_master WHERE name = 'sessions'").fetchone()
+        if has_table and version < SCHEMA_VERSION:
+            self._migrate_from_fixed_power()
+        self._db.execute(CREATE)
+        self._db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
-    def record(self, session: Session) -> None:
-        self._db.execute(
-            f"INSERT OR REPLACE INTO sessions ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})",
-            tuple(getattr(session, column) for column in COLUMNS),
-        )
+    def record(self, sessions: Iterable[Session]) -> None:
+        rows = [self._row(session) for session in sessions]
+        placeholders = ", ".join("?" * len(COLUMNS))
+        self._db.execute("BEGIN")
+        try:
+            self._db.executemany(
+                f"INSERT OR REPLACE INTO sessions ({', '.join(COLUMNS)}) VALUES ({placeholders})", rows
+            )
+            self._db.execute("COMMIT")
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
 
     def forget(self, session_ids: Iterable[str]) -> None:
         self._db.executemany("DELETE FROM sessions WHERE session_id = ?", [(i,) for i in session_ids])
 
     def sessions(self) -> Iterator[Session]:
-        """Every session kept, oldest first."""
-        cursor = self._db.execute(f"SELECT {', '.join(COLUMNS)} FROM sessions ORDER BY started_at")
+        """Every session kept, in order of arrival."""
+        cursor = self._db.execute(f"SELECT {', '.join(COLUMNS)} FROM sessions ORDER BY sequence")
         for row in cursor:
-            yield Session(**dict(zip(COLUMNS, row, strict=True)))
+            fields = dict(zip(COLUMNS, row, strict=True))
+            periods = [SchedulePeriod(start, limit) for start, limit in json.loads(fields.pop("schedule"))]
+            yield Session(**fields, schedule=deque(periods))
 
     def close(self) -> None:
         self._db.close()
+
+    @staticmethod
+    def _row(session: Session) -> tuple:
+        schedule = json.dumps([[period.start, period.limit_kw] for period in session.schedule])
+        return tuple(schedule if column == "schedule" else getattr(session, column) for column in COLUMNS)
+
+    def _migrate_from_fixed_power(self) -> None:
+        """Version 0.2 kept each session at one power for its whole life: it becomes a session whose
+        maximum is that power, and whose energy so far counts from its start."""
+        db = self._db
+        db.execute("BEGIN")
+        try:
+            db.execute("ALTER TABLE sessions RENAME TO sessions_fixed_power")
+            db.execute(CREATE)
+            old = db.execute(
+                "SELECT session_id, vehicle_id, power_kw, energy_kwh, started_at, ends_at, state, ended_at, rowid"
+                " FROM sessions_fixed_power"
+            ).fetchall()
+            rows = []
+            for key, vehicle, power, energy, started, ends, state, ended, rowid in old:
+                if state == CHARGING:  # at its power since it started: the catch-up counts its energy
+                    delivered, at, allocated = 0.0, started, power
+                else:  # energy flowed evenly from its start to its end, or until it was stopped
+                    share = 1.0 if state == COMPLETED or ends <= started else (ended - started) / (ends - started)
+                    delivered, at, allocated = energy * min(1.0, share), ended, 0.0
+                minimum = min(power, DEFAULT_MIN_POWER_KW)
+                schedule = json.dumps([[started, power]])
+                rows.append(
+                    (key, vehicle, energy, minimum, power, 0, started, rowid, state, allocated, delivered, at, started,
+                     ended, schedule)
+                )  # fmt: skip
+            db.executemany(
+                f"INSERT INTO sessions ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})", rows
+            )
+            db.execute("DROP TABLE sessions_fixed_power")
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
 
 
 def open_journal(path: str) -> Journal:

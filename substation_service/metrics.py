@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from prometheus_client import CollectorRegistry, ProcessCollector
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 
-from substation_service.substation import Substation
+from substation_service.substation import Distribution, Substation
 
 
 class SubstationCollector:
@@ -17,39 +17,93 @@ class SubstationCollector:
 
     def collect(self):
         s = self.substation
-        report = s.report(self.clock())
-        labels = ["substation"]
+        now = self.clock()
+        report = s.report(now)
         name = [s.name]
 
         def gauge(metric: str, doc: str, value: float) -> GaugeMetricFamily:
-            family = GaugeMetricFamily(metric, doc, labels=labels)
+            family = GaugeMetricFamily(metric, doc, labels=["substation"])
             family.add_metric(name, value)
             return family
 
         def counter(metric: str, doc: str, value: float) -> CounterMetricFamily:
-            family = CounterMetricFamily(metric, doc, labels=labels)
+            family = CounterMetricFamily(metric, doc, labels=["substation"])
             family.add_metric(name, value)
             return family
 
-        yield gauge(
-            "substation_load",
-            "Active EV charging sessions (the original dashboards read it).",
-            report.active_sessions,
-        )
+        def histogram(metric: str, doc: str, distribution: Distribution) -> HistogramMetricFamily:
+            family = HistogramMetricFamily(metric, doc, labels=["substation"])
+            family.add_metric(name, distribution.cumulative(), sum_value=distribution.total)
+            return family
+
+        yield gauge("substation_load", "Started EV sessions, charging or paused (the original dashboards read it).",
+                    report.active_sessions)  # fmt: skip
         yield gauge("substation_power_watts", "Power drawn now: EV sessions plus background.", report.load_kw * 1000)
-        yield gauge("substation_ev_power_watts", "Power drawn now by EV sessions.", report.ev_power_kw * 1000)
+        yield gauge("substation_ev_power_watts", "Power allocated now to EV sessions.", report.ev_power_kw * 1000)
         yield gauge(
             "substation_background_power_watts", "Power drawn now by background demand.", report.background_kw * 1000
         )
         yield gauge("substation_capacity_watts", "Power the substation can deliver.", report.capacity_kw * 1000)
-        yield gauge("substation_utilization_ratio", "Power drawn over capacity (0 to 1).", report.utilization)
-        yield counter("substation_sessions_started", "Sessions admitted.", s.counters.started)
-        yield counter("substation_sessions_completed", "Sessions that received all their energy.", s.counters.completed)
-        yield counter("substation_sessions_stopped", "Sessions stopped before completion.", s.counters.stopped)
-        refused = CounterMetricFamily(
-            "substation_sessions_refused", "Sessions refused at admission.", labels=["substation", "reason"]
+        yield gauge(
+            "substation_headroom_watts",
+            "Capacity less the background's peak over the allocation step: what EV sessions may share.",
+            report.headroom_kw * 1000,
         )
-        refused.add_metric([s.name, "capacity"], s.counters.refused)
+        yield gauge("substation_utilization_ratio", "Power drawn over capacity (0 to 1).", report.utilization)
+        allocation = GaugeMetricFamily(
+            "substation_allocation_info", "How the substation shares its headroom (fair or fixed).",
+            labels=["substation", "allocation"],
+        )  # fmt: skip
+        allocation.add_metric([s.name, s.allocation], 1)
+        yield allocation
+        by_state = GaugeMetricFamily("substation_sessions", "Sessions now, by state.", labels=["substation", "state"])
+        for state, count in s.sessions_by_state(now).items():
+            by_state.add_metric([s.name, state], count)
+        yield by_state
+        yield gauge("substation_queue_length", "Sessions waiting in the queue.", report.queued_sessions)
+        yield gauge(
+            "substation_queue_oldest_wait_seconds",
+            "How long the session longest in the queue has waited (0: none waits).",
+            s.oldest_wait_s(now),
+        )
+        fairness = GaugeMetricFamily(
+            "substation_fairness_jain_ratio",
+            "Jain's index, per priority, of each started session's power over its max-min fair share "
+            "(1: all get their fair share; a paused session counts 0).",
+            labels=["substation", "priority"],
+        )
+        for priority, index in s.fairness(now).items():
+            fairness.add_metric([s.name, str(priority)], index)
+        yield fairness
+        yield histogram(
+            "substation_wait_seconds", "Time sessions waited in the queue before they started.", s.counters.waits
+        )
+        yield histogram(
+            "substation_reallocation_duration_seconds",
+            "Time to share the headroom among the sessions, each reallocation.",
+            s.counters.reallocations,
+        )
+        yield counter(
+            "substation_energy_delivered_joules",
+            "Energy delivered to EVs while this process ran.",
+            s.energy_delivered_kwh(now) * 3.6e6,
+        )
+        yield counter(
+            "substation_overload_seconds",
+            "Seconds during which EV power allocated plus background exceeded capacity, as the substation finds "
+            "at every step from its own state: 0, always.",
+            s.counters.overload_seconds,
+        )
+        yield counter("substation_sessions_started", "Sessions that began to charge.", s.counters.started)
+        yield counter("substation_sessions_queued", "Sessions that had to wait in the queue.", s.counters.queued)
+        yield counter("substation_sessions_paused", "Times a charging session was paused.", s.counters.paused)
+        yield counter("substation_sessions_completed", "Sessions that received all their energy.", s.counters.completed)
+        yield counter("substation_sessions_stopped", "Sessions stopped or cancelled early.", s.counters.stopped)
+        refused = CounterMetricFamily(
+            "substation_sessions_refused", "Sessions refused at admission, by reason.", labels=["substation", "reason"]
+        )
+        for reason, count in s.counters.refused.items():
+            refused.add_metric([s.name, reason], count)
         yield refused
 
 

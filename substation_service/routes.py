@@ -12,14 +12,16 @@ from grid_common.problems import Problem
 from grid_common.protocol import (
     BALANCER_ID,
     OTHERS_EV_POWER_CONDITION,
+    OTHERS_SESSIONS_CONDITION,
     InvalidRequest,
+    SessionReport,
     admission_answer,
     is_balancer_id,
     is_session_id,
     parse_admission,
 )
 from grid_common.web import invalid_request_problem, read_json_body
-from substation_service.substation import Admitted, Outdated, Session, SessionConflict, Substation
+from substation_service.substation import Admitted, Outdated, Queued, SessionConflict, Substation
 
 # When the grid is full because of background demand alone, no session end tells us when to retry.
 DEFAULT_RETRY_AFTER_S = 5.0
@@ -46,19 +48,20 @@ def asking_balancer() -> str | None:
     return balancer
 
 
-def others_ev_power_condition(balancer: str | None) -> float | None:
-    raw = request.headers.get(OTHERS_EV_POWER_CONDITION)
+def condition(header: str, balancer: str | None, read: Callable[[str], float | int], what: str):
+    """A condition on other balancers' sessions: a number of `what`, 0 or more; None when not sent."""
+    raw = request.headers.get(header)
     if raw is None:
         return None
     if balancer is None:
-        raise Problem(400, "Bad Request", f"{OTHERS_EV_POWER_CONDITION} needs {BALANCER_ID}: others than whom?")
+        raise Problem(400, "Bad Request", f"{header} needs {BALANCER_ID}: others than whom?")
     try:
-        allowed_kw = float(raw)
-    except ValueError:
-        allowed_kw = math.nan
-    if not (math.isfinite(allowed_kw) and allowed_kw >= 0):
-        raise Problem(400, "Bad Request", f"{OTHERS_EV_POWER_CONDITION} must be a number of kW, 0 or more.")
-    return allowed_kw
+        value = read(raw)
+    except (ValueError, OverflowError):
+        value = math.nan
+    if not (math.isfinite(value) and 0 <= value < 1e12):
+        raise Problem(400, "Bad Request", f"{header} must be a number of {what}, 0 or more.")
+    return value
 
 
 def session_id_from_path(session_id: str) -> str:
@@ -82,38 +85,46 @@ def begin_charging():
     except InvalidRequest as error:
         raise invalid_request_problem(error) from None
     balancer = asking_balancer()
-    allowed_kw = others_ev_power_condition(balancer)
+    allowed_kw = condition(OTHERS_EV_POWER_CONDITION, balancer, float, "kW")
+    allowed_sessions = condition(OTHERS_SESSIONS_CONDITION, balancer, int, "sessions")
     now = ctx.clock()
     try:
         outcome = substation.admit(
-            charge.vehicle_id,
-            charge.energy_kwh,
-            charge.max_power_kw,
+            charge,
             now,
             session_id,
             placed_by=balancer,
             others_ev_power_at_most=allowed_kw,
+            others_sessions_at_most=allowed_sessions,
         )
     except SessionConflict:
         raise Problem(409, "Conflict", f"Session {session_id} exists with a different request.") from None
-    if isinstance(outcome, Admitted):
-        status = 200 if outcome.replayed else 201
-        body = admission_answer(outcome.session.report(substation.name, now), outcome.report)
+    if isinstance(outcome, Admitted | Queued):
+        status = 200 if outcome.replayed else (201 if isinstance(outcome, Admitted) else 202)
+        body = admission_answer(outcome.session, outcome.report)
         return body, status, {"Location": f"/sessions/{outcome.session.session_id}"}
     if isinstance(outcome, Outdated):
         raise Problem(
             412,
             "Precondition Failed",
-            f"Other balancers' sessions at {substation.name} draw {outcome.report.others_ev_power_kw:g} kW, more "
-            f"than the {outcome.allowed_kw:g} kW of {OTHERS_EV_POWER_CONDITION}: choose again with this load.",
+            f"Other balancers placed sessions at {substation.name} since this balancer last heard, beyond its "
+            f"{OTHERS_EV_POWER_CONDITION if outcome.condition == 'others_ev_power' else OTHERS_SESSIONS_CONDITION}: "
+            "choose again with this load.",
             load=outcome.report.to_json(),
         )
+    details = {
+        "capacity": f"{substation.name} cannot take {outcome.needed_kw:g} kW more without exceeding its "
+        f"{substation.capacity_kw:g} kW capacity.",
+        "queue": f"{substation.name}'s queue is full ({substation.queue_limit} sessions).",
+        "charger": f"{substation.name}'s chargers give at most {substation.charger_max_power_kw:g} kW, less than "
+        f"the {outcome.needed_kw:g} kW this car needs at least.",
+    }
     raise Problem(
         409,
-        "Substation full",
-        f"{substation.name} cannot take {outcome.needed_kw:g} kW more without exceeding its "
-        f"{substation.capacity_kw:g} kW capacity.",
+        "Substation full" if outcome.reason != "charger" else "Charger too small",
+        details[outcome.reason],
         retry_after=outcome.retry_after_s or DEFAULT_RETRY_AFTER_S,
+        reason=outcome.reason,
         load=outcome.report.to_json(),
     )
 
@@ -124,13 +135,12 @@ def load():
     return ctx.substation.report(ctx.clock(), asking_balancer()).to_json()
 
 
-def session_answer(session_id: str, find: Callable[[Substation, str, float], Session | None]):
+def session_answer(session_id: str, find: Callable[[Substation, str, float], SessionReport | None]):
     ctx = context()
-    now = ctx.clock()
-    session = find(ctx.substation, session_id_from_path(session_id), now)
+    session = find(ctx.substation, session_id_from_path(session_id), ctx.clock())
     if session is None:
         raise Problem(404, "Not Found", f"No session {session_id} at {ctx.substation.name}.")
-    return session.report(ctx.substation.name, now).to_json()
+    return session.to_json()
 
 
 @blueprint.get("/sessions/<session_id>")

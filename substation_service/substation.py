@@ -1,69 +1,140 @@
-"""A substation's EV sessions and its admission rule. Pure domain: no Flask, no I/O."""
+"""A substation's EV sessions: admission, the sharing of its headroom, energy and completion.
+
+Pure domain: no Flask, no I/O but the journal it is handed. Time is whatever `now` the caller passes
+(wall seconds); nothing runs on its own. Each call first brings the state up to `now` (`_advance`):
+every allocation step, and every completion at its exact moment, in order, so energy is the exact
+integral of the allocated power, piecewise constant between reallocations, and no session needs a thread.
+
+Two ways to allocate, chosen per substation:
+- fair (the default): a session is admitted when its minimum fits with everyone's under the headroom
+  over the admission's look-ahead. The headroom over the next step is shared: every charging session
+  its minimum, then priority by priority, max-min fair (allocation.py). When the background rises until
+  minimums no longer fit, the lowest-priority, most recently started sessions are paused (0 kW), and
+  resumed in that order as soon as they fit again. Queued sessions start, in order, once they fit.
+- fixed: each session draws its maximum for its whole life, admitted only if that fits under capacity
+  with the background's peak over its whole life; never paused.
+Either way the invariant holds at every instant: EV power allocated + background <= capacity. The
+substation checks it at every step from its own state (`counters.overload_seconds`, which stays 0).
+"""
 
 from __future__ import annotations
 
+import bisect
 import heapq
+import math
 import secrets
 import threading
-from collections import OrderedDict
+import time
+from collections import OrderedDict, deque
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field
 from typing import Protocol
 
-from grid_common.protocol import CHARGING, COMPLETED, STOPPED, LoadReport, SessionReport, new_session_id
+from grid_common.protocol import (
+    CHARGING,
+    COMPLETED,
+    DEFAULT_MAX_POWER_KW,
+    DEFAULT_MIN_POWER_KW,
+    FAIR,
+    FIXED,
+    PAUSED,
+    PRIORITIES,
+    QUEUED,
+    STOPPED,
+    ChargeRequest,
+    LoadReport,
+    SchedulePeriod,
+    SessionReport,
+    new_session_id,
+)
+from substation_service.allocation import Demand, allocate, fitting_prefix, jain_index
 from substation_service.profile import BackgroundDemand
 
 # Float sums of kW drift; a session that fits to within a milliwatt fits.
 TOLERANCE_KW = 1e-6
+# A process that was down long catches up in at most this many steps (each as long as it must be).
+MAX_CATCH_UP_STEPS = 2_000
+# Buckets of the histograms the substation keeps (seconds).
+WAIT_BUCKETS_S = (0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300, 600)
+REALLOCATION_BUCKETS_S = (1e-5, 5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3, 2.5e-3, 5e-3, 0.01, 0.025, 0.05, 0.1, 0.25)
 
 
-@dataclass(frozen=True)
+@dataclass(eq=False)
 class Session:
+    """One car's session. Energy is counted up to `delivered_at`; from then on it flows at `allocated_kw`."""
+
     session_id: str
     vehicle_id: str
-    power_kw: float
     energy_kwh: float
-    started_at: float
-    ends_at: float
-    state: str = CHARGING
+    min_kw: float
+    max_kw: float  # the car's maximum, capped by the charger
+    priority: int
+    requested_at: float
+    sequence: int  # order of arrival: who was first
+    state: str = QUEUED
+    allocated_kw: float = 0.0
+    delivered_kwh: float = 0.0
+    delivered_at: float = 0.0
+    started_at: float | None = None
     ended_at: float | None = None
     # The balancer process that placed it, to tell other balancers' sessions from its own. Not journaled:
     # after a restart every session counts as another's, for every balancer alike.
     placed_by: str | None = None
+    schedule: deque[SchedulePeriod] = field(default_factory=deque)
+    version: int = 0  # bumped whenever allocated_kw changes: older completion times are stale
 
-    def energy_delivered_kwh(self, now: float) -> float:
-        """Energy flows at constant power from start to end, so delivery is a share of the request."""
-        end = self.ended_at if self.ended_at is not None else min(now, self.ends_at)
-        duration = self.ends_at - self.started_at
-        if duration <= 0:
-            return self.energy_kwh
-        return self.energy_kwh * min(1.0, max(0.0, end - self.started_at) / duration)
+    @property
+    def order(self) -> tuple[int, int]:
+        """Who goes first: the highest priority, then the earliest arrival."""
+        return (-self.priority, self.sequence)
 
-    def report(self, substation: str, now: float) -> SessionReport:
-        return SessionReport(
-            session_id=self.session_id,
-            substation=substation,
-            vehicle_id=self.vehicle_id,
-            state=self.state,
-            power_kw=self.power_kw,
-            energy_kwh=self.energy_kwh,
-            energy_delivered_kwh=self.energy_delivered_kwh(now),
-            started_at=self.started_at,
-            estimated_end=self.ends_at,
-            ended_at=self.ended_at,
+    @property
+    def started(self) -> bool:
+        return self.state in (CHARGING, PAUSED)
+
+    def delivered(self, now: float, time_scale: float) -> float:
+        if self.state not in (CHARGING, PAUSED) or self.allocated_kw == 0:
+            return self.delivered_kwh
+        flowing = self.allocated_kw * max(0.0, now - self.delivered_at) * time_scale / 3600.0
+        return min(self.energy_kwh, self.delivered_kwh + flowing)
+
+    def ends_at(self, time_scale: float) -> float | None:
+        """When the last kWh arrives at the current allocation; None while it draws nothing."""
+        if self.state != CHARGING or self.allocated_kw <= 0:
+            return None
+        remaining = max(0.0, self.energy_kwh - self.delivered_kwh)
+        return self.delivered_at + remaining / self.allocated_kw * 3600.0 / time_scale
+
+    def same_request(self, request: ChargeRequest, max_kw: float) -> bool:
+        return (self.vehicle_id, self.energy_kwh, self.min_kw, self.max_kw, self.priority) == (
+            request.vehicle_id,
+            request.energy_kwh,
+            request.min_power_kw,
+            max_kw,
+            request.priority,
         )
 
 
 @dataclass(frozen=True)
 class Admitted:
-    session: Session
+    session: SessionReport
+    report: LoadReport
+    replayed: bool = False
+
+
+@dataclass(frozen=True)
+class Queued:
+    """Not started: it waits in this substation's queue, and starts once it fits."""
+
+    session: SessionReport
     report: LoadReport
     replayed: bool = False
 
 
 @dataclass(frozen=True)
 class Refused:
-    """No room for the session; `retry_after_s` is when the next session here ends, if any does."""
+    """No room (`reason` "capacity"), a full queue ("queue"), or a car this charger cannot serve ("charger");
+    `retry_after_s` is when the next session here ends, if any does."""
 
     reason: str
     report: LoadReport
@@ -73,20 +144,19 @@ class Refused:
 
 @dataclass(frozen=True)
 class Outdated:
-    """The caller's choice of this substation stood only while other balancers' sessions here drew at
-    most `allowed_kw`, and they draw more: they placed sessions since the caller last heard. The caller
-    takes `report` and chooses again. Checking this where the sessions are is what keeps replicated
-    balancers as balanced as one, however seldom they poll.
-    """
+    """The caller's choice of this substation stood only while other balancers' sessions here stayed within
+    its condition, and they do not: they placed sessions since the caller last heard. The caller takes
+    `report` and chooses again. Checking this where the sessions are is what keeps replicated balancers as
+    balanced as one, however seldom they poll."""
 
-    allowed_kw: float
+    condition: str
     report: LoadReport
 
 
 class Journal(Protocol):
     """Where sessions outlive the process (see journal.py); called with the substation's lock held."""
 
-    def record(self, session: Session) -> None: ...
+    def record(self, sessions: Iterable[Session]) -> None: ...
 
     def forget(self, session_ids: Iterable[str]) -> None: ...
 
@@ -96,7 +166,7 @@ class Journal(Protocol):
 class NoJournal:
     """Sessions live in memory only: a restart forgets them."""
 
-    def record(self, session: Session) -> None:
+    def record(self, sessions: Iterable[Session]) -> None:
         pass
 
     def forget(self, session_ids: Iterable[str]) -> None:
@@ -110,12 +180,40 @@ class SessionConflict(Exception):
     """A session id was reused for a different request."""
 
 
+class Distribution:
+    """Observations counted into fixed buckets, as a Prometheus histogram exposes them."""
+
+    def __init__(self, buckets: tuple[float, ...]) -> None:
+        self.buckets = buckets
+        self.counts = [0] * (len(buckets) + 1)  # the last one: above every bucket
+        self.total = 0.0
+        self.count = 0
+
+    def observe(self, value: float) -> None:
+        self.counts[bisect.bisect_left(self.buckets, value)] += 1
+        self.total += value
+        self.count += 1
+
+    def cumulative(self) -> list[tuple[str, int]]:
+        running, rows = 0, []
+        for bound, count in zip((*map(str, self.buckets), "+Inf"), self.counts, strict=True):
+            running += count
+            rows.append((bound, running))
+        return rows
+
+
 @dataclass
 class Counters:
-    started: int = 0
+    started: int = 0  # sessions that began to charge
+    queued: int = 0
+    paused: int = 0  # times a charging session was paused
     completed: int = 0
     stopped: int = 0
-    refused: int = 0
+    refused: dict[str, int] = field(default_factory=lambda: {"capacity": 0, "queue": 0, "charger": 0})
+    overload_seconds: float = 0.0
+    energy_finished_kwh: float = 0.0  # of sessions that ended; those still here add theirs
+    waits: Distribution = field(default_factory=lambda: Distribution(WAIT_BUCKETS_S))
+    reallocations: Distribution = field(default_factory=lambda: Distribution(REALLOCATION_BUCKETS_S))
 
 
 class Substation:
@@ -129,153 +227,465 @@ class Substation:
         time_scale: float,
         background: BackgroundDemand,
         *,
+        allocation: str = FAIR,
+        step_s: float = 1.0,
+        lookahead_s: float = 2.5,
+        queue_limit: int = 100,
+        schedule_limit: int = 48,
         history_limit: int = 10_000,
         journal: Journal | None = None,
-        now: float | None = None,
+        now: float = 0.0,
     ) -> None:
+        if allocation not in (FAIR, FIXED):
+            raise ValueError(f"allocation is {FAIR} or {FIXED}, not {allocation!r}")
         self.name = name
         self.capacity_kw = capacity_kw
         self.charger_max_power_kw = charger_max_power_kw
         self.time_scale = time_scale
         self.background = background
+        self.allocation = allocation
+        self.step_s = step_s
+        # Never shorter than a step: what is admitted must fit at least until the next reallocation.
+        self.lookahead_s = max(lookahead_s, step_s)
+        self.queue_limit = queue_limit
+        self.schedule_limit = schedule_limit
         self.history_limit = history_limit
         self.counters = Counters()
         self.epoch = secrets.token_hex(8)
-        self._sequence = 0
+        self._report_sequence = 0
         self._lock = threading.Lock()
-        self._active: dict[str, Session] = {}
-        self._ev_power_kw = 0.0
-        self._ev_power_by_balancer: dict[str, float] = {}
-        self._ends: list[tuple[float, str]] = []  # min-heap of (ends_at, session_id); stale entries skipped
+        self._sessions: dict[str, Session] = {}  # queued, charging and paused
+        self._started: list[tuple[tuple[int, int], str]] = []  # (order, id) of charging and paused, sorted
+        self._queue: list[tuple[tuple[int, int], str]] = []  # (order, id) of queued, sorted
         self._finished: OrderedDict[str, Session] = OrderedDict()
+        self._ends: list[tuple[float, int, str]] = []  # min-heap (end, version, id); stale entries skipped
+        self._arrivals = 0
+        self._allocated_at = now
+        self._accounted_until = now
+        self._energy_baseline_kwh = 0.0  # what sessions restored from the journal had received before
+        self._headroom_kw = 0.0
+        self._levels: dict[int, float] = {}  # per priority, the level of the last fair allocation
+        # Sums over the sessions here, kept as they change (_contribute), so that no answer walks them all.
+        self._ev_power_kw = 0.0  # allocated to started sessions
+        self._committed_kw = 0.0  # what admission counts for started sessions
+        self._max_sum_kw = 0.0  # the maxima of started sessions
+        self._queued_max_kw = 0.0
+        self._paused = 0
+        self._excess_kw = [0.0] * len(PRIORITIES)  # per priority: charging sessions' power above their minimum
+        self._charging = [0] * len(PRIORITIES)  # per priority: charging sessions
+        self._by_balancer: dict[str, list[float]] = {}  # balancer -> [kW allocated, sessions]
+        self._all_at_max = True  # every started session draws its maximum
+        self._fresh: list[Session] = []  # started since the last reallocation: at 0 kW until it
         self._journal: Journal = journal or NoJournal()
         self._restore(now)
 
     # --- queries -------------------------------------------------------------------------------
     def report(self, now: float, balancer: str | None = None) -> LoadReport:
-        """The load now; for `balancer`, also what other balancers' sessions draw."""
+        """The load now; for `balancer`, also what other balancers' sessions draw and how many there are."""
         with self._lock:
-            self._complete_due(now)
+            self._advance(now)
             return self._report(now, balancer)
 
-    def session(self, session_id: str, now: float) -> Session | None:
+    def session(self, session_id: str, now: float) -> SessionReport | None:
         with self._lock:
-            self._complete_due(now)
-            return self._active.get(session_id) or self._finished.get(session_id)
+            self._advance(now)
+            session = self._sessions.get(session_id) or self._finished.get(session_id)
+            return None if session is None else self._session_report(session, now)
 
-    def power_for(self, vehicle_max_power_kw: float) -> float:
-        return min(vehicle_max_power_kw, self.charger_max_power_kw)
+    def sessions_by_state(self, now: float) -> dict[str, int]:
+        with self._lock:
+            self._advance(now)
+            return {QUEUED: len(self._queue), CHARGING: len(self._started) - self._paused, PAUSED: self._paused}
+
+    def oldest_wait_s(self, now: float) -> float:
+        """How long the session longest in the queue has waited; 0 with an empty queue."""
+        with self._lock:
+            self._advance(now)
+            return max((now - self._sessions[key].requested_at for _, key in self._queue), default=0.0)
+
+    def energy_delivered_kwh(self, now: float) -> float:
+        """While this process ran (a Prometheus counter: it starts again at 0 with the process)."""
+        with self._lock:
+            self._advance(now)
+            current = sum(s.delivered(now, self.time_scale) for s in self._sessions.values())
+            return self.counters.energy_finished_kwh + current - self._energy_baseline_kwh
+
+    def fairness(self, now: float) -> dict[int, float]:
+        """Jain's index per priority of each started session's power over its max-min fair share (its own
+        maximum when that is below the level): 1 when all get their fair share; a paused one counts 0."""
+        with self._lock:
+            self._advance(now)
+            ratios: dict[int, list[float]] = {p: [] for p in PRIORITIES}
+            for _, key in self._started:
+                session = self._sessions[key]
+                level = self._levels.get(session.priority, math.inf)
+                fair_kw = min(session.max_kw, max(level, session.min_kw))
+                ratios[session.priority].append(session.allocated_kw / fair_kw if fair_kw > 0 else 1.0)
+            return {priority: jain_index(values) for priority, values in ratios.items()}
 
     # --- commands ------------------------------------------------------------------------------
     def admit(
         self,
-        vehicle_id: str,
-        energy_kwh: float,
-        vehicle_max_power_kw: float,
+        request: ChargeRequest,
         now: float,
         session_id: str | None = None,
         *,
         placed_by: str | None = None,
         others_ev_power_at_most: float | None = None,
-    ) -> Admitted | Refused | Outdated:
-        """Start the session only if it fits under capacity for its whole duration.
+        others_sessions_at_most: int | None = None,
+    ) -> Admitted | Queued | Refused | Outdated:
+        """Start the session if it fits now; else queue it if it asked to wait and the queue has room.
 
-        Checking against the background's peak over the session's window (not just its value now)
-        keeps the invariant: every admitted session fits at every moment of its life, since
-        sessions admitted later check against all sessions still active.
-
-        With `others_ev_power_at_most`, also only if the sessions balancers other than `placed_by` placed
-        draw no more than the caller allows for its choice to stand. Its own sessions are left
-        out (its concurrent requests may arrive in any order), and so is background demand, which moves
-        with the clock rather than with other balancers' choices; sessions that ended only make it truer.
+        With a condition (`others_*_at_most`), only if the sessions balancers other than `placed_by` placed
+        here stay within it. Its own sessions are left out (its concurrent requests may arrive in any
+        order), and so is background demand, which moves with the clock rather than with other balancers'
+        choices; sessions that ended only make a condition truer.
         """
-        power_kw = self.power_for(vehicle_max_power_kw)
-        duration_s = energy_kwh / power_kw * 3600.0 / self.time_scale
+        max_kw = min(request.max_power_kw, self.charger_max_power_kw)
         with self._lock:
-            self._complete_due(now)
+            self._advance(now)
             if session_id is not None:
-                existing = self._active.get(session_id) or self._finished.get(session_id)
+                existing = self._sessions.get(session_id) or self._finished.get(session_id)
                 if existing is not None:
-                    if (existing.vehicle_id, existing.energy_kwh, existing.power_kw) != (
-                        vehicle_id,
-                        energy_kwh,
-                        power_kw,
-                    ):
+                    if not existing.same_request(request, max_kw):
                         raise SessionConflict(session_id)
-                    return Admitted(existing, self._report(now, placed_by), replayed=True)
-            ends_at = now + duration_s
-            background_peak = self.background.peak_between(now, ends_at)
-            if self._ev_power_kw + power_kw + background_peak > self.capacity_kw + TOLERANCE_KW:
-                self.counters.refused += 1
-                report = self._report(now, placed_by)
-                return Refused("capacity", report, power_kw, report.next_session_end_s)
-            if others_ev_power_at_most is not None and (
-                self._others_ev_power_kw(placed_by) > others_ev_power_at_most + TOLERANCE_KW
-            ):
-                return Outdated(others_ev_power_at_most, self._report(now, placed_by))
+                    kind = Queued if existing.state == QUEUED else Admitted
+                    return kind(self._session_report(existing, now), self._report(now, placed_by), replayed=True)
+            if request.min_power_kw > max_kw + TOLERANCE_KW:
+                return self._refuse("charger", request.min_power_kw, now, placed_by)
+            outdated = self._outdated(placed_by, others_ev_power_at_most, others_sessions_at_most)
             session = Session(
                 session_id=session_id or new_session_id(self.name),
-                vehicle_id=vehicle_id,
-                power_kw=power_kw,
-                energy_kwh=energy_kwh,
-                started_at=now,
-                ends_at=ends_at,
+                vehicle_id=request.vehicle_id,
+                energy_kwh=request.energy_kwh,
+                min_kw=request.min_power_kw,
+                max_kw=max_kw,
+                priority=request.priority,
+                requested_at=now,
+                sequence=self._arrivals,
+                delivered_at=now,
                 placed_by=placed_by,
             )
-            self._journal.record(session)  # first: a session is admitted only once it would survive a crash
-            self._active[session.session_id] = session
-            self._ev_power_kw += power_kw
-            if placed_by is not None:
-                self._ev_power_by_balancer[placed_by] = self._ev_power_by_balancer.get(placed_by, 0.0) + power_kw
-            heapq.heappush(self._ends, (ends_at, session.session_id))
-            self.counters.started += 1
-            return Admitted(session, self._report(now, placed_by))
+            if self._can_start(session, now):
+                if outdated:
+                    return Outdated(outdated, self._report(now, placed_by))
+                self._arrivals += 1
+                self._start(session, now)
+                self._journal.record([session])
+                self._reallocate(now)
+                return Admitted(self._session_report(session, now), self._report(now, placed_by))
+            if not request.wait:
+                return self._refuse("capacity", self._needed_kw(session), now, placed_by)
+            if len(self._queue) >= self.queue_limit:
+                return self._refuse("queue", self._needed_kw(session), now, placed_by)
+            if outdated:
+                return Outdated(outdated, self._report(now, placed_by))
+            self._arrivals += 1
+            self._journal.record([session])
+            self._sessions[session.session_id] = session
+            bisect.insort(self._queue, (session.order, session.session_id))
+            self._contribute(session, +1)
+            self.counters.queued += 1
+            return Queued(self._session_report(session, now), self._report(now, placed_by))
 
-    def stop(self, session_id: str, now: float) -> Session | None:
-        """End a session early and free its power; stopping a finished session just returns it."""
+    def stop(self, session_id: str, now: float) -> SessionReport | None:
+        """End a session early (a queued one is cancelled) and share its power; a finished one is returned."""
         with self._lock:
-            self._complete_due(now)
-            session = self._active.pop(session_id, None)
+            self._advance(now)
+            session = self._sessions.get(session_id)
             if session is None:
-                return self._finished.get(session_id)
-            stopped = replace(session, state=STOPPED, ended_at=now)
-            self._release(stopped)
+                finished = self._finished.get(session_id)
+                return None if finished is None else self._session_report(finished, now)
+            was_started = session.started
+            self._account(now)
+            self._finish(session, STOPPED, now)
             self.counters.stopped += 1
-            return stopped
+            if was_started:
+                self._reallocate(now)
+            return self._session_report(session, now)
+
+    def advance(self, now: float) -> None:
+        """Bring every session up to `now`: what a ticker calls every step, so metrics and queues move."""
+        with self._lock:
+            self._advance(now)
 
     # --- internals (lock held) -----------------------------------------------------------------
-    def _restore(self, now: float | None) -> None:
-        """Take back every session the journal kept: a restarted process knows what it knew."""
-        for session in self._journal.sessions():
-            if session.state == CHARGING:
-                self._active[session.session_id] = session
-                self._ev_power_kw += session.power_kw
-                heapq.heappush(self._ends, (session.ends_at, session.session_id))
-            else:
-                self._finished[session.session_id] = session
-        if now is not None:
-            self._complete_due(now)  # sessions that ended while the process was down
-        self._trim_history()
+    def _needed_kw(self, session: Session) -> float:
+        """What admission counts for a session: its minimum when sharing, its maximum when fixed."""
+        return session.min_kw if self.allocation == FAIR else session.max_kw
 
-    def _complete_due(self, now: float) -> None:
-        """Complete every session whose energy has been delivered: sessions end without a thread each."""
-        while self._ends and self._ends[0][0] <= now:
-            ends_at, session_id = heapq.heappop(self._ends)
-            session = self._active.pop(session_id, None)
-            if session is None:
-                continue  # stopped earlier
-            self._release(replace(session, state=COMPLETED, ended_at=ends_at))
+    def _blocked(self, priority: int) -> bool:
+        """Paused sessions, and queued ones of the same or a higher priority, go first."""
+        return self._paused > 0 or bool(self._queue and -self._queue[0][0][0] >= priority)
+
+    def _fits(self, session: Session, now: float) -> bool:
+        needed = self._needed_kw(session)
+        if self.allocation == FAIR:
+            headroom = self.capacity_kw - self.background.peak_between(now, now + self.lookahead_s)
+        else:
+            duration_s = session.energy_kwh / session.max_kw * 3600.0 / self.time_scale
+            headroom = self.capacity_kw - self.background.peak_between(now, now + max(duration_s, self.step_s))
+        return self._committed_kw + needed <= headroom + TOLERANCE_KW
+
+    def _can_start(self, session: Session, now: float) -> bool:
+        return not self._blocked(session.priority) and self._fits(session, now)
+
+    def _start(self, session: Session, now: float) -> None:
+        """Queued or new, it starts: at 0 kW until the reallocation that follows gives it its power."""
+        if session.state == QUEUED and session.session_id in self._sessions:
+            self._contribute(session, -1)
+            self._queue.remove((session.order, session.session_id))
+            self.counters.waits.observe(now - session.requested_at)
+        session.state = PAUSED
+        session.started_at = now
+        session.delivered_at = now
+        self._sessions[session.session_id] = session
+        bisect.insort(self._started, (session.order, session.session_id))
+        self._contribute(session, +1)
+        self._fresh.append(session)
+        self.counters.started += 1
+
+    def _contribute(self, session: Session, sign: int) -> None:
+        """Add a session to the sums kept over the sessions here (+1), or take it out (-1)."""
+        if session.state in (CHARGING, PAUSED):
+            self._ev_power_kw += sign * session.allocated_kw
+            self._committed_kw += sign * self._needed_kw(session)
+            self._max_sum_kw += sign * session.max_kw
+            if session.state == CHARGING:
+                self._excess_kw[session.priority] += sign * (session.allocated_kw - session.min_kw)
+                self._charging[session.priority] += sign
+            else:
+                self._paused += sign
+        elif session.state == QUEUED:
+            self._queued_max_kw += sign * session.max_kw
+        if session.placed_by is not None:
+            placed = self._by_balancer.setdefault(session.placed_by, [0.0, 0])
+            placed[0] += sign * (session.allocated_kw if session.started else 0.0)
+            placed[1] += sign
+            if placed[1] == 0:
+                del self._by_balancer[session.placed_by]
+        if not self._sessions or (len(self._sessions) == 1 and sign < 0):
+            self._reset_sums()
+
+    def _reset_sums(self) -> None:
+        """With no session left, every sum is exactly 0: float drift does not outlive the sessions."""
+        self._ev_power_kw = self._committed_kw = self._max_sum_kw = self._queued_max_kw = 0.0
+        self._excess_kw = [0.0] * len(PRIORITIES)
+
+    def _refuse(self, reason: str, needed_kw: float, now: float, balancer: str | None) -> Refused:
+        self.counters.refused[reason] += 1
+        report = self._report(now, balancer)
+        return Refused(reason, report, needed_kw, report.next_session_end_s)
+
+    def _outdated(self, balancer: str | None, ev_power_at_most: float | None, sessions_at_most: int | None) -> str:
+        """Which condition other balancers' sessions break, or "" when none is."""
+        if ev_power_at_most is not None and self._others_ev_power_kw(balancer) > ev_power_at_most + TOLERANCE_KW:
+            return "others_ev_power"
+        if sessions_at_most is not None and self._others_sessions(balancer) > sessions_at_most:
+            return "others_sessions"
+        return ""
+
+    def _others_ev_power_kw(self, balancer: str | None) -> float:
+        own = self._by_balancer.get(balancer, (0.0, 0))[0] if balancer is not None else 0.0
+        return max(0.0, self._ev_power_kw - own)
+
+    def _others_sessions(self, balancer: str | None) -> int:
+        own = self._by_balancer.get(balancer, (0.0, 0))[1] if balancer is not None else 0
+        return len(self._sessions) - int(own)
+
+    def _advance(self, now: float) -> None:
+        """Every reallocation step and every completion up to `now`, in order, each at its own moment."""
+        step_s = max(self.step_s, (now - self._allocated_at) / MAX_CATCH_UP_STEPS)
+        while True:
+            next_step = self._allocated_at + step_s
+            next_end = self._next_end()
+            moment = next_step if next_end is None else min(next_step, next_end)
+            if moment > now:
+                return
+            self._account(moment)
+            self._complete_due(moment)
+            self._reallocate(moment, step_s)
+
+    def _next_end(self) -> float | None:
+        while self._ends:
+            end, version, key = self._ends[0]
+            session = self._sessions.get(key)
+            if session is not None and session.version == version and session.state == CHARGING:
+                return end
+            heapq.heappop(self._ends)
+        return None
+
+    def _complete_due(self, moment: float) -> None:
+        while (end := self._next_end()) is not None and end <= moment:
+            _, _, key = heapq.heappop(self._ends)
+            session = self._sessions[key]
+            self._settle(session, end)
+            session.delivered_kwh = session.energy_kwh
+            self._finish(session, COMPLETED, end)
             self.counters.completed += 1
 
-    def _release(self, finished: Session) -> None:
-        self._journal.record(finished)
-        self._ev_power_kw = self._ev_power_kw - finished.power_kw if self._active else 0.0
-        if finished.placed_by in self._ev_power_by_balancer:
-            left = self._ev_power_by_balancer.pop(finished.placed_by) - finished.power_kw
-            if left > TOLERANCE_KW and self._active:  # else gone: no entry kept per balancer that ever was
-                self._ev_power_by_balancer[finished.placed_by] = left
-        self._finished[finished.session_id] = finished
+    def _settle(self, session: Session, moment: float) -> None:
+        """Count the energy delivered up to `moment` at the power in effect."""
+        session.delivered_kwh = session.delivered(moment, self.time_scale)
+        session.delivered_at = moment
+
+    def _finish(self, session: Session, state: str, moment: float) -> None:
+        self._contribute(session, -1)
+        if session.started:
+            self._settle(session, moment)
+            self._started.remove((session.order, session.session_id))
+        elif session.state == QUEUED:
+            self._queue.remove((session.order, session.session_id))
+        session.state = state
+        session.ended_at = moment
+        if session.allocated_kw:
+            self._set_limit(session, 0.0, moment)
+        session.version += 1
+        del self._sessions[session.session_id]
+        self._journal.record([session])
+        self.counters.energy_finished_kwh += session.delivered_kwh
+        self._finished[session.session_id] = session
         self._trim_history()
+
+    def _set_limit(self, session: Session, kw: float, moment: float) -> None:
+        """A new power for the session, kept in its schedule when it differs by 0.1 kW or more (OCPP's
+        resolution); several changes at one moment are one period."""
+        session.allocated_kw = kw
+        session.version += 1
+        if session.schedule and session.schedule[-1].start == moment:
+            session.schedule.pop()
+        if not session.schedule or round(session.schedule[-1].limit_kw, 1) != round(kw, 1):
+            session.schedule.append(SchedulePeriod(moment, kw))
+            if len(session.schedule) > self.schedule_limit:
+                session.schedule.popleft()
+
+    def _reallocate(self, moment: float, step_s: float | None = None) -> None:
+        """Share the headroom over the next step among the started sessions, start what fits from the
+        queue, and account the interval that ends here for overload."""
+        began = time.perf_counter()
+        step_s = step_s or self.step_s
+        self._account(moment)
+        headroom = max(0.0, self.capacity_kw - self.background.peak_between(moment, moment + step_s))
+        if (
+            self._all_at_max
+            and not self._queue
+            and not self._paused - len(self._fresh)
+            and (self._max_sum_kw <= headroom + TOLERANCE_KW)
+        ):
+            # Every session draws its maximum and still fits: only those just started need their power.
+            shares = {s.session_id: s.max_kw for s in self._fresh}
+            candidates = self._fresh
+        else:
+            started = [self._sessions[key] for _, key in self._started]
+            if self.allocation == FIXED:
+                shares = self._fixed_shares(started, moment)
+            else:
+                shares = self._fair_shares(started, headroom, moment)
+            candidates = [self._sessions[key] for _, key in self._started]
+        self._fresh = []
+        changed = [s for s in candidates if self._apply(s, shares.get(s.session_id, 0.0), moment)]
+        if changed:
+            self._journal.record(changed)
+        self._all_at_max = (
+            all(s.allocated_kw >= s.max_kw for s in candidates) if candidates is not self._fresh else True
+        )
+        self._headroom_kw = headroom
+        self._allocated_at = moment
+        self.counters.reallocations.observe(time.perf_counter() - began)
+
+    def _apply(self, session: Session, kw: float, moment: float) -> bool:
+        """Give a session its new power (0: paused); whether anything changed."""
+        state = CHARGING if kw > 0 else PAUSED
+        if kw == session.allocated_kw and state == session.state:
+            return False
+        self._settle(session, moment)
+        if session.state == CHARGING and state == PAUSED:
+            self.counters.paused += 1
+        self._contribute(session, -1)
+        self._set_limit(session, kw, moment)
+        session.state = state
+        self._contribute(session, +1)
+        if state == CHARGING:
+            heapq.heappush(self._ends, (session.ends_at(self.time_scale), session.version, session.session_id))
+        return True
+
+    def _fixed_shares(self, started: list[Session], moment: float) -> dict[str, float]:
+        """Each session its maximum; the queue's heads start, in order, while theirs fit."""
+        self._levels = {}
+        while self._queue and self._fits(self._sessions[self._queue[0][1]], moment):
+            head = self._sessions[self._queue[0][1]]
+            self._start(head, moment)
+            started.append(head)
+        return {s.session_id: s.max_kw for s in started}
+
+    def _fair_shares(self, started: list[Session], headroom: float, moment: float) -> dict[str, float]:
+        demands = [Demand(s.session_id, s.min_kw, s.max_kw, s.priority) for s in started]
+        fitting, waiting = fitting_prefix(headroom, demands)
+        if not waiting:  # nobody paused: the queue's heads start, in order, while their minimums fit
+            admission_headroom = min(headroom, self._admission_headroom(moment))
+            used = sum(d.min_kw for d in fitting)
+            while self._queue:
+                head = self._sessions[self._queue[0][1]]
+                if used + head.min_kw > admission_headroom + TOLERANCE_KW:
+                    break
+                self._start(head, moment)
+                used += head.min_kw
+                fitting.append(Demand(head.session_id, head.min_kw, head.max_kw, head.priority))
+        if not waiting and sum(d.max_kw for d in fitting) <= headroom:
+            self._levels = {}
+            return {d.key: d.max_kw for d in fitting}  # all at their maximum: nothing to share
+        shares = allocate(headroom, fitting)
+        self._levels = self._levels_of(fitting, shares)
+        return shares
+
+    @staticmethod
+    def _levels_of(fitting: list[Demand], shares: dict[str, float]) -> dict[int, float]:
+        """Per priority, the level its sessions were raised to: the highest share not held by a minimum
+        or capped by a maximum (infinite when all reached their maximum)."""
+        levels: dict[int, float] = {}
+        for demand in fitting:
+            share = shares[demand.key]
+            if share < demand.max_kw - TOLERANCE_KW:
+                levels[demand.priority] = max(levels.get(demand.priority, 0.0), share)
+        return levels
+
+    def _admission_headroom(self, moment: float) -> float:
+        return self.capacity_kw - self.background.peak_between(moment, moment + self.lookahead_s)
+
+    def _account(self, moment: float) -> None:
+        """The interval since the power last changed: had EV power and background exceeded capacity in it?
+        Called before every change of power, so the power was constant over the interval."""
+        if moment <= self._accounted_until:
+            return
+        background_peak = self.background.peak_between(self._accounted_until, moment)
+        if self._ev_power_kw + background_peak > self.capacity_kw + TOLERANCE_KW:
+            self.counters.overload_seconds += moment - self._accounted_until
+        self._accounted_until = moment
+
+    def _restore(self, now: float) -> None:
+        """Take back every session the journal kept: a restarted process knows what it knew, then catches up
+        with what happened while it was down (sessions that ended, steps that passed)."""
+        last_moment = None
+        for session in self._journal.sessions():
+            self._arrivals = max(self._arrivals, session.sequence + 1)
+            if session.state in (COMPLETED, STOPPED):
+                self._finished[session.session_id] = session
+                continue
+            self._sessions[session.session_id] = session
+            self._contribute(session, +1)
+            self._energy_baseline_kwh += session.delivered_kwh
+            if session.state == QUEUED:
+                bisect.insort(self._queue, (session.order, session.session_id))
+                continue
+            bisect.insort(self._started, (session.order, session.session_id))
+            if session.state == CHARGING:
+                heapq.heappush(self._ends, (session.ends_at(self.time_scale), session.version, session.session_id))
+            last_moment = session.delivered_at if last_moment is None else max(last_moment, session.delivered_at)
+        self._allocated_at = self._accounted_until = min(now, last_moment) if last_moment is not None else now
+        self._all_at_max = False  # the first step reallocates all
+        self._trim_history()
+        self._advance(now)
+        self._reallocate(now)  # the headroom is known from the start
 
     def _trim_history(self) -> None:
         dropped = []
@@ -284,25 +694,110 @@ class Substation:
         if dropped:
             self._journal.forget(dropped)
 
-    def _next_end(self, now: float) -> float | None:
-        while self._ends and self._ends[0][1] not in self._active:
-            heapq.heappop(self._ends)
-        return max(0.0, self._ends[0][0] - now) if self._ends else None
+    def _sharing_state(self) -> tuple[tuple[float, ...], tuple[int, ...]]:
+        """Per priority p: what a newcomer of priority p could draw from (headroom nobody takes, and what
+        charging sessions of priority <= p draw above their minimum), and how many it would share it with."""
+        spare = max(0.0, self._headroom_kw - self._ev_power_kw)
+        if self.allocation == FIXED:  # nobody shares: a newcomer gets what no session takes
+            return (spare,) * len(PRIORITIES), (0,) * len(PRIORITIES)
+        shareable, sharing, excess, count = [], [], 0.0, 0
+        for priority in PRIORITIES:
+            excess += self._excess_kw[priority]
+            count += self._charging[priority]
+            shareable.append(spare + max(0.0, excess))
+            sharing.append(count)
+        return tuple(shareable), tuple(sharing)
 
-    def _others_ev_power_kw(self, balancer: str | None) -> float:
-        return max(0.0, self._ev_power_kw - self._ev_power_by_balancer.get(balancer, 0.0))
+    def _estimated_starts(self, now: float, queued: list[Session]) -> list[float | None]:
+        """When each of `queued` (in queue order) would start: as the sessions charging now end at their
+        current power and free what admission counts for them (paused ones take it first: they count as
+        committed already). Background changes are not foreseen."""
+        ends = ((s.ends_at(self.time_scale), self._needed_kw(s)) for s in map(self._sessions.get, self._keys()))
+        frees = sorted((end, kw) for end, kw in ends if end is not None)
+        available = self._admission_headroom(now) - self._committed_kw
+        moment, freed, starts = now, 0, []
+        for session in queued:
+            need = self._needed_kw(session)
+            while available < need - TOLERANCE_KW and freed < len(frees):
+                moment = max(moment, frees[freed][0])
+                available += frees[freed][1]
+                freed += 1
+            if available < need - TOLERANCE_KW:
+                return starts + [None] * (len(queued) - len(starts))
+            available -= need
+            starts.append(moment)
+        return starts
+
+    def _keys(self) -> Iterator[str]:
+        return (key for _, key in self._started)
+
+    def _session_report(self, session: Session, now: float) -> SessionReport:
+        position = estimated_start = None
+        if session.state == QUEUED:
+            queue = [self._sessions[key] for _, key in self._queue]
+            position = queue.index(session) + 1
+            estimated_start = self._estimated_starts(now, queue[:position])[-1]
+        ended = session.state in (COMPLETED, STOPPED)
+        estimated_end = session.ended_at if ended else session.ends_at(self.time_scale)
+        return SessionReport(
+            session_id=session.session_id,
+            substation=self.name,
+            vehicle_id=session.vehicle_id,
+            state=session.state,
+            allocated_kw=session.allocated_kw,
+            min_power_kw=session.min_kw,
+            max_power_kw=session.max_kw,
+            priority=session.priority,
+            energy_kwh=session.energy_kwh,
+            energy_delivered_kwh=session.delivered(now, self.time_scale),
+            requested_at=session.requested_at,
+            started_at=session.started_at,
+            estimated_end=estimated_end,
+            ended_at=session.ended_at,
+            position=position,
+            estimated_start=estimated_start,
+            schedule=tuple(session.schedule),
+        )
 
     def _report(self, now: float, balancer: str | None = None) -> LoadReport:
-        self._sequence += 1
+        self._report_sequence += 1
+        shareable, sharing = self._sharing_state()
+        queue = [self._sessions[key] for _, key in self._queue]
+        # A newcomer asking for the defaults: admission counts its minimum (fair) or its maximum (fixed).
+        default_max = min(DEFAULT_MAX_POWER_KW, self.charger_max_power_kw)
+        newcomer_kw = DEFAULT_MIN_POWER_KW if self.allocation == FAIR else default_max
+        starts: list[float | None] = []
+        for priority in PRIORITIES:
+            ahead = [s for s in queue if s.priority >= priority]
+            newcomer = Session("", "", 1.0, newcomer_kw, newcomer_kw, priority, now, self._arrivals)
+            if not ahead and not self._blocked(priority) and self._fits(newcomer, now):
+                starts.append(0.0)
+            else:
+                start = self._estimated_starts(now, [*ahead, newcomer])[-1]
+                starts.append(None if start is None else max(0.0, start - now))
+        next_end = self._next_end()
         return LoadReport(
             name=self.name,
             capacity_kw=self.capacity_kw,
-            ev_power_kw=self._ev_power_kw,
+            ev_power_kw=max(0.0, self._ev_power_kw),
             background_kw=self.background.at(now),
-            active_sessions=len(self._active),
+            active_sessions=len(self._started),
             charger_max_power_kw=self.charger_max_power_kw,
             epoch=self.epoch,
-            sequence=self._sequence,
-            next_session_end_s=self._next_end(now),
+            sequence=self._report_sequence,
+            next_session_end_s=None if next_end is None else max(0.0, next_end - now),
             others_ev_power_kw=None if balancer is None else self._others_ev_power_kw(balancer),
+            others_sessions=None if balancer is None else self._others_sessions(balancer),
+            allocation=self.allocation,
+            headroom_kw=self._headroom_kw,
+            admission_headroom_kw=max(0.0, self._admission_headroom(now)),
+            committed_kw=max(0.0, self._committed_kw),
+            paused_sessions=self._paused,
+            queued_sessions=len(queue),
+            queue_limit=self.queue_limit,
+            queue_by_priority=tuple(sum(1 for s in queue if s.priority == p) for p in PRIORITIES),
+            shareable_kw=shareable,
+            sharing_sessions=sharing,
+            demand_kw=max(0.0, self._max_sum_kw + self._queued_max_kw),
+            estimated_start_s=tuple(starts),
         )

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import urllib3
 
-from grid_common.protocol import LoadReport
+from grid_common.protocol import ChargeRequest, LoadReport
 
 _pool = urllib3.PoolManager(retries=False, maxsize=64)
 
@@ -86,8 +86,21 @@ def load_report(
     epoch: str = "e1",
     sequence: int = 1,
     others_ev_power_kw: float | None = None,
+    others_sessions: int | None = None,
+    **fields,
 ) -> LoadReport:
-    """A substation's report as a balancer receives it; `load_kw` is all EV power unless said otherwise."""
+    """A substation's report as a balancer receives it: by default a substation that gives each session its
+    maximum ("fixed"), `load_kw` all EV power, no background; any other field by keyword."""
+    spare = max(0.0, capacity_kw - load_kw)
+    defaults = {
+        "allocation": "fixed",
+        "headroom_kw": capacity_kw,
+        "admission_headroom_kw": capacity_kw,
+        "committed_kw": load_kw,
+        "queue_limit": 100,
+        "shareable_kw": (spare,) * 4,
+        "demand_kw": load_kw,
+    }
     return LoadReport(
         name=name,
         capacity_kw=capacity_kw,
@@ -98,7 +111,15 @@ def load_report(
         epoch=epoch,
         sequence=sequence,
         others_ev_power_kw=others_ev_power_kw,
+        others_sessions=others_sessions,
+        **{**defaults, **fields},
     )
+
+
+def charge(vehicle_id: str = "EV", energy_kwh: float = 11.0, max_power_kw: float = 11.0, **fields) -> ChargeRequest:
+    """A charging request as the substation's domain takes it, its minimum the protocol's default."""
+    fields.setdefault("min_power_kw", min(max_power_kw, 1.4))
+    return ChargeRequest(vehicle_id, energy_kwh, max_power_kw, **fields)
 
 
 def view_of(balancer_or_grid, name: str) -> dict:

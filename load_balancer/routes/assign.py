@@ -24,6 +24,15 @@ def assign_substation():
         try:
             placed = context().assigner.assign(charge)
         except NotPlaced as refusal:
+            largest = context().grid_view.largest_charger_kw()
+            if largest is not None and charge.min_power_kw > largest:
+                message = f"is more than any charger here gives ({largest:g} kW)"
+                raise Problem(
+                    422,
+                    "Unprocessable Content",
+                    f"min_power_kw: {message}.",
+                    errors=[{"field": "min_power_kw", "message": message}],
+                ) from None
             if refusal.reason == "no_capacity":
                 title, detail = "No capacity", "No substation has room for this session now."
             else:
@@ -31,6 +40,6 @@ def assign_substation():
             raise Problem(503, title, detail, retry_after=refusal.retry_after_s, tried=refusal.attempts) from None
     session = placed.session
     return (
-        Response(json.dumps(session), status=201, content_type="application/json"),
+        Response(json.dumps(session), status=202 if placed.queued else 201, content_type="application/json"),
         {"Location": f"/sessions/{session['session_id']}"},
     )

@@ -23,8 +23,11 @@ def test_a_body_less_post_starts_a_session_like_the_original_api(gateway):
     assert read.get_json()["state"] == "charging" and read.get_json()["substation"] == session["substation"]
 
 
+FIXED = {"allocation": "fixed"}  # each session its maximum for its whole life, as version 0.2 gave it
+
+
 def test_sessions_end_on_their_own_and_free_capacity():
-    grid = in_process_grid({"only": 22}, substation={"time_scale": 7200})  # 11 kWh at 22 kW: 0.25 s
+    grid = in_process_grid({"only": 22}, substation={"time_scale": 7200, **FIXED})  # 11 kWh at 22 kW: 0.25 s
     gateway = grid.gateway.test_client()
     first = start(gateway, {"energy_kwh": 11, "max_power_kw": 22})
     assert first.status_code == 201
@@ -52,7 +55,7 @@ def test_stop_ends_a_session_early_and_frees_its_power():
 
 def test_a_full_substation_sends_the_session_to_the_next():
     # The balancer has not polled since "big" filled up: its view says "big" is empty.
-    grid = in_process_grid({"big": 44, "small": 22})
+    grid = in_process_grid({"big": 44, "small": 22}, substation=FIXED)
     big = grid.substations["big"].test_client()
     for _ in range(2):
         assert big.post("/begin_charging", json={"max_power_kw": 22}).status_code == 201
@@ -91,7 +94,7 @@ def test_a_choice_made_on_an_outdated_view_is_made_again():
 
 
 def test_a_full_grid_answers_503_with_retry_after():
-    grid = in_process_grid({"a": 11, "b": 11}, substation={"time_scale": 360})  # sessions of 10 s
+    grid = in_process_grid({"a": 11, "b": 11}, substation={"time_scale": 360, **FIXED})  # sessions of 10 s
     gateway = grid.gateway.test_client()
     assert start(gateway).status_code == 201
     assert start(gateway).status_code == 201
@@ -105,7 +108,7 @@ def test_a_full_grid_answers_503_with_retry_after():
 def test_the_substations_endpoint_is_the_live_view(grid, gateway, balancer):
     start(gateway)
     listed = balancer.get("/substations").get_json()
-    assert listed["strategy"] == "least_utilization"
+    assert listed["strategy"] == "most_power"
     assert [s["name"] for s in listed["substations"]] == ["substation1", "substation2", "substation3"]
     for entry in listed["substations"]:
         assert {

@@ -49,7 +49,7 @@ def test_killed_substation_is_skipped_and_rejoins_when_restarted(services):
 
 def test_one_process_can_simulate_many_substations_each_with_its_own_admission(services):
     """SUBSTATION_COUNT: a large grid on one machine, each substation at its own path, balanced as usual."""
-    host = services.substation("s", capacity_kw=22, SUBSTATION_COUNT="4", **LONG)
+    host = services.substation("s", capacity_kw=22, SUBSTATION_COUNT="4", ALLOCATION="fixed", **LONG)
     hosted = {f"s{n}": f"{host.url}/s{n}" for n in range(1, 5)}
     assert call("GET", host.url).body["substations"] == ["/s1", "/s2", "/s3", "/s4"]
     balancer = services.balancer(hosted)

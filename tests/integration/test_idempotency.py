@@ -61,7 +61,8 @@ def test_the_same_key_with_another_body_is_refused(services):
 
 
 def test_a_refusal_is_not_remembered_so_a_retry_with_the_key_can_succeed(services):
-    grid = services.grid({"only": 22}, substation_env={"TIME_SCALE": "3600"})  # 22 kWh at 22 kW: 1 s
+    # Each session at its maximum (fixed): 22 kWh at 22 kW lasts 1 s, and fills the substation.
+    grid = services.grid({"only": 22}, substation_env={"TIME_SCALE": "3600", "ALLOCATION": "fixed"})
     first = start(grid.gateway.url, {"energy_kwh": 22, "max_power_kw": 22})
     assert first.status == 201
     refused = start(grid.gateway.url, {"max_power_kw": 22}, key="k")

@@ -102,7 +102,7 @@ def test_concurrent_quiet_run_writes_a_json_summary(services, tmp_path):
 
 
 def test_full_grid_outcomes_count_201_and_503(services, tmp_path):
-    grid = services.grid({"a": 22}, substation_env=LONG)
+    grid = services.grid({"a": 22}, substation_env={**LONG, "ALLOCATION": "fixed"})  # 2 sessions of 11 kW fill it
     out = tmp_path / "out.json"
     run = load_test(grid.gateway.url, grid.balancer.url, "-n", "4", "--max-power-kw", "11", "--json", str(out))
     refusals = [r for r in json.loads(out.read_text())["replies"] if r["status"] == "503"]
@@ -131,7 +131,7 @@ def test_closed_port_counts_connection_errors_and_fails(tmp_path):
 
 
 def test_plot_charts_the_run_and_adds_the_samples_to_the_json(services, tmp_path):
-    grid = services.grid(substation_env=LONG)
+    grid = services.grid(substation_env={**LONG, "ALLOCATION": "fixed"})
     chart, out = tmp_path / "chart.png", tmp_path / "s.json"
     run = load_test(
         grid.gateway.url, grid.balancer.url, "-n", "60", "-c", "6", "-q", "--plot", str(chart), "--json", str(out)

@@ -1,4 +1,4 @@
-"""Two balancer replicas behind one gateway agree: substations' atomic admission is the source of truth."""
+"""Balancer replicas behind one gateway agree: substations' atomic admission is the source of truth."""
 
 from __future__ import annotations
 
@@ -15,9 +15,17 @@ LONG = {"TIME_SCALE": "1"}
 NO_POLLS_DURING_THE_TEST = {"POLL_INTERVAL_S": "60"}
 
 
-def replicated_grid(services):
-    substations = {name: services.substation(name, CAPACITY_KW, **LONG) for name in ("s1", "s2", "s3")}
-    balancers = [services.balancer(substations, name=f"balancer{n}", **NO_POLLS_DURING_THE_TEST) for n in (1, 2)]
+def replicated_grid(services, replicas=2, substation_env=None, balancer_env=None):
+    """Three equal substations; by default each session at its maximum, placed by least utilization."""
+    substation_env = substation_env or {"ALLOCATION": "fixed"}
+    balancer_env = balancer_env or {"STRATEGY": "least_utilization"}
+    substations = {
+        name: services.substation(name, CAPACITY_KW, **LONG, **substation_env) for name in ("s1", "s2", "s3")
+    }
+    balancers = [
+        services.balancer(substations, name=f"balancer{n}", **NO_POLLS_DURING_THE_TEST, **balancer_env)
+        for n in range(1, replicas + 1)
+    ]
     for balancer in balancers:
         wait_until(lambda b=balancer: all(view_of(b, name)["healthy"] for name in substations))
     gateway = services.gateway(",".join(b.url for b in balancers))
@@ -75,3 +83,26 @@ def test_the_gateway_skips_a_balancer_that_is_down(services):
     assert [r.status for r in replies] == [201] * 10
     session = replies[0].body["session_id"]
     assert call("GET", f"{gateway.url}/sessions/{session}").status == 200, "any balancer routes any session"
+
+
+def newcomer_kw(load: dict) -> float:
+    """About what a new session of priority 0 would get there: the power it would share, split evenly."""
+    charging = load["sharing_sessions"][0]
+    return min(load["charger_max_power_kw"], (load["shareable_kw"][0] + charging * 1.4) / (charging + 1))
+
+
+def test_three_balancers_sharing_headroom_never_overbook_and_leave_newcomers_equal(services):
+    substations, _, gateway = replicated_grid(
+        services, replicas=3, substation_env={"ALLOCATION": "fair"}, balancer_env={"STRATEGY": "most_power"}
+    )
+    replies = burst(gateway, 300, workers=24)
+    assert [r.status for r in replies] == [201] * 300, "300 minimums of 1.4 kW fit in 3 x 220 kW"
+    assert {r.body["result"] for r in replies} == {"Charging started"}
+    after = loads(substations)
+    assert sum(load["active_sessions"] for load in after.values()) == 300
+    for name, load in after.items():
+        assert load["ev_power_kw"] + load["background_kw"] <= load["capacity_kw"] + 1e-6, (name, load)
+        exposed = call("GET", f"{substations[name].url}/metrics").raw.decode()
+        assert metric_value(exposed, "substation_overload_seconds_total", substation=name) == 0
+    offered = [newcomer_kw(load) for load in after.values()]
+    assert max(offered) - min(offered) <= 1.0, offered

@@ -34,9 +34,10 @@ class Admissions:
         self.answers = answers
         self.calls = calls
 
-    def begin_charging(self, url, admission, *, timeout_s, others_at_most_kw=None):
+    def begin_charging(self, url, admission, *, timeout_s, condition=None):
         name = url.removeprefix("http://")
-        self.calls.append((name, admission, timeout_s, others_at_most_kw))
+        allowed_kw = None if condition is None else condition.others_ev_power_at_most
+        self.calls.append((name, admission, timeout_s, allowed_kw))
         answer = self.answers[name]
         if isinstance(answer, list):  # answers in turn
             answer = answer.pop(0)
@@ -49,6 +50,10 @@ def assigner(grid, answers, calls, deadline_s=5.0, clock=None):
     kwargs = {"clock": clock} if clock else {}
     admissions = Admissions(answers, calls)
     return Assigner(grid, LeastUtilization(), admissions, admission_timeout_s=2, deadline_s=deadline_s, **kwargs)
+
+
+def charge_request(**fields):
+    return ChargeRequest("EV-1", 11, 11, **fields)
 
 
 def admitted(name):
@@ -189,3 +194,35 @@ def test_with_no_other_choice_an_admission_has_no_condition():
     calls = []
     assigner(grid, {"a": admitted("a")}, calls).assign(REQUEST)
     assert calls[0][3] is None, "whatever other balancers placed there, a is the only place it can go"
+
+
+def queued(name):
+    session = {"session_id": f"{name}.0123456789abcdef", "substation": name, "state": "queued"}
+    return UpstreamResponse(202, {"session": session, "load": load(name)}, None)
+
+
+def test_a_request_that_may_wait_is_queued_where_it_should_start_soonest():
+    grid = GridView([("a", "http://a"), ("b", "http://b")])
+    grid.apply_report("a", load_report("a", capacity_kw=150, load_kw=150, estimated_start_s=(30, 30, 30, 30)), now=0)
+    grid.apply_report("b", load_report("b", capacity_kw=150, load_kw=150, estimated_start_s=(12, 12, 12, 12)), now=0)
+    calls = []
+    placed = assigner(grid, {"b": queued("b"), "a": queued("a")}, calls).assign(charge_request(wait=True))
+    assert placed.queued and placed.session["substation"] == "b"
+    assert [(name, admission["wait"]) for name, admission, *_ in calls] == [("b", True)], "no room to start anywhere"
+
+
+def test_a_request_that_may_not_wait_is_refused_when_nothing_starts_it():
+    grid = GridView([("a", "http://a")])
+    grid.apply_report("a", load_report("a", capacity_kw=150, load_kw=150), now=0)
+    with pytest.raises(NotPlaced) as refusal:
+        assigner(grid, {"a": queued("a")}, []).assign(charge_request())
+    assert refusal.value.reason == "no_capacity"
+
+
+def test_a_full_queue_sends_the_request_to_the_next_soonest():
+    grid = GridView([("a", "http://a"), ("b", "http://b")])
+    grid.apply_report("a", load_report("a", load_kw=150, estimated_start_s=(5, 5, 5, 5)), now=0)
+    grid.apply_report("b", load_report("b", load_kw=150, estimated_start_s=(9, 9, 9, 9)), now=0)
+    calls = []
+    placed = assigner(grid, {"a": refused("a"), "b": queued("b")}, calls).assign(charge_request(wait=True))
+    assert placed.session["substation"] == "b" and [c[0] for c in calls] == ["a", "b"]

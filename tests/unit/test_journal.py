@@ -2,43 +2,47 @@
 
 from __future__ import annotations
 
+import sqlite3
+
 import pytest
 
+from grid_common.protocol import CHARGING, COMPLETED, PAUSED, QUEUED, STOPPED
 from substation_service.journal import SqliteJournal
 from substation_service.profile import BackgroundDemand, DailyProfile, SimulatedClock
-from substation_service.substation import CHARGING, COMPLETED, STOPPED, Admitted, Refused, Substation
+from substation_service.substation import Admitted, Queued, Refused, Substation
+from tests.helpers import charge
 
 TIME_SCALE = 360.0  # 11 kWh at 11 kW: 10 s
 
 
-def substation_on(path, now: float, capacity_kw=33.0, history_limit=100) -> Substation:
-    background = BackgroundDemand(0.0, DailyProfile(), SimulatedClock(TIME_SCALE))
+def substation_on(path, now: float, capacity_kw=33.0, history_limit=100, allocation="fixed", **kwargs) -> Substation:
+    background = BackgroundDemand(kwargs.pop("background_peak_kw", 0.0), DailyProfile(), SimulatedClock(TIME_SCALE))
     journal = SqliteJournal(str(path))
     return Substation("s1", capacity_kw, 22.0, TIME_SCALE, background, history_limit=history_limit,
-                      journal=journal, now=now)  # fmt: skip
+                      journal=journal, now=now, allocation=allocation, **kwargs)  # fmt: skip
 
 
 def test_a_restarted_substation_knows_every_session_its_energy_and_its_load(tmp_path):
     path = tmp_path / "sessions.sqlite3"
     before = substation_on(path, now=0)
-    long = before.admit("EV-1", 22, 11, now=0).session  # 20 s
-    short = before.admit("EV-2", 11, 11, now=0).session  # 10 s
-    stopped = before.admit("EV-3", 11, 11, now=1).session
+    long = before.admit(charge("EV-1", 22, 11), now=0).session  # 20 s
+    short = before.admit(charge("EV-2", 11, 11), now=0).session  # 10 s
+    stopped = before.admit(charge("EV-3", 11, 11), now=1).session
     before.stop(stopped.session_id, now=2)
     # The process is killed here: nothing is closed or flushed.
 
     after = substation_on(path, now=5)
     report = after.report(5)
     assert report.active_sessions == 2 and report.load_kw == pytest.approx(22)
-    assert after.session(long.session_id, 5).energy_delivered_kwh(5) == pytest.approx(22 * 5 / 20)
+    assert after.session(long.session_id, 5).energy_delivered_kwh == pytest.approx(22 * 5 / 20)
     assert after.session(stopped.session_id, 5).state == STOPPED
-    assert isinstance(after.admit("EV-4", 11, 22, now=5), Refused), "capacity counts the restored sessions"
+    assert isinstance(after.admit(charge("EV-4", 11, 22), now=5), Refused), "capacity counts the restored sessions"
     assert after.session(short.session_id, 12).state == COMPLETED, "restored sessions still end on time"
 
 
 def test_sessions_that_ended_while_the_process_was_down_are_completed_at_restart(tmp_path):
     path = tmp_path / "sessions.sqlite3"
-    first = substation_on(path, now=0).admit("EV-1", 11, 11, now=0).session
+    first = substation_on(path, now=0).admit(charge("EV-1", 11, 11), now=0).session
     later = substation_on(path, now=60)
     assert later.report(60).active_sessions == 0 and later.report(60).load_kw == 0
     restored = later.session(first.session_id, 60)
@@ -48,17 +52,73 @@ def test_sessions_that_ended_while_the_process_was_down_are_completed_at_restart
 
 def test_a_replayed_admission_after_restart_is_the_same_session(tmp_path):
     path = tmp_path / "sessions.sqlite3"
-    admitted = substation_on(path, now=0).admit("EV-1", 11, 11, now=0, session_id="s1.00000000000000aa")
-    again = substation_on(path, now=1).admit("EV-1", 11, 11, now=1, session_id="s1.00000000000000aa")
-    assert isinstance(again, Admitted) and again.replayed and again.session == admitted.session
-    assert again.session.state == CHARGING
+    admitted = substation_on(path, now=0).admit(charge("EV-1", 11, 11), now=0, session_id="s1.00000000000000aa")
+    again = substation_on(path, now=1).admit(charge("EV-1", 11, 11), now=1, session_id="s1.00000000000000aa")
+    assert isinstance(again, Admitted) and again.replayed
+    assert again.session.session_id == admitted.session.session_id and again.session.state == CHARGING
 
 
 def test_history_beyond_the_limit_leaves_the_journal_too(tmp_path):
     path = tmp_path / "sessions.sqlite3"
     substation = substation_on(path, now=0, capacity_kw=1000, history_limit=2)
-    ids = [substation.admit(f"EV-{i}", 11, 11, now=0).session.session_id for i in range(4)]
+    ids = [substation.admit(charge(f"EV-{i}", 11, 11), now=0).session.session_id for i in range(4)]
     for session_id in ids:
         substation.stop(session_id, now=1)
     kept = {session.session_id for session in SqliteJournal(str(path)).sessions()}
     assert kept == set(ids[2:])
+
+
+def test_queued_and_paused_sessions_survive_a_restart_in_their_order(tmp_path):
+    path = tmp_path / "sessions.sqlite3"
+    # 30 kW: two minimums of 11 fit, the third waits; then the background rises and pauses the newest.
+    before = substation_on(path, now=0, allocation="fair", capacity_kw=30)
+    first, second = (before.admit(charge(f"EV-{n}", 22, 11, min_power_kw=11), now=0).session for n in (1, 2))
+    queued = before.admit(charge("EV-3", 11, 11, min_power_kw=11, wait=True), now=1)
+    assert isinstance(queued, Queued)
+    before.stop(first.session_id, now=2)  # EV-3 starts at once: its minimum fits
+    assert before.session(queued.session.session_id, 2).state == CHARGING
+    late = before.admit(charge("EV-4", 11, 11, min_power_kw=11, wait=True), now=3).session
+    assert late.state == QUEUED and late.position == 1
+
+    after = substation_on(path, now=4, allocation="fair", capacity_kw=30)
+    assert after.session(second.session_id, 4).state == CHARGING
+    assert after.session(late.session_id, 4).state == QUEUED and after.session(late.session_id, 4).position == 1
+    assert after.report(4).queued_sessions == 1 and after.report(4).active_sessions == 2
+    assert after.session(second.session_id, 4).energy_delivered_kwh > 11 * 3 / 10, "its energy so far is kept"
+
+
+def test_a_paused_session_is_journaled_as_paused(tmp_path):
+    path = tmp_path / "sessions.sqlite3"
+    # 40 kW peak background at 19:00 simulated: at 18:00 it is 38 kW and rising, leaving 22.7 kW of 61.
+    substation = substation_on(path, now=0, allocation="fair", capacity_kw=61, background_peak_kw=40)
+    sessions = [substation.admit(charge(f"EV-{n}", 250, 11, min_power_kw=11), now=0).session for n in range(3)]
+    assert all(s.state == CHARGING for s in sessions)
+    substation.report(18 * 10.0)
+    states = {s.session_id: s.state for s in SqliteJournal(str(path)).sessions()}
+    assert sorted(states.values()) == [CHARGING, CHARGING, PAUSED]
+    assert states[sessions[2].session_id] == PAUSED, "the most recently started is paused first"
+
+
+def test_a_journal_of_version_0_2_is_taken_over(tmp_path):
+    path = tmp_path / "sessions.sqlite3"
+    db = sqlite3.connect(path)
+    db.execute(
+        "CREATE TABLE sessions (session_id TEXT PRIMARY KEY, vehicle_id TEXT NOT NULL, power_kw REAL NOT NULL,"
+        " energy_kwh REAL NOT NULL, started_at REAL NOT NULL, ends_at REAL NOT NULL, state TEXT NOT NULL,"
+        " ended_at REAL)"
+    )
+    db.executemany(
+        "INSERT INTO sessions VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            ("s1.00000000000000aa", "EV-1", 11, 22, 0, 20, "charging", None),
+            ("s1.00000000000000bb", "EV-2", 11, 11, 0, 10, "stopped", 5),
+        ],
+    )
+    db.commit()
+    db.close()
+    substation = substation_on(path, now=5)
+    charging = substation.session("s1.00000000000000aa", 5)
+    assert charging.state == CHARGING and charging.allocated_kw == 11
+    assert charging.energy_delivered_kwh == pytest.approx(5.5)
+    assert substation.session("s1.00000000000000aa", 20).state == COMPLETED
+    assert substation.session("s1.00000000000000bb", 5).energy_delivered_kwh == pytest.approx(5.5)

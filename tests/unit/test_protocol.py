@@ -18,6 +18,7 @@ from grid_common.protocol import (
     InvalidRequest,
     LoadReport,
     MalformedReport,
+    SchedulePeriod,
     SessionReport,
     admission_answer,
     admission_body,
@@ -102,6 +103,19 @@ def a_load_report(**changes) -> LoadReport:
         "sequence": 7,
         "next_session_end_s": 12.5,
         "others_ev_power_kw": 11.0,
+        "others_sessions": 1,
+        "allocation": "fair",
+        "headroom_kw": 119.5,
+        "admission_headroom_kw": 118.0,
+        "committed_kw": 2.8,
+        "paused_sessions": 0,
+        "queued_sessions": 1,
+        "queue_limit": 100,
+        "queue_by_priority": (1, 0, 0, 0),
+        "shareable_kw": (116.7, 116.7, 116.7, 116.7),
+        "sharing_sessions": (2, 2, 2, 2),
+        "demand_kw": 33.0,
+        "estimated_start_s": (0.0, 0.0, None, 3.5),
     }
     return LoadReport(**{**fields, **changes})
 
@@ -112,12 +126,17 @@ def a_session_report(**changes) -> SessionReport:
         "substation": "substation1",
         "vehicle_id": "EV-1",
         "state": "charging",
-        "power_kw": 11.0,
+        "allocated_kw": 11.0,
+        "min_power_kw": 1.4,
+        "max_power_kw": 11.0,
+        "priority": 0,
         "energy_kwh": 11.0,
         "energy_delivered_kwh": 2.5,
+        "requested_at": 1_700_000_000.0,
         "started_at": 1_700_000_000.0,
         "estimated_end": 1_700_000_010.0,
         "ended_at": None,
+        "schedule": (SchedulePeriod(1_700_000_000.0, 22.0), SchedulePeriod(1_700_000_004.0, 11.0)),
     }
     return SessionReport(**{**fields, **changes})
 
@@ -128,18 +147,30 @@ def schema_validator(schema: dict) -> jsonschema.Draft202012Validator:
     return jsonschema.Draft202012Validator({**schema, **components}, format_checker=jsonschema.FormatChecker())
 
 
-@pytest.mark.parametrize("report", [a_load_report(), a_load_report(others_ev_power_kw=None, next_session_end_s=None)])
+@pytest.mark.parametrize(
+    "report",
+    [a_load_report(), a_load_report(others_ev_power_kw=None, others_sessions=None, next_session_end_s=None)],
+)
 def test_a_load_report_is_what_its_schema_says_and_reads_back_as_itself(report):
     body = report.to_json()
     schema_validator(LOAD_REPORT_SCHEMA).validate(body)
     assert set(body) <= set(LOAD_REPORT_SCHEMA["properties"])
-    assert set(LOAD_REPORT_SCHEMA["properties"]) - set(body) <= {"others_ev_power_kw"}
+    assert set(LOAD_REPORT_SCHEMA["properties"]) - set(body) <= {"others_ev_power_kw", "others_sessions"}
     assert LoadReport.from_json(body) == report
 
 
 @pytest.mark.parametrize(
     "change",
-    [{"capacity_kw": 0}, {"ev_power_kw": -1}, {"active_sessions": 1.5}, {"sequence": True}, {"name": "a b"}],
+    [
+        {"capacity_kw": 0},
+        {"ev_power_kw": -1},
+        {"active_sessions": 1.5},
+        {"sequence": True},
+        {"name": "a b"},
+        {"allocation": "greedy"},
+        {"shareable_kw": [1, 2, 3]},
+        {"queue_by_priority": [0, 0, -1, 0]},
+    ],
 )
 def test_a_load_report_that_breaks_its_schema_is_malformed(change):
     body = {**a_load_report().to_json(), **change}
@@ -148,10 +179,39 @@ def test_a_load_report_that_breaks_its_schema_is_malformed(change):
         LoadReport.from_json(body)
 
 
-def test_a_session_report_and_an_admission_answer_are_what_their_schemas_say():
-    session = a_session_report()
+@pytest.mark.parametrize(
+    "session",
+    [
+        a_session_report(),
+        a_session_report(
+            state="queued",
+            allocated_kw=0,
+            started_at=None,
+            estimated_end=None,
+            position=2,
+            estimated_start=1_700_000_030.0,
+            schedule=(),
+        ),
+        a_session_report(state="completed", allocated_kw=0, energy_delivered_kwh=11, ended_at=1_700_000_011.0),
+    ],
+)
+def test_a_session_report_is_what_its_schema_says(session):
     schema_validator(SESSION_SCHEMA).validate(session.to_json())
     assert set(session.to_json()) == set(SESSION_SCHEMA["properties"]) == set(SESSION_SCHEMA["required"])
+
+
+def test_a_session_schedule_is_an_ocpp_charging_schedule():
+    schedule = a_session_report().to_json()["charging_schedule"]
+    assert schedule == {
+        "startSchedule": "2023-11-14T22:13:20.000Z",
+        "chargingRateUnit": "W",
+        "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 22000.0}, {"startPeriod": 4, "limit": 11000.0}],
+        "minChargingRate": 1400.0,
+    }
+
+
+def test_an_admission_answer_is_what_its_schema_says():
+    session = a_session_report()
     answer = admission_answer(session, a_load_report())
     schema_validator(ADMISSION_ANSWER_SCHEMA).validate(answer)
     assert is_session_report(answer["session"])
@@ -174,3 +234,31 @@ def test_every_field_of_a_request_is_in_its_schema():
     request = parse_charge_request({"vehicle_id": "EV-1", "energy_kwh": 5, "max_power_kw": 3})
     schema_validator(CHARGE_REQUEST_SCHEMA).validate(request.to_json())
     assert set(request.to_json()) == set(CHARGE_REQUEST_SCHEMA["properties"])
+
+
+def test_the_new_fields_of_a_request_and_their_defaults():
+    default = parse_charge_request(None)
+    assert (default.min_power_kw, default.priority, default.wait) == (1.4, 0, False)
+    assert parse_charge_request({"max_power_kw": 1.2}).min_power_kw == 1.2, "never above its maximum"
+    asked = parse_charge_request({"min_power_kw": 4, "max_power_kw": 11, "priority": 3, "wait": True})
+    assert (asked.min_power_kw, asked.priority, asked.wait) == (4, 3, True)
+    assert parse_charge_request({"priority": 2.0}).priority == 2, "JSON has numbers: 2.0 is 2"
+
+
+@pytest.mark.parametrize(
+    ("body", "field", "message"),
+    [
+        ({"min_power_kw": 12, "max_power_kw": 11}, "min_power_kw", "at most max_power_kw"),
+        ({"min_power_kw": 12}, "min_power_kw", "at most max_power_kw"),
+        ({"min_power_kw": 0.5}, "min_power_kw", "at least 1"),
+        ({"priority": 4}, "priority", "0 to 3"),
+        ({"priority": 1.5}, "priority", "0 to 3"),
+        ({"priority": True}, "priority", "0 to 3"),
+        ({"wait": "yes"}, "wait", "true or false"),
+        ({"wait": 1}, "wait", "true or false"),
+    ],
+)
+def test_the_new_fields_are_checked(body, field, message):
+    with pytest.raises(InvalidRequest) as caught:
+        parse_charge_request(body)
+    assert any(e["field"] == field and message in e["message"] for e in caught.value.errors), caught.value.errors

@@ -7,8 +7,13 @@ import pytest
 from grid_common.protocol import MalformedReport
 from load_balancer.grid_view import GridView
 from load_balancer.poller import due_for_poll
-from load_balancer.strategies import LeastUtilization, Random, RoundRobin
-from tests.helpers import load_report
+from load_balancer.strategies import LeastUtilization, MostPower, Random, RoundRobin
+from tests.helpers import charge, load_report
+
+
+def wants(max_power_kw: float):
+    """A request for up to this power."""
+    return charge(max_power_kw=max_power_kw)
 
 
 def report(capacity=150.0, load=0.0, active=0, epoch="e1", sequence=1, charger=22, others=None) -> dict:
@@ -28,17 +33,17 @@ def grid_of(*substations) -> GridView:
 
 
 def test_least_utilization_picks_the_lowest_utilization_with_ties_to_the_largest():
-    assert LeastUtilization().choose(grid_of(("small", 150), ("big", 300)), 11).name == "big"
-    assert LeastUtilization().choose(grid_of(("small", 150), ("big", 300, 200)), 11).name == "small"
-    assert LeastUtilization().choose(grid_of(("small", 150, 30), ("big", 300, 75)), 11).name == "small"
+    assert LeastUtilization().choose(grid_of(("small", 150), ("big", 300)), wants(11)).name == "big"
+    assert LeastUtilization().choose(grid_of(("small", 150), ("big", 300, 200)), wants(11)).name == "small"
+    assert LeastUtilization().choose(grid_of(("small", 150, 30), ("big", 300, 75)), wants(11)).name == "small"
 
 
 def test_least_utilization_skips_substations_without_room_and_excluded_ones():
     grid = grid_of(("nearly_full", 20, 5), ("roomy", 100, 47))  # 25 % but only 15 kW left, vs 47 %
-    assert LeastUtilization().choose(grid, 11).name == "nearly_full"
-    assert LeastUtilization().choose(grid, 22).name == "roomy"
-    assert LeastUtilization().choose(grid, 11, {"nearly_full"}).name == "roomy"
-    assert LeastUtilization().choose(grid, 22, {"roomy"}) is None
+    assert LeastUtilization().choose(grid, wants(11)).name == "nearly_full"
+    assert LeastUtilization().choose(grid, wants(22)).name == "roomy"
+    assert LeastUtilization().choose(grid, wants(11), {"nearly_full"}).name == "roomy"
+    assert LeastUtilization().choose(grid, wants(22), {"roomy"}) is None
 
 
 def test_ties_break_by_session_count_then_name():
@@ -47,8 +52,8 @@ def test_ties_break_by_session_count_then_name():
     grid.apply_report("b", report(), now=0)
     grid.apply_report("c", report(), now=0)
     strategy = LeastUtilization()
-    assert strategy.choose(grid, 11).name == "b"
-    assert strategy.choose(grid, 11, {"b"}).name == "c", "fewer sessions before the name"
+    assert strategy.choose(grid, wants(11)).name == "b"
+    assert strategy.choose(grid, wants(11), {"b"}).name == "c", "fewer sessions before the name"
 
 
 def test_pending_sessions_spread_a_burst_evenly():
@@ -56,7 +61,7 @@ def test_pending_sessions_spread_a_burst_evenly():
     grid = grid_of(("s1", 150), ("s2", 150), ("s3", 150))
     strategy = LeastUtilization()
     for _ in range(30):
-        grid.reserve(strategy.choose(grid, 11).name, 11)
+        grid.reserve(strategy.choose(grid, wants(11)).name, 11)
     assert sorted(v.pending_sessions for v in grid.all()) == [10, 10, 10]
 
 
@@ -64,7 +69,7 @@ def test_burst_over_unequal_capacities_stays_within_one_session_share():
     grid = grid_of(("s1", 150), ("s2", 150), ("s3", 300))
     strategy = LeastUtilization()
     for _ in range(33):
-        grid.reserve(strategy.choose(grid, 11).name, 11)
+        grid.reserve(strategy.choose(grid, wants(11)).name, 11)
     utilizations = [v.pending_kw / v.capacity_kw for v in grid.all()]
     assert max(utilizations) - min(utilizations) <= 11 / 150 + 1e-9
     assert grid.get("s3").pending_sessions in (16, 17), "the 300 kW substation takes about twice the sessions"
@@ -73,21 +78,21 @@ def test_burst_over_unequal_capacities_stays_within_one_session_share():
 def test_down_substations_are_never_chosen():
     grid = grid_of(("a", 100), ("b", 300))
     grid.record_failure("b", certain=True)
-    assert {LeastUtilization().choose(grid, 11).name for _ in range(3)} == {"a"}
-    assert {RoundRobin().choose(grid, 11).name for _ in range(3)} == {"a"}
-    assert {Random(random.Random(1)).choose(grid, 11).name for _ in range(10)} == {"a"}
+    assert {LeastUtilization().choose(grid, wants(11)).name for _ in range(3)} == {"a"}
+    assert {RoundRobin().choose(grid, wants(11)).name for _ in range(3)} == {"a"}
+    assert {Random(random.Random(1)).choose(grid, wants(11)).name for _ in range(10)} == {"a"}
 
 
 def test_round_robin_cycles_and_skips_full_ones():
     grid = grid_of(("a", 100), ("b", 100, 95), ("c", 100))
     strategy = RoundRobin()
-    assert [strategy.choose(grid, 11).name for _ in range(4)] == ["a", "c", "a", "c"]
+    assert [strategy.choose(grid, wants(11)).name for _ in range(4)] == ["a", "c", "a", "c"]
 
 
 def test_random_only_picks_substations_with_room_and_is_roughly_uniform():
     grid = grid_of(("a", 100), ("b", 100, 95), ("c", 100))
     strategy = Random(random.Random(7))
-    picks = [strategy.choose(grid, 11).name for _ in range(600)]
+    picks = [strategy.choose(grid, wants(11)).name for _ in range(600)]
     assert set(picks) == {"a", "c"}
     assert 240 <= picks.count("a") <= 360
 
@@ -173,12 +178,12 @@ def test_substations_can_join_and_leave_at_run_time():
     added = grid.add("b", "http://b:5000")
     assert not added.healthy and [v.name for v in grid.all()] == ["a", "b"], "unhealthy until its first report"
     grid.apply_report("b", report(capacity=300), now=1)
-    assert LeastUtilization().choose(grid, 11).name == "b"
+    assert LeastUtilization().choose(grid, wants(11)).name == "b"
     with pytest.raises(KeyError):
         grid.add("b", "http://elsewhere")
     grid.reserve("b", 11)
     grid.remove("b")
-    assert [v.name for v in grid.all()] == ["a"] and LeastUtilization().choose(grid, 11).name == "a"
+    assert [v.name for v in grid.all()] == ["a"] and LeastUtilization().choose(grid, wants(11)).name == "a"
     # Calls to it that were under way end quietly.
     grid.release("b", 11)
     grid.record_failure("b")
@@ -193,19 +198,83 @@ def test_a_least_utilization_choice_stands_until_others_push_it_a_session_past_t
     grid.apply_report("b", {**report(capacity=100, load=25), "others_ev_power_kw": 0}, now=0)  # 25 %
     grid.apply_report("c", {**report(capacity=100, load=90), "others_ev_power_kw": 0}, now=0)  # 90 %, 10 kW left
     strategy = LeastUtilization()
-    chosen = strategy.choose(grid, 11)
+    chosen = strategy.choose(grid, wants(11))
     assert chosen.name == "a"
     # a ranks first until it draws b's 25 % of 300 kW = 75 kW: others may add 45 kW to their 20, and one
     # session (11 kW) more of tolerance.
-    assert strategy.admission_condition(grid, chosen, 11) == pytest.approx(20 + 75 - 30 + 11)
+    assert strategy.admission_condition(grid, chosen, wants(11)).others_ev_power_at_most == pytest.approx(
+        20 + 75 - 30 + 11
+    )
     # c has no room for 11 kW and b is excluded: a is the only place, whatever others put there.
-    assert strategy.admission_condition(grid, chosen, 11, exclude={"b"}) is None
+    assert strategy.admission_condition(grid, chosen, wants(11), exclude={"b"}) is None
     grid.apply_report("b", report(capacity=100, load=5, sequence=2), now=0)  # 5 %: b is chosen now
-    assert strategy.admission_condition(grid, grid.get("a"), 11) == 20 + 11, "a past the runner-up already"
+    condition = strategy.admission_condition(grid, grid.get("a"), wants(11))
+    assert condition.others_ev_power_at_most == 20 + 11, "a past the runner-up already"
 
 
 def test_load_blind_strategies_need_no_condition_and_neither_does_a_silent_substation():
     grid = grid_of(("a", 150), ("b", 150))
     for strategy in (RoundRobin(), Random(random.Random(1))):
-        assert strategy.admission_condition(grid, grid.get("a"), 11) is None
-    assert LeastUtilization().admission_condition(grid, grid.get("a"), 11) is None, "no others_ev_power_kw"
+        assert strategy.admission_condition(grid, grid.get("a"), wants(11)) is None
+    assert LeastUtilization().admission_condition(grid, grid.get("a"), wants(11)) is None, "no others_ev_power_kw"
+
+
+def sharing(name, capacity, charging, *, queued=0, paused=0, priority_queue=None, charger=22.0, others=None):
+    """A fair-sharing substation's report: `charging` sessions of 11 kW maximum sharing `capacity`."""
+    ev_kw = min(capacity, charging * 11.0)
+    spare = capacity - ev_kw
+    excess = ev_kw - charging * 1.4
+    return load_report(
+        name, capacity_kw=capacity, load_kw=ev_kw, active_sessions=charging + paused, charger_max_power_kw=charger,
+        allocation="fair", committed_kw=(charging + paused) * 1.4, paused_sessions=paused, queued_sessions=queued,
+        queue_by_priority=priority_queue or (queued, 0, 0, 0), shareable_kw=(spare + excess,) * 4,
+        sharing_sessions=(charging,) * 4, others_sessions=others, others_ev_power_kw=None if others is None else 0.0,
+    )  # fmt: skip
+
+
+def fair_grid(*reports) -> GridView:
+    grid = GridView([(r.name, f"http://{r.name}") for r in reports])
+    for report_ in reports:
+        grid.apply_report(report_.name, report_, now=0)
+    return grid
+
+
+def test_most_power_sends_a_session_where_a_newcomer_would_get_the_most():
+    grid = fair_grid(sharing("crowded", 44, 8), sharing("quiet", 44, 6), sharing("big", 88, 20))
+    assert grid.get("crowded").offered_kw(0) == pytest.approx(44 / 9)
+    assert MostPower().choose(grid, wants(11)).name == "quiet", "44/7 beats 44/9 and 88/21"
+    assert MostPower().choose(grid, wants(11), {"quiet"}).name == "crowded"
+
+
+def test_most_power_counts_sessions_in_flight_so_a_burst_spreads():
+    grid = fair_grid(sharing("a", 44, 6), sharing("b", 44, 6))
+    strategy = MostPower()
+    for _ in range(10):
+        chosen = strategy.choose(grid, wants(11))
+        grid.reserve(chosen.name, 11, 1.4)
+    assert [grid.get(n).pending_sessions for n in "ab"] == [5, 5]
+
+
+def test_with_full_power_everywhere_most_power_goes_by_utilization():
+    grid = fair_grid(sharing("small", 150, 2), sharing("large", 300, 2))
+    assert grid.get("small").offered_kw(0) == 22 and grid.get("large").offered_kw(0) == 22
+    assert MostPower().choose(grid, wants(11)).name == "large", "the least utilized, as least_utilization"
+
+
+def test_most_power_waits_behind_paused_and_queued_sessions_of_its_priority_or_higher():
+    grid = fair_grid(sharing("paused", 44, 2, paused=1), sharing("queued", 44, 2, queued=1), sharing("ok", 22, 10))
+    assert MostPower().choose(grid, wants(11)).name == "ok"
+    grid = fair_grid(sharing("low-queue", 44, 2, queued=1), sharing("ok", 22, 10))
+    assert MostPower().choose(grid, charge(priority=1)).name == "low-queue", "a higher priority goes first"
+    assert MostPower().choose(grid, charge(min_power_kw=30, max_power_kw=30)) is None, "no charger gives 30 kW"
+
+
+def test_a_most_power_choice_stands_until_others_place_as_many_sessions_as_keep_it_ahead_plus_one():
+    grid = fair_grid(sharing("a", 44, 3, others=2), sharing("b", 44, 10, others=0))
+    strategy = MostPower()
+    chosen = strategy.choose(grid, wants(11))
+    assert chosen.name == "a" and chosen.offered_kw(0) == 11
+    # b offers 44/11 = 4 kW; a stays ahead while 44/(4 + j) >= 4, j <= 7: seven more, and one of tolerance.
+    condition = strategy.admission_condition(grid, chosen, wants(11))
+    assert condition.others_sessions_at_most == 2 + 7 + 1 and condition.others_ev_power_at_most is None
+    assert strategy.admission_condition(grid, chosen, wants(11), exclude={"b"}) is None, "no runner-up"
