@@ -36,24 +36,30 @@ class Demand:
 def water_level(budget_kw: float, demands: Sequence[Demand]) -> float:
     """The level L with sum(clamp(L, min, max)) == budget_kw, for a budget between the sums of the minimums
     and of the maximums; math.inf when the budget covers every maximum."""
-    if budget_kw >= sum(d.max_kw for d in demands) - EPSILON_KW:
+    if budget_kw >= math.fsum(d.max_kw for d in demands) - EPSILON_KW:
         return math.inf
-    total = sum(d.min_kw for d in demands)
+    total = math.fsum(d.min_kw for d in demands)
     if budget_kw <= total + EPSILON_KW:
         return 0.0  # every session at its minimum
     # Below the lowest minimum the total is the sum of minimums; each session adds slope 1 from its minimum
-    # to its maximum. Walk the breakpoints upwards until the total reaches the budget.
+    # to its maximum. Walk the breakpoints upwards, both sorted lists at once, until the total reaches the
+    # budget.
     flexible = [d for d in demands if d.max_kw > d.min_kw]
-    events = sorted([(d.min_kw, 1) for d in flexible] + [(d.max_kw, -1) for d in flexible])
-    slope = 0
-    previous = events[0][0] if events else 0.0
-    for point, change in events:
+    starts = sorted(d.min_kw for d in flexible)
+    stops = sorted(d.max_kw for d in flexible)
+    slope, previous, i, j = 0, starts[0], 0, 0
+    while j < len(stops):
+        starting = i < len(starts) and starts[i] <= stops[j]
+        point = starts[i] if starting else stops[j]
         rise = slope * (point - previous)
         if slope > 0 and total + rise >= budget_kw:
             return previous + (budget_kw - total) / slope
         total += rise
-        slope += change
         previous = point
+        if starting:
+            slope, i = slope + 1, i + 1
+        else:
+            slope, j = slope - 1, j + 1
     return previous  # not reached for a budget below the sum of maxima
 
 
@@ -62,22 +68,27 @@ def allocate(headroom_kw: float, demands: Sequence[Demand]) -> dict[str, float]:
 
     Minimums first, then priority by priority, highest first, max-min fair within each. The total is
     min(headroom, sum of maxima): no headroom is left idle while a session could take more. The same
-    demands in any order give the same allocation, to the last bit (sums are taken in the order of keys).
+    demands in any order give the same allocation, to the last bit (every sum is exact: math.fsum).
     """
-    demands = sorted(demands, key=lambda d: d.key)
-    allocation = {d.key: d.min_kw for d in demands}
-    left_kw = max(0.0, headroom_kw - sum(d.min_kw for d in demands))
-    for priority in sorted({d.priority for d in demands}, reverse=True):
-        group = [d for d in demands if d.priority == priority]
-        budget_kw = left_kw + sum(d.min_kw for d in group)
-        level = water_level(budget_kw, group)
-        spent = 0.0
-        for demand in group:
-            share = min(demand.max_kw, max(demand.min_kw, level))
-            allocation[demand.key] = share
-            spent += share - demand.min_kw
-        left_kw = max(0.0, left_kw - spent)
-    return allocation
+    return allocate_with_levels(headroom_kw, demands)[0]
+
+
+def allocate_with_levels(headroom_kw: float, demands: Sequence[Demand]) -> tuple[dict[str, float], dict[int, float]]:
+    """The allocation, and the water level each priority was raised to (math.inf: all at their maximum)."""
+    groups: dict[int, list[Demand]] = {}
+    for demand in demands:
+        groups.setdefault(demand.priority, []).append(demand)
+    allocation: dict[str, float] = {}
+    levels: dict[int, float] = {}
+    left_kw = max(0.0, headroom_kw - math.fsum(d.min_kw for d in demands))
+    for priority in sorted(groups, reverse=True):
+        group = groups[priority]
+        minimums = math.fsum(d.min_kw for d in group)
+        level = levels[priority] = water_level(left_kw + minimums, group)
+        shares = [min(d.max_kw, max(d.min_kw, level)) for d in group]
+        allocation.update(zip((d.key for d in group), shares, strict=True))
+        left_kw = max(0.0, left_kw - (math.fsum(shares) - minimums))
+    return allocation, levels
 
 
 def fitting_prefix(headroom_kw: float, ordered: Iterable[Demand]) -> tuple[list[Demand], list[Demand]]:

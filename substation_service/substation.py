@@ -28,6 +28,7 @@ import time
 from collections import OrderedDict, deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from operator import attrgetter
 from typing import Protocol
 
 from grid_common.protocol import (
@@ -47,13 +48,14 @@ from grid_common.protocol import (
     SessionReport,
     new_session_id,
 )
-from substation_service.allocation import Demand, allocate, fitting_prefix, jain_index
+from substation_service.allocation import Demand, allocate_with_levels, fitting_prefix, jain_index
 from substation_service.profile import BackgroundDemand
 
 # Float sums of kW drift; a session that fits to within a milliwatt fits.
 TOLERANCE_KW = 1e-6
 # A process that was down long catches up in at most this many steps (each as long as it must be).
 MAX_CATCH_UP_STEPS = 2_000
+ORDER = attrgetter("order")
 # Buckets of the histograms the substation keeps (seconds).
 WAIT_BUCKETS_S = (0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300, 600)
 REALLOCATION_BUCKETS_S = (1e-5, 5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3, 2.5e-3, 5e-3, 0.01, 0.025, 0.05, 0.1, 0.25)
@@ -82,6 +84,10 @@ class Session:
     placed_by: str | None = None
     schedule: deque[SchedulePeriod] = field(default_factory=deque)
     version: int = 0  # bumped whenever allocated_kw changes: older completion times are stale
+
+    def __post_init__(self) -> None:
+        # What it may draw, as the allocator takes it: made once, since a session's limits do not change.
+        self.demand = Demand(self.session_id, self.min_kw, self.max_kw, self.priority)
 
     @property
     def order(self) -> tuple[int, int]:
@@ -255,8 +261,8 @@ class Substation:
         self._report_sequence = 0
         self._lock = threading.Lock()
         self._sessions: dict[str, Session] = {}  # queued, charging and paused
-        self._started: list[tuple[tuple[int, int], str]] = []  # (order, id) of charging and paused, sorted
-        self._queue: list[tuple[tuple[int, int], str]] = []  # (order, id) of queued, sorted
+        self._started: list[Session] = []  # charging and paused, in order (Session.order)
+        self._queue: list[Session] = []  # queued, in order
         self._finished: OrderedDict[str, Session] = OrderedDict()
         self._ends: list[tuple[float, int, str]] = []  # min-heap (end, version, id); stale entries skipped
         self._arrivals = 0
@@ -301,7 +307,7 @@ class Substation:
         """How long the session longest in the queue has waited; 0 with an empty queue."""
         with self._lock:
             self._advance(now)
-            return max((now - self._sessions[key].requested_at for _, key in self._queue), default=0.0)
+            return max((now - session.requested_at for session in self._queue), default=0.0)
 
     def energy_delivered_kwh(self, now: float) -> float:
         """While this process ran (a Prometheus counter: it starts again at 0 with the process)."""
@@ -316,8 +322,7 @@ class Substation:
         with self._lock:
             self._advance(now)
             ratios: dict[int, list[float]] = {p: [] for p in PRIORITIES}
-            for _, key in self._started:
-                session = self._sessions[key]
+            for session in self._started:
                 level = self._levels.get(session.priority, math.inf)
                 fair_kw = min(session.max_kw, max(level, session.min_kw))
                 ratios[session.priority].append(session.allocated_kw / fair_kw if fair_kw > 0 else 1.0)
@@ -383,7 +388,7 @@ class Substation:
             self._arrivals += 1
             self._journal.record([session])
             self._sessions[session.session_id] = session
-            bisect.insort(self._queue, (session.order, session.session_id))
+            bisect.insort(self._queue, session, key=ORDER)
             self._contribute(session, +1)
             self.counters.queued += 1
             return Queued(self._session_report(session, now), self._report(now, placed_by))
@@ -416,7 +421,7 @@ class Substation:
 
     def _blocked(self, priority: int) -> bool:
         """Paused sessions, and queued ones of the same or a higher priority, go first."""
-        return self._paused > 0 or bool(self._queue and -self._queue[0][0][0] >= priority)
+        return self._paused > 0 or bool(self._queue and self._queue[0].priority >= priority)
 
     def _fits(self, session: Session, now: float) -> bool:
         needed = self._needed_kw(session)
@@ -434,13 +439,13 @@ class Substation:
         """Queued or new, it starts: at 0 kW until the reallocation that follows gives it its power."""
         if session.state == QUEUED and session.session_id in self._sessions:
             self._contribute(session, -1)
-            self._queue.remove((session.order, session.session_id))
+            self._queue.remove(session)
             self.counters.waits.observe(now - session.requested_at)
         session.state = PAUSED
         session.started_at = now
         session.delivered_at = now
         self._sessions[session.session_id] = session
-        bisect.insort(self._started, (session.order, session.session_id))
+        bisect.insort(self._started, session, key=ORDER)
         self._contribute(session, +1)
         self._fresh.append(session)
         self.counters.started += 1
@@ -533,9 +538,9 @@ class Substation:
         self._contribute(session, -1)
         if session.started:
             self._settle(session, moment)
-            self._started.remove((session.order, session.session_id))
+            self._started.remove(session)
         elif session.state == QUEUED:
-            self._queue.remove((session.order, session.session_id))
+            self._queue.remove(session)
         session.state = state
         session.ended_at = moment
         if session.allocated_kw:
@@ -566,31 +571,27 @@ class Substation:
         step_s = step_s or self.step_s
         self._account(moment)
         headroom = max(0.0, self.capacity_kw - self.background.peak_between(moment, moment + step_s))
-        if (
-            self._all_at_max
-            and not self._queue
-            and not self._paused - len(self._fresh)
-            and (self._max_sum_kw <= headroom + TOLERANCE_KW)
-        ):
+        paused_before = self._paused - len(self._fresh)  # the fresh ones are at 0 kW only until now
+        if self._all_at_max and not paused_before and not self._queue and self._max_sum_kw <= headroom + TOLERANCE_KW:
             # Every session draws its maximum and still fits: only those just started need their power.
-            shares = {s.session_id: s.max_kw for s in self._fresh}
-            candidates = self._fresh
+            for session in self._fresh:
+                self._apply(session, session.max_kw, moment)
+            changed = self._fresh
         else:
-            started = [self._sessions[key] for _, key in self._started]
-            if self.allocation == FIXED:
-                shares = self._fixed_shares(started, moment)
-            else:
-                shares = self._fair_shares(started, headroom, moment)
-            candidates = [self._sessions[key] for _, key in self._started]
+            fixed = self.allocation == FIXED
+            shares = self._fixed_shares(moment) if fixed else self._fair_shares(headroom, moment)
+            changed = [
+                session
+                for session in self._started
+                if self._apply(session, shares.get(session.session_id, 0.0), moment)
+            ]
         self._fresh = []
-        changed = [s for s in candidates if self._apply(s, shares.get(s.session_id, 0.0), moment)]
         if changed:
             self._journal.record(changed)
-        self._all_at_max = (
-            all(s.allocated_kw >= s.max_kw for s in candidates) if candidates is not self._fresh else True
-        )
+        self._all_at_max = self._paused == 0 and all(level == math.inf for level in self._levels.values())
         self._headroom_kw = headroom
         self._allocated_at = moment
+        self._compact_ends()
         self.counters.reallocations.observe(time.perf_counter() - began)
 
     def _apply(self, session: Session, kw: float, moment: float) -> bool:
@@ -599,55 +600,59 @@ class Substation:
         if kw == session.allocated_kw and state == session.state:
             return False
         self._settle(session, moment)
-        if session.state == CHARGING and state == PAUSED:
-            self.counters.paused += 1
-        self._contribute(session, -1)
-        self._set_limit(session, kw, moment)
-        session.state = state
-        self._contribute(session, +1)
+        if state == session.state == CHARGING:  # the usual change: the sums move by the difference alone
+            delta = kw - session.allocated_kw
+            self._ev_power_kw += delta
+            self._excess_kw[session.priority] += delta
+            if session.placed_by is not None:
+                self._by_balancer[session.placed_by][0] += delta
+            self._set_limit(session, kw, moment)
+        else:
+            if session.state == CHARGING:
+                self.counters.paused += 1
+            self._contribute(session, -1)
+            self._set_limit(session, kw, moment)
+            session.state = state
+            self._contribute(session, +1)
         if state == CHARGING:
             heapq.heappush(self._ends, (session.ends_at(self.time_scale), session.version, session.session_id))
         return True
 
-    def _fixed_shares(self, started: list[Session], moment: float) -> dict[str, float]:
+    def _compact_ends(self) -> None:
+        """Completion times made stale by later changes of power stay in the heap until they reach its top:
+        rebuild it when they outnumber the live ones, so it does not grow with every step."""
+        if len(self._ends) > 2 * len(self._sessions) + 64:
+            live = []
+            for session in self._sessions.values():
+                end = session.ends_at(self.time_scale)
+                if end is not None:
+                    live.append((end, session.version, session.session_id))
+            heapq.heapify(live)
+            self._ends = live
+
+    def _fixed_shares(self, moment: float) -> dict[str, float]:
         """Each session its maximum; the queue's heads start, in order, while theirs fit."""
         self._levels = {}
-        while self._queue and self._fits(self._sessions[self._queue[0][1]], moment):
-            head = self._sessions[self._queue[0][1]]
-            self._start(head, moment)
-            started.append(head)
-        return {s.session_id: s.max_kw for s in started}
+        while self._queue and self._fits(self._queue[0], moment):
+            self._start(self._queue[0], moment)
+        return {session.session_id: session.max_kw for session in self._started}
 
-    def _fair_shares(self, started: list[Session], headroom: float, moment: float) -> dict[str, float]:
-        demands = [Demand(s.session_id, s.min_kw, s.max_kw, s.priority) for s in started]
-        fitting, waiting = fitting_prefix(headroom, demands)
+    def _fair_shares(self, headroom: float, moment: float) -> dict[str, float]:
+        fitting, waiting = fitting_prefix(headroom, [session.demand for session in self._started])
         if not waiting:  # nobody paused: the queue's heads start, in order, while their minimums fit
             admission_headroom = min(headroom, self._admission_headroom(moment))
             used = sum(d.min_kw for d in fitting)
             while self._queue:
-                head = self._sessions[self._queue[0][1]]
+                head = self._queue[0]
                 if used + head.min_kw > admission_headroom + TOLERANCE_KW:
                     break
                 self._start(head, moment)
                 used += head.min_kw
-                fitting.append(Demand(head.session_id, head.min_kw, head.max_kw, head.priority))
-        if not waiting and sum(d.max_kw for d in fitting) <= headroom:
-            self._levels = {}
-            return {d.key: d.max_kw for d in fitting}  # all at their maximum: nothing to share
-        shares = allocate(headroom, fitting)
-        self._levels = self._levels_of(fitting, shares)
+                fitting.append(head.demand)
+        shares, self._levels = allocate_with_levels(headroom, fitting)
+        if waiting:
+            self._levels = {**self._levels, **{d.priority: self._levels.get(d.priority, 0.0) for d in waiting}}
         return shares
-
-    @staticmethod
-    def _levels_of(fitting: list[Demand], shares: dict[str, float]) -> dict[int, float]:
-        """Per priority, the level its sessions were raised to: the highest share not held by a minimum
-        or capped by a maximum (infinite when all reached their maximum)."""
-        levels: dict[int, float] = {}
-        for demand in fitting:
-            share = shares[demand.key]
-            if share < demand.max_kw - TOLERANCE_KW:
-                levels[demand.priority] = max(levels.get(demand.priority, 0.0), share)
-        return levels
 
     def _admission_headroom(self, moment: float) -> float:
         return self.capacity_kw - self.background.peak_between(moment, moment + self.lookahead_s)
@@ -675,9 +680,9 @@ class Substation:
             self._contribute(session, +1)
             self._energy_baseline_kwh += session.delivered_kwh
             if session.state == QUEUED:
-                bisect.insort(self._queue, (session.order, session.session_id))
+                bisect.insort(self._queue, session, key=ORDER)
                 continue
-            bisect.insort(self._started, (session.order, session.session_id))
+            bisect.insort(self._started, session, key=ORDER)
             if session.state == CHARGING:
                 heapq.heappush(self._ends, (session.ends_at(self.time_scale), session.version, session.session_id))
             last_moment = session.delivered_at if last_moment is None else max(last_moment, session.delivered_at)
@@ -712,7 +717,7 @@ class Substation:
         """When each of `queued` (in queue order) would start: as the sessions charging now end at their
         current power and free what admission counts for them (paused ones take it first: they count as
         committed already). Background changes are not foreseen."""
-        ends = ((s.ends_at(self.time_scale), self._needed_kw(s)) for s in map(self._sessions.get, self._keys()))
+        ends = ((s.ends_at(self.time_scale), self._needed_kw(s)) for s in self._started)
         frees = sorted((end, kw) for end, kw in ends if end is not None)
         available = self._admission_headroom(now) - self._committed_kw
         moment, freed, starts = now, 0, []
@@ -728,13 +733,10 @@ class Substation:
             starts.append(moment)
         return starts
 
-    def _keys(self) -> Iterator[str]:
-        return (key for _, key in self._started)
-
     def _session_report(self, session: Session, now: float) -> SessionReport:
         position = estimated_start = None
         if session.state == QUEUED:
-            queue = [self._sessions[key] for _, key in self._queue]
+            queue = self._queue
             position = queue.index(session) + 1
             estimated_start = self._estimated_starts(now, queue[:position])[-1]
         ended = session.state in (COMPLETED, STOPPED)
@@ -762,7 +764,7 @@ class Substation:
     def _report(self, now: float, balancer: str | None = None) -> LoadReport:
         self._report_sequence += 1
         shareable, sharing = self._sharing_state()
-        queue = [self._sessions[key] for _, key in self._queue]
+        queue = self._queue
         # A newcomer asking for the defaults: admission counts its minimum (fair) or its maximum (fixed).
         default_max = min(DEFAULT_MAX_POWER_KW, self.charger_max_power_kw)
         newcomer_kw = DEFAULT_MIN_POWER_KW if self.allocation == FAIR else default_max

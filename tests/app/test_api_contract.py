@@ -18,7 +18,9 @@ from grid_common.protocol import DEFAULT_MAX_POWER_KW, IDEMPOTENCY_KEY, MAX_POWE
 from tests.in_process import in_process_grid
 
 EXAMPLES_PER_OPERATION = 60
-FUZZ = settings(max_examples=EXAMPLES_PER_OPERATION, deadline=None, suppress_health_check=list(HealthCheck))
+FUZZ = settings(
+    max_examples=EXAMPLES_PER_OPERATION, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True
+)
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,47 @@
+"""What every results file says of itself: the commit it measured, when, on what machine, by which command."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+from datetime import UTC, datetime
+from pathlib import Path
+
+from tools.processes import ROOT
+
+RESULTS = ROOT / "bench" / "results"
+
+
+def commit() -> str:
+    """The commit measured, with `+dirty` when the working tree differs from it."""
+
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, check=False).stdout.strip()
+
+    head = git("rev-parse", "--short=12", "HEAD") or "unknown"
+    dirty = git("status", "--porcelain", "--untracked-files=no")
+    return f"{head}+dirty" if dirty else head
+
+
+def stamp(command: str, settings: dict) -> dict:
+    return {
+        "commit": commit(),
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": {
+            "cores": os.cpu_count(),
+            "python": platform.python_version(),
+            "system": f"{platform.system()} {platform.machine()}",
+        },
+        "command": command,
+        "settings": settings,
+    }
+
+
+def write_results(name: str, command: str, settings: dict, figures: dict) -> Path:
+    """bench/results/<name>.json: the stamp and the figures, as the bench measured them."""
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path = RESULTS / f"{name}.json"
+    path.write_text(json.dumps({**stamp(command, settings), "figures": figures}, indent=2) + "\n")
+    return path
