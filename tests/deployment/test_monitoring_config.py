@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -39,7 +40,7 @@ def promtool(*args: str) -> subprocess.CompletedProcess:
 def test_promtool_accepts_every_scrape_config(config: Path):
     result = promtool("check", "config", str(config))
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "4 rules found" in result.stdout, "every config loads the alert rules"
+    assert "6 rules found" in result.stdout, "every config loads the alert rules"
 
 
 def test_alert_rules_pass_their_promtool_unit_tests():
@@ -56,7 +57,14 @@ def test_every_alert_rule_has_a_unit_test():
     assert (
         alerts
         == tested
-        == {"SubstationDown", "SubstationOverloaded", "SessionsRefusedNoCapacity", "NoHealthySubstation"}
+        == {
+            "SubstationDown",
+            "SubstationOverload",
+            "QueueWaitingTooLong",
+            "FairnessLow",
+            "SessionsRefusedNoCapacity",
+            "NoHealthySubstation",
+        }
     )
     for test in tests["tests"]:
         assert any(case["exp_alerts"] for case in test["alert_rule_test"]), "each test sees its alert fire"
@@ -81,6 +89,34 @@ def test_dashboard_panels_are_current_types_on_the_provisioned_data_source():
         assert panel["targets"], panel["title"]
         for target in panel["targets"]:
             assert target["datasource"]["uid"] == uid and target["expr"].strip(), panel["title"]
+    for variable in dashboard()["templating"]["list"]:
+        assert variable["datasource"] == {"type": "prometheus", "uid": uid}, variable["name"]
+
+
+def test_dashboard_variables_are_defined_where_used():
+    defined = {variable["name"] for variable in dashboard()["templating"]["list"]}
+    for panel in dashboard()["panels"]:
+        used = set(re.findall(r"\$(\w+)", " ".join([panel["title"], *queries(panel).splitlines()])))
+        assert used <= defined, panel["title"]
+        if "repeat" in panel:
+            assert panel["repeat"] in defined, panel["title"]
+
+
+def queries(panel: dict) -> str:
+    return "\n".join(target["expr"] for target in panel["targets"])
+
+
+def panel_querying(pattern: str, panel_type: str = "timeseries") -> dict:
+    """The first panel of `panel_type` with a query that matches `pattern`."""
+    found = [p for p in dashboard()["panels"] if p["type"] == panel_type and re.search(pattern, queries(p))]
+    assert found, f"a {panel_type} panel querying {pattern}"
+    return found[0]
+
+
+# Queries that read EV power, background and capacity alike, in any order.
+EV_BACKGROUND_AND_CAPACITY = (
+    r"(?s)^(?=.*substation_ev_power_watts)(?=.*substation_background_power_watts)(?=.*substation_capacity_watts)"
+)
 
 
 def test_dashboard_has_the_panels_people_asked_for():
@@ -99,6 +135,52 @@ def test_dashboard_has_the_panels_people_asked_for():
         assert wanted in titles
     first_version = next(p for p in dashboard()["panels"] if p["title"] == "EV sessions per substation")
     assert "substation_load" in first_version["targets"][0]["expr"], "the original dashboards' metric, kept"
+    # Smart charging: how each substation shares its power, who waits and how long, and how fairly.
+    sharing = panel_querying(EV_BACKGROUND_AND_CAPACITY)
+    assert sharing["fieldConfig"]["defaults"]["custom"]["stacking"]["mode"] == "normal"
+    assert panel_querying(r"substation_queue_length")
+    by_state = panel_querying(r"by \(state\) \(substation_sessions\)")
+    assert by_state["fieldConfig"]["defaults"]["custom"]["stacking"]["mode"] == "normal"
+    waits = queries(panel_querying(r"substation_wait_seconds_bucket"))
+    for quantile in ("0.5", "0.95"):
+        assert re.search(rf"histogram_quantile\({quantile}, .*\(rate\(substation_wait_seconds_bucket\[\w+\]\)", waits)
+    fairness = panel_querying(r"substation_fairness_jain_ratio")
+    assert "by (substation, priority)" in queries(fairness), "per substation and priority"
+    overload = panel_querying(r"substation_overload_seconds_total", "stat")
+    assert overload["fieldConfig"]["defaults"]["thresholds"]["steps"][0]["color"] == "green", "it should read 0"
+    assert panel_querying(r"substation_energy_delivered_joules_total", "stat")
+
+
+def overrides_of(panel: dict, ref_id: str) -> dict:
+    """What a panel's overrides set for one of its queries."""
+    return {
+        prop["id"]: prop["value"]
+        for override in panel["fieldConfig"]["overrides"]
+        if override["matcher"] == {"id": "byFrameRefID", "options": ref_id}
+        for prop in override["properties"]
+    }
+
+
+def test_each_substation_stacks_ev_background_and_free_power_under_its_capacity():
+    sharing = panel_querying(EV_BACKGROUND_AND_CAPACITY)
+    assert sharing["repeat"] == "substation", "one panel per substation"
+    assert sharing["fieldConfig"]["defaults"]["unit"] == "watt", "every series in watts"
+    ref_of = {
+        tuple(sorted(set(re.findall(r"substation_\w+_watts", target["expr"])))): target["refId"]
+        for target in sharing["targets"]
+    }
+    capacity = ref_of[("substation_capacity_watts",)]
+    stacked = [
+        ref_of[("substation_background_power_watts",)],
+        ref_of[("substation_ev_power_watts",)],
+        ref_of[("substation_background_power_watts", "substation_capacity_watts", "substation_ev_power_watts")],
+    ]
+    free = next(t["expr"] for t in sharing["targets"] if t["refId"] == stacked[-1])
+    assert re.search(r"substation_capacity_watts\S* - substation_\w+_watts\S* - substation_\w+_watts", free)
+    for ref_id in stacked:
+        assert overrides_of(sharing, ref_id).get("custom.stacking", {"mode": "normal"})["mode"] == "normal"
+    assert overrides_of(sharing, capacity)["custom.stacking"] == {"mode": "none"}, "capacity: a line, not stacked"
+    assert overrides_of(sharing, capacity)["custom.fillOpacity"] == 0
 
 
 def test_dashboard_panels_do_not_overlap():
