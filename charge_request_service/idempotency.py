@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from grid_common.clock import steady_time
 from grid_common.sqlite import open_database
 
 PENDING, DONE = "pending", "done"
@@ -46,7 +47,7 @@ def fingerprint(raw_body: bytes) -> str:
     """The same request whatever its JSON's spacing or key order; a body that is not JSON, as sent."""
     try:
         canonical = json.dumps(json.loads(raw_body or b"null"), sort_keys=True, separators=(",", ":")).encode()
-    except ValueError:
+    except (ValueError, RecursionError):
         canonical = raw_body
     return hashlib.sha256(canonical).hexdigest()
 
@@ -62,7 +63,7 @@ class IdempotencyStore:
         ttl_s: float,
         pending_lease_s: float,
         *,
-        clock: Callable[[], float] = time.time,
+        clock: Callable[[], float] = steady_time,
         sleep: Callable[[float], None] = _sleep,
     ) -> None:
         self.ttl_s = ttl_s

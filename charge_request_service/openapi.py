@@ -20,6 +20,12 @@ STARTED = {
         {"type": "object", "required": ["result"], "properties": {"result": {"const": "Charging started"}}},
     ]
 }
+QUEUED = {
+    "allOf": [
+        {"$ref": "#/components/schemas/Session"},
+        {"type": "object", "required": ["result"], "properties": {"result": {"const": "Queued"}}},
+    ]
+}
 LOCATION = {"schema": {"type": "string"}, "description": "/sessions/<session_id>"}
 
 SPEC = document(
@@ -46,6 +52,9 @@ SPEC = document(
                 "requestBody": CHARGE_REQUEST_BODY,
                 "responses": {
                     "201": json_response("Charging started.", STARTED, Location=LOCATION),
+                    "202": json_response(
+                        "Queued where it should start soonest (it asked to wait).", QUEUED, Location=LOCATION
+                    ),
                     **BAD_INPUT,
                     "409": problem("A request with this Idempotency-Key is still in progress.", retry_after=True),
                     "503": problem("No substation has room, or none is reachable.", retry_after=True),

@@ -4,6 +4,7 @@ Settings come from the environment so compose, the local runner and the tests di
 """
 
 import os
+import resource
 import signal
 import tempfile
 import threading
@@ -12,7 +13,9 @@ bind = [os.environ.get("BIND", "0.0.0.0:8000")]
 workers = int(os.environ.get("WEB_CONCURRENCY", "1"))
 # gevent: one process serves many concurrent requests that mostly wait on the network.
 worker_class = os.environ.get("GUNICORN_WORKER_CLASS", "gevent")
-worker_connections = int(os.environ.get("GUNICORN_WORKER_CONNECTIONS", "1000"))
+# Room for many idle or slow clients at once: each costs a greenlet, and none holds one longer than the
+# body timeout (grid_common/edge.py), so health checks and normal requests still find a place.
+worker_connections = int(os.environ.get("GUNICORN_WORKER_CONNECTIONS", "4000"))
 timeout = 30
 # Each worker builds its own app after the fork: its own connection pools, and for a balancer its own view
 # and Balancer-Id (substations tell balancers apart by it, so forked copies must not share one).
@@ -39,8 +42,22 @@ if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="prometheus-")
 
 
+def on_starting(server):
+    """As many open files as the system lets us: every connection is one."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = hard if hard != resource.RLIM_INFINITY else 65536
+    if soft < wanted:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+
+
 def post_worker_init(worker):
-    """SIGTERM: readiness off for SHUTDOWN_DRAIN_S while serving on, then gunicorn's graceful exit."""
+    """Errors gunicorn answers itself are problem+json; SIGTERM turns readiness off for SHUTDOWN_DRAIN_S
+    while serving on, then starts gunicorn's graceful exit."""
+    from gunicorn import util
+
+    from grid_common.edge import write_problem
+
+    util.write_error = write_problem  # gunicorn looks it up at each error: HTML pages no more
     if shutdown_drain_s <= 0:
         return
     from grid_common.lifecycle import start_draining

@@ -161,6 +161,11 @@ def _number(body: dict, field: str, default: float, maximum: float, errors: list
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         errors.append({"field": field, "message": "must be a number"})
         return default
+    try:
+        value = float(value)
+    except OverflowError:  # an integer of hundreds of digits: JSON allows it, no quantity here is one
+        errors.append({"field": field, "message": f"must be at most {maximum:g}"})
+        return default
     if not math.isfinite(value):
         errors.append({"field": field, "message": "must be finite"})
         return default
@@ -397,8 +402,8 @@ class LoadReport:
 
 
 def _finite(value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise ValueError(f"{value!r} is not a finite number")
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(float(value)):
+        raise ValueError("not a finite number")
     return float(value)
 
 

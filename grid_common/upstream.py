@@ -120,7 +120,7 @@ class JsonClient:
         response = self.transport.send(method, url, payload, headers, limits)
         try:
             decoded = json.loads(response.data) if response.data else None
-        except ValueError as error:
+        except (ValueError, RecursionError) as error:
             raise UpstreamBadResponse(
                 f"{method} {url} answered {response.status} with a body that is not JSON"
             ) from error

@@ -7,18 +7,18 @@ from collections.abc import Callable
 from flask import Blueprint, Flask, Response, json, request
 from prometheus_client import CollectorRegistry
 
+from grid_common.edge import MAX_BODY_BYTES, BoundedBody
 from grid_common.lifecycle import draining
 from grid_common.metrics import CONTENT_TYPE_LATEST, render_metrics
 from grid_common.problems import Problem, install_problem_handlers, relay_problem
 from grid_common.protocol import InvalidRequest
 from grid_common.upstream import UpstreamError, UpstreamResponse, UpstreamTimeout
 
-MAX_BODY_BYTES = 16 * 1024
-
 
 def new_app(name: str) -> Flask:
     app = Flask(name)
-    # Beyond this, Werkzeug answers 413 before the body is read.
+    # The body arrives whole, bounded in size and time, before the app reads it (grid_common/edge.py).
+    app.wsgi_app = BoundedBody(app.wsgi_app)
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
     app.json.sort_keys = False
     install_problem_handlers(app)
@@ -42,6 +42,8 @@ def read_json_body(*, optional: bool) -> object:
         body = json.loads(raw)
     except ValueError as error:
         raise Problem(400, "Bad Request", f"The body is not valid JSON: {error}.") from None
+    except RecursionError:
+        raise Problem(400, "Bad Request", "The body is not valid JSON: it nests too deeply.") from None
     if body is None:
         # `null` is a body that says nothing valid, not a missing one: only an empty body takes the defaults.
         raise Problem(

@@ -3,8 +3,6 @@ the routes to them. Collaborators that do I/O can be handed in, so that a test n
 
 from __future__ import annotations
 
-import time
-
 from flask import Flask
 
 from grid_common.openapi import openapi_blueprint
@@ -49,7 +47,6 @@ def create_app(
             timeout_s=config.poll_timeout_s,
             strategy=strategy.name,
             resolve=resolve,
-            wall_clock=time.time,
         )
     poller = Poller(
         grid_view,

@@ -77,7 +77,6 @@ class Assigner:
         admission_timeout_s: float,
         deadline_s: float,
         clock: Callable[[], float] = time.monotonic,
-        wall_clock: Callable[[], float] = time.time,
     ) -> None:
         self.grid_view = grid_view
         self.strategy = strategy
@@ -85,7 +84,6 @@ class Assigner:
         self.admission_timeout_s = admission_timeout_s
         self.deadline_s = deadline_s
         self.clock = clock
-        self.wall_clock = wall_clock
 
     def assign(self, request: ChargeRequest) -> Placed:
         attempts = Attempts(deadline=self.clock() + self.deadline_s)
@@ -194,7 +192,7 @@ class Assigner:
         report = body.get("load")
         if report is not None:
             with contextlib.suppress(MalformedReport):  # the admission outcome stands without it
-                self.grid_view.apply_report(name, report, self.wall_clock())
+                self.grid_view.apply_report(name, report, self.clock())
         if response.status in (200, 201, 202) and is_session_report(body.get("session")):
             return "queued" if body["session"].get("state") == "queued" else "admitted"
         if response.status == 409 and report is not None:
@@ -202,5 +200,5 @@ class Assigner:
         if response.status == 412 and report is not None:
             return "outdated"
         self.grid_view.record_failure(name)
-        metrics.UPSTREAM_FAILURES.labels(name, "begin_charging", f"http_{response.status}").inc()
+        metrics.UPSTREAM_FAILURES.labels(name, "begin_charging", f"http_{response.status // 100}xx").inc()
         return "failed"

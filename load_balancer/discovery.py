@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import socket
+import time
 from collections.abc import Callable
 
 from grid_common.protocol import MalformedReport
@@ -41,7 +42,7 @@ class Discovery:
         timeout_s: float,
         strategy: str,
         resolve: Resolve = resolve_ipv4,
-        wall_clock: Callable[[], float],
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.grid_view = grid_view
         self.substations = substations
@@ -50,7 +51,7 @@ class Discovery:
         self.timeout_s = timeout_s
         self.strategy = strategy
         self.resolve = resolve
-        self.wall_clock = wall_clock
+        self.clock = clock
         self._discovered: dict[str, str] = {}  # url -> substation name, for what DNS brought
 
     def url_of(self, address: str) -> str:
@@ -74,7 +75,7 @@ class Discovery:
             self.grid_view.remove(name)
             self._discovered = {u: n for u, n in self._discovered.items() if n != name}
         self.grid_view.add(name, url)
-        self.grid_view.apply_report(name, report, self.wall_clock())
+        self.grid_view.apply_report(name, report, self.clock())
         self._discovered[url] = name
         metrics.initialize([name], self.strategy)
         log.info("discovered substation %s at %s", name, url)
@@ -84,5 +85,5 @@ class Discovery:
         known = self.grid_view.get(name)
         if known is not None and known.url == url:
             self.grid_view.remove(name)
-            metrics.forget(name, self.strategy)
+            metrics.forget(name)
             log.info("substation %s left %s", name, self.host)

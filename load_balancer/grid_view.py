@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from sortedcontainers import SortedList
 
+from grid_common.clock import steady_time
 from grid_common.protocol import (
     DEFAULT_MAX_POWER_KW,
     DEFAULT_MIN_POWER_KW,
@@ -22,6 +23,7 @@ from grid_common.protocol import (
     PRIORITIES,
     ChargeRequest,
     LoadReport,
+    MalformedReport,
     iso_utc,
 )
 
@@ -45,7 +47,9 @@ class KnownSubstation:
     pending_kw: float = 0.0
     pending_committed_kw: float = 0.0
     pending_sessions: int = 0
+    # When its last report was taken (monotonic: for deciding when to poll), and the same as a timestamp.
     updated_at: float | None = None
+    updated_wall: float | None = None
     consecutive_failures: int = 0
 
     # --- what the last report said ---------------------------------------------------------------------
@@ -156,7 +160,7 @@ class KnownSubstation:
             "load_kw": round(self.load_kw, 3),
             "capacity_kw": self.capacity_kw,
             "utilization": round(self.utilization, 6),
-            "updated_at": iso_utc(self.updated_at),
+            "updated_at": iso_utc(self.updated_wall),
         }
         if report is not None:
             body |= {
@@ -251,14 +255,17 @@ class GridView:
             for ranking, power_key in zip(self._by_power, power_keys, strict=True):
                 ranking.add(power_key)
 
-    def apply_report(self, name: str, report: LoadReport | object, now: float) -> bool:
+    def apply_report(self, name: str, report: LoadReport | object, now: float, wall: float | None = None) -> bool:
         """Take a substation's report unless a newer one from the same process was already applied.
 
         Reports race: a poll answer can arrive after an admission answer that was produced later.
         Without the ordering check the view would forget the session just admitted. A report still in
-        JSON is checked first (MalformedReport).
+        JSON is checked first (MalformedReport). `now` is monotonic; `wall`, for display, the steady wall time.
         """
         parsed = report if isinstance(report, LoadReport) else LoadReport.from_json(report)
+        if parsed.name != name:
+            # Sessions placed there would be named after the one and refused by the other.
+            raise MalformedReport(f"the substation known as {name} calls itself {parsed.name}")
         with self.lock:
             substation = self._known.get(name)
             if substation is None:
@@ -269,6 +276,7 @@ class GridView:
             self._unrank(substation)
             substation.report = parsed
             substation.updated_at = now
+            substation.updated_wall = steady_time() if wall is None else wall
             substation.healthy = True
             substation.consecutive_failures = 0
             self._rank(substation)

@@ -52,14 +52,12 @@ def initialize(substations: list[str], strategy: str) -> None:
         REJECTED.labels(reason)
 
 
-def forget(substation: str, strategy: str) -> None:
-    """A removed substation's series go, so no dashboard shows it as down forever."""
-    series = (
-        (DECISIONS, (substation, strategy)),
-        (REFUSALS, (substation,)),
-        (OUTDATED_CHOICES, (substation,)),
-        (SUBSTATION_UP, (substation,)),
-    )
-    for metric, labels in series:
-        with contextlib.suppress(KeyError):
-            metric.remove(*labels)
+def forget(substation: str) -> None:
+    """A removed substation's series go, every label combination of them, so that no dashboard shows it as
+    down forever and a topology that changes does not grow the exposition without end."""
+    for metric in (DECISIONS, REFUSALS, OUTDATED_CHOICES, SUBSTATION_UP, UPSTREAM_FAILURES):
+        position = metric._labelnames.index("substation")
+        # prometheus_client has no removal by one label: its children are keyed by their label values.
+        for labels in [key for key in list(metric._metrics) if key[position] == substation]:
+            with contextlib.suppress(KeyError):
+                metric.remove(*labels)

@@ -72,7 +72,12 @@ SPEC = document(
                 "summary": "Place a session; tries the next best substation when one refuses or fails.",
                 "requestBody": CHARGE_REQUEST_BODY,
                 "responses": {
-                    "201": json_response("Placed.", SESSION, Location={"schema": {"type": "string"}}),
+                    "201": json_response("Placed: charging.", SESSION, Location={"schema": {"type": "string"}}),
+                    "202": json_response(
+                        "Queued where it should start soonest (it asked to wait).",
+                        SESSION,
+                        Location={"schema": {"type": "string"}},
+                    ),
                     **BAD_INPUT,
                     "503": problem("No substation has room, or none is reachable.", retry_after=True),
                 },

@@ -35,7 +35,7 @@ class Poller:
         *,
         interval_s: float,
         timeout_s: float,
-        wall_clock: Callable[[], float] = time.time,
+        clock: Callable[[], float] = time.monotonic,
         discover: Callable[[], None] | None = None,
         discovery_interval_s: float = 5.0,
     ) -> None:
@@ -46,7 +46,7 @@ class Poller:
         self.substations = substations
         self.interval_s = interval_s
         self.timeout_s = timeout_s
-        self.wall_clock = wall_clock
+        self.clock = clock
         self._stop = threading.Event()
         # Up to 64 polls at once, whatever the count at start: substations may join later (registration,
         # DNS discovery), and the pool only starts the workers it needs.
@@ -73,7 +73,7 @@ class Poller:
             self._stop.wait(max(0.0, self.interval_s - (time.monotonic() - started)))
 
     def poll_once(self) -> None:
-        now = self.wall_clock()
+        now = self.clock()
         due = [substation for substation in self.grid_view.all() if due_for_poll(substation, now, self.interval_s)]
         list(self._executor.map(self.refresh, due))
         healthy = 0
@@ -86,7 +86,7 @@ class Poller:
         try:
             report = self.substations.load(substation.url, timeout_s=self.timeout_s)
             was_healthy = substation.healthy
-            self.grid_view.apply_report(substation.name, report, self.wall_clock())
+            self.grid_view.apply_report(substation.name, report, self.clock())
             if not was_healthy:
                 log.info("substation %s is healthy", substation.name)
         except (UpstreamError, MalformedReport) as error:

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections.abc import Callable
 
 from flask import Flask
 from werkzeug.middleware.dispatcher import DispatcherMiddleware
 
+from grid_common.clock import steady_time
 from grid_common.openapi import openapi_blueprint
 from grid_common.web import new_app, probes_blueprint
 from substation_service import routes
@@ -74,7 +74,7 @@ class Ticker:
 def create_app(
     config: SubstationConfig,
     *,
-    clock: Callable[[], float] = time.time,
+    clock: Callable[[], float] = steady_time,
     journal: Journal | None = None,
     tick: bool = True,
 ) -> Flask:
@@ -86,14 +86,18 @@ def create_app(
         Ticker([substation], clock, config.allocation_step_s).start()
     app.extensions["substation"] = routes.Context(substation, clock)
     app.register_blueprint(routes.blueprint)
-    app.register_blueprint(
-        probes_blueprint(lambda: (True, {"substation": config.name}), build_registry(substation, clock))
-    )
+
+    def readiness() -> tuple[bool, dict]:
+        # A substation whose journal cannot write takes no new session: its sessions would not survive it.
+        error = substation.journal_error
+        return error is None, {"substation": config.name} | ({} if error is None else {"journal": error})
+
+    app.register_blueprint(probes_blueprint(readiness, build_registry(substation, clock)))
     app.register_blueprint(openapi_blueprint(SPEC))
     return app
 
 
-def create_hosting_app(config: SubstationConfig, *, clock: Callable[[], float] = time.time):
+def create_hosting_app(config: SubstationConfig, *, clock: Callable[[], float] = steady_time):
     """One process simulating several substations, each a whole substation app under `/<name>`.
 
     Each keeps its own state, lock, admission and metrics, exactly as in a process of its own; only the

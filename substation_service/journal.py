@@ -8,12 +8,17 @@ crash): the data is in the operating system's hands. Only a power cut can lose t
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections import deque
 from collections.abc import Iterable, Iterator
 
 from grid_common.protocol import CHARGING, COMPLETED, DEFAULT_MIN_POWER_KW, SchedulePeriod
-from grid_common.sqlite import open_database
-from substation_service.substation import Journal, NoJournal, Session
+from grid_common.sqlite import off_the_loop, open_database
+from substation_service.substation import Journal, JournalError, NoJournal, Session
+
+# A journal held by another writer is given up on quickly: the substation answers meanwhile (503 for what
+# needs the journal, unready), and writes what it could not once the journal is free again.
+BUSY_TIMEOUT_S = 0.25
 
 SCHEMA_VERSION = 2
 COLUMNS = (
@@ -46,7 +51,7 @@ CREATE = (
 class SqliteJournal:
     def __init__(self, path: str, schedule_limit: int = 48) -> None:
         # The substation's own lock orders every call, so one connection shared by its greenlets is safe.
-        self._db = open_database(path)
+        self._db = open_database(path, busy_timeout_s=BUSY_TIMEOUT_S)
         self.schedule_limit = schedule_limit
         version = self._db.execute("PRAGMA user_version").fetchone()[0]
         has_table = self._db.execute("SELECT 1 FROM sqlite_master WHERE name = 'sessions'").fetchone()
@@ -56,20 +61,28 @@ class SqliteJournal:
         self._db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     def record(self, sessions: Iterable[Session]) -> None:
+        """One transaction for all of them, or JournalError and none."""
         rows = [self._row(session) for session in sessions]
-        placeholders = ", ".join("?" * len(COLUMNS))
-        self._db.execute("BEGIN")
-        try:
-            self._db.executemany(
-                f"INSERT OR REPLACE INTO sessions ({', '.join(COLUMNS)}) VALUES ({placeholders})", rows
-            )
-            self._db.execute("COMMIT")
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
+        self._write(lambda: self._db.executemany(UPSERT, rows))
 
     def forget(self, session_ids: Iterable[str]) -> None:
-        self._db.executemany("DELETE FROM sessions WHERE session_id = ?", [(i,) for i in session_ids])
+        rows = [(i,) for i in session_ids]
+        self._write(lambda: self._db.executemany("DELETE FROM sessions WHERE session_id = ?", rows))
+
+    def _write(self, statements) -> None:
+        def transaction() -> None:
+            self._db.execute("BEGIN IMMEDIATE")  # takes the write lock now, or fails having changed nothing
+            try:
+                statements()
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+
+        try:
+            off_the_loop(transaction)
+        except sqlite3.Error as error:
+            raise JournalError(f"the journal cannot write: {error}") from error
 
     def sessions(self) -> Iterator[Session]:
         """Every session kept, in order of arrival."""

@@ -15,6 +15,7 @@ from grid_common.openapi import (
 from grid_common.protocol import BALANCER_ID, OTHERS_EV_POWER_CONDITION
 
 ADMITTED = {"$ref": "#/components/schemas/AdmissionAnswer"}
+JOURNAL_UNAVAILABLE = problem("The journal cannot write: nothing was changed.", retry_after=True)
 ADMISSION = {"required": False, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Admission"}}}}
 
 SPEC = document(
@@ -39,11 +40,13 @@ SPEC = document(
                 "responses": {
                     "201": json_response("Admitted.", ADMITTED),
                     "200": json_response("The same session id again: the session it named.", ADMITTED),
+                    "202": json_response("Queued: it asked to wait, and starts once it fits.", ADMITTED),
                     **BAD_INPUT,
                     "409": problem("Full (with Retry-After and the load), or a session id reused.", retry_after=True),
                     "412": problem(
                         f"Other balancers' sessions draw more than {OTHERS_EV_POWER_CONDITION} (with the load)."
                     ),
+                    "503": JOURNAL_UNAVAILABLE,
                 },
             }
         },
@@ -54,7 +57,7 @@ SPEC = document(
                 "responses": {"200": json_response("Load.", LOAD), "400": problem(f"A malformed {BALANCER_ID}.")},
             }
         },
-        **session_paths({}),
+        **session_paths({"503": JOURNAL_UNAVAILABLE}),
         "/": {"get": {"summary": "Name and load.", "responses": {"200": json_response("Index.", {"type": "object"})}}},
         **probe_paths("Ready at once."),
     },

@@ -19,9 +19,10 @@ from grid_common.protocol import (
     is_balancer_id,
     is_session_id,
     parse_admission,
+    substation_of,
 )
 from grid_common.web import invalid_request_problem, read_json_body
-from substation_service.substation import Admitted, Outdated, Queued, SessionConflict, Substation
+from substation_service.substation import Admitted, JournalError, Outdated, Queued, SessionConflict, Substation
 
 # When the grid is full because of background demand alone, no session end tells us when to retry.
 DEFAULT_RETRY_AFTER_S = 5.0
@@ -84,6 +85,10 @@ def begin_charging():
         charge, session_id = parse_admission(read_json_body(optional=True))
     except InvalidRequest as error:
         raise invalid_request_problem(error) from None
+    if session_id is not None and substation_of(session_id) != substation.name:
+        # A session named after another substation could be neither read nor stopped through a balancer.
+        message = f"must be named after this substation: {substation.name}.<token>"
+        raise invalid_request_problem(InvalidRequest([{"field": "session_id", "message": message}]))
     balancer = asking_balancer()
     allowed_kw = condition(OTHERS_EV_POWER_CONDITION, balancer, float, "kW")
     allowed_sessions = condition(OTHERS_SESSIONS_CONDITION, balancer, int, "sessions")
@@ -112,6 +117,8 @@ def begin_charging():
             "choose again with this load.",
             load=outcome.report.to_json(),
         )
+    if outcome.reason == "journal":
+        raise journal_problem(substation)
     details = {
         "capacity": f"{substation.name} cannot take {outcome.needed_kw:g} kW more without exceeding its "
         f"{substation.capacity_kw:g} kW capacity.",
@@ -135,9 +142,21 @@ def load():
     return ctx.substation.report(ctx.clock(), asking_balancer()).to_json()
 
 
+def journal_problem(substation: Substation) -> Problem:
+    return Problem(
+        503,
+        "Journal unavailable",
+        f"{substation.name} cannot keep what it is asked to change: {substation.journal_error}",
+        retry_after=DEFAULT_RETRY_AFTER_S,
+    )
+
+
 def session_answer(session_id: str, find: Callable[[Substation, str, float], SessionReport | None]):
     ctx = context()
-    session = find(ctx.substation, session_id_from_path(session_id), ctx.clock())
+    try:
+        session = find(ctx.substation, session_id_from_path(session_id), ctx.clock())
+    except JournalError:
+        raise journal_problem(ctx.substation) from None
     if session is None:
         raise Problem(404, "Not Found", f"No session {session_id} at {ctx.substation.name}.")
     return session.to_json()

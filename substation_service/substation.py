@@ -20,6 +20,7 @@ substation checks it at every step from its own state (`counters.overload_second
 from __future__ import annotations
 
 import bisect
+import contextlib
 import heapq
 import math
 import secrets
@@ -27,7 +28,7 @@ import threading
 import time
 from collections import OrderedDict, deque
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from operator import attrgetter
 from typing import Protocol
 
@@ -139,8 +140,9 @@ class Queued:
 
 @dataclass(frozen=True)
 class Refused:
-    """No room (`reason` "capacity"), a full queue ("queue"), or a car this charger cannot serve ("charger");
-    `retry_after_s` is when the next session here ends, if any does."""
+    """No room (`reason` "capacity"), a full queue ("queue"), a car this charger cannot serve ("charger"),
+    or a journal that cannot keep it ("journal"); `retry_after_s` is when the next session here ends, if
+    any does."""
 
     reason: str
     report: LoadReport
@@ -159,8 +161,13 @@ class Outdated:
     report: LoadReport
 
 
+class JournalError(Exception):
+    """The journal did not take a write: nothing of it was kept."""
+
+
 class Journal(Protocol):
-    """Where sessions outlive the process (see journal.py); called with the substation's lock held."""
+    """Where sessions outlive the process (see journal.py); called with the substation's lock held.
+    `record` writes all of them or raises JournalError and writes none."""
 
     def record(self, sessions: Iterable[Session]) -> None: ...
 
@@ -215,7 +222,7 @@ class Counters:
     paused: int = 0  # times a charging session was paused
     completed: int = 0
     stopped: int = 0
-    refused: dict[str, int] = field(default_factory=lambda: {"capacity": 0, "queue": 0, "charger": 0})
+    refused: dict[str, int] = field(default_factory=lambda: {"capacity": 0, "queue": 0, "charger": 0, "journal": 0})
     overload_seconds: float = 0.0
     energy_finished_kwh: float = 0.0  # of sessions that ended; those still here add theirs
     waits: Distribution = field(default_factory=lambda: Distribution(WAIT_BUCKETS_S))
@@ -283,6 +290,10 @@ class Substation:
         self._all_at_max = True  # every started session draws its maximum
         self._fresh: list[Session] = []  # started since the last reallocation: at 0 kW until it
         self._journal: Journal = journal or NoJournal()
+        # What changed on its own (allocations, completions, starts from the queue) while the journal could
+        # not write: written, latest state, at the next chance. `journal_error` says why, meanwhile.
+        self._unwritten: dict[str, Session] = {}
+        self.journal_error: str | None = None
         self._restore(now)
 
     # --- queries -------------------------------------------------------------------------------
@@ -374,9 +385,12 @@ class Substation:
             if self._can_start(session, now):
                 if outdated:
                     return Outdated(outdated, self._report(now, placed_by))
+                session.state, session.started_at = PAUSED, now  # as it starts: at 0 kW until allocated
+                if not self._journaled([session]):
+                    return self._refuse("journal", self._needed_kw(session), now, placed_by)
                 self._arrivals += 1
+                session.state, session.started_at = QUEUED, None
                 self._start(session, now)
-                self._journal.record([session])
                 self._reallocate(now)
                 return Admitted(self._session_report(session, now), self._report(now, placed_by))
             if not request.wait:
@@ -385,8 +399,9 @@ class Substation:
                 return self._refuse("queue", self._needed_kw(session), now, placed_by)
             if outdated:
                 return Outdated(outdated, self._report(now, placed_by))
+            if not self._journaled([session]):
+                return self._refuse("journal", self._needed_kw(session), now, placed_by)
             self._arrivals += 1
-            self._journal.record([session])
             self._sessions[session.session_id] = session
             bisect.insort(self._queue, session, key=ORDER)
             self._contribute(session, +1)
@@ -402,6 +417,10 @@ class Substation:
                 finished = self._finished.get(session_id)
                 return None if finished is None else self._session_report(finished, now)
             was_started = session.started
+            ended = replace(session, state=STOPPED, ended_at=now, allocated_kw=0.0)
+            ended.delivered_kwh, ended.delivered_at = session.delivered(now, self.time_scale), now
+            if not self._journaled([ended]):
+                raise JournalError(self.journal_error)
             self._account(now)
             self._finish(session, STOPPED, now)
             self.counters.stopped += 1
@@ -418,6 +437,26 @@ class Substation:
     def _needed_kw(self, session: Session) -> float:
         """What admission counts for a session: its minimum when sharing, its maximum when fixed."""
         return session.min_kw if self.allocation == FAIR else session.max_kw
+
+    def _journaled(self, sessions: list[Session]) -> bool:
+        """Write what a client asked for, with whatever is waiting to be written; False when the journal
+        cannot, and then nothing of the request may change."""
+        try:
+            self._journal.record([*self._unwritten.values(), *sessions])
+        except JournalError as error:
+            self.journal_error = str(error)
+            return False
+        self._unwritten.clear()
+        self.journal_error = None
+        return True
+
+    def _write_behind(self, sessions: list[Session]) -> None:
+        """What changed on its own is written now if the journal can, else at the next chance."""
+        if not sessions and not self._unwritten:
+            return
+        for session in sessions:
+            self._unwritten[session.session_id] = session
+        self._journaled([])
 
     def _blocked(self, priority: int) -> bool:
         """Paused sessions, and queued ones of the same or a higher priority, go first."""
@@ -547,7 +586,7 @@ class Substation:
             self._set_limit(session, 0.0, moment)
         session.version += 1
         del self._sessions[session.session_id]
-        self._journal.record([session])
+        self._write_behind([session])
         self.counters.energy_finished_kwh += session.delivered_kwh
         self._finished[session.session_id] = session
         self._trim_history()
@@ -586,8 +625,7 @@ class Substation:
                 if self._apply(session, shares.get(session.session_id, 0.0), moment)
             ]
         self._fresh = []
-        if changed:
-            self._journal.record(changed)
+        self._write_behind(changed)
         self._all_at_max = self._paused == 0 and all(level == math.inf for level in self._levels.values())
         self._headroom_kw = headroom
         self._allocated_at = moment
@@ -697,7 +735,8 @@ class Substation:
         while len(self._finished) > self.history_limit:
             dropped.append(self._finished.popitem(last=False)[0])
         if dropped:
-            self._journal.forget(dropped)
+            with contextlib.suppress(JournalError):  # rows kept longer than the history: trimmed next time
+                self._journal.forget(dropped)
 
     def _sharing_state(self) -> tuple[tuple[float, ...], tuple[int, ...]]:
         """Per priority p: what a newcomer of priority p could draw from (headroom nobody takes, and what

@@ -57,5 +57,5 @@ def remove_substation(name: str):
         ctx.grid_view.remove(name)
     except KeyError:
         raise Problem(404, "Not Found", f"No substation named {name}.") from None
-    metrics.forget(name, ctx.strategy.name)
+    metrics.forget(name)
     return "", 204

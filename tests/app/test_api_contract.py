@@ -74,13 +74,16 @@ def checker(operation, mode: GenerationMode, label: str, ran: dict[str, int]):
         # generated request used with another body (422), and a conditional admission, which other
         # balancers' sessions decide (412), or which names no balancer (400: OpenAPI cannot say that one
         # header needs another).
-        # So is a minimum above the maximum (422): JSON Schema cannot compare two fields.
+        # So is a minimum above the maximum (422): JSON Schema cannot compare two fields; and an admission's
+        # session id named after another substation than the one it is sent to (422).
         headers = case.headers or {}
         stateful = IDEMPOTENCY_KEY in headers or OTHERS_EV_POWER_CONDITION in headers
         body = case.body if isinstance(case.body, dict) else {}
         minimum, maximum = body.get("min_power_kw"), body.get("max_power_kw", DEFAULT_MAX_POWER_KW)
         crossed = isinstance(minimum, int | float) and isinstance(maximum, int | float) and minimum > maximum
-        excluded = [positive_data_acceptance] if stateful or crossed else None
+        session_id = body.get("session_id")
+        elsewhere = isinstance(session_id, str) and not session_id.startswith("substation1.")
+        excluded = [positive_data_acceptance] if stateful or crossed or elsewhere else None
         case.call_and_validate(excluded_checks=excluded)
 
     return check

@@ -27,7 +27,7 @@ def test_admits_until_capacity_then_refuses():
     assert report.active_sessions == 3
     assert report.load_kw == pytest.approx(33)
     assert report.utilization == pytest.approx(1.0)
-    assert substation.counters.refused == {"capacity": 1, "queue": 0, "charger": 0}
+    assert substation.counters.refused == {"capacity": 1, "queue": 0, "charger": 0, "journal": 0}
 
 
 def test_session_power_is_capped_by_the_charger():

@@ -25,7 +25,7 @@ class FakeSubstations:
 def discovery_over(addresses: set[str], substations: FakeSubstations, grid: GridView) -> Discovery:
     return Discovery(
         grid, substations, "substation.grid.svc", 5000, timeout_s=0.5, strategy="least_utilization",
-        resolve=lambda host, port: set(addresses), wall_clock=lambda: 100.0,
+        resolve=lambda host, port: set(addresses), clock=lambda: 100.0,
     )  # fmt: skip
 
 

@@ -16,9 +16,10 @@ def wants(max_power_kw: float):
     return charge(max_power_kw=max_power_kw)
 
 
-def report(capacity=150.0, load=0.0, active=0, epoch="e1", sequence=1, charger=22, others=None) -> dict:
+def report(capacity=150.0, load=0.0, active=0, epoch="e1", sequence=1, charger=22, others=None, name="s1") -> dict:
     """A load report as it comes off the wire."""
     return load_report(
+        name,
         capacity_kw=capacity, load_kw=load, active_sessions=active, charger_max_power_kw=charger, epoch=epoch,
         sequence=sequence, others_ev_power_kw=others,
     ).to_json()  # fmt: skip
@@ -28,7 +29,7 @@ def grid_of(*substations) -> GridView:
     """A view of (name, capacity, load) substations, all healthy."""
     grid = GridView([(name, f"http://{name}") for name, *_ in substations])
     for name, capacity, *rest in substations:
-        grid.apply_report(name, report(capacity=capacity, load=rest[0] if rest else 0.0), now=0)
+        grid.apply_report(name, report(capacity=capacity, load=rest[0] if rest else 0.0, name=name), now=0)
     return grid
 
 
@@ -48,9 +49,9 @@ def test_least_utilization_skips_substations_without_room_and_excluded_ones():
 
 def test_ties_break_by_session_count_then_name():
     grid = GridView([("b", "u"), ("a", "u"), ("c", "u")])
-    grid.apply_report("a", {**report(), "active_sessions": 2}, now=0)
-    grid.apply_report("b", report(), now=0)
-    grid.apply_report("c", report(), now=0)
+    grid.apply_report("a", {**report(name="a"), "active_sessions": 2}, now=0)
+    grid.apply_report("b", report(name="b"), now=0)
+    grid.apply_report("c", report(name="c"), now=0)
     strategy = LeastUtilization()
     assert strategy.choose(grid, wants(11)).name == "b"
     assert strategy.choose(grid, wants(11), {"b"}).name == "c", "fewer sessions before the name"
@@ -99,7 +100,7 @@ def test_random_only_picks_substations_with_room_and_is_roughly_uniform():
 
 def test_power_is_capped_by_each_substations_charger():
     grid = GridView([("slow", "u")])
-    grid.apply_report("slow", report(capacity=100, charger=7), now=0)
+    grid.apply_report("slow", report(name="slow", capacity=100, charger=7), now=0)
     assert grid.get("slow").power_for(11) == 7
 
 
@@ -114,7 +115,9 @@ def test_the_ranking_stays_sorted_through_every_kind_of_change():
         elif action == 1 and grid.get(name).pending_sessions:
             grid.release(name, 11)
         elif action == 2:
-            grid.apply_report(name, report(capacity=120, load=rng.uniform(0, 100), sequence=step + 2), now=step)
+            grid.apply_report(
+                name, report(capacity=120, load=rng.uniform(0, 100), sequence=step + 2, name=name), now=step
+            )
         else:
             grid.record_failure(name, certain=True)
     ranked = list(grid.ranked())
@@ -124,22 +127,26 @@ def test_the_ranking_stays_sorted_through_every_kind_of_change():
 
 def test_view_ignores_reports_older_than_the_last_applied():
     grid = GridView([("s1", "u1")])
-    assert grid.apply_report("s1", report(load=11, sequence=5), now=1)
-    assert not grid.apply_report("s1", report(load=0, sequence=4), now=2), "a stale poll must not undo an admission"
+    assert grid.apply_report("s1", report(name="s1", load=11, sequence=5), now=1)
+    assert not grid.apply_report("s1", report(name="s1", load=0, sequence=4), now=2), (
+        "a stale poll must not undo an admission"
+    )
     assert grid.get("s1").load_kw == 11
-    assert grid.apply_report("s1", report(load=0, epoch="restarted", sequence=1), now=3), "a restarted process"
+    assert grid.apply_report("s1", report(name="s1", load=0, epoch="restarted", sequence=1), now=3), (
+        "a restarted process"
+    )
     assert grid.get("s1").load_kw == 0
 
 
 def test_view_marks_unhealthy_after_failures_and_heals_on_report():
     grid = GridView([("s1", "u1")], unhealthy_after_failures=2)
-    grid.apply_report("s1", report(), now=0)
+    grid.apply_report("s1", report(name="s1"), now=0)
     grid.record_failure("s1")
     assert grid.get("s1").healthy, "one timeout may be a blip"
     grid.record_failure("s1")
     assert not grid.get("s1").healthy
     assert list(grid.ranked()) == [] and grid.healthy_count() == 0
-    grid.apply_report("s1", report(sequence=2), now=1)
+    grid.apply_report("s1", report(name="s1", sequence=2), now=1)
     assert grid.get("s1").healthy
     grid.record_failure("s1", certain=True)
     assert not grid.get("s1").healthy, "connection refused is certain"
@@ -148,7 +155,8 @@ def test_view_marks_unhealthy_after_failures_and_heals_on_report():
 def test_view_rejects_malformed_reports():
     grid = GridView([("s1", "u1")])
     for bad in [None, [], {"capacity_kw": 1}, {**report(), "capacity_kw": 0}, {**report(), "capacity_kw": "x"},
-                {**report(), "sequence": 10**400}, {**report(), "name": "not a name"}]:  # fmt: skip
+                {**report(), "sequence": 10**400}, {**report(), "name": "not a name"},
+                report(name="another-substation")]:  # fmt: skip
         with pytest.raises(MalformedReport):
             grid.apply_report("s1", bad, now=0)
 
@@ -177,7 +185,7 @@ def test_substations_can_join_and_leave_at_run_time():
     grid = grid_of(("a", 100))
     added = grid.add("b", "http://b:5000")
     assert not added.healthy and [v.name for v in grid.all()] == ["a", "b"], "unhealthy until its first report"
-    grid.apply_report("b", report(capacity=300), now=1)
+    grid.apply_report("b", report(name="b", capacity=300), now=1)
     assert LeastUtilization().choose(grid, wants(11)).name == "b"
     with pytest.raises(KeyError):
         grid.add("b", "http://elsewhere")
@@ -187,16 +195,18 @@ def test_substations_can_join_and_leave_at_run_time():
     # Calls to it that were under way end quietly.
     grid.release("b", 11)
     grid.record_failure("b")
-    assert not grid.apply_report("b", report(sequence=9), now=2)
+    assert not grid.apply_report("b", report(name="b", sequence=9), now=2)
     with pytest.raises(KeyError):
         grid.remove("b")
 
 
 def test_a_least_utilization_choice_stands_until_others_push_it_a_session_past_the_runner_up():
     grid = GridView([("a", "http://a"), ("b", "http://b"), ("c", "http://c")])
-    grid.apply_report("a", {**report(capacity=300, load=30), "others_ev_power_kw": 20}, now=0)  # 10 %
-    grid.apply_report("b", {**report(capacity=100, load=25), "others_ev_power_kw": 0}, now=0)  # 25 %
-    grid.apply_report("c", {**report(capacity=100, load=90), "others_ev_power_kw": 0}, now=0)  # 90 %, 10 kW left
+    grid.apply_report("a", {**report(name="a", capacity=300, load=30), "others_ev_power_kw": 20}, now=0)  # 10 %
+    grid.apply_report("b", {**report(name="b", capacity=100, load=25), "others_ev_power_kw": 0}, now=0)  # 25 %
+    grid.apply_report(
+        "c", {**report(name="c", capacity=100, load=90), "others_ev_power_kw": 0}, now=0
+    )  # 90 %, 10 kW left
     strategy = LeastUtilization()
     chosen = strategy.choose(grid, wants(11))
     assert chosen.name == "a"
@@ -207,7 +217,7 @@ def test_a_least_utilization_choice_stands_until_others_push_it_a_session_past_t
     )
     # c has no room for 11 kW and b is excluded: a is the only place, whatever others put there.
     assert strategy.admission_condition(grid, chosen, wants(11), exclude={"b"}) is None
-    grid.apply_report("b", report(capacity=100, load=5, sequence=2), now=0)  # 5 %: b is chosen now
+    grid.apply_report("b", report(name="b", capacity=100, load=5, sequence=2), now=0)  # 5 %: b is chosen now
     condition = strategy.admission_condition(grid, grid.get("a"), wants(11))
     assert condition.others_ev_power_at_most == 20 + 11, "a past the runner-up already"
 

@@ -1,0 +1,212 @@
+"""What a hostile or unlucky client found, each reproduced against real processes and answered as it should."""
+
+from __future__ import annotations
+
+import json
+import socket
+import sqlite3
+import time
+
+import pytest
+
+from tests.helpers import call, metric_value, view_of, wait_until
+
+LONG = {"TIME_SCALE": "1"}
+PROBLEM = "application/problem+json"
+TOKEN = "a-topology-token-for-tests"
+
+
+def raw_exchange(port: int, data: bytes, timeout: float = 5.0) -> bytes:
+    """Send bytes as they are, read the answer until the server closes or stops sending."""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
+        sock.sendall(data)
+        answer = b""
+        try:
+            while chunk := sock.recv(65536):
+                answer += chunk
+                if b"\r\n\r\n" in answer and len(answer) >= answer.index(b"\r\n\r\n") + 4 + _length(answer):
+                    break
+        except TimeoutError:
+            pass
+        return answer
+
+
+def _length(answer: bytes) -> int:
+    head = answer.split(b"\r\n\r\n", 1)[0].decode("latin-1").lower()
+    for line in head.split("\r\n"):
+        if line.startswith("content-length:"):
+            return int(line.split(":", 1)[1])
+    return 0
+
+
+def status_and_type(answer: bytes) -> tuple[int, str]:
+    head = answer.split(b"\r\n\r\n", 1)[0].decode("latin-1")
+    status = int(head.split(" ", 2)[1])
+    content_type = next(
+        (line.split(":", 1)[1].strip() for line in head.split("\r\n") if line.lower().startswith("content-type:")), ""
+    )
+    return status, content_type
+
+
+@pytest.fixture
+def grid(services):
+    return services.grid({"a": 150, "b": 150}, substation_env=LONG, balancer_env={"TOPOLOGY_TOKEN": TOKEN})
+
+
+def test_made_up_methods_do_not_grow_the_gateways_metrics(grid):
+    before = call("GET", f"{grid.gateway.url}/metrics").raw
+    for n in range(300):
+        call(f"INVENT{n}", f"{grid.gateway.url}/initiate_energy_transfer")
+    after = call("GET", f"{grid.gateway.url}/metrics").raw.decode()
+    assert len(after) < len(before) + 4000, "a few series for the method 'other', not one per invented method"
+    assert "INVENT" not in after
+    assert metric_value(after, "gateway_requests_total", method="other", status="405") == 300
+
+
+def test_slow_clients_are_cut_off_and_everyone_else_is_served_meanwhile(grid):
+    slow = []
+    head = b"POST /initiate_energy_transfer HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+    for _ in range(1000):
+        sock = socket.create_connection(("127.0.0.1", grid.gateway.port), timeout=15)
+        sock.sendall(head + b"Content-Length: 100\r\n\r\n{")
+        slow.append(sock)
+    try:
+        started = time.monotonic()
+        assert call("GET", f"{grid.gateway.url}/healthz", timeout=5).status == 200
+        assert call("POST", f"{grid.gateway.url}/initiate_energy_transfer", timeout=5).status == 201
+        assert time.monotonic() - started < 2, "health and a normal request answer at once"
+        answers = [sock.recv(4096) for sock in slow]  # each ends within the 5 s the body has to arrive
+        assert time.monotonic() - started < 12
+        assert {status_and_type(answer) for answer in answers} == {(408, PROBLEM)}
+    finally:
+        for sock in slow:
+            sock.close()
+
+
+@pytest.mark.parametrize("service", ["gateway", "balancer", "substation"])
+def test_a_huge_integer_and_deep_nesting_are_4xx_not_500(grid, service):
+    url = {
+        "gateway": f"{grid.gateway.url}/initiate_energy_transfer",
+        "balancer": f"{grid.balancer.url}/assign_substation",
+        "substation": f"{grid.substations['a'].url}/begin_charging",
+    }[service]
+    huge = b'{"energy_kwh": ' + b"9" * 400 + b"}"
+    reply = call("POST", url, body=huge, headers={"Content-Type": "application/json"})
+    assert reply.status == 422 and reply.content_type == PROBLEM, reply.raw[:200]
+    deep = b"[" * 5000 + b"]" * 5000
+    reply = call("POST", url, body=deep, headers={"Content-Type": "application/json"})
+    assert reply.status == 400 and reply.content_type == PROBLEM and "deeply" in reply.body["detail"]
+
+
+def test_a_huge_integer_and_deep_nesting_in_a_registration_are_4xx(grid):
+    auth = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"}
+    for body in (b'{"name": "c", "url": ' + b"9" * 400 + b"}", b"[" * 5000 + b"]" * 5000):
+        reply = call("POST", f"{grid.balancer.url}/substations", body=body, headers=auth)
+        assert reply.status in (400, 422) and reply.content_type == PROBLEM
+
+
+def test_a_chunked_body_has_the_same_limit_as_any_other(grid):
+    def chunked(payload: bytes) -> bytes:
+        chunks = b"".join(b"%x\r\n%s\r\n" % (len(payload[i : i + 4096]), payload[i : i + 4096])
+                          for i in range(0, len(payload), 4096))  # fmt: skip
+        return (
+            b"POST /initiate_energy_transfer HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b"Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n" + chunks + b"0\r\n\r\n"
+        )
+
+    big = b'{"vehicle_id": "EV-1", "energy_kwh": 11' + b" " * 20_000 + b"}"
+    assert status_and_type(raw_exchange(grid.gateway.port, chunked(big))) == (413, PROBLEM)
+    small = b'{"vehicle_id": "EV-1", "energy_kwh": 11}'
+    assert status_and_type(raw_exchange(grid.gateway.port, chunked(small)))[0] == 201
+
+
+@pytest.mark.parametrize(
+    ("request_bytes", "status"),
+    [
+        (b"GET /" + b"a" * 10_000 + b" HTTP/1.1\r\nHost: x\r\n\r\n", 414),
+        (b"GET / HTTP/1.1\r\nHost: x\r\n" + b"X-Big: " + b"b" * 9000 + b"\r\n\r\n", 431),
+        (b"GET / HTTP/1.1\r\nHost: x\r\n" + b"".join(b"X-%d: y\r\n" % n for n in range(200)) + b"\r\n", 431),
+        (b"NOT A REQUEST\r\n\r\n", 400),
+    ],
+)
+def test_what_gunicorn_refuses_itself_is_problem_json_too(grid, request_bytes, status):
+    answer = raw_exchange(grid.gateway.port, request_bytes)
+    assert status_and_type(answer) == (status, PROBLEM), answer[:300]
+    body = json.loads(answer.split(b"\r\n\r\n", 1)[1])
+    assert body["status"] == status and b"<html" not in answer.lower()
+
+
+def test_a_substation_refuses_a_session_named_after_another(grid):
+    reply = call("POST", f"{grid.substations['a'].url}/begin_charging", {"session_id": "b.0123456789abcdef"})
+    assert reply.status == 422 and reply.body["errors"][0]["field"] == "session_id"
+    assert call("GET", f"{grid.substations['a'].url}/load").body["active_sessions"] == 0
+
+
+def test_a_locked_journal_refuses_what_it_cannot_keep_blocks_nothing_and_loses_nothing(services, tmp_path):
+    journal = tmp_path / "a.sqlite3"
+    env = {"TIME_SCALE": "3600", "SESSION_DB": str(journal), "ALLOCATION": "fixed"}  # 11 kWh at 11 kW: 1 s
+    grid = services.grid({"a": 150}, substation_env=env)
+    substation = grid.substations["a"]
+    ending = call("POST", f"{grid.gateway.url}/initiate_energy_transfer", {"max_power_kw": 11}).body
+    other = sqlite3.connect(journal, timeout=0)
+    other.execute("BEGIN EXCLUSIVE")  # another writer holds the journal
+    try:
+        started = time.monotonic()
+        refused = call("POST", f"{substation.url}/begin_charging", timeout=5)
+        assert refused.status == 503 and "journal" in refused.body["title"].lower()
+        assert call("GET", f"{substation.url}/healthz", timeout=2).status == 200
+        assert time.monotonic() - started < 2, "never blocked"
+        ready = call("GET", f"{substation.url}/readyz")
+        assert ready.status == 503 and "journal" in ready.body
+        time.sleep(1.2)  # the session completes meanwhile: in memory, its write waits for the journal
+        load = call("GET", f"{substation.url}/load", timeout=2)
+        assert load.status == 200 and load.body["active_sessions"] == 0 and load.body["ev_power_kw"] == 0
+        done = call("GET", f"{substation.url}/sessions/{ending['session_id']}").body
+        assert done["state"] == "completed"
+    finally:
+        other.rollback()
+        other.close()
+    wait_until(lambda: call("GET", f"{substation.url}/readyz").status == 200, timeout=5)
+    kept = sqlite3.connect(journal).execute("SELECT state FROM sessions").fetchall()
+    assert kept == [("completed",)], "what changed while it was locked is written once it is free"
+
+
+WALL_CLOCK_OFFSET = """
+# Installed for one process of a test: time.time() as the system's plus the offset in a file, which the test
+# changes while the process runs, as an administrator or NTP stepping the clock would.
+import os
+import time
+
+_system_time = time.time
+
+
+def _offset_time():
+    try:
+        with open(os.environ["WALL_CLOCK_OFFSET_FILE"]) as offset:
+            return _system_time() + float(offset.read() or 0)
+    except (OSError, ValueError):
+        return _system_time()
+
+
+time.time = _offset_time
+"""
+
+
+def test_a_wall_clock_set_back_an_hour_does_not_freeze_the_balancers_view(services, tmp_path):
+    (tmp_path / "sitecustomize.py").write_text(WALL_CLOCK_OFFSET)
+    offset = tmp_path / "offset"
+    offset.write_text("0")
+    clock = {"PYTHONPATH": str(tmp_path), "WALL_CLOCK_OFFSET_FILE": str(offset)}
+    a = services.substation("a", 22, **LONG)
+    balancer = services.balancer({"a": a}, **clock)
+    gateway = services.gateway(balancer.url)
+    wait_until(lambda: view_of(balancer, "a")["healthy"])
+    session = call("POST", f"{gateway.url}/initiate_energy_transfer", {"max_power_kw": 22, "min_power_kw": 22}).body
+    offset.write_text("-3600")  # the balancer's wall clock steps back an hour
+    time.sleep(0.5)
+    # Behind the balancer's back, the substation frees its power: only a poll can tell the balancer.
+    assert call("POST", f"{a.url}/sessions/{session['session_id']}/stop").status == 200
+    wait_until(lambda: view_of(balancer, "a")["active_sessions"] == 0, timeout=5)
+    assert (
+        call("POST", f"{gateway.url}/initiate_energy_transfer", {"max_power_kw": 22, "min_power_kw": 22}).status == 201
+    )
