@@ -125,3 +125,26 @@ def fetch_balancer_view(balancer_url: str, timeout: float) -> tuple[list[dict[st
     """The balancer's substations after the run, or None and the reason it could not be read."""
     listing, error = read_substations(balancer_url, timeout)
     return (None, error) if listing is None else (listing["substations"], None)
+
+
+def fetch(url: str, timeout: float) -> tuple[bytes | None, str | None]:
+    """A GET's body, or None and the reason there is none (an error status, a timeout, no connection)."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            return response.read(), None
+    except urllib.error.HTTPError as error:
+        error.close()
+        return None, f"HTTP {error.code}"
+    except (OSError, http.client.HTTPException, ValueError) as error:
+        return None, describe_error(error).removeprefix("error: ")
+
+
+def fetch_json(url: str, timeout: float) -> tuple[Any, str | None]:
+    """A GET's decoded JSON body, or None and the reason there is none."""
+    raw, error = fetch(url, timeout)
+    if raw is None:
+        return None, error
+    try:
+        return json.loads(raw), None
+    except ValueError as decode_error:
+        return None, f"unreadable answer ({decode_error})"

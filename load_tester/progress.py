@@ -22,7 +22,8 @@ class Progress:
         self.last_draw = 0.0
         self.shown = False
 
-    def update(self, done: int, force: bool = False) -> None:
+    def update(self, done: int, force: bool = False, detail: str | None = None) -> None:
+        """Redraw the bar; `detail` replaces the rate and elapsed time after the count."""
         if not self.enabled:
             return
         now = time.monotonic()
@@ -33,7 +34,8 @@ class Progress:
         rate = done / elapsed if elapsed > 0 else 0.0
         filled = self.WIDTH * done // self.total if self.total else self.WIDTH
         bar = "#" * filled + "-" * (self.WIDTH - filled)
-        self.stream.write(f"\r\x1b[2K[{bar}] {done}/{self.total}  {rate:.1f} req/s  {elapsed:.1f} s")
+        tail = f"{rate:.1f} req/s  {elapsed:.1f} s" if detail is None else detail
+        self.stream.write(f"\r\x1b[2K[{bar}] {done}/{self.total}  {tail}")
         self.stream.flush()
         self.shown = True
 

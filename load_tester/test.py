@@ -1,7 +1,9 @@
 """Load tester for the smart grid gateway: fire charging requests and summarise what came back.
 
 Standard library only, so it runs with any Python 3.11 without installing anything; only --plot needs
-matplotlib (`pip install matplotlib`), imported when the option is given.
+matplotlib (`pip install matplotlib`), imported when the option is given, and only --compare needs the
+project's requirements (it starts the services). The day scenario reads the grid's background profile from
+substation_service/profile.py (standard library only too).
 
 Usage examples:
 
@@ -22,12 +24,25 @@ Usage examples:
     # /substations every 0.25 s during the run and for 25 s after it, while the sessions end
     python load_tester/test.py -n 60 -c 4 -q --energy-kwh 22 --plot utilization.png --plot-tail 25
 
+    # A day of EV arrivals in 120 s (the default): a Poisson process following a daily curve with a morning
+    # bump and an evening peak around 18:30 (load_tester/day.py), each car a request with wait: true. The
+    # grid's substations must run TIME_SCALE=720 (86400 / 120) for the played day to be theirs: it starts
+    # at the hour the grid has now, and warns if the grid's clock does not follow. Compose runs 360: 240 s.
+    python load_tester/test.py --scenario day --day-seconds 240 --plot day.png --json day.json
+
+    # The same arrivals on a fresh grid of the compose shape with ALLOCATION=fixed, then with ALLOCATION=fair,
+    # both started here (tools/stack.py), reported side by side; the default peak rate oversubscribes the
+    # evening peak 3 times (--peak-rate to change it, --seed for other arrivals)
+    python load_tester/test.py --scenario day --compare --plot fixed-vs-fair.png
+
 Every request has a timeout; HTTP error statuses, timeouts and connection errors are counted as
 outcomes, never raised. The exit code is 0 if at least one request got a 2xx answer (or none were
 asked for) and 1 if every request failed; the chart of --plot never changes it.
 
 `python -m load_tester` (from the repository root) takes the same options. The code is in the load_tester
-package, one module per part: cli, client, run, progress, sampler, stats, report and chart.
+package, one module per part: cli, client, run, progress, sampler, stats, report and chart; and for the day
+scenario: day (the arrival curve and the schedule), grid_sampler, day_run, day_stats, day_report, day_chart,
+scenario (the day against a running grid) and compare (fixed against fair on grids it starts).
 """
 
 import sys
