@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 
@@ -10,6 +9,7 @@ import pytest
 from playwright.sync_api import Page, expect, sync_playwright
 
 from tests.helpers import call, wait_until
+from tools.processes import free_port
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -21,10 +21,14 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-# The README's screenshot; refreshed with `UPDATE_SCREENSHOTS=1 make test`, else written beside the test's logs.
-README_SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "live-page.png"
 LONG = {"TIME_SCALE": "1"}  # 11 kWh at 11 kW lasts an hour: nothing ends during a test
+# Background demand on, at the wall clock's pace: it moves by less than 0.01 kW a second, so the page's numbers
+# and the balancer's agree within rounding.
+WITH_BACKGROUND = {**LONG, "BACKGROUND_PEAK_FRACTION": "0.3"}
+# A car that starts only where 11 kW is free for it, and waits (202) when nowhere is.
+WAITING_CAR = {"min_power_kw": 11, "max_power_kw": 11, "wait": True}
 WAIT_MS = 5000  # the page refreshes every second; the balancer polls every 0.2 s in tests
+CHART_WIDTH, CHART_HEIGHT = 300, 56  # the sparkline's viewBox
 
 
 @pytest.fixture(scope="module")
@@ -60,6 +64,28 @@ def leading_int(text: str) -> int:
     return int(re.match(r"\s*(\d+)", text).group(1))
 
 
+def shown_kw(page: Page, name: str, key: str) -> float:
+    """The number in a field such as `35.7 kW` or `≈ 3.6 kW`."""
+    text = field(page, name, key).text_content()
+    match = re.fullmatch(r"(?:≈ )?(\d+\.\d) kW", text)
+    assert match, f"{name}'s {key} shows {text!r}, not kW"
+    return float(match.group(1))
+
+
+def bar_width(page: Page, name: str, key: str) -> float:
+    return field(page, name, key).evaluate("part => parseFloat(part.style.width)")
+
+
+def chart_points(page: Page, name: str, series: str) -> list[tuple[float, float]]:
+    """The (x, y) points of one path of a substation's sparkline, in the chart's viewBox."""
+    d = card(page, name).locator(f'[data-series="{series}"]').get_attribute("d") or ""
+    return [(float(x), float(y)) for x, y in re.findall(r"(-?[\d.]+),(-?[\d.]+)", d)]
+
+
+def listing(grid) -> dict:
+    return call("GET", f"{grid.balancer.url}/substations").body
+
+
 def test_live_page_shows_every_substation_and_follows_the_load(services, page, tmp_path):
     grid = services.grid(substation_env=LONG)
     requested: list[str] = []
@@ -71,7 +97,7 @@ def test_live_page_shows_every_substation_and_follows_the_load(services, page, t
         expect(card(page, name)).to_contain_text(name)
         expect(field(page, name, "health")).to_have_text("healthy")
         expect(field(page, name, "utilization")).to_have_text("0.0 %")
-    expect(page.locator('[data-field="strategy"]')).to_have_text("least_utilization")
+    expect(page.locator('[data-field="strategy"]')).to_have_text(listing(grid)["strategy"])
     before = {
         name: (field(page, name, "sessions").text_content(), field(page, name, "utilization").text_content())
         for name in grid.substations
@@ -100,8 +126,13 @@ def test_live_page_shows_every_substation_and_follows_the_load(services, page, t
         expect(field(page, name, "utilization")).not_to_have_text("0.0 %", timeout=WAIT_MS)
         shown = float(field(page, name, "utilization").text_content().removesuffix("%"))
         assert shown == pytest.approx(entry["utilization"] * 100, abs=0.051)
-        width = field(page, name, "bar").evaluate("bar => parseFloat(bar.style.width)")
-        assert width == pytest.approx(entry["utilization"] * 100, abs=0.01), "the bar's width is the utilization"
+        # No background demand here: the bar is EV power allocated, and the rest is free.
+        expect(field(page, name, "ev-kw")).to_have_text(f"{entry['ev_power_kw']:.1f} kW")
+        expect(field(page, name, "background-kw")).to_have_text("0.0 kW")
+        expect(field(page, name, "free-kw")).to_have_text(f"{entry['capacity_kw'] - entry['load_kw']:.1f} kW")
+        assert bar_width(page, name, "ev-bar") == pytest.approx(entry["utilization"] * 100, abs=0.01)
+        assert bar_width(page, name, "background-bar") == 0
+        expect(field(page, name, "queue")).to_have_text("empty")
     after = {name: field(page, name, "sessions").text_content() for name in grid.substations}
     assert sum(leading_int(text) for text in after.values()) == 12
     assert all(after[name] != before[name][0] for name in grid.substations), "every substation took sessions"
@@ -109,13 +140,93 @@ def test_live_page_shows_every_substation_and_follows_the_load(services, page, t
     expect(page.locator('[data-field="notice"]')).to_be_hidden()
 
     page.wait_for_timeout(600)  # let the bars' width transition (0.5 s) finish so the screenshot shows them
-    screenshot = README_SCREENSHOT if os.environ.get("UPDATE_SCREENSHOTS") == "1" else tmp_path / "live-page.png"
+    screenshot = tmp_path / "live-page.png"
     page.screenshot(path=screenshot)
     assert screenshot.stat().st_size > 10_000 and screenshot.read_bytes()[:4] == b"\x89PNG"
 
     assert requested, "the page made requests"
     outside = [url for url in requested if not url.startswith(f"{grid.balancer.url}/")]
     assert not outside, f"the page must work offline, yet it requested: {outside}"
+
+
+def test_the_bar_splits_the_capacity_and_a_waiting_car_shows_in_the_queue(services, page):
+    grid = services.grid({"small": 22}, substation_env=WITH_BACKGROUND)
+    page.goto(f"{grid.balancer.url}/")
+    expect(field(page, "small", "health")).to_have_text("healthy", timeout=WAIT_MS)
+    expect(field(page, "small", "queue")).to_have_text("empty")
+
+    # One car takes 11 of the 22 kW; the background takes more than 2 kW, so the next one must wait.
+    first = call("POST", f"{grid.gateway.url}/initiate_energy_transfer", WAITING_CAR)
+    assert first.status == 201, first.body
+    second = call("POST", f"{grid.gateway.url}/initiate_energy_transfer", WAITING_CAR)
+    assert second.status == 202 and second.body["state"] == "queued", second.body
+    wait_until(lambda: listing(grid)["substations"][0]["queued_sessions"] == 1, timeout=5)
+
+    expect(field(page, "small", "queue")).to_have_text("1 waiting", timeout=WAIT_MS)
+    expect(page.locator('[data-field="total-queued"]')).to_have_text("1")
+    expect(field(page, "small", "sessions")).to_have_text("1 active")
+    expect(field(page, "small", "allocation")).to_have_text("fair")
+    # The page polls once a second and draws the newest sample at the chart's right edge.
+    expect(field(page, "small", "sparkline")).to_have_attribute("data-samples", re.compile(r"^([3-9]|\d\d+)$"))
+
+    entry = listing(grid)["substations"][0]
+    capacity, background, ev = entry["capacity_kw"], entry["background_kw"], entry["ev_power_kw"]
+    assert background > 2 and ev == 11, entry
+    # The bar's parts, in kW and in width, are the balancer's numbers (within rounding: the background moves).
+    expect(field(page, "small", "ev-kw")).to_have_text(f"{ev:.1f} kW")
+    assert shown_kw(page, "small", "background-kw") == pytest.approx(background, abs=0.06)
+    assert shown_kw(page, "small", "free-kw") == pytest.approx(capacity - background - ev, abs=0.06)
+    assert bar_width(page, "small", "background-bar") == pytest.approx(background / capacity * 100, abs=0.1)
+    assert bar_width(page, "small", "ev-bar") == pytest.approx(ev / capacity * 100, abs=0.01)
+    assert shown_kw(page, "small", "newcomer") == pytest.approx(entry["newcomer_kw"], abs=0.06)
+    # The sparkline: a point per poll, the newest at the right edge, as high as the load on a 0-to-capacity scale.
+    points = chart_points(page, "small", "load")
+    assert len(points) >= 3, points
+    newest_x, newest_y = points[-1]
+    assert newest_x == CHART_WIDTH
+    assert newest_y == pytest.approx(CHART_HEIGHT * (1 - (background + ev) / capacity), abs=0.1)
+    assert all(0 <= x <= CHART_WIDTH and 0 <= y <= CHART_HEIGHT for x, y in points)
+    assert len(chart_points(page, "small", "background")) >= 3 and len(chart_points(page, "small", "ev")) >= 3
+    label = field(page, "small", "sparkline").get_attribute("aria-label")
+    assert "EV allocated" in label and "11.0 kW" in label, label
+
+
+def test_paused_sessions_show_beside_the_active_ones(services, page):
+    # Twelve simulated hours a minute, and a background that peaks at 95 % of 22 kW: a car drawing its 11 kW
+    # minimum is paused whenever the background takes more than 11 kW, most of each 12-second "day".
+    grid = services.grid({"small": 22}, substation_env={"TIME_SCALE": "7200", "BACKGROUND_PEAK_FRACTION": "0.95"})
+    page.goto(f"{grid.balancer.url}/")
+    expect(field(page, "small", "health")).to_have_text("healthy", timeout=WAIT_MS)
+
+    # While the background alone leaves less than 11 kW and nothing charges, no start can be foreseen, and the
+    # balancer refuses (503) even a car that would wait: ask again until it starts or queues.
+    car = {**WAITING_CAR, "energy_kwh": 250}
+    wait_until(
+        lambda: call("POST", f"{grid.gateway.url}/initiate_energy_transfer", car).status in (201, 202),
+        timeout=15,
+        interval=0.5,
+    )
+    wait_until(lambda: listing(grid)["substations"][0]["paused_sessions"] == 1, timeout=20)
+
+    expect(field(page, "small", "sessions")).to_have_text("1 active (1 paused)", timeout=WAIT_MS)
+    expect(field(page, "small", "ev-kw")).to_have_text("0.0 kW")
+
+
+def test_a_substation_that_never_reported_shows_as_down_without_numbers(services, page):
+    small = services.substation("small", 22, **LONG)
+    closed = f"http://127.0.0.1:{free_port()}"
+    balancer = services.balancer({"small": small, "ghost": closed})
+    page.goto(f"{balancer.url}/")
+
+    expect(field(page, "small", "health")).to_have_text("healthy", timeout=WAIT_MS)
+    expect(field(page, "ghost", "health")).to_have_text("down")
+    expect(card(page, "ghost")).to_have_class(re.compile(r"\bdown\b"))
+    for key in ("background-kw", "ev-kw", "free-kw", "newcomer", "queue", "allocation"):
+        expect(field(page, "ghost", key)).to_have_text("–")
+    expect(field(page, "ghost", "updated")).to_have_text("never")
+    expect(field(page, "ghost", "sparkline")).to_have_attribute("data-samples", "0")
+    expect(field(page, "small", "sparkline")).not_to_have_attribute("data-samples", "0")
+    expect(page.locator('[data-field="notice"]')).to_be_hidden()
 
 
 def test_a_stopped_substation_shows_as_down_and_the_others_stay_healthy(services, page):
