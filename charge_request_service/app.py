@@ -8,16 +8,14 @@ from flask import Flask
 from charge_request_service import metrics, routes
 from charge_request_service.balancer_client import BalancerClient
 from charge_request_service.config import GatewayConfig
-from charge_request_service.idempotency import IdempotencyStore
+from charge_request_service.idempotency import KeyStore, open_store
 from charge_request_service.openapi import SPEC
 from charge_request_service.starting import SessionStarter
 from grid_common.openapi import openapi_blueprint
 from grid_common.web import new_app, probes_blueprint
 
 
-def create_app(
-    config: GatewayConfig, *, balancer: BalancerClient | None = None, keys: IdempotencyStore | None = None
-) -> Flask:
+def create_app(config: GatewayConfig, *, balancer: BalancerClient | None = None, keys: KeyStore | None = None) -> Flask:
     """`balancer`: the client every call to the balancer goes through; `keys`: where Idempotency-Keys live."""
     app = new_app(__name__)
     balancer = balancer or BalancerClient(
@@ -26,10 +24,14 @@ def create_app(
         read_timeout_s=config.balancer_timeout_s,
         connect_retries=config.connect_retries,
     )
-    keys = keys or IdempotencyStore(
-        config.idempotency_db, config.idempotency_ttl_s, pending_lease_s=config.balancer_timeout_s * 2 + 1
+    keys = keys or open_store(
+        redis_url=config.idempotency_redis_url,
+        path=config.idempotency_db,
+        ttl_s=config.idempotency_ttl_s,
+        lease_s=config.balancer_timeout_s * 2 + 1,
+        max_keys=config.idempotency_max_keys,
     )
-    starter = SessionStarter(balancer, keys, wait_s=config.balancer_timeout_s + 1)
+    starter = SessionStarter(balancer, keys, wait_s=config.balancer_timeout_s + 1, attempt_s=config.balancer_timeout_s)
     app.extensions["gateway"] = routes.Context(balancer, starter)
     app.register_blueprint(routes.blueprint)
     app.register_blueprint(probes_blueprint(lambda: (True, {})))

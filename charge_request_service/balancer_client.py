@@ -7,7 +7,8 @@ import itertools
 import time
 from collections.abc import Callable
 
-from grid_common.protocol import ChargeRequest
+from grid_common import deadline
+from grid_common.protocol import SESSION_TOKEN, ChargeRequest
 from grid_common.upstream import JsonClient, Transport, UpstreamRefused, UpstreamResponse
 
 
@@ -39,12 +40,24 @@ class BalancerClient:
         sleep: Callable[[float], None] = _sleep,
     ) -> None:
         self.rotation = BalancerRotation(urls)
+        self.read_timeout_s = read_timeout_s
         self.connect_retries = connect_retries
         self.sleep = sleep
         self.http = JsonClient(connect_timeout=connect_timeout_s, read_timeout=read_timeout_s, transport=transport)
 
-    def assign(self, request: ChargeRequest) -> UpstreamResponse:
-        return self._call("POST", "/assign_substation", request.to_json())
+    def assign(
+        self, request: ChargeRequest, *, token: str | None = None, within_s: float | None = None
+    ) -> UpstreamResponse:
+        """Ask for a session; with `token`, its id is `<substation>.<token>`. It carries a deadline: the
+        balancer places nothing once the gateway has stopped waiting (`within_s`, by default its timeout)."""
+        headers = deadline.header(deadline.deadline_in(self.read_timeout_s if within_s is None else within_s))
+        if token is not None:
+            headers[SESSION_TOKEN] = token
+        return self._call("POST", "/assign_substation", request.to_json(), headers)
+
+    def find_session(self, token: str) -> UpstreamResponse:
+        """The session some substation holds under `token` (200), none (404), or 503 when it cannot tell."""
+        return self._call("GET", f"/sessions/by-token/{token}")
 
     def session(self, session_id: str) -> UpstreamResponse:
         return self._call("GET", f"/sessions/{session_id}")
@@ -52,7 +65,7 @@ class BalancerClient:
     def stop_session(self, session_id: str) -> UpstreamResponse:
         return self._call("POST", f"/sessions/{session_id}/stop")
 
-    def _call(self, method: str, path: str, body: dict | None = None) -> UpstreamResponse:
+    def _call(self, method: str, path: str, body: dict | None = None, headers: dict | None = None) -> UpstreamResponse:
         """One call, on the next balancer in turn. A balancer that could not be connected to never got the
         request, so the next one is tried, and after a round of them all, the round again (CONNECT_RETRIES).
         Any other failure is raised: the request may have arrived, and only the caller knows if it may repeat."""
@@ -62,7 +75,7 @@ class BalancerClient:
                 self.sleep(0.05 * 2 ** (attempt - 1))
             for url in self.rotation.round():
                 try:
-                    return self.http.call(method, f"{url}{path}", body)
+                    return self.http.call(method, f"{url}{path}", body, headers=headers)
                 except UpstreamRefused as error:
                     refused = error
         assert refused is not None

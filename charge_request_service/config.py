@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from grid_common.settings import EnvReader, is_http_url
 
@@ -19,6 +20,10 @@ class GatewayConfig:
     idempotency_ttl_s: float = 86_400.0
     # How often a call to the balancer that could not connect is tried again (it was never sent).
     connect_retries: int = 2
+    # Keys shared by every gateway replica, in Redis (redis://host:6379/0); empty: IDEMPOTENCY_DB.
+    idempotency_redis_url: str = ""
+    # The most keys kept in IDEMPOTENCY_DB (about 1.3 KB each): the oldest answers make room for new keys.
+    idempotency_max_keys: int = 20_000
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> GatewayConfig:
@@ -37,9 +42,16 @@ class GatewayConfig:
             idempotency_db=env.string("IDEMPOTENCY_DB", cls.idempotency_db),
             idempotency_ttl_s=env.number("IDEMPOTENCY_TTL_S", cls.idempotency_ttl_s, minimum=1, maximum=30 * 86_400),
             connect_retries=env.integer("CONNECT_RETRIES", cls.connect_retries, minimum=0, maximum=5),
+            idempotency_redis_url=env.string("IDEMPOTENCY_REDIS_URL", ""),
+            idempotency_max_keys=env.integer(
+                "IDEMPOTENCY_MAX_KEYS", cls.idempotency_max_keys, minimum=100, maximum=10_000_000
+            ),
         )
+        redis_url = config.idempotency_redis_url
+        if redis_url and urlsplit(redis_url).scheme not in ("redis", "rediss", "unix"):
+            env.errors.append("IDEMPOTENCY_REDIS_URL must be redis://host:port/db (or rediss://, unix://)")
         workers = env.integer("WEB_CONCURRENCY", 1)
-        if workers > 1 and config.idempotency_db == ":memory:":
+        if workers > 1 and config.idempotency_db == ":memory:" and not redis_url:
             env.errors.append(
                 f"IDEMPOTENCY_DB must be a file path with WEB_CONCURRENCY={workers}: "
                 "each worker would otherwise keep its own Idempotency-Keys"

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from flask import Blueprint, Response, current_app, json, request
 
 from charge_request_service.balancer_client import BalancerClient
-from charge_request_service.starting import SessionStarter, Started
+from charge_request_service.starting import NotStarted, OutcomeUnknown, SessionStarter, Started
 from grid_common.problems import Problem
 from grid_common.protocol import (
     IDEMPOTENCY_KEY,
@@ -16,7 +16,7 @@ from grid_common.protocol import (
     is_session_id,
     parse_charge_request,
 )
-from grid_common.upstream import UpstreamError, UpstreamResponse
+from grid_common.upstream import UpstreamError
 from grid_common.web import invalid_request_problem, read_json_body, relay, upstream_failure_problem
 
 blueprint = Blueprint("gateway", __name__)
@@ -38,9 +38,14 @@ def checked_session_id(session_id: str) -> str:
     return session_id
 
 
-def from_balancer(call) -> UpstreamResponse:
+def from_balancer(call):
+    """The balancer's answer, or the problem of its absence: 504 when it was too slow, 502 otherwise."""
     try:
         return call()
+    except OutcomeUnknown as unknown:
+        if unknown.response is not None:
+            return NotStarted(unknown.response)
+        raise upstream_failure_problem(unknown.cause, "load balancer") from None
     except UpstreamError as error:
         raise upstream_failure_problem(error, "load balancer") from None
 

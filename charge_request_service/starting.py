@@ -1,14 +1,40 @@
-"""Starting a session through the balancer, once per Idempotency-Key: the gateway's one piece of logic."""
+"""Starting a session through the balancer, once per Idempotency-Key: the gateway's one piece of logic.
+
+Without a key, a session is asked for once; an answer that never came (504) leaves the client not knowing.
+With a key, the gateway knows for it (idempotency.py): the same key and body give the same session, never
+a second one, whatever failed in between.
+"""
 
 from __future__ import annotations
 
+import math
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from charge_request_service.balancer_client import BalancerClient
-from charge_request_service.idempotency import IdempotencyStore, Mismatch, Replay, StillPending, fingerprint
+from charge_request_service.idempotency import (
+    KeyStore,
+    Mismatch,
+    Replay,
+    StillPending,
+    StoreFull,
+    Unknown,
+    fingerprint,
+    session_token,
+)
 from grid_common.problems import Problem
 from grid_common.protocol import ChargeRequest, is_idempotency_key, is_session_report
-from grid_common.upstream import UpstreamResponse
+from grid_common.upstream import UpstreamError, UpstreamRefused, UpstreamResponse
+
+# Beyond an attempt's deadline, room for clocks that differ between the gateway's and substations' hosts.
+CLOCK_SKEW_S = 1.0
+# How often a duplicate looks again whether the request that holds its key has finished.
+POLL_S = 0.02
+
+
+def _sleep(seconds: float) -> None:
+    time.sleep(seconds)  # looked up at call time: gevent patches it after this module may be imported
 
 
 @dataclass(frozen=True)
@@ -27,41 +53,127 @@ class NotStarted:
     response: UpstreamResponse
 
 
+class OutcomeUnknown(Exception):
+    """The attempt ended without an answer: a session may or may not have been made."""
+
+    def __init__(self, cause: UpstreamError | None, response: UpstreamResponse | None = None) -> None:
+        super().__init__(str(cause) if cause else f"the balancer answered {response.status if response else '?'}")
+        self.cause = cause
+        self.response = response
+
+
 class SessionStarter:
-    def __init__(self, balancer: BalancerClient, keys: IdempotencyStore, *, wait_s: float) -> None:
+    def __init__(
+        self,
+        balancer: BalancerClient,
+        keys: KeyStore,
+        *,
+        wait_s: float,
+        attempt_s: float,
+        clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], None] = _sleep,
+    ) -> None:
         self.balancer = balancer
         self.keys = keys
         # How long a duplicate waits for the request that holds its key to finish.
         self.wait_s = wait_s
+        # How long one attempt may take: its deadline, after which no substation admits it.
+        self.attempt_s = attempt_s
+        # Wall time: keys and deadlines are shared with other processes (grid_common/deadline.py).
+        self.clock = clock
+        self.sleep = sleep
 
-    def start(self, charge: ChargeRequest) -> Started | NotStarted:
-        response = self.balancer.assign(charge)
-        if response.status not in (201, 202):
-            return NotStarted(response)
-        if not is_session_report(response.body):
-            raise Problem(502, "Bad Gateway", "The load balancer gave no usable answer.")
-        # "result": "Charging started" is what clients of the original API read; it stays.
-        result = "Charging started" if response.status == 201 else "Queued"
-        return Started({"result": result, **response.body}, response.status)
+    def start(self, charge: ChargeRequest, token: str | None = None) -> Started | NotStarted:
+        """One attempt: a session, a refusal (NotStarted), or OutcomeUnknown when no answer came."""
+        try:
+            response = self.balancer.assign(charge, token=token, within_s=self.attempt_s)
+        except UpstreamRefused:
+            raise  # never sent: nothing was made
+        except UpstreamError as error:
+            raise OutcomeUnknown(error) from error
+        if response.status in (201, 202):
+            if not is_session_report(response.body):
+                raise OutcomeUnknown(None, response)
+            # "result": "Charging started" is what clients of the original API read; it stays.
+            result = "Charging started" if response.status == 201 else "Queued"
+            return Started({"result": result, **response.body}, response.status)
+        if response.status < 500 or response.status == 503:
+            return NotStarted(response)  # a refusal: the balancer placed nothing
+        raise OutcomeUnknown(None, response)  # 502, 504, 500: it may have placed it
 
     def start_once(self, charge: ChargeRequest, key: str, raw_body: bytes) -> Started | NotStarted:
         """Start a session for `key` unless one was started for it: the same key and body, the same session."""
         if not is_idempotency_key(key):
             raise Problem(400, "Bad Request", "Idempotency-Key must be 1 to 255 printable ASCII characters.")
-        claim = self.keys.claim(key, fingerprint(raw_body), wait_s=self.wait_s)
+        claim = self._claim(key, fingerprint(raw_body))
         if isinstance(claim, Mismatch):
             raise Problem(422, "Unprocessable Content", "This Idempotency-Key was used with a different request body.")
         if isinstance(claim, StillPending):
             raise Problem(409, "Conflict", "A request with this Idempotency-Key is still in progress.", retry_after=1)
         if isinstance(claim, Replay):
             return Started(claim.body, claim.status, replayed=True)
+        if isinstance(claim, Unknown):
+            found = self._recover(key, claim)
+            if found is not None:
+                return found
+        return self._attempt(charge, key, claim.owner)
+
+    def _claim(self, key: str, body_fingerprint: str):
+        waited_until = time.monotonic() + self.wait_s
+        while True:
+            try:
+                claim = self.keys.claim(key, body_fingerprint, self.clock())
+            except StoreFull:
+                raise Problem(
+                    503, "Too many requests in progress", "Every Idempotency-Key the gateway may hold is in use.",
+                    retry_after=1,
+                ) from None  # fmt: skip
+            if not isinstance(claim, StillPending) or time.monotonic() >= waited_until:
+                return claim
+            self.sleep(POLL_S)
+
+    def _recover(self, key: str, claim: Unknown) -> Started | None:
+        """An earlier attempt may have made a session: once it is too late for it to, look for it."""
+        left = claim.settle_after - self.clock()
+        if left > 0:
+            raise Problem(
+                409,
+                "Conflict",
+                "An earlier request with this Idempotency-Key may still start a session: ask again after Retry-After.",
+                retry_after=math.ceil(left),
+            )
         try:
-            outcome = self.start(charge)
-        except BaseException:
-            self.keys.release(key)
+            response = self.balancer.find_session(session_token(key))
+        except UpstreamError:
+            response = None
+        if response is None or response.status not in (200, 404):
+            raise Problem(
+                503,
+                "Outcome unknown",
+                "Whether an earlier request with this Idempotency-Key started a session cannot be told now.",
+                retry_after=1,
+            )
+        if response.status == 404:
+            return None  # no substation has it, nor will: this request places it
+        status = 202 if response.body.get("state") == "queued" else 201
+        result = "Queued" if status == 202 else "Charging started"
+        started = Started({"result": result, **response.body}, status, replayed=True)
+        self.keys.finish(key, claim.owner, status, started.session, self.clock())
+        return started
+
+    def _attempt(self, charge: ChargeRequest, key: str, owner: str) -> Started | NotStarted:
+        # No substation admits this attempt after its deadline: then its outcome is settled.
+        settle_after = self.clock() + self.attempt_s + CLOCK_SKEW_S
+        try:
+            outcome = self.start(charge, session_token(key))
+        except UpstreamRefused:
+            self.keys.release(key, owner)  # never sent: a retry tries again
+            raise
+        except BaseException:  # no answer, or this process interrupted: a session may have been made
+            self.keys.mark_unknown(key, owner, settle_after, self.clock())
             raise
         if isinstance(outcome, NotStarted):
-            self.keys.release(key)  # no session: a retry with this key should try again
+            self.keys.release(key, owner)  # refused: a retry with this key should try again
         else:
-            self.keys.finish(key, outcome.status, outcome.session)
+            self.keys.finish(key, owner, outcome.status, outcome.session, self.clock())
         return outcome

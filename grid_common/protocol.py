@@ -28,6 +28,12 @@ OTHERS_EV_POWER_CONDITION = "If-Others-EV-Power-At-Most"
 # The same for a choice made on what a newcomer would get there: at most this many sessions of others.
 OTHERS_SESSIONS_CONDITION = "If-Others-Sessions-At-Most"
 IDEMPOTENCY_KEY = "Idempotency-Key"
+# Unix time after which a call that may change state must not be acted on (grid_common/deadline.py).
+REQUEST_DEADLINE = "Request-Deadline"
+# The token a session is named with (`<substation>.<token>`), chosen by the gateway from an Idempotency-Key,
+# so that a retry can find the session an earlier attempt made.
+SESSION_TOKEN = "Session-Token"
+SESSION_TOKEN_PATTERN = re.compile(r"^[A-Za-z0-9]{8,64}$")
 IDEMPOTENT_REPLAYED = "Idempotent-Replayed"
 
 # --- names and ids --------------------------------------------------------------------------------------
@@ -60,8 +66,12 @@ def substation_of(session_id: str) -> str:
     return session_id.split(".", 1)[0]
 
 
-def new_session_id(substation: str) -> str:
-    return f"{substation}.{secrets.token_hex(12)}"
+def new_session_id(substation: str, token: str | None = None) -> str:
+    return f"{substation}.{token or secrets.token_hex(12)}"
+
+
+def is_session_token(value: object) -> bool:
+    return isinstance(value, str) and bool(SESSION_TOKEN_PATTERN.fullmatch(value))
 
 
 def iso_utc(wall_seconds: float | None) -> str | None:

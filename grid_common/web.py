@@ -7,11 +7,12 @@ from collections.abc import Callable
 from flask import Blueprint, Flask, Response, json, request
 from prometheus_client import CollectorRegistry
 
+from grid_common import deadline
 from grid_common.edge import MAX_BODY_BYTES, BoundedBody
 from grid_common.lifecycle import draining
 from grid_common.metrics import CONTENT_TYPE_LATEST, render_metrics
 from grid_common.problems import Problem, install_problem_handlers, relay_problem
-from grid_common.protocol import InvalidRequest
+from grid_common.protocol import REQUEST_DEADLINE, InvalidRequest
 from grid_common.upstream import UpstreamError, UpstreamResponse, UpstreamTimeout
 
 
@@ -97,3 +98,19 @@ def relay(response: UpstreamResponse, upstream: str) -> Response:
     if 400 <= response.status < 500 or response.status in (502, 503, 504):
         return relay_problem(response.status, response.body, response.retry_after)
     raise Problem(502, "Bad Gateway", f"The {upstream} failed with status {response.status}.")
+
+
+def request_deadline() -> float | None:
+    """The deadline the request carries (Request-Deadline), checked: 400 when it is not a Unix time."""
+    try:
+        return deadline.parse(request.headers.get(REQUEST_DEADLINE))
+    except ValueError:
+        raise Problem(400, "Bad Request", f"{REQUEST_DEADLINE} must be a Unix time in seconds.") from None
+
+
+def refuse_if_late(what: str = "changed") -> float | None:
+    """A change asked for after its deadline: the caller gave up on it, so it is not made (408)."""
+    late = request_deadline()
+    if deadline.passed(late):
+        raise Problem(408, "Request Timeout", f"The request arrived after its deadline: nothing was {what}.")
+    return late

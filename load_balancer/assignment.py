@@ -7,6 +7,7 @@ substation where it should start soonest.
 from __future__ import annotations
 
 import contextlib
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -60,6 +61,7 @@ class Attempts:
     """What one assignment tried, and learned on the way."""
 
     deadline: float
+    token: str | None = None  # names every session it asks for: `<substation>.<token>`
     tried: set[str] = field(default_factory=set)
     names: list[str] = field(default_factory=list)
     retry_hints: list[float] = field(default_factory=list)
@@ -85,8 +87,11 @@ class Assigner:
         self.deadline_s = deadline_s
         self.clock = clock
 
-    def assign(self, request: ChargeRequest) -> Placed:
-        attempts = Attempts(deadline=self.clock() + self.deadline_s)
+    def assign(self, request: ChargeRequest, *, within_s: float | None = None, token: str | None = None) -> Placed:
+        """Place the session within `within_s` (the caller's deadline) or the balancer's own, the shorter;
+        with `token`, every session asked for is named `<substation>.<token>`."""
+        budget = self.deadline_s if within_s is None else min(self.deadline_s, within_s)
+        attempts = Attempts(deadline=self.clock() + budget, token=token)
         placed = self._start_now(request, attempts)
         if placed is None and request.wait:
             placed = self._queue(request, attempts)
@@ -139,8 +144,16 @@ class Assigner:
                 if not substation.healthy or report is None or request.min_power_kw > report.charger_max_power_kw:
                     continue
                 estimate = report.estimated_start_s[request.priority]
-                if report.queued_sessions < report.queue_limit and estimate is not None:
-                    waits.append((estimate, report.queued_sessions, substation.name, substation))
+                if report.queued_sessions < report.queue_limit:
+                    # No estimate (nothing charging there to end): a queue all the same, tried last.
+                    waits.append(
+                        (
+                            math.inf if estimate is None else estimate,
+                            report.queued_sessions,
+                            substation.name,
+                            substation,
+                        )
+                    )
         return [substation for *_, substation in sorted(waits)]
 
     def _pick(
@@ -170,7 +183,7 @@ class Assigner:
         attempts.tried.add(substation.name)
         attempts.names.append(substation.name)
         # The balancer names the session so that any replica can later route it by its prefix.
-        admission = {**admission_body(request, new_session_id(substation.name)), "wait": wait}
+        admission = {**admission_body(request, new_session_id(substation.name, attempts.token)), "wait": wait}
         timeout = min(self.admission_timeout_s, max(0.01, attempts.deadline - self.clock()))
         try:
             response = self.admissions.begin_charging(substation.url, admission, timeout_s=timeout, condition=condition)

@@ -13,7 +13,7 @@ from grid_common.openapi import (
     problem,
     session_paths,
 )
-from grid_common.protocol import SUBSTATION_NAME_PATTERN
+from grid_common.protocol import SESSION_TOKEN_PATTERN, SUBSTATION_NAME_PATTERN
 
 VIEW = {
     "type": "object",
@@ -70,6 +70,22 @@ SPEC = document(
         "/assign_substation": {
             "post": {
                 "summary": "Place a session; tries the next best substation when one refuses or fails.",
+                "parameters": [
+                    {
+                        "name": "Request-Deadline",
+                        "in": "header",
+                        "required": False,
+                        "schema": {"type": "number"},
+                        "description": "Unix time after which nothing is placed (408): the caller has given up.",
+                    },
+                    {
+                        "name": "Session-Token",
+                        "in": "header",
+                        "required": False,
+                        "schema": {"type": "string", "pattern": SESSION_TOKEN_PATTERN.pattern},
+                        "description": "Names the session `<substation>.<token>`, so that a retry can find it.",
+                    },
+                ],
                 "requestBody": CHARGE_REQUEST_BODY,
                 "responses": {
                     "201": json_response("Placed: charging.", SESSION, Location={"schema": {"type": "string"}}),
@@ -79,6 +95,7 @@ SPEC = document(
                         Location={"schema": {"type": "string"}},
                     ),
                     **BAD_INPUT,
+                    "408": problem("It arrived after its Request-Deadline: nothing was placed."),
                     "503": problem("No substation has room, or none is reachable.", retry_after=True),
                 },
             }
@@ -109,6 +126,25 @@ SPEC = document(
             }
         },
         **session_paths(UPSTREAM),
+        "/sessions/by-token/{token}": {
+            "get": {
+                "summary": "The session a substation holds under a token: what a gateway's retry looks for.",
+                "parameters": [
+                    {
+                        "name": "token",
+                        "in": "path",
+                        "required": True,
+                        "schema": {"type": "string", "pattern": SESSION_TOKEN_PATTERN.pattern},
+                    }
+                ],
+                "responses": {
+                    "200": json_response("The session.", SESSION),
+                    "400": problem("Not a session token."),
+                    "404": problem("Every substation said it has none."),
+                    "503": problem("A substation did not say: ask again.", retry_after=True),
+                },
+            }
+        },
         "/": {
             "get": {
                 "summary": "The live page of the grid.",

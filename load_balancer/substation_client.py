@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import secrets
 
+from grid_common import deadline
 from grid_common.protocol import (
     BALANCER_ID,
     OTHERS_EV_POWER_CONDITION,
@@ -42,7 +43,7 @@ class SubstationClient:
         self, url: str, admission: dict, *, timeout_s: float, condition: Condition | None = None
     ) -> UpstreamResponse:
         """Ask the substation at `url` to admit a session; with a condition on other balancers' sessions."""
-        headers = {}
+        headers = deadline.header(deadline.deadline_in(timeout_s))
         if condition is not None and condition.others_ev_power_at_most is not None:
             headers[OTHERS_EV_POWER_CONDITION] = f"{condition.others_ev_power_at_most:.6f}"
         if condition is not None and condition.others_sessions_at_most is not None:
@@ -60,4 +61,5 @@ class SubstationClient:
         return self.http.call("GET", f"{url}/sessions/{session_id}", timeout=timeout_s)
 
     def stop_session(self, url: str, session_id: str, *, timeout_s: float) -> UpstreamResponse:
-        return self.http.call("POST", f"{url}/sessions/{session_id}/stop", timeout=timeout_s)
+        headers = deadline.header(deadline.deadline_in(timeout_s))
+        return self.http.call("POST", f"{url}/sessions/{session_id}/stop", timeout=timeout_s, headers=headers)

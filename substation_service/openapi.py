@@ -16,6 +16,14 @@ from grid_common.protocol import BALANCER_ID, OTHERS_EV_POWER_CONDITION
 
 ADMITTED = {"$ref": "#/components/schemas/AdmissionAnswer"}
 JOURNAL_UNAVAILABLE = problem("The journal cannot write: nothing was changed.", retry_after=True)
+LATE = problem("It arrived after its Request-Deadline: nothing was changed.")
+DEADLINE = {
+    "name": "Request-Deadline",
+    "in": "header",
+    "required": False,
+    "schema": {"type": "number"},
+    "description": "Unix time after which the change is not made (408): the caller has given up on it.",
+}
 ADMISSION = {"required": False, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Admission"}}}}
 
 SPEC = document(
@@ -27,6 +35,7 @@ SPEC = document(
                 "summary": "Admit a session if it fits under capacity for its whole duration.",
                 "parameters": [
                     BALANCER_ID_PARAMETER,
+                    DEADLINE,
                     {
                         "name": OTHERS_EV_POWER_CONDITION,
                         "in": "header",
@@ -46,6 +55,7 @@ SPEC = document(
                     "412": problem(
                         f"Other balancers' sessions draw more than {OTHERS_EV_POWER_CONDITION} (with the load)."
                     ),
+                    "408": LATE,
                     "503": JOURNAL_UNAVAILABLE,
                 },
             }
@@ -57,7 +67,7 @@ SPEC = document(
                 "responses": {"200": json_response("Load.", LOAD), "400": problem(f"A malformed {BALANCER_ID}.")},
             }
         },
-        **session_paths({"503": JOURNAL_UNAVAILABLE}),
+        **session_paths({"408": LATE, "503": JOURNAL_UNAVAILABLE}),
         "/": {"get": {"summary": "Name and load.", "responses": {"200": json_response("Index.", {"type": "object"})}}},
         **probe_paths("Ready at once."),
     },

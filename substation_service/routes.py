@@ -21,7 +21,7 @@ from grid_common.protocol import (
     parse_admission,
     substation_of,
 )
-from grid_common.web import invalid_request_problem, read_json_body
+from grid_common.web import invalid_request_problem, read_json_body, refuse_if_late
 from substation_service.substation import Admitted, JournalError, Outdated, Queued, SessionConflict, Substation
 
 # When the grid is full because of background demand alone, no session end tells us when to retry.
@@ -92,6 +92,7 @@ def begin_charging():
     balancer = asking_balancer()
     allowed_kw = condition(OTHERS_EV_POWER_CONDITION, balancer, float, "kW")
     allowed_sessions = condition(OTHERS_SESSIONS_CONDITION, balancer, int, "sessions")
+    refuse_if_late()
     now = ctx.clock()
     try:
         outcome = substation.admit(
@@ -169,4 +170,6 @@ def get_session(session_id: str):
 
 @blueprint.post("/sessions/<session_id>/stop")
 def stop_session(session_id: str):
+    session_id_from_path(session_id)
+    refuse_if_late()
     return session_answer(session_id, Substation.stop)

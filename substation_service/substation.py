@@ -273,6 +273,7 @@ class Substation:
         self._finished: OrderedDict[str, Session] = OrderedDict()
         self._ends: list[tuple[float, int, str]] = []  # min-heap (end, version, id); stale entries skipped
         self._arrivals = 0
+        self._latest = now  # the latest moment the state has reached
         self._allocated_at = now
         self._accounted_until = now
         self._energy_baseline_kwh = 0.0  # what sessions restored from the journal had received before
@@ -300,30 +301,30 @@ class Substation:
     def report(self, now: float, balancer: str | None = None) -> LoadReport:
         """The load now; for `balancer`, also what other balancers' sessions draw and how many there are."""
         with self._lock:
-            self._advance(now)
+            now = self._advance(now)
             return self._report(now, balancer)
 
     def session(self, session_id: str, now: float) -> SessionReport | None:
         with self._lock:
-            self._advance(now)
+            now = self._advance(now)
             session = self._sessions.get(session_id) or self._finished.get(session_id)
             return None if session is None else self._session_report(session, now)
 
     def sessions_by_state(self, now: float) -> dict[str, int]:
         with self._lock:
-            self._advance(now)
+            now = self._advance(now)
             return {QUEUED: len(self._queue), CHARGING: len(self._started) - self._paused, PAUSED: self._paused}
 
     def oldest_wait_s(self, now: float) -> float:
         """How long the session longest in the queue has waited; 0 with an empty queue."""
         with self._lock:
-            self._advance(now)
+            now = self._advance(now)
             return max((now - session.requested_at for session in self._queue), default=0.0)
 
     def energy_delivered_kwh(self, now: float) -> float:
         """While this process ran (a Prometheus counter: it starts again at 0 with the process)."""
         with self._lock:
-            self._advance(now)
+            now = self._advance(now)
             current = sum(s.delivered(now, self.time_scale) for s in self._sessions.values())
             return self.counters.energy_finished_kwh + current - self._energy_baseline_kwh
 
@@ -331,7 +332,7 @@ class Substation:
         """Jain's index per priority of each started session's power over its max-min fair share (its own
         maximum when that is below the level): 1 when all get their fair share; a paused one counts 0."""
         with self._lock:
-            self._advance(now)
+            now = self._advance(now)
             ratios: dict[int, list[float]] = {p: [] for p in PRIORITIES}
             for session in self._started:
                 level = self._levels.get(session.priority, math.inf)
@@ -359,7 +360,7 @@ class Substation:
         """
         max_kw = min(request.max_power_kw, self.charger_max_power_kw)
         with self._lock:
-            self._advance(now)
+            now = self._advance(now)
             if session_id is not None:
                 existing = self._sessions.get(session_id) or self._finished.get(session_id)
                 if existing is not None:
@@ -411,7 +412,7 @@ class Substation:
     def stop(self, session_id: str, now: float) -> SessionReport | None:
         """End a session early (a queued one is cancelled) and share its power; a finished one is returned."""
         with self._lock:
-            self._advance(now)
+            now = self._advance(now)
             session = self._sessions.get(session_id)
             if session is None:
                 finished = self._finished.get(session_id)
@@ -431,7 +432,7 @@ class Substation:
     def advance(self, now: float) -> None:
         """Bring every session up to `now`: what a ticker calls every step, so metrics and queues move."""
         with self._lock:
-            self._advance(now)
+            now = self._advance(now)
 
     # --- internals (lock held) -----------------------------------------------------------------
     def _needed_kw(self, session: Session) -> float:
@@ -537,15 +538,18 @@ class Substation:
         own = self._by_balancer.get(balancer, (0.0, 0))[1] if balancer is not None else 0
         return len(self._sessions) - int(own)
 
-    def _advance(self, now: float) -> None:
-        """Every reallocation step and every completion up to `now`, in order, each at its own moment."""
+    def _advance(self, now: float) -> float:
+        """Every reallocation step and every completion up to `now`, in order, each at its own moment; `now`
+        itself, or the latest moment already reached if it is later: requests read the clock before they
+        take the lock, so one that read it earlier may come second, and time must not run back."""
+        now = self._latest = max(now, self._latest)
         step_s = max(self.step_s, (now - self._allocated_at) / MAX_CATCH_UP_STEPS)
         while True:
             next_step = self._allocated_at + step_s
             next_end = self._next_end()
             moment = next_step if next_end is None else min(next_step, next_end)
             if moment > now:
-                return
+                return now
             self._account(moment)
             self._complete_due(moment)
             self._reallocate(moment, step_s)
@@ -727,7 +731,7 @@ class Substation:
         self._allocated_at = self._accounted_until = min(now, last_moment) if last_moment is not None else now
         self._all_at_max = False  # the first step reallocates all
         self._trim_history()
-        self._advance(now)
+        now = self._advance(now)
         self._reallocate(now)  # the headroom is known from the start
 
     def _trim_history(self) -> None:
@@ -753,23 +757,25 @@ class Substation:
         return tuple(shareable), tuple(sharing)
 
     def _estimated_starts(self, now: float, queued: list[Session]) -> list[float | None]:
-        """When each of `queued` (in queue order) would start: as the sessions charging now end at their
-        current power and free what admission counts for them (paused ones take it first: they count as
-        committed already). Background changes are not foreseen."""
-        ends = ((s.ends_at(self.time_scale), self._needed_kw(s)) for s in self._started)
-        frees = sorted((end, kw) for end, kw in ends if end is not None)
+        """When each of `queued` (in queue order) would start: as the sessions here end and free what
+        admission counts for them (paused ones take it first: they count as committed already), and as
+        each queued one, once started, ends in turn (at its maximum: an estimate). Background changes are
+        not foreseen. None: not foreseeable (nothing charging will end)."""
+        frees = [(end, self._needed_kw(s)) for s in self._started if (end := s.ends_at(self.time_scale)) is not None]
+        heapq.heapify(frees)
         available = self._admission_headroom(now) - self._committed_kw
-        moment, freed, starts = now, 0, []
+        moment, starts = now, []
         for session in queued:
             need = self._needed_kw(session)
-            while available < need - TOLERANCE_KW and freed < len(frees):
-                moment = max(moment, frees[freed][0])
-                available += frees[freed][1]
-                freed += 1
+            while available < need - TOLERANCE_KW and frees:
+                end, kw = heapq.heappop(frees)
+                moment, available = max(moment, end), available + kw
             if available < need - TOLERANCE_KW:
                 return starts + [None] * (len(queued) - len(starts))
             available -= need
             starts.append(moment)
+            duration = session.energy_kwh / session.max_kw * 3600.0 / self.time_scale
+            heapq.heappush(frees, (moment + duration, need))
         return starts
 
     def _session_report(self, session: Session, now: float) -> SessionReport:

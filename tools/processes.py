@@ -65,6 +65,14 @@ def venv_command(command: list[str]) -> list[str]:
 
 
 def url_answers(url: str, timeout: float = 1.0) -> bool:
+    """A 2xx for an http:// URL; for tcp://host:port (a server that does not speak HTTP), a connection."""
+    if url.startswith("tcp://"):
+        host, _, port = url.removeprefix("tcp://").rpartition(":")
+        try:
+            socket.create_connection((host, int(port)), timeout=timeout).close()
+            return True
+        except OSError:
+            return False
     try:
         with urllib.request.urlopen(url, timeout=timeout) as response:
             return 200 <= response.status < 300

@@ -179,3 +179,11 @@ def wait_for(predicate: Callable[[], bool], timeout_s: float, what: str) -> None
         if time.monotonic() > deadline:
             raise TimeoutError(f"{what}: not within {timeout_s:g} s")
         time.sleep(0.05)
+
+
+def redis_server(stack: Stack, name: str = "redis") -> str:
+    """A throw-away Redis (Debian's redis-server) on a free loopback port; its redis:// URL."""
+    port = free_port()
+    command = ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+    stack.run(name, command, {}, f"tcp://127.0.0.1:{port}")
+    return f"redis://127.0.0.1:{port}/0"

@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, json
+import math
 
+from flask import Blueprint, Response, json, request
+
+from grid_common import deadline
 from grid_common.problems import Problem
-from grid_common.protocol import InvalidRequest, parse_charge_request
-from grid_common.web import invalid_request_problem, read_json_body
+from grid_common.protocol import (
+    SESSION_TOKEN,
+    InvalidRequest,
+    is_session_token,
+    parse_charge_request,
+)
+from grid_common.web import invalid_request_problem, read_json_body, refuse_if_late
 from load_balancer import metrics
 from load_balancer.assignment import NotPlaced
 from load_balancer.routes import context
@@ -20,9 +28,14 @@ def assign_substation():
         charge = parse_charge_request(read_json_body(optional=True))
     except InvalidRequest as error:
         raise invalid_request_problem(error) from None
+    token = request.headers.get(SESSION_TOKEN)
+    if token is not None and not is_session_token(token):
+        raise Problem(400, "Bad Request", f"{SESSION_TOKEN} must be 8 to 64 letters and digits.")
+    caller_deadline = refuse_if_late("placed")
+    within_s = None if caller_deadline is None else deadline.seconds_left(caller_deadline, math.inf)
     with metrics.ASSIGN_SECONDS.time():
         try:
-            placed = context().assigner.assign(charge)
+            placed = context().assigner.assign(charge, within_s=within_s, token=token)
         except NotPlaced as refusal:
             largest = context().grid_view.largest_charger_kw()
             if largest is not None and charge.min_power_kw > largest:

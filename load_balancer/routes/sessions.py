@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
 from flask import Blueprint, Response
 
+from grid_common.problems import Problem
+from grid_common.protocol import is_session_token
 from grid_common.upstream import UpstreamError, UpstreamResponse, UpstreamUnavailable
 from grid_common.web import relay, upstream_failure_problem
 from load_balancer import metrics
+from load_balancer.grid_view import KnownSubstation
 from load_balancer.routes import context, owner_of
 from load_balancer.substation_client import SubstationClient
 
@@ -45,3 +49,32 @@ def stop_session(session_id: str):
         lambda client, url, timeout: client.stop_session(url, session_id, timeout_s=timeout),
         frees_power=True,
     )
+
+
+@blueprint.get("/sessions/by-token/<token>")
+def find_by_token(token: str):
+    """The session a substation holds under `token` (`<substation>.<token>`): how a gateway finds out what
+    an attempt whose answer it never got did. 404 only when every substation said it has none."""
+    if not is_session_token(token):
+        raise Problem(400, "Bad Request", "A session token is 8 to 64 letters and digits.")
+    ctx = context()
+    known = ctx.grid_view.all()
+    if not known:
+        raise Problem(404, "Not Found", "No substation is known here.")
+
+    def ask(substation: KnownSubstation) -> UpstreamResponse | None:
+        session_id = f"{substation.name}.{token}"
+        try:
+            return ctx.substations.session(substation.url, session_id, timeout_s=ctx.config.admission_timeout_s)
+        except UpstreamError:
+            return None
+
+    with ThreadPoolExecutor(max_workers=min(32, len(known))) as pool:
+        answers = list(pool.map(ask, known))
+    for substation, answer in zip(known, answers, strict=True):
+        if answer is not None and answer.status == 200:
+            return relay(answer, f"substation {substation.name}")
+    silent = [s.name for s, answer in zip(known, answers, strict=True) if answer is None or answer.status != 404]
+    if silent:
+        raise Problem(503, "Cannot tell", f"Substations {', '.join(silent)} did not say.", retry_after=1)
+    raise Problem(404, "Not Found", f"No substation holds a session under {token}.")

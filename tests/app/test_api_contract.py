@@ -14,7 +14,13 @@ from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
 from schemathesis.checks import positive_data_acceptance
 
-from grid_common.protocol import DEFAULT_MAX_POWER_KW, IDEMPOTENCY_KEY, MAX_POWER_KW, OTHERS_EV_POWER_CONDITION
+from grid_common.protocol import (
+    DEFAULT_MAX_POWER_KW,
+    IDEMPOTENCY_KEY,
+    MAX_POWER_KW,
+    OTHERS_EV_POWER_CONDITION,
+    REQUEST_DEADLINE,
+)
 from tests.in_process import in_process_grid
 
 EXAMPLES_PER_OPERATION = 60
@@ -71,13 +77,14 @@ def checker(operation, mode: GenerationMode, label: str, ran: dict[str, int]):
     def check(case):
         ran[label] += 1
         # Refusals by design that a schema cannot say: a valid request whose Idempotency-Key an earlier
-        # generated request used with another body (422), and a conditional admission, which other
+        # generated request used with another body (422), a deadline that has passed (408), and a
+        # conditional admission, which other
         # balancers' sessions decide (412), or which names no balancer (400: OpenAPI cannot say that one
         # header needs another).
         # So is a minimum above the maximum (422): JSON Schema cannot compare two fields; and an admission's
         # session id named after another substation than the one it is sent to (422).
         headers = case.headers or {}
-        stateful = IDEMPOTENCY_KEY in headers or OTHERS_EV_POWER_CONDITION in headers
+        stateful = any(header in headers for header in (IDEMPOTENCY_KEY, OTHERS_EV_POWER_CONDITION, REQUEST_DEADLINE))
         body = case.body if isinstance(case.body, dict) else {}
         minimum, maximum = body.get("min_power_kw"), body.get("max_power_kw", DEFAULT_MAX_POWER_KW)
         crossed = isinstance(minimum, int | float) and isinstance(maximum, int | float) and minimum > maximum

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 import socket
 import sqlite3
 import time
@@ -196,13 +197,14 @@ def test_a_wall_clock_set_back_an_hour_does_not_freeze_the_balancers_view(servic
     (tmp_path / "sitecustomize.py").write_text(WALL_CLOCK_OFFSET)
     offset = tmp_path / "offset"
     offset.write_text("0")
+    # The host's clock steps, for every process on it (a deadline between them stays consistent).
     clock = {"PYTHONPATH": str(tmp_path), "WALL_CLOCK_OFFSET_FILE": str(offset)}
-    a = services.substation("a", 22, **LONG)
+    a = services.substation("a", 22, **LONG, **clock)
     balancer = services.balancer({"a": a}, **clock)
-    gateway = services.gateway(balancer.url)
+    gateway = services.gateway(balancer.url, **clock)
     wait_until(lambda: view_of(balancer, "a")["healthy"])
     session = call("POST", f"{gateway.url}/initiate_energy_transfer", {"max_power_kw": 22, "min_power_kw": 22}).body
-    offset.write_text("-3600")  # the balancer's wall clock steps back an hour
+    offset.write_text("-3600")  # the wall clock steps back an hour
     time.sleep(0.5)
     # Behind the balancer's back, the substation frees its power: only a poll can tell the balancer.
     assert call("POST", f"{a.url}/sessions/{session['session_id']}/stop").status == 200
@@ -210,3 +212,45 @@ def test_a_wall_clock_set_back_an_hour_does_not_freeze_the_balancers_view(servic
     assert (
         call("POST", f"{gateway.url}/initiate_energy_transfer", {"max_power_kw": 22, "min_power_kw": 22}).status == 201
     )
+
+
+def sessions_held(grid) -> int:
+    return sum(call("GET", f"{s.url}/load").body["active_sessions"] for s in grid.substations.values())
+
+
+def test_an_admission_the_balancer_gave_up_on_is_refused_when_the_frozen_substation_wakes(services):
+    # "big" ranks first (the larger of two idle substations), and freezes with the admission in its socket.
+    grid = services.grid({"big": 300, "small": 150}, substation_env=LONG, balancer_env={"ADMISSION_TIMEOUT_S": "1"})
+    big = grid.substations["big"]
+    big.process.signal(signal.SIGSTOP)
+    try:
+        started = time.monotonic()
+        reply = call("POST", f"{grid.gateway.url}/initiate_energy_transfer", timeout=10)
+        assert reply.status == 201 and reply.body["substation"] == "small"
+        assert time.monotonic() - started < 3
+    finally:
+        big.process.signal(signal.SIGCONT)
+    time.sleep(1)  # it reads the admission now, past its deadline
+    assert call("GET", f"{big.url}/load").body["active_sessions"] == 0, "no hidden session"
+    assert sessions_held(grid) == 1
+
+
+def test_a_retry_after_a_504_never_starts_a_second_session(services):
+    grid = services.grid({"a": 150, "b": 150}, substation_env=LONG, gateway_env={"BALANCER_TIMEOUT_S": "1"})
+    key = {"Idempotency-Key": "after-a-504"}
+    body = {"energy_kwh": 20}
+    grid.balancer.process.signal(signal.SIGSTOP)
+    try:
+        first = call("POST", f"{grid.gateway.url}/initiate_energy_transfer", body, headers=key, timeout=10)
+        assert first.status == 504
+    finally:
+        grid.balancer.process.signal(signal.SIGCONT)
+    early = call("POST", f"{grid.gateway.url}/initiate_energy_transfer", body, headers=key)
+    assert early.status == 409 and int(early.headers["Retry-After"]) >= 1, "its outcome is not known yet"
+    time.sleep(int(early.headers["Retry-After"]))
+    retry = call("POST", f"{grid.gateway.url}/initiate_energy_transfer", body, headers=key)
+    assert retry.status == 201, retry.body
+    assert sessions_held(grid) == 1, "one session for one key"
+    again = call("POST", f"{grid.gateway.url}/initiate_energy_transfer", body, headers=key)
+    assert again.status == 201 and again.body["session_id"] == retry.body["session_id"]
+    assert again.headers["Idempotent-Replayed"] == "true"

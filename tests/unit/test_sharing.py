@@ -196,3 +196,13 @@ def test_sessions_by_state_fairness_and_energy_for_the_metrics():
     assert substation.sessions_by_state(17 * HOUR) == {QUEUED: 0, CHARGING: 2, PAUSED: 1}
     assert substation.fairness(17 * HOUR)[0] == pytest.approx(2 / 3), "one of three paused: Jain's index 2/3"
     assert 22 * 17 < substation.energy_delivered_kwh(17 * HOUR) < 33 * 17, "two to three cars at 11 kW for 17 hours"
+
+
+def test_a_request_that_read_the_clock_earlier_but_came_second_does_not_run_time_back():
+    """Handlers read the clock before they take the lock: the later reading wins, energy is counted once."""
+    substation = make_substation(capacity_kw=30)
+    for name, moment in (("A", 0.0), ("B", 2.0), ("C", 1.9)):
+        substation.admit(charge(name, 200, 22), now=moment)
+    # 22 kW for 2 s, then 30 kW shared: 3.0 s in, 44 + 30 kW-s... in simulated hours at 360x.
+    expected = (22 * 2 + 30 * 1) / HOUR
+    assert substation.energy_delivered_kwh(3.0) == pytest.approx(expected)
