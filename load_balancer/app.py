@@ -3,6 +3,9 @@ the routes to them. Collaborators that do I/O can be handed in, so that a test n
 
 from __future__ import annotations
 
+import ipaddress
+from urllib.parse import urlsplit
+
 from flask import Flask
 
 from grid_common.openapi import openapi_blueprint
@@ -17,6 +20,17 @@ from load_balancer.poller import Poller
 from load_balancer.routes import Context, assign, grid, sessions, topology
 from load_balancer.strategies import make_strategy
 from load_balancer.substation_client import SubstationClient
+from load_balancer.substation_urls import SubstationUrls
+
+
+def substation_urls(config: BalancerConfig, resolve: Resolve) -> SubstationUrls:
+    """Where a registered substation may be: SUBSTATION_NETWORKS, or the networks of the configured topology."""
+    if config.substation_networks:
+        return SubstationUrls([ipaddress.ip_network(n, strict=False) for n in config.substation_networks])
+    hosts = [urlsplit(url).hostname for _, url in config.substations]
+    if config.substations_dns:
+        hosts.append(config.substations_dns.rpartition(":")[0])
+    return SubstationUrls.of_topology(hosts, resolve=lambda host: sorted(resolve(host, 80)))
 
 
 def create_app(
@@ -56,7 +70,9 @@ def create_app(
         discover=discovery.run_once if discovery else None,
         discovery_interval_s=config.discovery_interval_s,
     )
-    app.extensions["balancer"] = Context(config, grid_view, strategy, substations, assigner, poller)
+    app.extensions["balancer"] = Context(
+        config, grid_view, strategy, substations, assigner, poller, substation_urls(config, resolve)
+    )
     metrics.initialize([name for name, _ in config.substations], strategy.name)
     for blueprint in (assign.blueprint, sessions.blueprint, grid.blueprint, topology.blueprint):
         app.register_blueprint(blueprint)

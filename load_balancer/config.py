@@ -1,13 +1,17 @@
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from grid_common.protocol import InvalidRequest, is_substation_name
-from grid_common.settings import EnvReader, is_http_url
+from grid_common.settings import EnvReader
 from load_balancer.strategies import STRATEGIES
+from load_balancer.substation_urls import SubstationUrls, url_shape_problem
 
 MIN_TOKEN_LENGTH = 16
+# The most substations one balancer knows of: registrations beyond it are refused.
+MAX_SUBSTATIONS = 10_000
 
 
 def parse_substations(value: str, errors: list[str]) -> list[tuple[str, str]]:
@@ -16,8 +20,12 @@ def parse_substations(value: str, errors: list[str]) -> list[tuple[str, str]]:
     for entry in filter(None, (part.strip() for part in value.split(","))):
         name, sep, url = entry.partition("=")
         name, url = name.strip(), url.strip().rstrip("/")
-        if not sep or not is_substation_name(name) or not is_http_url(url):
-            errors.append(f"SUBSTATIONS entry {entry!r} must be name=http://host:port (name: letters, digits, _ or -)")
+        if not sep or not is_substation_name(name) or url_shape_problem(url):
+            # The entry itself is not repeated: it may hold credentials.
+            errors.append(
+                f"SUBSTATIONS entry {len(substations) + 1} must be name=http://host:port (name: letters, digits, "
+                "_ or -; the URL with no credentials, path or query)"
+            )
         elif any(name == existing for existing, _ in substations):
             errors.append(f"SUBSTATIONS names {name!r} twice")
         else:
@@ -25,16 +33,20 @@ def parse_substations(value: str, errors: list[str]) -> list[tuple[str, str]]:
     return substations
 
 
-def parse_registration(body: object) -> tuple[str, str]:
-    """`{"name": ..., "url": ...}` of POST /substations; InvalidRequest names each field that is wrong."""
+def parse_registration(body: object, urls: SubstationUrls) -> tuple[str, str]:
+    """`{"name": ..., "url": ...}` of POST /substations; InvalidRequest names each field that is wrong, and
+    a URL the balancer must not call (see substation_urls.py)."""
     if not isinstance(body, dict):
         raise InvalidRequest([{"field": "body", "message": 'must be {"name": ..., "url": ...}'}])
     errors = [{"field": key, "message": "unknown field"} for key in body if key not in ("name", "url")]
     name, url = body.get("name"), body.get("url")
     if not is_substation_name(name):
         errors.append({"field": "name", "message": "1-63 letters, digits, _ or -"})
-    if not isinstance(url, str) or not is_http_url(url.rstrip("/")):
-        errors.append({"field": "url", "message": "an http(s) URL such as http://substation4:5000"})
+    problem = (
+        urls.problem(url.rstrip("/")) if isinstance(url, str) else "an http(s) URL such as http://substation4:5000"
+    )
+    if problem is not None:
+        errors.append({"field": "url", "message": problem})
     if errors:
         raise InvalidRequest(errors)
     return name, url.rstrip("/")
@@ -57,6 +69,8 @@ class BalancerConfig:
     # `host:port` whose DNS name lists every substation (a headless Service); empty: SUBSTATIONS only.
     substations_dns: str = ""
     discovery_interval_s: float = 5.0
+    # Networks a registered substation may be on (CIDRs); empty: those the configured topology is on.
+    substation_networks: tuple[str, ...] = ()
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> BalancerConfig:
@@ -83,7 +97,13 @@ class BalancerConfig:
             discovery_interval_s=env.number(
                 "DISCOVERY_INTERVAL_S", cls.discovery_interval_s, minimum=0.05, maximum=3600
             ),
+            substation_networks=tuple(n.strip() for n in env.string("SUBSTATION_NETWORKS", "").split(",") if n.strip()),
         )
+        for network in config.substation_networks:
+            try:
+                ipaddress.ip_network(network, strict=False)
+            except ValueError:
+                env.errors.append(f"SUBSTATION_NETWORKS must be networks such as 10.0.0.0/8, got {network!r}")
         if config.topology_token and len(config.topology_token) < MIN_TOKEN_LENGTH:
             # The value itself is never printed: it may be a real secret with a typo.
             env.errors.append(f"TOPOLOGY_TOKEN must be at least {MIN_TOKEN_LENGTH} characters")

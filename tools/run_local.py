@@ -1,21 +1,24 @@
 """`make up`: the compose topology as local processes on loopback, with logs prefixed by service.
 
-Ctrl-C (or SIGTERM) stops every process gracefully and leaves none behind.
+A service that exits is started again, as compose's restart policy does; Ctrl-C (or SIGTERM) stops every
+process gracefully and leaves none behind.
 """
 
 from __future__ import annotations
 
+import argparse
 import http.client
 import itertools
 import shutil
 import signal
 import sys
 import threading
+import time
 from pathlib import Path
 
-from tools.processes import ROOT, port_in_use
+from tools.processes import ROOT, ServiceProcess, port_in_use
 from tools.stack import Stack
-from tools.topology import PROMETHEUS_LOCAL_CONFIG, local_prometheus_config, local_services
+from tools.topology import LOCAL_VOLUMES, PROMETHEUS_LOCAL_CONFIG, local_prometheus_config, local_services
 
 COLORS = itertools.cycle(["\033[36m", "\033[33m", "\033[35m", "\033[32m", "\033[34m", "\033[31m"])
 RESET = "\033[0m"
@@ -71,8 +74,44 @@ def prometheus_command(emit, run_dir: Path) -> tuple[list[str], str] | None:
     return command, f"http://127.0.0.1:{PROMETHEUS_PORT}/-/ready"
 
 
-def main() -> int:
-    services = local_services()
+class Supervisor:
+    """What compose's `restart: unless-stopped` does: a service that exits is started again, after a pause
+    that doubles each time it dies soon after a start (1 s, 2 s, 4 s ... 30 s), while the others go on."""
+
+    FIRST_PAUSE_S = 1.0
+    LONGEST_PAUSE_S = 30.0
+    STABLE_AFTER_S = 60.0  # up this long, its next death starts the pauses over
+
+    def __init__(self, processes: list[ServiceProcess], emit) -> None:
+        self.emit = emit
+        self.state = {p.name: {"process": p, "pause": self.FIRST_PAUSE_S, "since": time.monotonic(), "due": None}
+                      for p in processes}  # fmt: skip
+
+    def check(self) -> None:
+        now = time.monotonic()
+        for name, state in self.state.items():
+            process = state["process"]
+            if process.running:
+                if now - state["since"] >= self.STABLE_AFTER_S:
+                    state["pause"] = self.FIRST_PAUSE_S
+                continue
+            if state["due"] is None:
+                code = process.process.returncode if process.process else None
+                state["due"] = now + state["pause"]
+                self.emit("runner", f"{name} exited (code {code}); restarting it in {state['pause']:g} s")
+            elif now >= state["due"]:
+                process.start()
+                self.emit("runner", f"{name} restarted (pid {process.process.pid})")
+                state.update(due=None, since=now, pause=min(state["pause"] * 2, self.LONGEST_PAUSE_S))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="The compose topology as local processes (make up).")
+    parser.add_argument("--port-offset", type=int, default=0, help="add this to every port (default 0)")
+    parser.add_argument("--volumes", type=Path, default=LOCAL_VOLUMES, help="where named volumes' data goes")
+    parser.add_argument("--no-prometheus", action="store_true", help="do not start Prometheus")
+    args = parser.parse_args(argv)
+    services = local_services(volumes_root=args.volumes, port_offset=args.port_offset)
     emit = make_printer(max(len(s.name) for s in services) + 1)
     busy = [s for s in services if port_in_use(s.port)]
     if busy:
@@ -85,7 +124,7 @@ def main() -> int:
         for folder in service.data_dirs:  # what compose keeps in named volumes survives restarts here too
             folder.mkdir(parents=True, exist_ok=True)
     processes = [(s.name, s.command, s.env, s.health_url) for s in services]
-    prometheus = prometheus_command(emit, run_dir)
+    prometheus = None if args.no_prometheus else prometheus_command(emit, run_dir)
     if prometheus and not port_in_use(PROMETHEUS_PORT):
         processes.append(("prometheus", *prometheus[0:1], {}, prometheus[1]))
     stop = threading.Event()
@@ -93,29 +132,29 @@ def main() -> int:
         signal.signal(signum, lambda *_: stop.set())
     stack = Stack(output=emit)
     return_code = 0
+    port = {s.name: s.port for s in services}
     try:
         for name, command, env, health_url in processes:
             if stop.is_set():
                 break
-            stack.run(name, command, env, health_url, timeout_s=60)
+            process = stack.run(name, command, env, health_url, timeout_s=60)
+            emit("runner", f"{name} is up (pid {process.process.pid})")
         if not stop.is_set():
             emit("runner", "all services are up:")
             for line in (
-                "gateway     http://127.0.0.1:6000  (POST /initiate_energy_transfer)",
-                "balancer    http://127.0.0.1:7000/substations",
-                "substations http://127.0.0.1:5001/load  :5002  :5003",
+                f"gateway     http://127.0.0.1:{port['gateway']}  (POST /initiate_energy_transfer)",
+                f"balancer    http://127.0.0.1:{port['balancer']}/  (the live page; /substations the view)",
+                f"substations http://127.0.0.1:{port['substation1']}/load  :{port['substation2']}  "
+                f":{port['substation3']}",
                 f"prometheus  {prometheus_ui_url('targets')}" if prometheus else "prometheus  not started",
                 "load        python load_tester/test.py -n 200 -c 8",
-                "Ctrl-C stops everything.",
+                "A service that exits is started again; Ctrl-C stops everything.",
             ):
                 emit("runner", "  " + line)
+        supervisor = Supervisor(stack.started, emit)
         while not stop.is_set():
-            if any(not p.running for p in stack.started):
-                dead = [p.name for p in stack.started if not p.running]
-                emit("runner", f"{', '.join(dead)} exited; stopping the suite")
-                return_code = 1
-                break
-            stop.wait(0.5)
+            supervisor.check()
+            stop.wait(0.25)
     except (RuntimeError, TimeoutError) as error:
         emit("runner", f"start-up failed: {error}")
         return_code = 1

@@ -123,10 +123,13 @@ def _container_port(bind: str) -> int:
     return int(bind.rsplit(":", 1)[1])
 
 
-def local_services(compose: dict | None = None, volumes_root: Path = LOCAL_VOLUMES) -> list[LocalService]:
-    """The Python services compose builds, as loopback processes, in dependency order."""
+def local_services(
+    compose: dict | None = None, volumes_root: Path = LOCAL_VOLUMES, port_offset: int = 0
+) -> list[LocalService]:
+    """The Python services compose builds, as loopback processes, in dependency order (every port moved by
+    `port_offset`, so that a second copy can run beside the first)."""
     compose = compose or load_compose()
-    ports = published_ports(compose)
+    ports = {key: port + port_offset for key, port in published_ports(compose).items()}
     services = []
     for name, service in compose["services"].items():
         if "build" not in service:

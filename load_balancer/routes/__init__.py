@@ -14,6 +14,7 @@ from load_balancer.grid_view import GridView, KnownSubstation
 from load_balancer.poller import Poller
 from load_balancer.strategies import Strategy
 from load_balancer.substation_client import SubstationClient
+from load_balancer.substation_urls import SubstationUrls
 
 
 @dataclass(frozen=True)
@@ -24,6 +25,7 @@ class Context:
     substations: SubstationClient
     assigner: Assigner
     poller: Poller
+    substation_urls: SubstationUrls
 
 
 def context() -> Context:

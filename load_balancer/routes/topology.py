@@ -10,7 +10,7 @@ from grid_common.problems import Problem
 from grid_common.protocol import InvalidRequest
 from grid_common.web import invalid_request_problem, read_json_body
 from load_balancer import metrics
-from load_balancer.config import parse_registration
+from load_balancer.config import MAX_SUBSTATIONS, parse_registration
 from load_balancer.routes import context
 
 blueprint = Blueprint("topology", __name__)
@@ -37,9 +37,11 @@ def require_topology_token() -> None:
 def register_substation():
     ctx = context()
     try:
-        name, url = parse_registration(read_json_body(optional=False))
+        name, url = parse_registration(read_json_body(optional=False), ctx.substation_urls)
     except InvalidRequest as error:
         raise invalid_request_problem(error) from None
+    if len(ctx.grid_view.all()) >= MAX_SUBSTATIONS:
+        raise Problem(409, "Conflict", f"The balancer knows {MAX_SUBSTATIONS} substations, the most it takes.")
     try:
         added = ctx.grid_view.add(name, url)
     except KeyError:

@@ -254,3 +254,29 @@ def test_a_retry_after_a_504_never_starts_a_second_session(services):
     again = call("POST", f"{grid.gateway.url}/initiate_energy_transfer", body, headers=key)
     assert again.status == 201 and again.body["session_id"] == retry.body["session_id"]
     assert again.headers["Idempotent-Replayed"] == "true"
+
+
+def test_the_topology_api_cannot_aim_the_balancer_anywhere(grid, services):
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    registrations = f"{grid.balancer.url}/substations"
+    for url in (
+        "http://admin:secret@127.0.0.1:5999",
+        "http://127.0.0.1:5999/admin?x=1",
+        "http://169.254.169.254",
+        "http://10.11.12.13:5000",
+        "gopher://127.0.0.1:70",
+    ):
+        reply = call("POST", registrations, {"name": "c", "url": url}, headers=auth)
+        assert reply.status == 422 and reply.body["errors"][0]["field"] == "url", (url, reply.body)
+        assert "secret" not in reply.raw.decode()
+    assert "secret" not in call("GET", registrations).raw.decode()
+
+    c = services.substation("c", 150, **LONG)
+    assert call("POST", registrations, {"name": "c", "url": c.url}, headers=auth).status == 201
+    wait_until(lambda: view_of(grid, "c")["healthy"])
+    c.process.stop()  # its polls fail: a series for those failures appears
+    wait_until(lambda: metric_value(call("GET", f"{grid.balancer.url}/metrics").raw.decode(),
+                                    "balancer_upstream_failures_total", substation="c"))  # fmt: skip
+    assert call("DELETE", f"{registrations}/c", headers=auth).status == 204
+    exposed = call("GET", f"{grid.balancer.url}/metrics").raw.decode()
+    assert 'substation="c"' not in exposed, "every series of a removed substation goes"

@@ -89,10 +89,20 @@ def test_topology_token_is_checked_and_never_echoed():
 def test_a_registration_names_each_mistake():
     from grid_common.protocol import InvalidRequest
     from load_balancer.config import parse_registration
+    from load_balancer.substation_urls import SubstationUrls, networks_around
 
-    assert parse_registration({"name": "s4", "url": "http://s4:5000/"}) == ("s4", "http://s4:5000")
+    urls = SubstationUrls(networks_around(["10.0.3.7"]), resolve=lambda host: ["10.0.3.9"])
+    assert parse_registration({"name": "s4", "url": "http://s4:5000/"}, urls) == ("s4", "http://s4:5000")
     with pytest.raises(InvalidRequest) as caught:
-        parse_registration({"name": "bad name", "url": "ftp://x", "extra": 1})
+        parse_registration({"name": "bad name", "url": "ftp://x", "extra": 1}, urls)
     assert {e["field"] for e in caught.value.errors} == {"name", "url", "extra"}
     with pytest.raises(InvalidRequest):
-        parse_registration(["s4"])
+        parse_registration(["s4"], urls)
+
+
+def test_configured_substation_urls_with_credentials_are_refused_without_echoing_them():
+    with pytest.raises(ConfigError) as caught:
+        BalancerConfig.from_env({"SUBSTATIONS": "a=http://admin:hunter2@h:5000"})
+    assert "hunter2" not in str(caught.value) and "credentials" in str(caught.value)
+    with pytest.raises(ConfigError):
+        BalancerConfig.from_env({"SUBSTATIONS": "a=http://h:5000", "SUBSTATION_NETWORKS": "not-a-network"})
