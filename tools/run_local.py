@@ -18,7 +18,13 @@ from pathlib import Path
 
 from tools.processes import ROOT, ServiceProcess, port_in_use
 from tools.stack import Stack
-from tools.topology import LOCAL_VOLUMES, PROMETHEUS_LOCAL_CONFIG, local_prometheus_config, local_services
+from tools.topology import (
+    LOCAL_VOLUMES,
+    PROMETHEUS_LOCAL_CONFIG,
+    local_prometheus_config,
+    local_redis,
+    local_services,
+)
 
 COLORS = itertools.cycle(["\033[36m", "\033[33m", "\033[35m", "\033[32m", "\033[34m", "\033[31m"])
 RESET = "\033[0m"
@@ -74,6 +80,22 @@ def prometheus_command(emit, run_dir: Path) -> tuple[list[str], str] | None:
     return command, f"http://127.0.0.1:{PROMETHEUS_PORT}/-/ready"
 
 
+def redis_process(emit, services, port_offset: int) -> list[tuple]:
+    """Debian's redis-server for the gateway's Idempotency-Keys, as compose runs Redis; without one, the
+    gateway keeps its keys in its own memory (one gateway here, so nothing is lost but sharing)."""
+    redis = local_redis(port_offset)
+    if redis is None:
+        return []
+    command, port = redis
+    if shutil.which(command[0]) is None:
+        emit("runner", "redis-server is not on PATH: the gateway keeps its Idempotency-Keys in memory "
+                       "(`sudo apt-get install redis-server` to run it as compose does)")  # fmt: skip
+        for service in services:
+            service.env.pop("IDEMPOTENCY_REDIS_URL", None)
+        return []
+    return [("redis", command, {}, f"tcp://127.0.0.1:{port}")]
+
+
 class Supervisor:
     """What compose's `restart: unless-stopped` does: a service that exits is started again, after a pause
     that doubles each time it dies soon after a start (1 s, 2 s, 4 s ... 30 s), while the others go on."""
@@ -124,6 +146,7 @@ def main(argv: list[str] | None = None) -> int:
         for folder in service.data_dirs:  # what compose keeps in named volumes survives restarts here too
             folder.mkdir(parents=True, exist_ok=True)
     processes = [(s.name, s.command, s.env, s.health_url) for s in services]
+    processes[:0] = redis_process(emit, services, args.port_offset)
     prometheus = None if args.no_prometheus else prometheus_command(emit, run_dir)
     if prometheus and not port_in_use(PROMETHEUS_PORT):
         processes.append(("prometheus", *prometheus[0:1], {}, prometheus[1]))

@@ -45,6 +45,15 @@ def _compose() -> dict:
     return load_compose()
 
 
+def local_redis(port_offset: int = 0) -> tuple[list[str], int] | None:
+    """What `make up` runs for compose's Redis: its command, on loopback at its port; None without one."""
+    service = _compose()["services"].get("redis")
+    if service is None:
+        return None
+    port = int(service["expose"][0]) + port_offset
+    return [*service["command"], "--port", str(port), "--bind", "127.0.0.1"], port
+
+
 def command_of_target(target: str) -> list[str]:
     """The command compose runs for the services built from one Dockerfile target (substation, balancer,
     gateway): what every process of that kind runs, whoever starts it."""
@@ -64,13 +73,16 @@ def published_ports(compose: dict) -> dict[tuple[str, int], int]:
     """(service, container port) -> host port, from every service's `ports`.
 
     A range (`"6000-6009:6000"`, so that `--scale` can give each replica a port) maps to its first port,
-    which the only replica `make up` runs uses.
+    which the only replica `make up` runs uses. A port only exposed to the other containers (`expose`) is
+    where `make up` runs that service on loopback.
     """
     mapping = {}
     for name, service in compose["services"].items():
         for entry in service.get("ports", []):
             host_ports, container_port = str(entry).rsplit(":", 2)[-2:]
             mapping[(name, int(container_port))] = int(host_ports.split("-")[0])
+        for entry in service.get("expose", []):
+            mapping[(name, int(entry))] = int(entry)
     return mapping
 
 

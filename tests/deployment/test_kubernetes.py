@@ -137,7 +137,7 @@ def test_every_pod_meets_the_restricted_pod_security_standard(example):
         example[("Namespace", "smart-grid")]["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
     )
     everything = [r for (kind, _), r in example.items() if kind in ("Deployment", "StatefulSet")]
-    assert {w["metadata"]["name"] for w in everything} == {*GRID, "prometheus", "grafana"}
+    assert {w["metadata"]["name"] for w in everything} == {*GRID, "redis", "prometheus", "grafana"}
     for workload in everything:
         pod = workload["spec"]["template"]["spec"]
         assert pod["securityContext"]["runAsNonRoot"] is True and pod["securityContext"]["runAsUser"] > 0
@@ -147,7 +147,8 @@ def test_every_pod_meets_the_restricted_pod_security_standard(example):
             assert container["securityContext"]["capabilities"] == {"drop": ["ALL"]}
             assert container["securityContext"]["readOnlyRootFilesystem"] is True
             assert set(container["resources"]) == {"requests", "limits"}
-            assert container["readinessProbe"]["httpGet"]["port"] == "http"
+            probe = container["readinessProbe"]
+            assert probe.get("httpGet", {}).get("port") == "http" or probe["exec"]["command"] == ["redis-cli", "ping"]
 
 
 def pod_files(rendered, workload) -> dict[str, str]:
@@ -272,3 +273,10 @@ def test_grafana_reaches_prometheus_at_the_provisioned_url(example):
     assert int(port) in {p["port"] for p in service["ports"]}
     (prometheus,) = workloads(example, names=(host,))
     assert service["selector"].items() <= prometheus["spec"]["template"]["metadata"]["labels"].items()
+
+
+def test_redis_runs_as_compose_runs_it_and_the_gateways_use_it(rendered):
+    redis = rendered[("Deployment", "redis")]["spec"]["template"]["spec"]["containers"][0]
+    assert redis["image"] == COMPOSE["redis"]["image"] and redis["command"] == COMPOSE["redis"]["command"]
+    assert env_of(rendered[("Deployment", "gateway")])["IDEMPOTENCY_REDIS_URL"] == "redis://redis:6379/0"
+    assert rendered[("Service", "redis")]["spec"]["ports"][0]["port"] == 6379

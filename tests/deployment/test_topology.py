@@ -114,7 +114,7 @@ def test_healthchecks_and_start_order():
         for dependency, condition in service.get("depends_on", {}).items():
             assert condition == {"condition": "service_healthy"}, (name, dependency)
     assert set(SERVICES["balancer"]["depends_on"]) == set(SUBSTATIONS)
-    assert set(SERVICES["gateway"]["depends_on"]) == {"balancer"}
+    assert set(SERVICES["gateway"]["depends_on"]) == {"balancer", "redis"}
 
 
 def test_balancer_and_gateway_point_at_the_compose_services():
