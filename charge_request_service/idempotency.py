@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import json
 import secrets
+import sqlite3
 import threading
 from dataclasses import dataclass
 from typing import Protocol
@@ -67,6 +68,10 @@ Claim = Claimed | Replay | Mismatch | StillPending | Unknown
 
 class StoreFull(Exception):
     """Every key the store may hold is in progress: it takes no new one now."""
+
+
+class StoreUnavailable(Exception):
+    """The store cannot be read or written now (Redis unreachable, SQLite locked past its timeout)."""
 
 
 def fingerprint(raw_body: bytes) -> str:
@@ -199,7 +204,10 @@ class SqliteKeyStore:
         # One transaction of this process at a time (the lock, taken by the request's greenlet); SQLite waits
         # for other processes' in an OS thread, not in the event loop (grid_common/sqlite.py).
         with self._lock:
-            return off_the_loop(run)
+            try:
+                return off_the_loop(run)
+            except sqlite3.Error as error:
+                raise StoreUnavailable(str(error)) from error
 
 
 # Each script reads and changes one key atomically. The key's hash holds: fingerprint, state, owner, status,
@@ -265,9 +273,17 @@ class RedisKeyStore:
         self._release = self._redis.register_script(RELEASE)
         self._mark_unknown = self._redis.register_script(MARK_UNKNOWN)
 
+    def _run(self, script, key: str, args: list):
+        from redis.exceptions import RedisError
+
+        try:
+            return script(keys=[self.prefix + key], args=args)
+        except RedisError as error:
+            raise StoreUnavailable(str(error)) from error
+
     def claim(self, key: str, body_fingerprint: str, now: float) -> Claim:
         owner = _new_owner()
-        answer = self._claim(keys=[self.prefix + key], args=[body_fingerprint, repr(now), repr(self.lease_s), owner])
+        answer = self._run(self._claim, key, [body_fingerprint, repr(now), repr(self.lease_s), owner])
         kind = answer[0].decode()
         if kind == "claimed":
             return Claimed(owner)
@@ -280,14 +296,14 @@ class RedisKeyStore:
         return Unknown(float(answer[1]), owner)
 
     def finish(self, key: str, owner: str, status: int, body: dict, now: float) -> None:
-        self._finish(keys=[self.prefix + key], args=[owner, status, json.dumps(body), repr(self.ttl_s), repr(now)])
+        self._run(self._finish, key, [owner, status, json.dumps(body), repr(self.ttl_s), repr(now)])
 
     def release(self, key: str, owner: str) -> None:
-        self._release(keys=[self.prefix + key], args=[owner])
+        self._run(self._release, key, [owner])
 
     def mark_unknown(self, key: str, owner: str, settle_after: float, now: float) -> None:
         lifetime = max(now, settle_after) - now + self.ttl_s
-        self._mark_unknown(keys=[self.prefix + key], args=[owner, repr(settle_after), repr(lifetime), repr(now)])
+        self._run(self._mark_unknown, key, [owner, repr(settle_after), repr(lifetime), repr(now)])
 
     def ping(self) -> bool:
         try:

@@ -7,6 +7,7 @@ a second one, whatever failed in between.
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from collections.abc import Callable
@@ -19,6 +20,7 @@ from charge_request_service.idempotency import (
     Replay,
     StillPending,
     StoreFull,
+    StoreUnavailable,
     Unknown,
     fingerprint,
     session_token,
@@ -26,6 +28,8 @@ from charge_request_service.idempotency import (
 from grid_common.problems import Problem
 from grid_common.protocol import ChargeRequest, is_idempotency_key, is_session_report
 from grid_common.upstream import UpstreamError, UpstreamRefused, UpstreamResponse
+
+log = logging.getLogger(__name__)
 
 # Beyond an attempt's deadline, room for clocks that differ between the gateway's and substations' hosts.
 CLOCK_SKEW_S = 1.0
@@ -123,6 +127,11 @@ class SessionStarter:
         while True:
             try:
                 claim = self.keys.claim(key, body_fingerprint, self.clock())
+            except StoreUnavailable:
+                raise Problem(
+                    503, "Idempotency store unavailable",
+                    "The gateway cannot read its Idempotency-Keys now: nothing was started.", retry_after=1,
+                ) from None  # fmt: skip
             except StoreFull:
                 raise Problem(
                     503, "Too many requests in progress", "Every Idempotency-Key the gateway may hold is in use.",
@@ -158,8 +167,17 @@ class SessionStarter:
         status = 202 if response.body.get("state") == "queued" else 201
         result = "Queued" if status == 202 else "Charging started"
         started = Started({"result": result, **response.body}, status, replayed=True)
-        self.keys.finish(key, claim.owner, status, started.session, self.clock())
+        self._keep(self.keys.finish, key, claim.owner, status, started.session, self.clock())
         return started
+
+    @staticmethod
+    def _keep(change, *args) -> None:
+        """Record what became of a key. If the store cannot, the answer stands all the same: the key stays
+        pending, its lease runs out, and a retry then finds the session by its token (or places it)."""
+        try:
+            change(*args)
+        except StoreUnavailable as error:
+            log.warning("the Idempotency-Key store did not take a change (%s): a retry will find out", error)
 
     def _attempt(self, charge: ChargeRequest, key: str, owner: str) -> Started | NotStarted:
         # No substation admits this attempt after its deadline: then its outcome is settled.
@@ -167,13 +185,13 @@ class SessionStarter:
         try:
             outcome = self.start(charge, session_token(key))
         except UpstreamRefused:
-            self.keys.release(key, owner)  # never sent: a retry tries again
+            self._keep(self.keys.release, key, owner)  # never sent: a retry tries again
             raise
         except BaseException:  # no answer, or this process interrupted: a session may have been made
-            self.keys.mark_unknown(key, owner, settle_after, self.clock())
+            self._keep(self.keys.mark_unknown, key, owner, settle_after, self.clock())
             raise
         if isinstance(outcome, NotStarted):
-            self.keys.release(key, owner)  # refused: a retry with this key should try again
+            self._keep(self.keys.release, key, owner)  # refused: a retry with this key should try again
         else:
-            self.keys.finish(key, owner, outcome.status, outcome.session, self.clock())
+            self._keep(self.keys.finish, key, owner, outcome.status, outcome.session, self.clock())
         return outcome

@@ -20,11 +20,11 @@ def parse_substations(value: str, errors: list[str]) -> list[tuple[str, str]]:
     for entry in filter(None, (part.strip() for part in value.split(","))):
         name, sep, url = entry.partition("=")
         name, url = name.strip(), url.strip().rstrip("/")
-        if not sep or not is_substation_name(name) or url_shape_problem(url):
+        if not sep or not is_substation_name(name) or url_shape_problem(url, path_allowed=True):
             # The entry itself is not repeated: it may hold credentials.
             errors.append(
                 f"SUBSTATIONS entry {len(substations) + 1} must be name=http://host:port (name: letters, digits, "
-                "_ or -; the URL with no credentials, path or query)"
+                "_ or -; the URL with no credentials or query)"
             )
         elif any(name == existing for existing, _ in substations):
             errors.append(f"SUBSTATIONS names {name!r} twice")

@@ -28,8 +28,9 @@ def resolve_all(host: str) -> list[str]:
         return []
 
 
-def url_shape_problem(url: str) -> str | None:
-    """What is wrong with the URL's shape, or None: http(s)://host[:port] and nothing more."""
+def url_shape_problem(url: str, *, path_allowed: bool = False) -> str | None:
+    """What is wrong with the URL's shape, or None: http(s)://host[:port] and nothing more (a path too, for
+    the URLs an operator configures: one process may host several substations, each under its path)."""
     try:
         parts = urlsplit(url)
         port = parts.port
@@ -39,7 +40,7 @@ def url_shape_problem(url: str) -> str | None:
         return "an http(s) URL such as http://substation4:5000"
     if parts.username is not None or parts.password is not None:
         return "no credentials in it: they would be shown to anyone who lists the substations"
-    if parts.path not in ("", "/") or parts.query or parts.fragment:
+    if (parts.path not in ("", "/") and not path_allowed) or parts.query or parts.fragment:
         return "no path, query or fragment: the substation's own address only"
     if port == 0:
         return "a port from 1 to 65535"

@@ -51,7 +51,7 @@ def local_redis(port_offset: int = 0) -> tuple[list[str], int] | None:
     if service is None:
         return None
     port = int(service["expose"][0]) + port_offset
-    return [*service["command"], "--port", str(port), "--bind", "127.0.0.1"], port
+    return [*service["command"], "--port", str(port), "--bind", "127.0.0.1", "--protected-mode", "yes"], port
 
 
 def command_of_target(target: str) -> list[str]:

@@ -1,0 +1,144 @@
+"""docker-compose.yml built and run for real: the images build from the Dockerfile, every service but Grafana
+starts, and from outside the grid answers, Prometheus scrapes every target, a substation killed comes back
+with its sessions, and `down -v` leaves nothing behind.
+
+Runs with Docker (docker compose) or Podman (podman-compose, from PyPI); .ci/run installs Podman and builds
+offline stand-ins for the public images where no registry is reachable (../shared/containers/
+standin-images.sh and .ci/standin-redis.sh). Podman 4.3 refuses a host port range (see
+compose/podman.override.yml) and does not wait for `condition: service_healthy`: this test waits itself.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import call, wait_until
+from tools.processes import port_in_use, url_answers
+from tools.topology import COMPOSE_FILE, ROOT, load_compose
+
+PROJECT = "smart-grid-compose-test"
+OVERRIDE = Path(__file__).parent / "compose" / "podman.override.yml"
+SERVICES = [name for name in load_compose()["services"] if not name.startswith("grafana")]
+PORTS = [6000, 7000, 5001, 5002, 5003, 9090]
+PODMAN_COMPOSE = Path(sys.executable).parent / "podman-compose"
+
+
+def engine() -> tuple[str, list[str]] | None:
+    """The container engine and its compose command, or None where neither runs."""
+    if shutil.which("podman") and PODMAN_COMPOSE.exists():
+        base = [str(PODMAN_COMPOSE), "-p", PROJECT, "-f", str(COMPOSE_FILE), "-f", str(OVERRIDE)]
+        return "podman", base
+    if shutil.which("docker") and subprocess.run(["docker", "info"], capture_output=True).returncode == 0:
+        return "docker", ["docker", "compose", "-p", PROJECT, "-f", str(COMPOSE_FILE)]
+    return None
+
+
+ENGINE = engine()
+pytestmark = pytest.mark.skipif(
+    ENGINE is None, reason="no container engine here (Podman or Docker); .ci/run installs Podman"
+)
+
+
+def compose(*args: str, timeout: float = 600) -> subprocess.CompletedProcess:
+    command = [*ENGINE[1], *args]
+    run = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=timeout)
+    assert run.returncode == 0, f"{' '.join(args)} failed:\n{run.stdout[-3000:]}\n{run.stderr[-3000:]}"
+    return run
+
+
+def inspect(container: str, template: str) -> str:
+    name = ENGINE[0]
+    return subprocess.run(
+        [name, "inspect", container, "--format", template], capture_output=True, text=True
+    ).stdout.strip()
+
+
+def container_of(service: str) -> str:
+    name = ENGINE[0]
+    listing = subprocess.run([name, "ps", "-a", "--format", "{{.Names}}"], capture_output=True, text=True).stdout
+    return next(c for c in listing.split() if c.startswith(PROJECT) and service in c)
+
+
+@pytest.fixture(scope="module")
+def grid():
+    busy = [port for port in PORTS if port_in_use(port)]
+    assert not busy, f"ports {busy} are in use: stop `make up` or a compose grid first"
+    timings = {}
+    started = time.monotonic()
+    build_args = ["--podman-build-args=--network host"] if ENGINE[0] == "podman" else []
+    compose(*build_args, "build", "substation1", "balancer", "gateway", timeout=1200)
+    timings["build_s"] = time.monotonic() - started
+    try:
+        started = time.monotonic()
+        compose("up", "-d", *SERVICES)
+        wait_until(lambda: url_answers("http://127.0.0.1:6000/readyz"), timeout=180, interval=1)
+        timings["up_s"] = time.monotonic() - started
+        print(f"\ncompose: build {timings['build_s']:.0f} s, up and ready {timings['up_s']:.0f} s", file=sys.stderr)
+        yield timings
+    finally:
+        started = time.monotonic()
+        compose("down", "-v", timeout=300)
+        print(f"compose: down -v {time.monotonic() - started:.0f} s", file=sys.stderr)
+
+
+def test_a_charging_request_through_the_containers_starts_a_session(grid):
+    reply = call("POST", "http://127.0.0.1:6000/initiate_energy_transfer", {"energy_kwh": 250})
+    assert reply.status == 201 and reply.body["result"] == "Charging started"
+    keyed = [call("POST", "http://127.0.0.1:6000/initiate_energy_transfer", headers={"Idempotency-Key": "c-1"})
+             for _ in range(2)]  # fmt: skip
+    assert [r.status for r in keyed] == [201, 201] and keyed[1].headers["Idempotent-Replayed"] == "true", "Redis"
+    listed = call("GET", "http://127.0.0.1:7000/substations").body["substations"]
+    assert {s["name"]: s["healthy"] for s in listed} == {f"substation{n}": True for n in (1, 2, 3)}
+
+
+def test_prometheus_scrapes_every_target(grid):
+    def targets():
+        body = call("GET", "http://127.0.0.1:9090/api/v1/targets").body
+        return [(t["labels"]["job"], t["health"]) for t in body["data"]["activeTargets"]]
+
+    wait_until(lambda: len(targets()) == 5 and all(health == "up" for _, health in targets()), timeout=90, interval=1)
+    assert sorted(job for job, _ in targets()) == ["balancer", "gateway", "substations", "substations", "substations"]
+
+
+def test_services_run_as_uid_10001_on_a_read_only_root(grid):
+    name = ENGINE[0]
+    for service in ("substation1", "balancer", "gateway"):
+        container = container_of(service)
+        uid = subprocess.run([name, "exec", container, "id", "-u"], capture_output=True, text=True).stdout.strip()
+        assert uid == "10001", service
+        touch = subprocess.run([name, "exec", container, "touch", "/app/written"], capture_output=True, text=True)
+        assert touch.returncode != 0 and "Read-only" in touch.stderr, service
+
+
+def test_a_killed_substation_comes_back_under_its_restart_policy_with_its_sessions(grid):
+    session = call("POST", "http://127.0.0.1:5001/begin_charging", {"energy_kwh": 250, "max_power_kw": 11}).body
+    session_id = session["session"]["session_id"]
+    container = container_of("substation1")
+    epoch = call("GET", "http://127.0.0.1:5001/load").body["epoch"]
+    os.kill(int(inspect(container, "{{.State.Pid}}")), signal.SIGKILL)  # the process dies; nobody stops it
+    wait_until(lambda: url_answers("http://127.0.0.1:5001/healthz") and
+               call("GET", "http://127.0.0.1:5001/load").body["epoch"] != epoch, timeout=60, interval=0.5)  # fmt: skip
+    assert int(inspect(container, "{{.RestartCount}}")) >= 1
+    kept = call("GET", f"http://127.0.0.1:5001/sessions/{session_id}").body
+    assert kept["state"] == "charging" and kept["energy_delivered_kwh"] > 0, "its SQLite volume kept it"
+
+
+def test_down_v_leaves_nothing_behind(grid):
+    """The last test: the fixture's own `down -v` then finds nothing to do."""
+    started = time.monotonic()
+    compose("down", "-v", timeout=300)
+    grid["down_s"] = time.monotonic() - started
+    name = ENGINE[0]
+    containers = subprocess.run([name, "ps", "-a", "--format", "{{.Names}}"], capture_output=True, text=True).stdout
+    assert [c for c in containers.split() if c.startswith(PROJECT)] == []
+    volumes = subprocess.run([name, "volume", "ls", "--format", "{{.Name}}"], capture_output=True, text=True).stdout
+    assert [v for v in volumes.split() if v.startswith(PROJECT)] == []
+    assert not any(port_in_use(port) for port in PORTS)
