@@ -20,7 +20,7 @@ from grid_common.protocol import (
     DEFAULT_MAX_POWER_KW,
     DEFAULT_MIN_POWER_KW,
     FAIR,
-    PRIORITIES,
+    MIN_POWER_KW,
     ChargeRequest,
     LoadReport,
     MalformedReport,
@@ -100,6 +100,15 @@ class KnownSubstation:
         room = report.admission_headroom_kw - report.committed_kw - self.pending_committed_kw
         return self.committed_for(request) <= room + TOLERANCE_KW
 
+    def could_start_any(self) -> bool:
+        """Whether the smallest request any car may make (MIN_POWER_KW, at the lowest priority queued here or
+        above) could start here: nothing paused, and room for it."""
+        report = self.report
+        if report is None or report.paused_sessions:
+            return False
+        room = report.admission_headroom_kw - report.committed_kw - self.pending_committed_kw
+        return room + TOLERANCE_KW >= MIN_POWER_KW
+
     def offered_kw(self, priority: int, extra_sessions: int = 0) -> float:
         """About what a newcomer of `priority` would draw here, with this balancer's sessions in flight (and
         `extra_sessions` more) ahead of it: the power it could share, split evenly with those it shares it
@@ -144,11 +153,6 @@ class KnownSubstation:
             self.name,
         )
 
-    def power_rank_key(self, priority: int) -> tuple:
-        """Most power for a newcomer of `priority` first, counting anything above full power as full; ties as
-        in `rank_key`."""
-        return (-min(self.offered_kw(priority), FULL_POWER_KW), *self.rank_key())
-
     def to_json(self) -> dict:
         report = self.report
         body = {
@@ -176,17 +180,22 @@ class KnownSubstation:
 
 
 class GridView:
-    """Every substation's last known state, changed only under one lock."""
+    """Every substation's last known state, changed only under one lock. Healthy substations where a car
+    could start are kept ranked (sorted containers: each change O(log N)); full ones wait outside the
+    rankings until a report or a released reservation gives them room again."""
 
     def __init__(self, substations: list[tuple[str, str]], unhealthy_after_failures: int = 2) -> None:
         self.lock = threading.RLock()
         self.unhealthy_after_failures = unhealthy_after_failures
         self._known = {name: KnownSubstation(name, url) for name, url in substations}
         self._in_order = tuple(self._known.values())
-        # The keys each substation is ranked under now, so that it can be found and taken out.
-        self._by_utilization: SortedList = SortedList()
-        self._by_power = [SortedList() for _ in PRIORITIES]
-        self._keys: dict[str, tuple[tuple, list[tuple]]] = {}
+        # Rankings are made when a strategy first asks for one ("utilization", or the power a newcomer of a
+        # priority would get), then kept: a balancer pays only for the rankings its strategy reads.
+        self._rankings: dict[object, SortedList] = {}
+        # The key each substation is ranked under in each ranking now, so that it can be found and taken out.
+        self._keys: dict[str, dict[object, tuple]] = {}
+        self._counted_healthy: set[str] = set()
+        self._healthy = 0
 
     def __contains__(self, name: str) -> bool:
         return name in self._known
@@ -204,14 +213,32 @@ class GridView:
     def ranked(self) -> Iterator[KnownSubstation]:
         """Healthy substations, least utilized first. Iterate with the lock held."""
         known = self._known
-        for key in self._by_utilization:
+        for key in self._ranking("utilization"):
             yield known[key[-1]]
 
     def ranked_by_power(self, priority: int) -> Iterator[KnownSubstation]:
         """Healthy substations, the most power for a newcomer of `priority` first. Iterate with the lock held."""
         known = self._known
-        for key in self._by_power[priority]:
+        for key in self._ranking(priority):
             yield known[key[-1]]
+
+    def _ranking(self, kind: object) -> SortedList:
+        ranking = self._rankings.get(kind)
+        if ranking is None:
+            ranking = self._rankings[kind] = SortedList()
+            for name, keys in self._keys.items():
+                keys[kind] = self._key(self._known[name], kind)
+                ranking.add(keys[kind])
+        return ranking
+
+    @staticmethod
+    def _key(substation: KnownSubstation, kind: object, rank_key: tuple | None = None) -> tuple:
+        """Its key in a ranking: least utilization first ("utilization"), or the most power for a newcomer of
+        priority `kind` first, anything above full power counted as full, ties as by utilization."""
+        rank_key = rank_key or substation.rank_key()
+        if kind == "utilization":
+            return rank_key
+        return (-min(substation.offered_kw(kind), FULL_POWER_KW), *rank_key)
 
     def add(self, name: str, url: str) -> KnownSubstation:
         """A substation registered at run time; unhealthy until its first report."""
@@ -237,23 +264,27 @@ class GridView:
         return max(chargers, default=None)
 
     def healthy_count(self) -> int:
-        return len(self._by_utilization)
+        return self._healthy
 
     def _unrank(self, substation: KnownSubstation) -> None:
-        keys = self._keys.pop(substation.name, None)
-        if keys is not None:
-            self._by_utilization.remove(keys[0])
-            for ranking, key in zip(self._by_power, keys[1], strict=True):
-                ranking.remove(key)
+        if substation.name in self._counted_healthy:
+            self._counted_healthy.discard(substation.name)
+            self._healthy -= 1
+        for kind, key in self._keys.pop(substation.name, {}).items():
+            self._rankings[kind].remove(key)
 
     def _rank(self, substation: KnownSubstation) -> None:
-        if substation.healthy and substation.capacity_kw > 0:
-            key = substation.rank_key()
-            power_keys = [substation.power_rank_key(priority) for priority in PRIORITIES]
-            self._keys[substation.name] = (key, power_keys)
-            self._by_utilization.add(key)
-            for ranking, power_key in zip(self._by_power, power_keys, strict=True):
-                ranking.add(power_key)
+        if substation.healthy:
+            self._counted_healthy.add(substation.name)
+            self._healthy += 1
+        # Only a substation where something could start is ranked: a decision then takes the first entry
+        # that suits the request, and does not walk past full substations, however many there are.
+        if substation.healthy and substation.capacity_kw > 0 and substation.could_start_any():
+            rank_key = substation.rank_key()
+            keys = self._keys[substation.name] = {}
+            for kind, ranking in self._rankings.items():
+                keys[kind] = self._key(substation, kind, rank_key)
+                ranking.add(keys[kind])
 
     def apply_report(self, name: str, report: LoadReport | object, now: float, wall: float | None = None) -> bool:
         """Take a substation's report unless a newer one from the same process was already applied.

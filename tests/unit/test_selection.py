@@ -122,7 +122,18 @@ def test_the_ranking_stays_sorted_through_every_kind_of_change():
             grid.record_failure(name, certain=True)
     ranked = list(grid.ranked())
     assert [v.rank_key() for v in ranked] == sorted(v.rank_key() for v in ranked)
-    assert {v.name for v in ranked} == {v.name for v in grid.all() if v.healthy}
+    assert {v.name for v in ranked} == {v.name for v in grid.all() if v.healthy and v.could_start_any()}
+    assert grid.healthy_count() == sum(v.healthy for v in grid.all())
+    assert any(v.healthy and not v.could_start_any() for v in grid.all()), "full ones were there, unranked"
+
+
+def test_full_substations_wait_outside_the_rankings_so_a_decision_does_not_walk_past_them():
+    grid = grid_of(*[(f"full{i}", 100, 100) for i in range(1000)], ("roomy", 100, 50))
+    assert [s.name for s in grid.ranked()] == ["roomy"]
+    assert grid.healthy_count() == 1001
+    assert MostPower().choose(grid, wants(11)).name == "roomy"
+    grid.apply_report("full7", report(name="full7", capacity=100, load=10, sequence=2), now=1)
+    assert [s.name for s in grid.ranked()] == ["full7", "roomy"], "room again: ranked again"
 
 
 def test_view_ignores_reports_older_than_the_last_applied():
