@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import concurrent.futures
+import json
+from pathlib import Path
 
 import pytest
+from prometheus_client.mmap_dict import MmapedDict
 
 from tests.helpers import call, metric_value, wait_until
 
@@ -84,15 +87,40 @@ def test_completed_sessions_are_counted(services):
     assert metric_value(scrape(grid.substations["a"]), "substation_load", substation="a") == 0
 
 
+def requests_served_by_each_worker(metrics_dir: Path) -> dict[str, float]:
+    """Per worker process, the charging requests it counted, read from its own multiprocess file."""
+    served = {}
+    for path in metrics_dir.glob("counter_*.db"):
+        served[path.stem] = 0.0
+        for key, value, *_ in MmapedDict.read_all_values_from_file(str(path)):
+            _, sample, labels, _ = json.loads(key)
+            if sample == "gateway_requests_total" and labels.get("route") == "/initiate_energy_transfer":
+                served[path.stem] += value
+    return served
+
+
 def test_counters_sum_over_several_gunicorn_workers(services, tmp_path):
     """With WEB_CONCURRENCY > 1, /metrics must report every worker's requests, not the answering one's."""
-    workers = {"WEB_CONCURRENCY": "2", "IDEMPOTENCY_DB": str(tmp_path / "keys.sqlite3")}
+    metrics_dir = tmp_path / "metrics"
+    metrics_dir.mkdir()
+    workers = {
+        "WEB_CONCURRENCY": "2",
+        "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir),
+        "IDEMPOTENCY_DB": str(tmp_path / "keys.sqlite3"),
+    }
     grid = services.grid({"a": 1000}, substation_env={"TIME_SCALE": "1"}, gateway_env=workers)
+    sent = 0
     with concurrent.futures.ThreadPoolExecutor(max_workers=8) as pool:
-        statuses = list(
-            pool.map(lambda _: call("POST", f"{grid.gateway.url}/initiate_energy_transfer").status, range(40))
-        )
-    assert statuses == [201] * 40
+        # Until both workers have served some: the kernel decides which one accepts a connection.
+        while sent < 400 and sum(n > 0 for n in requests_served_by_each_worker(metrics_dir).values()) < 2:
+            statuses = list(
+                pool.map(lambda _: call("POST", f"{grid.gateway.url}/initiate_energy_transfer").status, range(40))
+            )
+            assert statuses == [201] * 40
+            sent += 40
+    served = requests_served_by_each_worker(metrics_dir)
+    assert sum(n > 0 for n in served.values()) == 2, f"both workers served: {served}"
+    assert sum(served.values()) == sent
     for _ in range(4):  # whichever worker answers the scrape, the total is the same
         text = scrape(grid.gateway)
-        assert metric_value(text, "gateway_requests_total", route="/initiate_energy_transfer", status="201") == 40
+        assert metric_value(text, "gateway_requests_total", route="/initiate_energy_transfer", status="201") == sent

@@ -14,18 +14,20 @@ from tests.helpers import call, wait_until
 from tools.processes import ROOT
 
 DRAIN_S = 1.5
-# Once the service is gone: its clients are refused, or the gateway answers for it (502, or 503 with no
-# substation left). A reset, a disconnect or a timeout would be a request cut off, except for a request
-# sent as the drain ended: TCP resets connections still waiting in a listener's queue when it closes,
-# which is why readiness turns off first, so that a load balancer stops sending before then.
-NOT_CUT = {"201", "502", "503", "error: connection refused"}
+# While it drains, the service serves: every request sent then is answered 201 (a substation draining has a
+# second one beside it, where the balancer sends what it no longer sends there). Once it is gone, its clients
+# are refused, or the gateway answers for it (502, or 503 with no balancer left). A reset, a disconnect or a
+# timeout would be a request cut off, except for a request sent as the drain ended: TCP resets connections
+# still waiting in a listener's queue when it closes, which is why readiness turns off first, so that a load
+# balancer stops sending before then.
+AFTER_THE_DRAIN = {"201", "502", "503", "error: connection refused"}
 
 
 @pytest.mark.parametrize("victim", ["gateway", "balancer", "substation"])
 def test_sigterm_under_load_turns_readiness_off_first_and_cuts_nothing(services, tmp_path, victim):
     drain = {"SHUTDOWN_DRAIN_S": str(DRAIN_S)}
     grid = services.grid(
-        {"substation": 100000},
+        {"substation": 100000, "other": 100000} if victim == "substation" else {"substation": 100000},
         substation_env={"TIME_SCALE": "1", **(drain if victim == "substation" else {})},
         balancer_env=drain if victim == "balancer" else None,
         gateway_env=drain if victim == "gateway" else None,
@@ -56,5 +58,10 @@ def test_sigterm_under_load_turns_readiness_off_first_and_cuts_nothing(services,
     replies = json.loads(out.read_text())["replies"]
     assert "201" in {reply["status"] for reply in replies}
     drained_at = signalled_at + DRAIN_S - 0.05
-    cut = [r for r in replies if r["status"] not in NOT_CUT and r["sent_at"] < drained_at]
+    during = [r for r in replies if r["sent_at"] < drained_at]
+    assert [r for r in during if r["sent_at"] > signalled_at], "requests were sent while it drained"
+    not_served = [r for r in during if r["status"] != "201"]
+    assert not not_served, f"sent before the drain ended and not served: {not_served}"
+    gone_at = signalled_at + DRAIN_S + 0.25  # past the listener's closing, and the requests it reset
+    cut = [r for r in replies if r["sent_at"] > gone_at and r["status"] not in AFTER_THE_DRAIN]
     assert not cut, cut
