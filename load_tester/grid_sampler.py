@@ -9,12 +9,12 @@ from __future__ import annotations
 import concurrent.futures
 import math
 import re
-import threading
 import time
 from dataclasses import dataclass
 from typing import Any
 
 from load_tester.client import fetch, fetch_json, read_substations
+from load_tester.periodic import PeriodicReader
 from load_tester.sampler import number
 
 DAY_SAMPLE_INTERVAL_S = 0.5  # default of --sample-interval in the day scenario
@@ -93,39 +93,21 @@ class GridSample:
         return {"t": self.t, "substations": self.substations}
 
 
-class GridSampler:
+class GridSampler(PeriodicReader):
     """Reads every substation's /load and /metrics every `interval` seconds on a background thread.
 
     A substation that does not answer is left out of that sample and counted; sampling never stops the run.
-    Only this class's own thread appends samples until stop() has joined it.
     """
 
+    thread_name = "grid-sampler"
+
     def __init__(self, substations: dict[str, str], interval: float, timeout: float = READ_TIMEOUT_S) -> None:
+        super().__init__(interval)
         self.urls = {name: url.rstrip("/") for name, url in substations.items()}
-        self.interval = interval
         self.timeout = timeout
         self.samples: list[GridSample] = []
-        self.errors = 0
-        self.last_error: str | None = None
         self.allocations: dict[str, str] = {}  # name -> "fair" or "fixed", as /load says
-        self.origin = 0.0
-        self._lock = threading.Lock()  # reads fail on several threads
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="grid-sampler", daemon=True)
         self._pool = concurrent.futures.ThreadPoolExecutor(max(1, len(self.urls)), thread_name_prefix="grid-read")
-
-    def start(self, origin: float) -> None:
-        """Take the first sample (the grid as the day starts), then sample on in the background.
-        `origin` is the day's start, a time.perf_counter() value."""
-        self.origin = origin
-        self._take()
-        self._thread.start()
-
-    def stop(self) -> None:
-        """Stop the thread and wait for it; safe to call more than once."""
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join()
 
     def close(self) -> None:
         """Stop sampling for good, and the threads that read."""
@@ -138,15 +120,8 @@ class GridSampler:
         self._take()
         self.close()
 
-    def _loop(self) -> None:
-        tick = 1
-        while not self._stop.wait(max(0.0, tick * self.interval - (time.perf_counter() - self.origin))):
-            self._take()
-            # Keep a regular cadence whatever one read took; skip the ticks a slow read overran.
-            tick = max(tick + 1, math.floor((time.perf_counter() - self.origin) / self.interval) + 1)
-
     def _take(self) -> None:
-        t = time.perf_counter() - self.origin
+        t = self.since_start(time.perf_counter())
         reads = self._pool.map(self._read_safely, self.urls.items())  # all at once: one moment for all
         substations = {name: read for name, read in zip(self.urls, reads, strict=True) if read is not None}
         if substations:
@@ -178,8 +153,3 @@ class GridSampler:
         else:
             read |= substation_metrics(raw.decode("utf-8", errors="replace"))
         return read
-
-    def _failed(self, error: str | None) -> None:
-        with self._lock:
-            self.errors += 1
-            self.last_error = error

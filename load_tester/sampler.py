@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import math
-import threading
 import time
 from dataclasses import dataclass
 from typing import Any
 
 from load_tester.client import read_substations
+from load_tester.periodic import PeriodicReader
 
 SAMPLE_INTERVAL_S = 0.25  # default of --sample-interval
 SAMPLE_TIMEOUT_S = 1.0  # one read of the balancer's /substations while sampling
@@ -28,55 +27,29 @@ class Sample:
         return {"t": self.t, "substations": self.substations}
 
 
-class Sampler:
-    """Reads the balancer's /substations every `interval` seconds on a background thread.
+class Sampler(PeriodicReader):
+    """Reads the balancer's /substations every `interval` seconds on a background thread, the first sample
+    as it starts (the grid before any request).
 
-    A sample that fails (timeout, refused, unreadable) is counted and skipped, so sampling never stops the
-    run, and it never slows the requests down: only the first sample, taken before them, can hold their
-    start, for at most one timeout. Only this class's own thread appends samples until stop() has joined it.
+    A sample that fails (timeout, refused, unreadable) is counted and skipped, and sampling never slows the
+    requests down: only the first sample, taken before them, can hold their start, for at most one timeout.
     """
 
+    thread_name = "balancer-sampler"
+
     def __init__(self, balancer_url: str, interval: float, timeout: float = SAMPLE_TIMEOUT_S) -> None:
+        super().__init__(interval)
         self.balancer_url = balancer_url
-        self.interval = interval
         self.timeout = timeout
         self.samples: list[Sample] = []
-        self.errors = 0
-        self.last_error: str | None = None
         self.strategy: str | None = None
         self.capacities: dict[str, float] = {}  # name -> capacity_kw, as last reported
         self.run_span: tuple[float, float] | None = None  # when requests were being sent, in sample time
-        self.origin = 0.0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="balancer-sampler", daemon=True)
-
-    def since_start(self, moment: float) -> float:
-        """A time.perf_counter() value as seconds since the sampler started."""
-        return moment - self.origin
-
-    def start(self) -> None:
-        """Take the first sample (the grid before any request), then sample on in the background."""
-        self.origin = time.perf_counter()
-        self._take()
-        self._thread.start()
-
-    def stop(self) -> None:
-        """Stop the thread and wait for it; safe to call more than once."""
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join()
 
     def finish(self) -> None:
         """Stop the thread, then take one last sample: the state after the last request (and the tail)."""
         self.stop()
         self._take()
-
-    def _loop(self) -> None:
-        tick = 1
-        while not self._stop.wait(max(0.0, tick * self.interval - self.since_start(time.perf_counter()))):
-            self._take()
-            # Keep a regular cadence whatever one read took; skip the ticks a slow read overran.
-            tick = max(tick + 1, math.floor(self.since_start(time.perf_counter()) / self.interval) + 1)
 
     def _take(self) -> None:
         t = self.since_start(time.perf_counter())
@@ -99,7 +72,3 @@ class Sampler:
             self.samples.append(Sample(round(t, 3), substations))
         except Exception as error:  # whatever goes wrong with one sample must not end the sampling
             self._failed(f"{type(error).__name__}: {error}")
-
-    def _failed(self, error: str | None) -> None:
-        self.errors += 1
-        self.last_error = error
