@@ -11,13 +11,17 @@ from pathlib import Path
 from tools.stack import RunningService, Stack
 
 QUIET = {"ACCESS_LOG": "false", "LOG_LEVEL": "warning"}
-# Capacity large enough that nothing fills during a run.
+# Substations as compose runs them (background demand on, 30 % of capacity at its peak; every admission
+# journaled), with capacity for every session of a run (about 10 000 of 11 kW). They run in real time
+# (TIME_SCALE 1), so the background moves by about 2.5 kW a second at most: a fraction of one session
+# between two reports. Sped up as compose runs it, a background this size would move by megawatts a
+# second, and least_utilization would follow its noise instead of the sessions.
+SESSION_POWER_KW = 11.0  # what bench/post.lua asks for
 BENCH_DEFAULTS = {
-    "substation": {"CAPACITY_KW": "10000000", "BACKGROUND_PEAK_FRACTION": "0", **QUIET},
+    "substation": {"CAPACITY_KW": "200000", "BACKGROUND_PEAK_FRACTION": "0.3", "TIME_SCALE": "1", **QUIET},
     "balancer": QUIET,
     "gateway": QUIET,
 }
-SESSION_HOURS = 1.0  # bench/post.lua asks for 11 kWh at 11 kW
 
 
 def bench_stack(log_dir: Path) -> Stack:
@@ -29,22 +33,41 @@ def pid(service: RunningService) -> int:
 
 
 class Substations:
-    """The bench's substations: simulated in one process (SUBSTATION_COUNT), or one process each."""
+    """The bench's substations: one process each, as compose runs them, or simulated in one process
+    (SUBSTATION_COUNT); each journals its sessions in a SQLite file of its own under `log_dir`. A request
+    asking for `energy_kwh` at 11 kW charges for `session_s` seconds."""
 
-    def __init__(self, size: int, log_dir: Path, session_s: float, *, process_each: bool) -> None:
+    def __init__(
+        self, size: int, log_dir: Path, session_s: float, *, process_each: bool, allocation: str = "fair"
+    ) -> None:
         self.stack = bench_stack(log_dir)
         self.process_each = process_each
-        env = {"TIME_SCALE": f"{SESSION_HOURS * 3600 / session_s:g}"}
+        journals = log_dir / f"journals-{allocation}-{'each' if process_each else 'one'}"
+        journals.mkdir(exist_ok=True)
+        self.energy_kwh = SESSION_POWER_KW * session_s / 3600
+        env = {"ALLOCATION": allocation}
         try:
             if process_each:
                 self.services = [
-                    self.stack.service(f"substation{n}", "substation", {**env, "SUBSTATION_NAME": f"s{n}"}, wait=False)
+                    self.stack.service(
+                        f"substation{n}",
+                        "substation",
+                        {**env, "SUBSTATION_NAME": f"s{n}", "SESSION_DB": str(journals / f"s{n}.sqlite3")},
+                        wait=False,
+                    )
                     for n in range(1, size + 1)
                 ]
                 self.urls = [service.url for service in self.services]
             else:
                 host = self.stack.service(
-                    "substations", "substation", {**env, "SUBSTATION_NAME": "s", "SUBSTATION_COUNT": str(size)}
+                    "substations",
+                    "substation",
+                    {
+                        **env,
+                        "SUBSTATION_NAME": "s",
+                        "SUBSTATION_COUNT": str(size),
+                        "SESSION_DB": str(journals / "sessions.sqlite3"),
+                    },
                 )
                 self.services = [host]
                 self.urls = [f"{host.url}/s{n}" for n in range(1, size + 1)]

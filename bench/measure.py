@@ -1,33 +1,32 @@
-"""One measurement each: the floor, the suite over N substations with one strategy, an idle balancer."""
+"""One measurement each: a floor, the suite over N substations with one strategy, an idle balancer.
+
+Every measurement starts its own balancer and gateway over substations started for the round, so that
+each run begins on an empty grid and its spread is its own.
+"""
 
 from __future__ import annotations
 
 import time
 from pathlib import Path
 
-from bench.grid import (
-    QUIET,
-    Substations,
-    balancer_env,
-    bench_stack,
-    pid,
-    settled_sessions,
-    wait_all_healthy,
-    wait_idle,
-)
+from bench.grid import QUIET, Substations, balancer_env, bench_stack, pid, settled_sessions, wait_all_healthy, wait_idle
 from bench.proc import cpu_seconds
 from bench.wrk import warm_up, wrk
 
-STRATEGIES = ("least_utilization", "round_robin", "random")
+STRATEGIES = ("most_power", "least_utilization", "round_robin", "random")
+# Strategies that balance by load: their spread must be at most one session on equal substations.
+BALANCING = STRATEGIES[:2]
 TRIVIAL_CHAIN = "bench.trivial_chain:app_from_env()"
 
 
-def measure_floor(log_dir: Path, duration: float) -> dict:
-    """A trivial 3-hop Flask chain with the suite's server and client settings: what the stack itself costs."""
+def measure_floor(log_dir: Path, duration: float, last_hops: int) -> dict:
+    """A trivial 3-hop Flask chain with the suite's server and client settings, its middle hop forwarding to
+    `last_hops` do-nothing processes in turn: what the stack and that many processes cost, without logic."""
     stack = bench_stack(log_dir)
     try:
-        last = stack.app("chain-substation", TRIVIAL_CHAIN, QUIET)
-        middle = stack.app("chain-balancer", TRIVIAL_CHAIN, {**QUIET, "NEXT_URL": last.url})
+        ends = [stack.app(f"chain-substation{n}", TRIVIAL_CHAIN, QUIET, wait=False) for n in range(last_hops)]
+        stack.wait_healthy(timeout_s=180)
+        middle = stack.app("chain-balancer", TRIVIAL_CHAIN, {**QUIET, "NEXT_URL": ",".join(e.url for e in ends)})
         first = stack.app("chain-gateway", TRIVIAL_CHAIN, {**QUIET, "NEXT_URL": middle.url})
         warm_up(f"{first.url}/hop")
         return wrk(f"{first.url}/hop", duration)
@@ -36,7 +35,8 @@ def measure_floor(log_dir: Path, duration: float) -> dict:
 
 
 def measure_suite(urls: list[str], substations: Substations, strategy: str, log_dir: Path, duration: float) -> dict:
-    """One strategy over the given substations, from an empty grid, so its spread is its own."""
+    """One strategy over the given substations, from an empty grid: throughput, latency, the spread of
+    sessions left, and each part's CPU per request."""
     front = bench_stack(log_dir)
     try:
         balancer = front.service("balancer", "balancer", balancer_env(urls, strategy))
@@ -44,10 +44,10 @@ def measure_suite(urls: list[str], substations: Substations, strategy: str, log_
         gateway = front.service("gateway", "gateway", {"BALANCER_URL": balancer.url})
         url = f"{gateway.url}/initiate_energy_transfer"
         wait_idle(urls, timeout=duration + 60)
-        warm_up(url)
+        warm_up(url, substations.energy_kwh)
         pids = {"gateway": [pid(gateway)], "balancer": [pid(balancer)], "substations": substations.pids(len(urls))}
         cpu_before = {part: sum(map(cpu_seconds, group)) for part, group in pids.items()}
-        figures = wrk(url, duration)
+        figures = wrk(url, duration, substations.energy_kwh)
         cpu_ms = {
             part: round((sum(map(cpu_seconds, group)) - cpu_before[part]) / max(1, figures["requests"]) * 1000, 3)
             for part, group in pids.items()

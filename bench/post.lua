@@ -1,6 +1,7 @@
 -- wrk script: POST a charging request, and print a machine-readable summary at the end.
 wrk.method = "POST"
-wrk.body = '{"energy_kwh": 11, "max_power_kw": 11}'
+-- BENCH_ENERGY_KWH sets how long a session lasts at 11 kW (the bench's substations run in real time).
+wrk.body = string.format('{"energy_kwh": %s, "max_power_kw": 11}', os.getenv("BENCH_ENERGY_KWH") or "11")
 wrk.headers["Content-Type"] = "application/json"
 
 done = function(summary, latency, requests)

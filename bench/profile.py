@@ -2,9 +2,10 @@
 
     .venv/bin/python -m bench.profile [--substations 64] [--duration 10] [--raw profile.txt]
 
-It starts N substations, a least_utilization balancer and a gateway, like `make bench`, and prints the
-share of the balancer's samples spent in each library (by the frame that was running) and the functions
-with the largest inclusive share. `--raw` keeps py-spy's collapsed stacks (flamegraph.pl input).
+It starts N substations, a most_power balancer and a gateway, like `make bench`, and prints the share of
+the balancer's samples spent in each library (by the frame that was running) and the functions with the
+largest inclusive share; bench/results/profile.json keeps them. `--raw` keeps py-spy's collapsed stacks
+(flamegraph.pl input).
 """
 
 from __future__ import annotations
@@ -19,7 +20,13 @@ from pathlib import Path
 
 from bench.grid import Substations, balancer_env, bench_stack, pid, wait_all_healthy
 from bench.proc import children
-from bench.wrk import CONNECTIONS, SCRIPT, warm_up
+from bench.report import Table
+from bench.report import text as render
+from bench.stamp import write_results
+from bench.wrk import CONNECTIONS, SCRIPT, body_env, warm_up
+
+STRATEGY = "most_power"
+RATE_HZ = 250
 
 # Where a frame's file lives decides its bucket; the first match wins.
 BUCKETS = (
@@ -60,19 +67,30 @@ def short(frame: str) -> str:
     return f"{name} ({'/'.join(parts[-2:])})"
 
 
-def summarise(stacks: list[tuple[list[str], int]], top: int = 15) -> str:
-    total = sum(count for _, count in stacks) or 1
+def shares(stacks: list[tuple[list[str], int]], top: int = 15) -> dict:
+    """Percent of the samples per library (by the running frame) and the functions of largest inclusive share
+    (a function counted once per stack, however deep it recurs)."""
+    total = sum(count for _, count in stacks)
     by_bucket: collections.Counter[str] = collections.Counter()
     inclusive: collections.Counter[str] = collections.Counter()
     for frames, count in stacks:
         by_bucket[bucket_of(frames[-1])] += count
         for frame in {short(f) for f in frames}:
             inclusive[frame] += count
-    lines = [f"{total} samples", "", "where the running frame was (self time)", "  share  library"]
-    lines += [f"  {count / total * 100:5.1f}  {name}" for name, count in by_bucket.most_common()]
-    lines += ["", "largest inclusive shares", "  share  function"]
-    lines += [f"  {count / total * 100:5.1f}  {name}" for name, count in inclusive.most_common(top)]
-    return "\n".join(lines)
+
+    def percent(counter: collections.Counter[str], most: int | None) -> list[list]:
+        return [[name, round(count / max(1, total) * 100, 1)] for name, count in counter.most_common(most)]
+
+    return {"samples": total, "self_percent": percent(by_bucket, None), "inclusive_percent": percent(inclusive, top)}
+
+
+def profile_tables(figures: dict) -> tuple[Table, Table]:
+    """Self time by library, and the largest inclusive shares by function."""
+    by_library = (["library (where the running frame was)", "% of samples"],
+                  [[name, f"{share:.1f}"] for name, share in figures["self_percent"]])  # fmt: skip
+    by_function = (["function (inclusive)", "% of samples"],
+                   [[f"`{name}`", f"{share:.1f}"] for name, share in figures["inclusive_percent"]])  # fmt: skip
+    return by_library, by_function
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -93,21 +111,22 @@ def main(argv: list[str] | None = None) -> int:
         urls = substations.urls
         stack = bench_stack(Path(logs))
         try:
-            balancer = stack.service("balancer", "balancer", balancer_env(urls, "least_utilization"))
+            balancer = stack.service("balancer", "balancer", balancer_env(urls, STRATEGY))
             wait_all_healthy(balancer.url, len(urls))
             gateway = stack.service("gateway", "gateway", {"BALANCER_URL": balancer.url})
             url = f"{gateway.url}/initiate_energy_transfer"
-            warm_up(url)
+            warm_up(url, substations.energy_kwh)
             worker = children(pid(balancer))[0]
             raw = Path(logs) / "profile.txt"
-            record = ["record", "--pid", str(worker), "--duration", f"{args.duration:g}", "--rate", "250"]
+            record = ["record", "--pid", str(worker), "--duration", f"{args.duration:g}", "--rate", str(RATE_HZ)]
             sampler = subprocess.Popen(
                 [py_spy, *record, "--format", "raw", "--output", str(raw), "--nonblocking"],
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
             )
             wrk = ["wrk", "-t2", f"-c{CONNECTIONS}", f"-d{args.duration:g}s", "-s", SCRIPT, url]
-            load = subprocess.run(wrk, capture_output=True, text=True, timeout=args.duration + 60)
+            env = body_env(substations.energy_kwh)
+            load = subprocess.run(wrk, env=env, capture_output=True, text=True, timeout=args.duration + 60)
             sampler.wait(timeout=args.duration + 60)
         finally:
             stack.stop_all(timeout_s=10)
@@ -115,10 +134,23 @@ def main(argv: list[str] | None = None) -> int:
         text = raw.read_text()
         if args.raw:
             args.raw.write_text(text)
-    rps = next((line.split()[-1] for line in load.stdout.splitlines() if line.startswith("Requests/sec")), "?")
+    rps = next((float(line.split()[-1]) for line in load.stdout.splitlines() if line.startswith("Requests/sec")), None)
+    figures = {"rps": rps, **shares(parse_collapsed(text))}
+    settings = {
+        "substations": args.substations,
+        "duration_s": args.duration,
+        "connections": CONNECTIONS,
+        "process_per_substation": args.process_per_substation,
+        "strategy": STRATEGY,
+        "rate_hz": RATE_HZ,
+    }
+    command = "python -m bench.profile " + " ".join(argv if argv is not None else sys.argv[1:])
+    path = write_results("profile", command.strip(), settings, figures)
     print(f"balancer worker, {args.substations} substations, {args.duration:g} s of wrk at {CONNECTIONS} connections:")
-    print(f"{rps} requests/s")
-    print(summarise(parse_collapsed(text)))
+    print(f"{rps} requests/s, {figures['samples']} samples")
+    for table in profile_tables(figures):
+        print(render(table), end="\n\n")
+    print(f"written: {path.relative_to(path.parents[2])}")
     return 0
 
 

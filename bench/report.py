@@ -1,53 +1,105 @@
-"""The bench's results as a table and a chart."""
+"""The bench's results as tables (plain text for the console, Markdown for docs/benchmarks.md) and a chart.
+
+Each table is built once, as a header and rows, from a results file's figures; `text` and `markdown` only
+lay it out, so the console and the docs cannot disagree.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from bench.measure import STRATEGIES
-from bench.wrk import CONNECTIONS
+Table = tuple[list[str], list[list[str]]]
 
 
-def table(runs: list[dict], floor_rps: float) -> str:
-    header = (
-        f"{'strategy':<18} {'N':>3} {'req/s':>8} {'vs floor':>8} {'p50 ms':>7} {'p99 ms':>7} {'errors':>6} "
-        f"{'spread':>6} {'balancer CPU ms/req':>19}"
+def text(table: Table) -> str:
+    header, rows = table
+    widths = [max(len(cell) for cell in column) for column in zip(header, *rows, strict=True)]
+
+    def layout(line: list[str]) -> str:
+        first, *others = line
+        cells = [first.ljust(widths[0]), *(cell.rjust(width) for cell, width in zip(others, widths[1:], strict=True))]
+        return "  ".join(cells)
+
+    lines = [layout(line) for line in (header, *rows)]
+    lines.insert(1, "-" * len(lines[0]))
+    return "\n".join(line.rstrip() for line in lines)
+
+
+def markdown(table: Table) -> str:
+    header, rows = table
+    align = ["---"] + ["---:"] * (len(header) - 1)
+    return "\n".join("| " + " | ".join(line) + " |" for line in (header, align, *rows))
+
+
+def run_table(figures: dict) -> Table:
+    """Every measurement of `bench.run`: medians over rounds, `vs floor` the median of within-round ratios."""
+    header = ["setup", "N", "req/s", "vs floor", "p50 ms", "p99 ms", "errors", "spread",
+              "balancer CPU ms/req", "substations CPU ms/req"]  # fmt: skip
+    rows = []
+    for key, run in figures["runs"].items():
+        parts = key.split("/")
+        if parts[0] == "floor":
+            label, size = f"floor: chain to {parts[1]} process{'es' if parts[1] != '1' else ''}", parts[1]
+        else:
+            setup, allocation, strategy, size = parts
+            label = f"{setup}, {allocation}, {strategy}"
+        cpu = run.get("cpu_ms_per_request", {})
+        rows.append([
+            label, size, f"{run['rps']:.0f}", f"{run['vs_floor']:.2f}" if "vs_floor" in run else "-",
+            f"{run['p50_ms']:.1f}", f"{run['p99_ms']:.1f}", str(run["errors"]), str(run.get("spread_sessions", "-")),
+            f"{cpu['balancer']:.3f}" if cpu else "-", f"{cpu['substations']:.3f}" if cpu else "-",
+        ])  # fmt: skip
+    return header, rows
+
+
+def targets_table(targets: list[dict]) -> Table:
+    rows = [[t["name"], t["target"], f"{t['measured']:g}", "met" if t["met"] else "**missed**"] for t in targets]
+    return ["target", "bound", "measured", ""], rows
+
+
+def fair_vs_fixed_table(figures: dict) -> Table:
+    rows = [[f"N = {size}", f"{ratio:.2f}"] for size, ratio in figures["fair_vs_fixed"].items()]
+    return ["deployment, most_power", "req/s fair / fixed (within a round)"], rows
+
+
+def console_report(figures: dict) -> str:
+    return "\n\n".join(
+        [
+            f"medians of {figures['rounds']} rounds; vs floor, fair / fixed: medians of within-round ratios; "
+            "spread: worst round",
+            text(run_table(figures)),
+            text(fair_vs_fixed_table(figures)),
+            text(targets_table(figures["targets"])),
+        ]
     )
-    lines = [header, "-" * len(header)]
-    for run in runs:
-        lines.append(
-            f"{run['strategy']:<18} {run['substations']:>3} {run['rps']:>8.0f} {run['rps'] / floor_rps:>8.2f} "
-            f"{run['p50_ms']:>7.1f} {run['p99_ms']:>7.1f} {run['errors']:>6} {run['spread_sessions']:>6} "
-            f"{run['cpu_ms_per_request']['balancer']:>19.3f}"
-        )
-    return "\n".join(lines)
 
 
-def chart(results: dict, path: Path) -> None:
-    """Throughput per strategy and N against the floor, and the spread each strategy left."""
+def chart(figures: dict, path: Path) -> None:
+    """Each deployment strategy's throughput per N against its floor, and the spread each left."""
     from matplotlib.figure import Figure
     from matplotlib.ticker import ScalarFormatter
 
+    from bench.measure import STRATEGIES
+
     figure = Figure(figsize=(11, 4.6), dpi=110)
     throughput, spread = figure.subplots(1, 2, gridspec_kw={"width_ratios": [3, 2]})
-    sizes = sorted({run["substations"] for run in results["runs"]})
-    width = 0.8 / len(STRATEGIES)
-
-    def figures(strategy: str, key: str) -> list[float]:
-        runs = results["runs"]
-        return [next(r[key] for r in runs if r["strategy"] == strategy and r["substations"] == n) for n in sizes]
-
-    for index, strategy in enumerate(STRATEGIES):
-        positions = [i + (index - 1) * width for i in range(len(sizes))]
-        throughput.bar(positions, figures(strategy, "rps"), width, label=strategy, color=f"C{index}")
-        spread.bar(positions, [max(v, 0.08) for v in figures(strategy, "spread_sessions")], width, color=f"C{index}")
-    throughput.axhline(results["floor_rps"], color="black", linestyle="--", linewidth=1, label="floor: 3-hop chain")
+    sizes = figures["sizes"]
+    runs = figures["runs"]
+    width = 0.8 / (len(STRATEGIES) + 1)
+    positions = range(len(sizes))
+    floors = [runs[f"floor/{n}"]["rps"] for n in sizes]
+    throughput.bar([i - 0.4 + width / 2 for i in positions], floors, width, color="0.75", label="floor")
+    for index, strategy in enumerate(STRATEGIES, start=1):
+        shifted = [i - 0.4 + width / 2 + index * width for i in positions]
+        keys = [f"deployment/fair/{strategy}/{n}" for n in sizes]
+        throughput.bar(shifted, [runs[k]["rps"] for k in keys], width, label=strategy, color=f"C{index - 1}")
+        spread.bar(shifted, [max(runs[k]["spread_sessions"], 0.08) for k in keys], width, color=f"C{index - 1}")
     for axes in (throughput, spread):
-        axes.set_xticks(range(len(sizes)), [f"N = {n}" for n in sizes])
+        axes.set_xticks(list(positions), [f"N = {n}" for n in sizes])
         axes.grid(axis="y", alpha=0.3)
     throughput.set_ylabel("requests per second (median of rounds)")
-    throughput.set_title(f"Throughput at {CONNECTIONS} connections, efficiency {results['efficiency']:.2f}")
-    throughput.legend(loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=4, fontsize=8, frameon=False)
+    throughput.set_title("A process per substation, journal and background on, fair sharing")
+    throughput.legend(loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=5, fontsize=8, frameon=False)
     spread.set_yscale("log")
     spread.yaxis.set_major_formatter(ScalarFormatter())
     spread.set_ylabel("active sessions, most minus least loaded")

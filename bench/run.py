@@ -1,125 +1,123 @@
-"""`make bench`: throughput, latency and fairness of the suite, against the floor of its own stack.
+"""`make bench`: throughput, latency and fairness of the suite as compose runs it, against floors measured
+in the same round.
 
-It starts max(N) substations once and keeps them for the whole run: capacity large enough that nothing
-fills, and sessions that last 4 s longer than a run, so that nothing ends during a run and every run
-starts on an empty grid. By default one process simulates them all (SUBSTATION_COUNT), each at its own
-URL; `--process-per-substation` gives each its own process, as in compose. Then, for each round, it
-measures the floor (a trivial 3-hop Flask chain with the same server and client settings) and, for each
-strategy and each N in (2, 8, 64), a fresh balancer over the first N substations and a fresh gateway,
-driven by wrk (a compiled load generator) at 32 connections. Then the decision microbenchmark and the
-CPU cost of an idle balancer polling max(N) substations.
+The headline is deployment-shaped: a process per substation, every admission journaled (SESSION_DB),
+background demand on, smart charging on (ALLOCATION=fair), as docker-compose.yml runs them. Its floor, for
+N substations, is a trivial 3-hop Flask chain (the same gunicorn settings and HTTP client, no logic)
+whose last hop is N do-nothing processes: a ratio to it is the suite's own cost, not the machine's cost of
+N processes. Beside it: the same substations with ALLOCATION=fixed (what sharing costs at admission), and
+one process simulating every substation (SUBSTATION_COUNT) against the one-process chain.
 
-Why rounds: these machines are noisy (the same run a minute apart differs by 20 %), so every figure is
-the median of several rounds, and every ratio is taken within a round, between runs made next to each
-other, then its median is reported.
+Substations are started once and kept: capacity large enough that nothing fills, sessions that outlast a
+run by 4 s, so every run starts on an empty grid. Each run starts its own balancer and gateway, and wrk
+(a compiled load generator) drives them at 32 connections.
 
-    make bench                      # or: .venv/bin/python -m bench.run [--duration 5] [--rounds 5] [--sizes 2 8 64]
-    make bench ARGS=--process-per-substation
+Why rounds: these machines are noisy (the same run a minute apart differs by 20 %), so every ratio is taken
+within a round, between runs made next to each other, and the median of those ratios is reported; odd
+rounds run in reverse order, so a machine that speeds up or slows down favours no setup.
 
-Figures go to stdout as tables, and to bench/results.json and bench/results.png.
+    make bench                      # or: .venv/bin/python -m bench.run [--rounds 3] [--duration 5] [--sizes 2 8 64]
+
+Figures go to stdout as tables, and to bench/results/run.json (stamped with the commit) and
+bench/results/run.png; docs/benchmarks.md's tables are made from the results files (python -m bench.doc).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from bench import decision
 from bench.grid import Substations
-from bench.measure import STRATEGIES, measure_floor, measure_polling, measure_suite
-from bench.report import chart, table
+from bench.measure import BALANCING, STRATEGIES, measure_floor, measure_polling, measure_suite
+from bench.report import chart, console_report
+from bench.stamp import RESULTS, write_results
 from bench.summary import summarise
 from bench.wrk import CONNECTIONS, WARM_UP_S
-from tools.processes import ROOT
 
-RESULTS = ROOT / "bench" / "results.json"
-CHART = ROOT / "bench" / "results.png"
+CHART = RESULTS / "run.png"
+
+
+def plan(sizes: list[int]) -> list[tuple[str, ...]]:
+    """Every measurement of a round, in order, the ones compared kept next to each other."""
+    smallest, largest = min(sizes), max(sizes)
+    steps: list[tuple[str, ...]] = []
+    for size in sizes:
+        steps.append(("floor", str(size)))
+        steps += [("deployment", "fair", strategy, str(size)) for strategy in STRATEGIES]
+        if size in (smallest, largest):
+            steps.append(("deployment", "fixed", STRATEGIES[0], str(size)))
+    steps.append(("floor", "1"))
+    steps += [("single", "fair", STRATEGIES[0], str(size)) for size in sizes]
+    return steps
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--duration", type=float, default=5.0, help="seconds of load per run (default 5)")
-    parser.add_argument("--rounds", type=int, default=5, help="rounds of every measurement (default 5)")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of every measurement (default 3)")
     parser.add_argument("--sizes", type=int, nargs="+", default=[2, 8, 64], help="numbers of substations")
-    parser.add_argument(
-        "--process-per-substation",
-        action="store_true",
-        help="run every substation in a process of its own (default: one process simulates them all)",
-    )
     args = parser.parse_args(argv)
     if shutil.which("wrk") is None:
         print("wrk is missing: `apt-get install wrk` (Debian/Ubuntu)", file=sys.stderr)
         return 2
     sizes = sorted(set(args.sizes))
+    largest = max(sizes)
     started = time.monotonic()
+    session_s = WARM_UP_S + args.duration + 4  # sessions outlast a run, then end before the next one's
     with tempfile.TemporaryDirectory(prefix="bench-") as logs:
         log_dir = Path(logs)
-        mode = "one process each" if args.process_per_substation else "simulated in one process"
-        print(f"starting {max(sizes)} substations ({mode})...", flush=True)
-        # Sessions outlast the warm-up and the run by 4 s, then end before the next run's warm-up.
-        substations = Substations(
-            max(sizes), log_dir, WARM_UP_S + args.duration + 4, process_each=args.process_per_substation
-        )
-        urls = substations.urls
+        print(f"starting substations: 2 x {largest} processes (fair, fixed), 1 simulating {largest}", flush=True)
+        grids = {
+            "deployment/fair": Substations(largest, log_dir, session_s, process_each=True, allocation="fair"),
+            "deployment/fixed": Substations(largest, log_dir, session_s, process_each=True, allocation="fixed"),
+            "single/fair": Substations(largest, log_dir, session_s, process_each=False, allocation="fair"),
+        }
+        rounds = []
         try:
-            print(f"idle balancer polling {max(sizes)} substations for 10 s...", flush=True)
-            poll_cpu = measure_polling(urls, log_dir)
-            print(f"  {poll_cpu * 100:.1f} % of one core", flush=True)
-            rounds = []
-            # The figures that are compared sit next to each other: the floor beside least_utilization at
-            # the smallest N, and each strategy's sizes in a row. Odd rounds run in reverse, so a machine
-            # that speeds up or slows down during the run favours no size.
-            order = [("floor", 0)] + [(strategy, size) for strategy in STRATEGIES for size in sizes]
+            steps = plan(sizes)
             for number in range(args.rounds):
                 print(f"round {number + 1}/{args.rounds} ({time.monotonic() - started:.0f} s so far)", flush=True)
-                measured = {}
-                for strategy, size in order if number % 2 == 0 else reversed(order):
-                    if strategy == "floor":
-                        run = measured["floor"] = measure_floor(log_dir, args.duration)
-                        print(f"  {'floor (3-hop chain)':<24} {run['rps']:>7.0f} req/s  p99 {run['p99_ms']:.1f} ms")
+                measured: dict[str, dict] = {}
+                for step in steps if number % 2 == 0 else reversed(steps):
+                    key = "/".join(step)
+                    if step[0] == "floor":
+                        run = measured[key] = measure_floor(log_dir, args.duration, int(step[1]))
+                        print(f"  {key:<36} {run['rps']:>7.0f} req/s  p99 {run['p99_ms']:.1f} ms", flush=True)
                         continue
-                    run = measured[(strategy, size)] = measure_suite(
-                        urls[:size], substations, strategy, log_dir, args.duration
+                    setup, allocation, strategy, size = step
+                    substations = grids[f"{setup}/{allocation}"]
+                    run = measured[key] = measure_suite(
+                        substations.urls[: int(size)], substations, strategy, log_dir, args.duration
                     )
-                    print(
-                        f"  {strategy:<18} N={size:<3} {run['rps']:>7.0f} req/s  p99 {run['p99_ms']:.1f} ms  "
-                        f"spread {run['spread_sessions']}",
-                        flush=True,
-                    )
-                rounds.append({"floor": measured.pop("floor"), "suite": measured})
+                    print(f"  {key:<36} {run['rps']:>7.0f} req/s  p99 {run['p99_ms']:.1f} ms  "
+                          f"spread {run['spread_sessions']}", flush=True)  # fmt: skip
+                measured["idle_poll_cpu"] = measure_polling(grids["deployment/fair"].urls, log_dir)
+                print(f"  idle balancer polling {largest}: {measured['idle_poll_cpu'] * 100:.1f} % of a core")
+                rounds.append(measured)
         finally:
-            substations.stop()
-    print("decision microbenchmark...", flush=True)
-    results = {
-        **summarise(rounds, sizes),
-        "decision_us": decision.measure(),
-        "poll_cpu_fraction_64": poll_cpu if max(sizes) == 64 else None,
-        "command": "make bench" + (" ARGS=--process-per-substation" if args.process_per_substation else ""),
-        "substation_processes": max(sizes) if args.process_per_substation else 1,
+            for substations in grids.values():
+                substations.stop()
+    figures = summarise(rounds, sizes)
+    settings = {
+        "rounds": args.rounds,
         "duration_s": args.duration,
+        "sizes": sizes,
         "connections": CONNECTIONS,
+        "strategies": list(STRATEGIES),
+        "balancing": list(BALANCING),
+        "substations": "capacity 10 MW, background peak 30 %, journal on",
     }
-    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
-    chart(results, CHART)
-
+    command = "python -m bench.run " + " ".join(argv if argv is not None else sys.argv[1:])
+    path = write_results("run", command.strip(), settings, {**figures, "rounds": rounds})
+    chart(figures, CHART)
     print()
-    print(f"medians of {args.rounds} rounds of {args.duration:g} s at {CONNECTIONS} connections; spread: worst round")
-    print(table(results["runs"], results["floor_rps"]))
-    print()
-    floor = results["floor"]
-    print(f"floor (trivial 3-hop chain): {results['floor_rps']:.0f} req/s, p50 {floor['p50_ms']:.1f} ms, ", end="")
-    print(f"p99 {floor['p99_ms']:.1f} ms")
-    print(f"efficiency (least_utilization, N={min(sizes)}, over the floor): {results['efficiency']:.2f}")
-    scaling = results["scaling"]
-    print(f"throughput N={max(sizes)} / N={min(sizes)} (least_utilization): {scaling['rps_ratio']:.2f}")
-    print("decision: " + ", ".join(f"N={n}: {us} us" for n, us in results["decision_us"].items()))
-    print(f"balancer polling {max(sizes)} substations, idle: {poll_cpu * 100:.1f} % of one core")
-    print(f"written: {RESULTS.relative_to(ROOT)}, {CHART.relative_to(ROOT)} ({time.monotonic() - started:.0f} s)")
+    print(console_report(figures))
+    print(f"written: {path.relative_to(path.parents[2])}, {CHART.relative_to(CHART.parents[2])} "
+          f"({time.monotonic() - started:.0f} s)")  # fmt: skip
     return 0
 
 

@@ -1,56 +1,124 @@
-"""The bench's arithmetic: medians over rounds, and ratios taken within a round, then their median."""
+"""The bench's arithmetic: medians over rounds, and ratios taken within a round, then their median.
+
+A round is a dict of measurements keyed by what was measured ("floor/<N>", "<setup>/<allocation>/<strategy>/<N>")
+plus "idle_poll_cpu". A ratio of medians would let a fast round's floor meet a slow round's suite; the
+median of within-round ratios never does.
+"""
 
 from __future__ import annotations
 
 import statistics
 
-from bench.measure import STRATEGIES
+from bench.measure import BALANCING, STRATEGIES
+
+HEADLINE = STRATEGIES[0]  # the smart-charging default
+
+# Targets of issue 14 (2 cores): what `summarise` checks the figures against.
+EFFICIENCY_TARGET = 0.75
+SINGLE_SCALING_TARGET = 0.9
+SPREAD_TARGET = 1
+IDLE_POLL_TARGET = 0.10
+FAIR_VS_FIXED_TARGET = 0.9  # issue 11: sharing costs admission throughput at most 10 %
+
+
+def suite_key(setup: str, allocation: str, strategy: str, size: int) -> str:
+    return f"{setup}/{allocation}/{strategy}/{size}"
+
+
+def floor_key(last_hops: int) -> str:
+    return f"floor/{last_hops}"
+
+
+def floor_of(key: str) -> str:
+    """A deployment's floor has as many last hops as it has substation processes; one process simulating them
+    all is compared with a chain of one."""
+    setup, _, _, size = key.split("/")
+    return floor_key(int(size) if setup == "deployment" else 1)
+
+
+def median_ratio(rounds: list[dict], numerator: str, denominator: str) -> float:
+    return round(statistics.median(r[numerator]["rps"] / r[denominator]["rps"] for r in rounds), 3)
+
+
+def medians(key: str, rounds: list[dict]) -> dict:
+    samples = [r[key] for r in rounds]
+    figures = {
+        "rps": round(statistics.median(s["rps"] for s in samples), 1),
+        "p50_ms": round(statistics.median(s["p50_ms"] for s in samples), 2),
+        "p99_ms": round(statistics.median(s["p99_ms"] for s in samples), 2),
+        "errors": sum(s["errors"] for s in samples),
+        "rps_rounds": [s["rps"] for s in samples],
+    }
+    if "spread_sessions" in samples[0]:
+        # The worst round, not a typical one: fairness must hold every time.
+        figures["spread_sessions"] = max(s["spread_sessions"] for s in samples)
+        figures["cpu_ms_per_request"] = {
+            part: round(statistics.median(s["cpu_ms_per_request"][part] for s in samples), 3)
+            for part in samples[0]["cpu_ms_per_request"]
+        }
+    return figures
 
 
 def summarise(rounds: list[dict], sizes: list[int]) -> dict:
-    """Medians over rounds; ratios are taken within each round, then their median."""
-    runs = []
-    for size in sizes:
-        for strategy in STRATEGIES:
-            samples = [r["suite"][(strategy, size)] for r in rounds]
-            runs.append(
-                {
-                    "strategy": strategy,
-                    "substations": size,
-                    "rps": round(statistics.median(s["rps"] for s in samples), 1),
-                    "p50_ms": round(statistics.median(s["p50_ms"] for s in samples), 2),
-                    "p99_ms": round(statistics.median(s["p99_ms"] for s in samples), 2),
-                    "errors": sum(s["errors"] for s in samples),
-                    # The worst round, not a typical one: fairness must hold every time.
-                    "spread_sessions": max(s["spread_sessions"] for s in samples),
-                    "cpu_ms_per_request": {
-                        part: round(statistics.median(s["cpu_ms_per_request"][part] for s in samples), 3)
-                        for part in samples[0]["cpu_ms_per_request"]
-                    },
-                    "rps_rounds": [s["rps"] for s in samples],
-                }
-            )
+    """Every measurement's medians, the within-round ratios the targets are about, and each target met or
+    not; sizes are string keys, as JSON keeps them."""
     smallest, largest = min(sizes), max(sizes)
-    reference = (STRATEGIES[0], smallest)
-    return {
-        "runs": runs,
-        "rounds": len(rounds),
-        "floor_rps": round(statistics.median(r["floor"]["rps"] for r in rounds), 1),
-        "floor": {
-            "rps_rounds": [r["floor"]["rps"] for r in rounds],
-            "p50_ms": round(statistics.median(r["floor"]["p50_ms"] for r in rounds), 2),
-            "p99_ms": round(statistics.median(r["floor"]["p99_ms"] for r in rounds), 2),
-            "errors": sum(r["floor"]["errors"] for r in rounds),
-        },
-        "efficiency": round(statistics.median(r["suite"][reference]["rps"] / r["floor"]["rps"] for r in rounds), 3),
-        "efficiency_of": {"strategy": reference[0], "substations": reference[1]},
-        "scaling": {
-            "substations": [smallest, largest],
-            "rps_ratio": round(
-                statistics.median(
-                    r["suite"][(STRATEGIES[0], largest)]["rps"] / r["suite"][reference]["rps"] for r in rounds
-                ),
-                3,
-            ),
-        },
+    keys = [key for key in rounds[0] if key != "idle_poll_cpu"]
+    runs = {key: medians(key, rounds) for key in keys}
+
+    def deployment(strategy: str, size: int, allocation: str = "fair") -> str:
+        return suite_key("deployment", allocation, strategy, size)
+
+    def single(size: int) -> str:
+        return suite_key("single", "fair", HEADLINE, size)
+
+    for key, run in runs.items():
+        if not key.startswith("floor/"):
+            run["vs_floor"] = median_ratio(rounds, key, floor_of(key))
+    efficiency = {
+        "deployment": {str(size): runs[deployment(HEADLINE, size)]["vs_floor"] for size in sizes},
+        "single": {str(size): runs[single(size)]["vs_floor"] for size in sizes},
     }
+    single_scaling = median_ratio(rounds, single(largest), single(smallest))
+    fair_vs_fixed = {
+        str(size): median_ratio(rounds, deployment(HEADLINE, size), deployment(HEADLINE, size, "fixed"))
+        for size in (smallest, largest)
+    }
+    spread = {
+        strategy: {str(size): runs[deployment(strategy, size)]["spread_sessions"] for size in sizes}
+        for strategy in STRATEGIES
+    }
+    idle_poll = round(statistics.median(r["idle_poll_cpu"] for r in rounds), 4)
+    targets = [
+        *(
+            target(f"deployment at N = {size} / floor", efficiency["deployment"][str(size)], ">=", EFFICIENCY_TARGET)
+            for size in (smallest, largest)
+        ),
+        target(f"single process: N = {largest} / N = {smallest}", single_scaling, ">=", SINGLE_SCALING_TARGET),
+        *(
+            target(f"spread, {strategy}, N = {size} (sessions)", spread[strategy][str(size)], "<=", SPREAD_TARGET)
+            for strategy in BALANCING
+            for size in sizes
+        ),
+        *(
+            target(f"fair / fixed at N = {size}, deployment", fair_vs_fixed[str(size)], ">=", FAIR_VS_FIXED_TARGET)
+            for size in (smallest, largest)
+        ),
+        target(f"idle polling of {largest} substations (share of a core)", idle_poll, "<", IDLE_POLL_TARGET),
+    ]
+    return {
+        "rounds": len(rounds),
+        "sizes": sizes,
+        "runs": runs,
+        "efficiency": efficiency,
+        "single_scaling": single_scaling,
+        "fair_vs_fixed": fair_vs_fixed,
+        "spread": spread,
+        "idle_poll_cpu": idle_poll,
+        "targets": targets,
+    }
+
+
+def target(name: str, measured: float, relation: str, bound: float) -> dict:
+    met = {">=": measured >= bound, "<=": measured <= bound, "<": measured < bound}[relation]
+    return {"name": name, "measured": measured, "target": f"{relation} {bound:g}", "met": met}

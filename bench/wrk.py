@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 
 from tools.processes import ROOT
@@ -12,10 +13,16 @@ WARM_UP_S = 1.0
 SCRIPT = "bench/post.lua"
 
 
-def wrk(url: str, duration: float, connections: int = CONNECTIONS) -> dict:
+def body_env(energy_kwh: float) -> dict[str, str]:
+    """What bench/post.lua reads: the energy each request asks for, at 11 kW."""
+    return {**os.environ, "BENCH_ENERGY_KWH": f"{energy_kwh:.6f}"}
+
+
+def wrk(url: str, duration: float, energy_kwh: float = 11.0, connections: int = CONNECTIONS) -> dict:
     """Requests per second, latency percentiles and errors of `duration` seconds of POSTs to `url`."""
     command = ["wrk", "-t2", f"-c{connections}", f"-d{duration:g}s", "--timeout", "5s", "-s", SCRIPT, url]
-    output = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=duration + 60).stdout
+    env = body_env(energy_kwh)
+    output = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=duration + 60).stdout
     line = next(line for line in output.splitlines() if line.startswith("BENCH_JSON "))
     stats = json.loads(line.removeprefix("BENCH_JSON "))
     errors = sum(stats[key] for key in ("connect", "read", "write", "status", "timeout"))
@@ -28,6 +35,6 @@ def wrk(url: str, duration: float, connections: int = CONNECTIONS) -> dict:
     }
 
 
-def warm_up(url: str) -> None:
+def warm_up(url: str, energy_kwh: float = 11.0) -> None:
     command = ["wrk", "-t1", "-c4", f"-d{WARM_UP_S:g}s", "-s", SCRIPT, url]
-    subprocess.run(command, cwd=ROOT, capture_output=True, timeout=30)
+    subprocess.run(command, cwd=ROOT, env=body_env(energy_kwh), capture_output=True, timeout=30)

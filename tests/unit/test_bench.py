@@ -1,46 +1,91 @@
-"""The benchmark's arithmetic and the profile's reading, without running anything."""
+"""The benchmarks' arithmetic, reports and generated docs, without running anything."""
 
 from __future__ import annotations
 
+import json
+
+import pytest
+
+from bench.day import summarise_day
+from bench.doc import DOC, render
 from bench.measure import STRATEGIES
-from bench.profile import bucket_of, parse_collapsed, short
-from bench.profile import summarise as summarise_profile
-from bench.replicas import counter_total
+from bench.profile import bucket_of, parse_collapsed, shares, short
+from bench.replicas import counter_total, summarise_replicas
+from bench.report import markdown, text
+from bench.stamp import RESULTS
 from bench.summary import summarise
 
+SIZES = [2, 64]
 
-def run(rps, spread=1, errors=0, balancer_ms=1.0):
+
+def run(rps, spread=1, errors=0):
     return {
         "rps": rps, "p50_ms": 10.0, "p99_ms": 20.0, "errors": errors, "spread_sessions": spread,
-        "cpu_ms_per_request": {"gateway": 1.0, "balancer": balancer_ms, "substations": 0.5},
+        "cpu_ms_per_request": {"gateway": 1.0, "balancer": 1.0, "substations": 0.5},
     }  # fmt: skip
 
 
-def a_round(floor_rps, small_rps, large_rps, spread=1):
-    suite = {}
-    for strategy in STRATEGIES:
-        suite[(strategy, 2)] = run(small_rps, spread)
-        suite[(strategy, 64)] = run(large_rps, spread)
-    return {"floor": {"rps": floor_rps, "p50_ms": 5.0, "p99_ms": 9.0, "errors": 0}, "suite": suite}
+def floor(rps):
+    return {"rps": rps, "p50_ms": 5.0, "p99_ms": 9.0, "errors": 0}
 
 
-def test_ratios_are_taken_within_each_round_then_their_median():
-    # The machine is twice as fast in the second round: per-round ratios stay 0.8 and 0.9.
-    rounds = [a_round(1000, 800, 720), a_round(2000, 1600, 1440), a_round(1000, 800, 800)]
-    results = summarise(rounds, [2, 64])
-    assert results["efficiency"] == 0.8
-    assert results["scaling"]["rps_ratio"] == 0.9
-    assert results["floor_rps"] == 1000
-    least_small = next(r for r in results["runs"] if r["strategy"] == "least_utilization" and r["substations"] == 2)
-    assert least_small["rps"] == 800 and least_small["rps_rounds"] == [800, 1600, 800]
+def a_round(floor_rps, deployment_rps, single_small_rps, single_large_rps, spread=1, fixed_rps=None):
+    """A round as bench.run records it; every deployment strategy at every size runs at `deployment_rps`."""
+    measured = {"floor/1": floor(floor_rps), "idle_poll_cpu": 0.02}
+    for size in SIZES:
+        measured[f"floor/{size}"] = floor(floor_rps)
+        for strategy in STRATEGIES:
+            measured[f"deployment/fair/{strategy}/{size}"] = run(deployment_rps, spread)
+        measured[f"deployment/fixed/most_power/{size}"] = run(fixed_rps or deployment_rps, spread)
+    measured["single/fair/most_power/2"] = run(single_small_rps)
+    measured["single/fair/most_power/64"] = run(single_large_rps)
+    return measured
 
 
-def test_the_spread_reported_is_the_worst_round_and_errors_add_up():
-    rounds = [a_round(1000, 800, 720, spread=0), a_round(1000, 800, 720, spread=3)]
-    rounds[0]["suite"][("random", 64)]["errors"] = 2
-    results = summarise(rounds, [2, 64])
-    assert {r["spread_sessions"] for r in results["runs"]} == {3}
-    assert next(r for r in results["runs"] if r["strategy"] == "random" and r["substations"] == 64)["errors"] == 2
+def test_ratios_are_the_median_of_within_round_ratios_not_a_ratio_of_medians():
+    # Per round the suite runs at 0.9, 0.5 and 0.8 of its floor: the median of ratios is 0.8. The medians
+    # are 1 000 (suite) and 2 000 (floor), whose ratio, 0.5, comes from a slow round's suite and a fast one's floor.
+    rounds = [a_round(1000, 900, 900, 810), a_round(2000, 1000, 1000, 500), a_round(3000, 2400, 2400, 2160)]
+    results = summarise(rounds, SIZES)
+    assert results["efficiency"]["deployment"] == {"2": 0.8, "64": 0.8}
+    assert results["runs"]["deployment/fair/most_power/2"]["rps"] == 1000  # the median itself
+    # single-process scaling, 64 over 2 per round: 0.9, 0.5, 0.9 -> 0.9 (the ratio of medians would be 0.81)
+    assert results["single_scaling"] == 0.9
+    assert results["runs"]["floor/64"]["rps_rounds"] == [1000, 2000, 3000]
+
+
+def test_each_setup_is_compared_with_its_own_floor():
+    rounds = [a_round(1000, 800, 700, 700)]
+    rounds[0]["floor/64"]["rps"] = 400  # 64 processes cost the machine more: the deployment is judged against that
+    results = summarise(rounds, SIZES)
+    assert results["efficiency"]["deployment"] == {"2": 0.8, "64": 2.0}
+    assert results["efficiency"]["single"] == {"2": 0.7, "64": 0.7}  # against the chain to one process
+    assert "vs_floor" not in results["runs"]["floor/2"]
+
+
+def test_fair_against_fixed_is_a_within_round_ratio():
+    rounds = [a_round(1000, 900, 900, 900, fixed_rps=1000), a_round(1000, 1900, 900, 900, fixed_rps=2000)]
+    assert summarise(rounds, SIZES)["fair_vs_fixed"] == {"2": 0.925, "64": 0.925}
+
+
+def test_the_spread_is_the_worst_round_errors_add_up_and_targets_say_what_missed():
+    rounds = [a_round(1000, 800, 900, 900, spread=0), a_round(1000, 800, 900, 900, spread=3)]
+    rounds[0]["deployment/fair/random/64"]["errors"] = 2
+    results = summarise(rounds, SIZES)
+    assert results["spread"]["least_utilization"] == {"2": 3, "64": 3}
+    assert results["runs"]["deployment/fair/random/64"]["errors"] == 2
+    met = {t["name"]: t["met"] for t in results["targets"]}
+    assert met["deployment at N = 2 / floor"] is True
+    assert met["spread, most_power, N = 64 (sessions)"] is False
+    assert met["idle polling of 64 substations (share of a core)"] is True
+    assert len(met) == 2 + 1 + 2 * len(SIZES) + 2 + 1
+
+
+def test_tables_line_up_in_text_and_markdown():
+    table = (["setup", "req/s"], [["floor", "1000"], ["deployment, fair", "95"]])
+    assert text(table).splitlines() == ["setup             req/s", "-----------------------",
+                                        "floor              1000", "deployment, fair     95"]  # fmt: skip
+    assert markdown(table).splitlines()[1] == "| --- | ---: |"
 
 
 def test_profile_buckets_frames_by_library_and_counts_inclusive_time_once_per_stack():
@@ -54,13 +99,13 @@ def test_profile_buckets_frames_by_library_and_counts_inclusive_time_once_per_st
     assert [count for _, count in stacks] == [6, 2]
     assert bucket_of(stacks[0][0][-1]) == "urllib3 (HTTP client)"
     assert short(stacks[1][0][-1]) == "choose (load_balancer/strategies.py)"
-    text = summarise_profile(stacks)
-    assert "8 samples" in text
-    assert " 75.0  urllib3 (HTTP client)" in text and " 25.0  balancer's own code" in text
-    assert "100.0  handle (gevent/baseserver.py)" in text
+    figures = shares(stacks)
+    assert figures["samples"] == 8
+    assert figures["self_percent"] == [["urllib3 (HTTP client)", 75.0], ["balancer's own code", 25.0]]
+    assert figures["inclusive_percent"][0] == ["handle (gevent/baseserver.py)", 100.0]
 
 
-def test_the_replicas_benchmark_sums_a_counter_over_its_labels():
+def test_the_replicas_benchmark_sums_a_counter_and_takes_its_ratio_within_rounds():
     exposition = (
         "# HELP balancer_outdated_choices_total Second choices.\n"
         "# TYPE balancer_outdated_choices_total counter\n"
@@ -70,3 +115,57 @@ def test_the_replicas_benchmark_sums_a_counter_over_its_labels():
         'balancer_decisions_total{substation="s1",strategy="least_utilization"} 9.0\n'
     )
     assert counter_total(exposition, "balancer_outdated_choices_total") == 7.0
+
+    def sample(rps, spread=1):
+        return {"rps": rps, "p99_ms": 50.0, "errors": 0, "spread_sessions": spread, "second_choices_per_session": 0.5}
+
+    runs = {1: [sample(1000), sample(2000), sample(3000)], 2: [sample(900), sample(1000, 3), sample(2400)]}
+    figures = summarise_replicas(runs)
+    assert figures["rps_two_over_one"] == 0.8  # 0.9, 0.5, 0.8; the ratio of medians would be 0.5
+    assert figures["setups"]["2"]["worst_spread_sessions"] == 3
+
+
+def a_grid(allocation, started, queued, queued_started, share, overloads=0):
+    return {
+        "allocation": allocation, "arrivals": 500, "outcomes": {"started": started, "queued": queued, "refused": 0,
+        "other": 0}, "queued_started": queued_started, "started_without_refusal": started + queued_started,
+        "energy_delivered_kwh": 900.0, "energy_allowed_kwh": 900.0 / share, "delivered_share": share,
+        "wait_p50_min": 30.0, "wait_p95_min": 90.0, "overload_instants": overloads, "overload_counter_s": 0.0,
+        "jain_lowest": 0.99, "peak_waiting": 40, "oversubscription": 3.0, "replies": [], "samples": [],
+    }  # fmt: skip
+
+
+def test_the_day_benchmark_checks_the_targets_of_smart_charging():
+    report = {"runs": [a_grid("fixed", 150, 350, 130, 0.7), a_grid("fair", 400, 100, 20, 0.97)]}
+    figures = summarise_day(report)
+    assert {t["name"]: t["met"] for t in figures["targets"]} == {
+        "overload instants, both grids (sampled + counted seconds)": True,
+        "fair: energy delivered / energy the headroom allowed": True,
+        "sessions started at once (201), fair / fixed": True,
+    }
+    assert figures["started_within_day_fair_over_fixed"] == 1.5
+    assert "replies" not in figures["grids"]["fair"]
+    report["runs"][0]["overload_instants"] = 1
+    assert summarise_day(report)["targets"][0]["met"] is False
+
+
+def test_a_generated_block_is_made_again_from_its_results_file(tmp_path):
+    stamp = {"commit": "abc123", "date": "2026-11-25T18:00:00+00:00", "command": "python -m bench.decision",
+             "machine": {"cores": 2, "python": "3.11.7", "system": "Linux"}, "settings": {}}  # fmt: skip
+    (tmp_path / "decision.json").write_text(json.dumps({**stamp, "figures": {"decision_us": {"10000": 25.04}}}))
+    document = "prose\n<!-- bench:decision -->\nstale 99 µs\n<!-- /bench:decision -->\nmore\n"
+    rendered = render(document, tmp_path)
+    assert "stale" not in rendered and "| 10,000 | 25.0 | < 50 |" in rendered
+    assert "commit `abc123`" in rendered and rendered.endswith("<!-- /bench:decision -->\nmore\n")
+    assert render(rendered, tmp_path) == rendered
+    assert "Not measured yet" in render("<!-- bench:day -->\n<!-- /bench:day -->", tmp_path)
+    with pytest.raises(ValueError, match="unknown"):
+        render("<!-- bench:nonsense -->\n<!-- /bench:nonsense -->", tmp_path)
+
+
+def test_every_figure_in_the_benchmarks_doc_is_the_one_its_results_file_holds():
+    document = DOC.read_text()
+    for name in ("run", "decision", "allocation", "replicas", "profile", "day"):
+        assert f"<!-- bench:{name} -->" in document, f"docs/benchmarks.md has no block for {name}"
+        assert (RESULTS / f"{name}.json").exists(), f"bench/results/{name}.json is not committed"
+    assert render(document) == document, "docs/benchmarks.md is out of date: python -m bench.doc --write"
