@@ -202,11 +202,17 @@ def test_grafana_runs_as_in_compose_with_the_same_files(example):
     env = {e["name"]: e for e in container["env"]}
     assert set(env) == set(COMPOSE["grafana"]["environment"])
     for name, value in COMPOSE["grafana"]["environment"].items():
-        if name == "GF_SECURITY_ADMIN_PASSWORD":  # no default in either: a Secret you create
-            assert env[name]["valueFrom"]["secretKeyRef"] == {"name": "grafana-admin", "key": "password"}
-            assert "optional" not in env[name]["valueFrom"]["secretKeyRef"]
-        else:
-            assert env[name]["value"] == value, name
+        assert env[name]["value"] == value, name
+    # The password as compose makes it: the same one-shot command, before Grafana, on the same volume; the
+    # Secret plays compose's GRAFANA_ADMIN_PASSWORD (optional: unset, a random one is made and kept).
+    (once,) = grafana["spec"]["template"]["spec"]["initContainers"]
+    compose_once = COMPOSE["grafana-password"]
+    assert once["image"] == compose_once["image"]
+    assert once["command"] + once["args"] == compose_once["entrypoint"] + compose_once["command"]
+    (secret,) = once["env"]
+    assert secret["name"] == "GRAFANA_ADMIN_PASSWORD"
+    assert secret["valueFrom"]["secretKeyRef"] == {"name": "grafana-admin", "key": "password", "optional": True}
+    assert {m["mountPath"] for m in once["volumeMounts"]} == {"/var/lib/grafana"}
     binds, named = compose_mounts("grafana")
     files = pod_files(example, grafana)
     for target, source in binds.items():
