@@ -1,6 +1,6 @@
 # syntax=docker/dockerfile:1
 # One build for the three Python services; each is a target (`docker build --target substation .`).
-# The commands here are the ones docker-compose.yml and `make up` run: tests/test_topology.py checks it.
+# The commands here are the ones docker-compose.yml and `make up` run: tests/deployment/test_topology.py checks it.
 
 FROM python:3.11.10-slim-bookworm AS base
 ENV PYTHONDONTWRITEBYTECODE=1 \

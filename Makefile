@@ -24,7 +24,7 @@ unit: $(STAMP)
 integration: $(STAMP)
 	$(BIN)/python -m pytest tests/integration
 
-# Not a test: prints figures (see BENCHMARKS.md). Needs Debian's wrk, the load generator.
+# Not a test: prints figures (see docs/benchmarks.md). Needs Debian's wrk, the load generator.
 bench: $(STAMP)
 	@command -v wrk >/dev/null || { echo "wrk is missing: apt-get install wrk"; exit 2; }
 	$(BIN)/python -m bench.run $(ARGS)

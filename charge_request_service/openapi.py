@@ -5,6 +5,7 @@ from __future__ import annotations
 from grid_common.openapi import (
     BAD_INPUT,
     CHARGE_REQUEST_BODY,
+    LOCATION,
     UPSTREAM,
     document,
     json_response,
@@ -12,7 +13,7 @@ from grid_common.openapi import (
     problem,
     session_paths,
 )
-from grid_common.protocol import IDEMPOTENCY_KEY, IDEMPOTENCY_KEY_MAX_LENGTH
+from grid_common.protocol import IDEMPOTENCY_KEY, IDEMPOTENCY_KEY_MAX_LENGTH, IDEMPOTENT_REPLAYED
 
 STARTED = {
     "allOf": [
@@ -26,7 +27,13 @@ QUEUED = {
         {"type": "object", "required": ["result"], "properties": {"result": {"const": "Queued"}}},
     ]
 }
-LOCATION = {"schema": {"type": "string"}, "description": "/sessions/<session_id>"}
+SESSION_HEADERS = {
+    "Location": LOCATION,
+    IDEMPOTENT_REPLAYED: {
+        "schema": {"const": "true"},
+        "description": "The answer an earlier request with this Idempotency-Key got, given again.",
+    },
+}
 
 SPEC = document(
     "Smart grid: charge request gateway",
@@ -51,13 +58,25 @@ SPEC = document(
                 ],
                 "requestBody": CHARGE_REQUEST_BODY,
                 "responses": {
-                    "201": json_response("Charging started.", STARTED, Location=LOCATION),
+                    "201": json_response("Charging started.", STARTED, **SESSION_HEADERS),
                     "202": json_response(
-                        "Queued where it should start soonest (it asked to wait).", QUEUED, Location=LOCATION
+                        "Queued where it should start soonest (it asked to wait).", QUEUED, **SESSION_HEADERS
                     ),
                     **BAD_INPUT,
-                    "409": problem("A request with this Idempotency-Key is still in progress.", retry_after=True),
-                    "503": problem("No substation has room, or none is reachable.", retry_after=True),
+                    "400": problem(
+                        "Malformed JSON, or an Idempotency-Key that is not 1 to 255 printable ASCII characters."
+                    ),
+                    "409": problem(
+                        "A request with this Idempotency-Key is still in progress, or an earlier one may still "
+                        "start a session.",
+                        retry_after=True,
+                    ),
+                    "503": problem(
+                        "No substation has room, or none is reachable; or the Idempotency-Key store cannot be read "
+                        "now, or whether an earlier request with this key started a session cannot be told yet. "
+                        "Nothing was started.",
+                        retry_after=True,
+                    ),
                     **UPSTREAM,
                 },
             }

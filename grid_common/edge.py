@@ -1,8 +1,8 @@
 """The edge of every service, before its app sees a request and where gunicorn answers on its own.
 
 - A request body arrives whole, within bounds, or not at all: at most MAX_BODY_BYTES whatever its framing
-  (Content-Length or chunked: 413 beyond), and within BODY_TIMEOUT_S of the headers (408, and the
-  connection closed), so that slow clients cannot hold a worker's connections and starve everyone else.
+  (Content-Length or chunked: 413 beyond), and within BODY_TIMEOUT_S of the headers (408), so that slow
+  clients cannot hold a worker's connections and starve everyone else. Either answer closes the connection.
 - gunicorn's own answers to requests it cannot parse (400, 414, 431, ...) are problem+json like the rest.
 """
 
@@ -94,9 +94,24 @@ class BoundedBody:
     def _refuse(start_response: Callable, status: int, title: str, detail: str) -> list[bytes]:
         body = problem_bytes(status, title, detail)
         # What is left of the body is never read: the connection cannot carry another request.
-        headers = [("Content-Type", PROBLEM_CONTENT_TYPE), ("Content-Length", str(len(body))), ("Connection", "close")]
+        close_after_answer(start_response)
+        headers = [("Content-Type", PROBLEM_CONTENT_TYPE), ("Content-Length", str(len(body)))]
         start_response(f"{status} {title}", headers)
         return [body]
+
+
+def close_after_answer(start_response: Callable) -> None:
+    """Have the server answer `Connection: close` and close the connection once this answer is sent.
+
+    An app cannot say so with a header: hop-by-hop headers are the server's (PEP 3333), and gunicorn drops
+    them, answers keep-alive, then reads what is left of the body and serves the next request behind it, or
+    waits its keep-alive timeout for a body that is not coming. The start_response gunicorn hands an app is
+    its Response's bound method (Flask and werkzeug's dispatcher pass it to BoundedBody as it is), and that
+    Response closes the connection when forced to. Other servers' start_response is left alone.
+    """
+    force_close = getattr(getattr(start_response, "__self__", None), "force_close", None)
+    if callable(force_close):
+        force_close()
 
 
 def write_problem(sock, status: int, reason: str, message: str) -> None:

@@ -1,7 +1,8 @@
 """OpenAPI 3.1 pieces every service's document is built from, and the route that serves it.
 
 The schemas of what crosses between services are the protocol's own (grid_common/protocol.py);
-tests/integration/test_api_contract.py runs schemathesis against the live services to keep them true.
+tests/app/test_api_contract.py runs schemathesis against each service's app, and sends what generated
+requests cannot reach, to keep them true.
 """
 
 from __future__ import annotations
@@ -62,10 +63,16 @@ BALANCER_ID_PARAMETER = {
 }
 
 
-def problem(description: str, retry_after: bool = False) -> dict:
+RETRY_AFTER = {"schema": {"type": "string", "pattern": "^[1-9][0-9]*$"}, "description": "whole seconds, at least 1"}
+LOCATION = {"schema": {"type": "string"}, "description": "/sessions/<session_id>"}
+
+
+def problem(description: str, retry_after: bool = False, **headers: dict) -> dict:
     response: dict = {"description": description, "content": {"application/problem+json": {"schema": PROBLEM}}}
     if retry_after:
-        response["headers"] = {"Retry-After": {"schema": {"type": "string"}, "description": "seconds"}}
+        headers = {"Retry-After": RETRY_AFTER, **headers}
+    if headers:
+        response["headers"] = headers
     return response
 
 
@@ -90,6 +97,7 @@ SESSION_ID_PARAMETER = {
 BAD_INPUT = {
     "400": problem("Malformed JSON or session id."),
     "404": problem("No such session or route."),
+    "408": problem("The body did not arrive within 5 s."),
     "413": problem("Body over 16 KiB."),
     "415": problem("A body that is not application/json."),
     "422": problem("A field that is unknown or out of range; `errors` names each."),
@@ -100,17 +108,18 @@ UPSTREAM = {
 }
 
 
-def session_paths(failures: dict) -> dict:
-    """Reading and stopping a session, the same on every service; `failures` are its own error answers."""
+def session_paths(failures: dict, stop_parameters: tuple[dict, ...] = ()) -> dict:
+    """Reading and stopping a session, the same on every service; `failures` are its own error answers,
+    `stop_parameters` what else a stop takes there."""
 
-    def operation(summary: str, answer: str) -> dict:
+    def operation(summary: str, answer: str, parameters: tuple[dict, ...] = ()) -> dict:
         responses = {"200": json_response(answer, SESSION), **BAD_INPUT, **failures}
-        return {"summary": summary, "parameters": [SESSION_ID_PARAMETER], "responses": responses}
+        return {"summary": summary, "parameters": [SESSION_ID_PARAMETER, *parameters], "responses": responses}
 
     return {
         "/sessions/{session_id}": {"get": operation("A session, as its substation knows it now.", "The session.")},
         "/sessions/{session_id}/stop": {
-            "post": operation("End a session early and free its power.", "The final session.")
+            "post": operation("End a session early and free its power.", "The final session.", stop_parameters)
         },
     }
 

@@ -43,6 +43,9 @@ VEHICLE_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$")
 BALANCER_ID_PATTERN = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 # `<substation name>.<token>`: any balancer routes a session by its prefix, without shared state.
 SESSION_ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,63}\.[A-Za-z0-9]{8,64}$")
+# The `reason` of a substation's 409 for a session id it holds for another request: unlike a full substation's
+# 409, it says nothing of the substation, and no other substation may start the session instead.
+SESSION_EXISTS = "session_exists"
 IDEMPOTENCY_KEY_MAX_LENGTH = 255
 
 

@@ -1,32 +1,46 @@
 """Placing one session: pick, reserve, ask the substation, and fall back to the next best.
 
 First where it would start now; when no substation starts it and it asked to wait, in the queue of the
-substation where it should start soonest.
+substation where it should start soonest. A Session-Token names one session: a token this balancer placed
+goes back to the substation that holds it, and a substation that holds it for another request ends the
+assignment (SessionExists), never sending it on to start a second one elsewhere.
 """
 
 from __future__ import annotations
 
 import contextlib
 import math
+import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
 from grid_common.protocol import (
+    SESSION_EXISTS,
     ChargeRequest,
     MalformedReport,
     admission_body,
     is_session_report,
     new_session_id,
+    substation_of,
 )
 from grid_common.upstream import UpstreamError, UpstreamResponse, UpstreamUnavailable
 from load_balancer import metrics
 from load_balancer.grid_view import GridView, KnownSubstation
 from load_balancer.strategies import Condition, Strategy
 
-# When every substation refused but none said when a session ends.
-DEFAULT_RETRY_AFTER_S = 2.0
+# Retry-After of a refusal when no report says when a session ends (nothing charging where it could, or
+# nothing healthy): room then comes from background demand falling or a substation coming back, which a poll
+# sees within a second or two, so a client asks again about as soon as the balancer could know.
+NO_ESTIMATE_RETRY_AFTER_S = 2
+# The longest Retry-After: an estimate from the soonest session end misses sessions stopped early and
+# background demand falling, so beyond a minute it would keep a client away from room that has freed up.
+MAX_RETRY_AFTER_S = 60
+# Session-Tokens this balancer remembers placing (a token and a name each: about 2 MB): enough to send a
+# token reused soon after back to its substation; the substations' own 409 covers the rest.
+REMEMBERED_TOKENS = 10_000
 # Conditional admissions a request may have declined as outdated before it asks without the condition.
 # Each one brings a fresh load report, so a second choice rarely meets another replica's session again.
 MAX_OUTDATED_CHOICES = 3
@@ -54,6 +68,14 @@ class NotPlaced(Exception):
     reason: str  # "no_capacity" | "unavailable"
     retry_after_s: float
     attempts: list[str] = field(default_factory=list)
+    detail: str | None = None  # why, when it is not what `reason` says
+
+
+@dataclass
+class SessionExists(Exception):
+    """A substation holds a session under the request's Session-Token, made for another request."""
+
+    session_id: str
 
 
 @dataclass
@@ -86,20 +108,78 @@ class Assigner:
         self.admission_timeout_s = admission_timeout_s
         self.deadline_s = deadline_s
         self.clock = clock
+        # Where this balancer placed each Session-Token it was given, the latest last.
+        self._holders: OrderedDict[str, str] = OrderedDict()
+        self._holders_lock = threading.Lock()
 
     def assign(self, request: ChargeRequest, *, within_s: float | None = None, token: str | None = None) -> Placed:
         """Place the session within `within_s` (the caller's deadline) or the balancer's own, the shorter;
-        with `token`, every session asked for is named `<substation>.<token>`."""
+        with `token`, every session asked for is named `<substation>.<token>`. SessionExists when a
+        substation holds one under `token` for another request."""
         budget = self.deadline_s if within_s is None else min(self.deadline_s, within_s)
         attempts = Attempts(deadline=self.clock() + budget, token=token)
-        placed = self._start_now(request, attempts)
-        if placed is None and request.wait:
-            placed = self._queue(request, attempts)
+        try:
+            placed = self._at_holder(request, attempts)
+            if placed is None:
+                placed = self._start_now(request, attempts)
+            if placed is None and request.wait:
+                placed = self._queue(request, attempts)
+        except SessionExists as exists:
+            self._remember(token, substation_of(exists.session_id))
+            raise
         if placed is not None:
+            self._remember(token, substation_of(placed.session["session_id"]))
             return placed
         reason = "no_capacity" if attempts.refused or self.grid_view.healthy_count() else "unavailable"
         metrics.REJECTED.labels(reason).inc()
-        raise NotPlaced(reason, min(attempts.retry_hints, default=DEFAULT_RETRY_AFTER_S), attempts.names)
+        raise NotPlaced(reason, self._retry_after_s(attempts), attempts.names)
+
+    def _retry_after_s(self, attempts: Attempts) -> int:
+        """When to ask again: the soonest a session ends, by what the substations that refused said and what
+        the view knows of every other (all of them, when it showed every one full and none was asked)."""
+        soonest = self.grid_view.soonest_session_end_s(self.clock())
+        hints = attempts.retry_hints if soonest is None else [*attempts.retry_hints, soonest]
+        if not hints:
+            return NO_ESTIMATE_RETRY_AFTER_S
+        return min(MAX_RETRY_AFTER_S, max(1, math.ceil(min(hints))))
+
+    def _at_holder(self, request: ChargeRequest, attempts: Attempts) -> Placed | None:
+        """A token this balancer placed goes back to its substation, which answers the session again for the
+        same request (SessionExists for another). None when that substation does not hold it after all (it
+        refused the request as new): then it is placed as any other."""
+        with self._holders_lock:
+            name = None if attempts.token is None else self._holders.get(attempts.token)
+        holder = None if name is None else self.grid_view.get(name)
+        if holder is None:
+            return None
+        power, committed = holder.power_for(request.max_power_kw), holder.committed_for(request)
+        self.grid_view.reserve(holder.name, power, committed)
+        try:
+            # Not to wait: were it not there after all, it should start elsewhere now rather than queue here.
+            outcome, response = self._ask(holder, request, attempts, None, wait=False)
+        finally:
+            self.grid_view.release(holder.name, power, committed)
+        if outcome in ("admitted", "queued"):
+            return Placed(response.body["session"], attempts.names, queued=outcome == "queued")
+        if outcome == "failed":
+            # It may hold the session: placing it elsewhere could make a second one.
+            metrics.REJECTED.labels("unavailable").inc()
+            raise NotPlaced(
+                "unavailable",
+                NO_ESTIMATE_RETRY_AFTER_S,
+                attempts.names,
+                f"{holder.name}, where this Session-Token's session was placed, did not answer.",
+            )
+        return None
+
+    def _remember(self, token: str | None, substation: str) -> None:
+        if token is None:
+            return
+        with self._holders_lock:
+            self._holders[token] = substation
+            self._holders.move_to_end(token)
+            if len(self._holders) > REMEMBERED_TOKENS:
+                self._holders.popitem(last=False)
 
     def _start_now(self, request: ChargeRequest, attempts: Attempts) -> Placed | None:
         """The strategy's choice, then the next, until one starts it, none is left, or time runs out."""
@@ -179,7 +259,8 @@ class Assigner:
         *,
         wait: bool,
     ) -> tuple[str, UpstreamResponse | None]:
-        """One admission at one substation: "admitted", "queued", "refused", "outdated" or "failed"."""
+        """One admission at one substation: "admitted", "queued", "refused", "outdated" or "failed";
+        SessionExists when it holds the session's id for another request."""
         attempts.tried.add(substation.name)
         attempts.names.append(substation.name)
         # The balancer names the session so that any replica can later route it by its prefix.
@@ -192,6 +273,9 @@ class Assigner:
             metrics.UPSTREAM_FAILURES.labels(substation.name, "begin_charging", error.kind).inc()
             return "failed", None
         outcome = self._take_answer(substation.name, response)
+        if outcome == "exists":
+            # The caller reused a token: another substation would start a second session under it.
+            raise SessionExists(admission["session_id"])
         if outcome == "refused":
             attempts.refused = True
             metrics.REFUSALS.labels(substation.name).inc()
@@ -202,6 +286,8 @@ class Assigner:
     def _take_answer(self, name: str, response: UpstreamResponse) -> str:
         """Take the substation's fresh load from its answer, and say what the answer was."""
         body = response.body if isinstance(response.body, dict) else {}
+        if response.status == 409 and body.get("reason") == SESSION_EXISTS:
+            return "exists"  # an answer about the request, not a failure of the substation
         report = body.get("load")
         if report is not None:
             with contextlib.suppress(MalformedReport):  # the admission outcome stands without it

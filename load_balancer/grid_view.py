@@ -196,6 +196,10 @@ class GridView:
         self._keys: dict[str, dict[object, tuple]] = {}
         self._counted_healthy: set[str] = set()
         self._healthy = 0
+        # When the soonest session ends at each healthy substation that has one (monotonic, with its name), so
+        # that a refusal can say when room may free up without walking every full substation.
+        self._ends = SortedList()
+        self._end_of: dict[str, tuple[float, str]] = {}
 
     def __contains__(self, name: str) -> bool:
         return name in self._known
@@ -254,6 +258,7 @@ class GridView:
         with self.lock:
             substation = self._known.pop(name)
             self._unrank(substation)
+            self._forget_end(name)
             self._in_order = tuple(self._known.values())
             return substation
 
@@ -265,6 +270,17 @@ class GridView:
 
     def healthy_count(self) -> int:
         return self._healthy
+
+    def soonest_session_end_s(self, now: float) -> float | None:
+        """Seconds from `now` (monotonic) until the first session ends at any healthy substation, by their last
+        reports (0 when that end has passed and no report has said so yet); None when none has a session."""
+        with self.lock:
+            return max(0.0, self._ends[0][0] - now) if self._ends else None
+
+    def _forget_end(self, name: str) -> None:
+        end = self._end_of.pop(name, None)
+        if end is not None:
+            self._ends.remove(end)
 
     def _unrank(self, substation: KnownSubstation) -> None:
         if substation.name in self._counted_healthy:
@@ -311,6 +327,10 @@ class GridView:
             substation.healthy = True
             substation.consecutive_failures = 0
             self._rank(substation)
+            self._forget_end(name)
+            if parsed.next_session_end_s is not None:
+                self._end_of[name] = (now + parsed.next_session_end_s, name)
+                self._ends.add(self._end_of[name])
             return True
 
     def record_failure(self, name: str, *, certain: bool = False) -> None:
@@ -322,6 +342,7 @@ class GridView:
             substation.consecutive_failures += 1
             if substation.healthy and (certain or substation.consecutive_failures >= self.unhealthy_after_failures):
                 self._unrank(substation)
+                self._forget_end(name)
                 substation.healthy = False
 
     def reserve(self, name: str, power_kw: float, committed_kw: float | None = None) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from grid_common.openapi import (
     BAD_INPUT,
     CHARGE_REQUEST_BODY,
+    LOCATION,
     SESSION,
     UPSTREAM,
     document,
@@ -59,7 +60,10 @@ REGISTRATION = {
     },
 }
 AUTH = {
-    "401": problem("No bearer token."),
+    "401": problem(
+        "No bearer token.",
+        **{"WWW-Authenticate": {"schema": {"type": "string"}, "description": 'Bearer realm="topology"'}},
+    ),
     "403": problem("A wrong token, or topology changes are off (no TOPOLOGY_TOKEN)."),
 }
 
@@ -88,15 +92,26 @@ SPEC = document(
                 ],
                 "requestBody": CHARGE_REQUEST_BODY,
                 "responses": {
-                    "201": json_response("Placed: charging.", SESSION, Location={"schema": {"type": "string"}}),
+                    "201": json_response("Placed: charging.", SESSION, Location=LOCATION),
                     "202": json_response(
-                        "Queued where it should start soonest (it asked to wait).",
-                        SESSION,
-                        Location={"schema": {"type": "string"}},
+                        "Queued where it should start soonest (it asked to wait).", SESSION, Location=LOCATION
                     ),
                     **BAD_INPUT,
-                    "408": problem("It arrived after its Request-Deadline: nothing was placed."),
-                    "503": problem("No substation has room, or none is reachable.", retry_after=True),
+                    "400": problem("Malformed JSON, Request-Deadline or Session-Token."),
+                    "408": problem(
+                        "It arrived after its Request-Deadline (nothing was placed), or its body did not arrive "
+                        "within 5 s."
+                    ),
+                    "409": problem(
+                        "A session exists under this Session-Token, made for another request: `session_id` and "
+                        "Location name it.",
+                        Location=LOCATION,
+                    ),
+                    "503": problem(
+                        "No substation has room, or none is reachable (or the one holding this Session-Token's "
+                        "session did not answer).",
+                        retry_after=True,
+                    ),
                 },
             }
         },

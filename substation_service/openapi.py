@@ -6,17 +6,18 @@ from grid_common.openapi import (
     BAD_INPUT,
     BALANCER_ID_PARAMETER,
     LOAD,
+    LOCATION,
     document,
     json_response,
     probe_paths,
     problem,
     session_paths,
 )
-from grid_common.protocol import BALANCER_ID, OTHERS_EV_POWER_CONDITION
+from grid_common.protocol import BALANCER_ID, OTHERS_EV_POWER_CONDITION, OTHERS_SESSIONS_CONDITION, SESSION_EXISTS
 
 ADMITTED = {"$ref": "#/components/schemas/AdmissionAnswer"}
 JOURNAL_UNAVAILABLE = problem("The journal cannot write: nothing was changed.", retry_after=True)
-LATE = problem("It arrived after its Request-Deadline: nothing was changed.")
+LATE = problem("It arrived after its Request-Deadline (nothing was changed), or its body did not arrive within 5 s.")
 DEADLINE = {
     "name": "Request-Deadline",
     "in": "header",
@@ -44,16 +45,33 @@ SPEC = document(
                         f"as long as this balancer's choice of this substation stands. Needs {BALANCER_ID}.",
                         "schema": {"type": "number", "minimum": 0},
                     },
+                    {
+                        "name": OTHERS_SESSIONS_CONDITION,
+                        "in": "header",
+                        "required": False,
+                        "description": "Admit only if other balancers placed at most this many sessions here "
+                        f"(started or queued): as long as this balancer's choice stands. Needs {BALANCER_ID}.",
+                        "schema": {"type": "integer", "minimum": 0},
+                    },
                 ],
                 "requestBody": ADMISSION,
                 "responses": {
-                    "201": json_response("Admitted.", ADMITTED),
-                    "200": json_response("The same session id again: the session it named.", ADMITTED),
-                    "202": json_response("Queued: it asked to wait, and starts once it fits.", ADMITTED),
+                    "201": json_response("Admitted.", ADMITTED, Location=LOCATION),
+                    "200": json_response(
+                        "The same session id again: the session it named.", ADMITTED, Location=LOCATION
+                    ),
+                    "202": json_response(
+                        "Queued: it asked to wait, and starts once it fits.", ADMITTED, Location=LOCATION
+                    ),
                     **BAD_INPUT,
-                    "409": problem("Full (with Retry-After and the load), or a session id reused.", retry_after=True),
+                    "409": problem(
+                        "Full (`reason` capacity, queue or charger; with Retry-After and the load), or a session id "
+                        f"it holds for another request (`reason` {SESSION_EXISTS}, with `session_id`).",
+                        retry_after=True,
+                    ),
                     "412": problem(
-                        f"Other balancers' sessions draw more than {OTHERS_EV_POWER_CONDITION} (with the load)."
+                        f"Other balancers' sessions there are past {OTHERS_EV_POWER_CONDITION} or "
+                        f"{OTHERS_SESSIONS_CONDITION} (with the load)."
                     ),
                     "408": LATE,
                     "503": JOURNAL_UNAVAILABLE,
@@ -67,7 +85,7 @@ SPEC = document(
                 "responses": {"200": json_response("Load.", LOAD), "400": problem(f"A malformed {BALANCER_ID}.")},
             }
         },
-        **session_paths({"408": LATE, "503": JOURNAL_UNAVAILABLE}),
+        **session_paths({"408": LATE, "503": JOURNAL_UNAVAILABLE}, stop_parameters=(DEADLINE,)),
         "/": {"get": {"summary": "Name and load.", "responses": {"200": json_response("Index.", {"type": "object"})}}},
         **probe_paths("Ready at once."),
     },

@@ -13,6 +13,7 @@ from grid_common.protocol import (
     BALANCER_ID,
     OTHERS_EV_POWER_CONDITION,
     OTHERS_SESSIONS_CONDITION,
+    SESSION_EXISTS,
     InvalidRequest,
     SessionReport,
     admission_answer,
@@ -104,7 +105,13 @@ def begin_charging():
             others_sessions_at_most=allowed_sessions,
         )
     except SessionConflict:
-        raise Problem(409, "Conflict", f"Session {session_id} exists with a different request.") from None
+        raise Problem(
+            409,
+            "Conflict",
+            f"Session {session_id} exists with a different request.",
+            reason=SESSION_EXISTS,
+            session_id=session_id,
+        ) from None
     if isinstance(outcome, Admitted | Queued):
         status = 200 if outcome.replayed else (201 if isinstance(outcome, Admitted) else 202)
         body = admission_answer(outcome.session, outcome.report)

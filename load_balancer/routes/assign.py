@@ -16,7 +16,7 @@ from grid_common.protocol import (
 )
 from grid_common.web import invalid_request_problem, read_json_body, refuse_if_late
 from load_balancer import metrics
-from load_balancer.assignment import NotPlaced
+from load_balancer.assignment import NotPlaced, SessionExists
 from load_balancer.routes import context
 
 blueprint = Blueprint("assign", __name__)
@@ -36,6 +36,15 @@ def assign_substation():
     with metrics.ASSIGN_SECONDS.time():
         try:
             placed = context().assigner.assign(charge, within_s=within_s, token=token)
+        except SessionExists as exists:
+            raise Problem(
+                409,
+                "Conflict",
+                f"Session {exists.session_id} exists under this {SESSION_TOKEN}, made for another request: "
+                "a token names one session.",
+                headers={"Location": f"/sessions/{exists.session_id}"},
+                session_id=exists.session_id,
+            ) from None
         except NotPlaced as refusal:
             largest = context().grid_view.largest_charger_kw()
             if largest is not None and charge.min_power_kw > largest:
@@ -50,7 +59,9 @@ def assign_substation():
                 title, detail = "No capacity", "No substation has room for this session now."
             else:
                 title, detail = "No substation available", "No substation is reachable now."
-            raise Problem(503, title, detail, retry_after=refusal.retry_after_s, tried=refusal.attempts) from None
+            raise Problem(
+                503, title, refusal.detail or detail, retry_after=refusal.retry_after_s, tried=refusal.attempts
+            ) from None
     session = placed.session
     return (
         Response(json.dumps(session), status=202 if placed.queued else 201, content_type="application/json"),

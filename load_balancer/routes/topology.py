@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hmac
 
-from flask import Blueprint, request
+from flask import Blueprint, Response, request
 
 from grid_common.problems import Problem
 from grid_common.protocol import InvalidRequest
@@ -60,4 +60,6 @@ def remove_substation(name: str):
     except KeyError:
         raise Problem(404, "Not Found", f"No substation named {name}.") from None
     metrics.forget(name)
-    return "", 204
+    removed = Response(status=204)
+    del removed.headers["Content-Type"]  # Flask types every response, but a 204 has no body to type
+    return removed

@@ -3,27 +3,51 @@
 A bounded number of generated requests per operation (valid and invalid bodies, headers, path
 parameters), sent to the services' apps in this process, wired to each other as a grid. Topology changes
 stay off (no TOPOLOGY_TOKEN): a generated registration must never make the balancer poll an arbitrary host.
+What generated requests cannot reach (a store down, an answer lost, a grid full, a token reused) is sent
+on purpose, and checked the same way; so is every header one service sends another.
 """
 
 from __future__ import annotations
+
+import re
 
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
-from schemathesis.checks import positive_data_acceptance
+from schemathesis.checks import (
+    content_type_conformance,
+    positive_data_acceptance,
+    response_headers_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
+from schemathesis.core import NOT_SET
 
+from charge_request_service.idempotency import StoreUnavailable
 from grid_common.protocol import (
+    BALANCER_ID,
     DEFAULT_MAX_POWER_KW,
     IDEMPOTENCY_KEY,
     MAX_POWER_KW,
     OTHERS_EV_POWER_CONDITION,
+    OTHERS_SESSIONS_CONDITION,
     REQUEST_DEADLINE,
+    SESSION_TOKEN,
 )
-from tests.in_process import in_process_grid
+from tests.fakes import Clock
+from tests.in_process import BALANCER_URL, in_process_grid, substation_url
 
 EXAMPLES_PER_OPERATION = 60
+# Response headers a client acts on: an answer that carries one must be documented with it.
+MEANINGFUL_HEADERS = ("Retry-After", "Location", "Idempotent-Replayed", "WWW-Authenticate")
+CONFORMANCE = [
+    status_code_conformance,
+    content_type_conformance,
+    response_headers_conformance,
+    response_schema_conformance,
+]
 FUZZ = settings(
     max_examples=EXAMPLES_PER_OPERATION, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True
 )
@@ -84,16 +108,47 @@ def checker(operation, mode: GenerationMode, label: str, ran: dict[str, int]):
         # So is a minimum above the maximum (422): JSON Schema cannot compare two fields; and an admission's
         # session id named after another substation than the one it is sent to (422).
         headers = case.headers or {}
-        stateful = any(header in headers for header in (IDEMPOTENCY_KEY, OTHERS_EV_POWER_CONDITION, REQUEST_DEADLINE))
+        stateful = any(
+            header in headers
+            for header in (IDEMPOTENCY_KEY, OTHERS_EV_POWER_CONDITION, OTHERS_SESSIONS_CONDITION, REQUEST_DEADLINE)
+        )
         body = case.body if isinstance(case.body, dict) else {}
         minimum, maximum = body.get("min_power_kw"), body.get("max_power_kw", DEFAULT_MAX_POWER_KW)
         crossed = isinstance(minimum, int | float) and isinstance(maximum, int | float) and minimum > maximum
         session_id = body.get("session_id")
         elsewhere = isinstance(session_id, str) and not session_id.startswith("substation1.")
         excluded = [positive_data_acceptance] if stateful or crossed or elsewhere else None
-        case.call_and_validate(excluded_checks=excluded)
+        response = case.call_and_validate(excluded_checks=excluded)
+        assert not undocumented_headers(case.operation, response), case.as_curl_command()
+        assert not typed_without_a_body(case.operation, response), case.as_curl_command()
 
     return check
+
+
+def undocumented_headers(operation, response) -> list[str]:
+    """Headers of MEANINGFUL_HEADERS the answer carries that its documented response does not list."""
+    documented = operation.definition.raw["responses"].get(str(response.status_code), {}).get("headers", {})
+    named = {name.lower() for name in documented}
+    return [name for name in MEANINGFUL_HEADERS if name.lower() in response.headers and name.lower() not in named]
+
+
+def typed_without_a_body(operation, response) -> bool:
+    """An answer documented without a body that carries one, or the type of one."""
+    documented = operation.definition.raw["responses"].get(str(response.status_code), {})
+    return "content" not in documented and bool(response.content or "content-type" in response.headers)
+
+
+def answer(app, method: str, path: str, status: int, *, path_parameters=None, headers=None, body=NOT_SET):
+    """One request to `app` that must get `status`, checked against the app's document as generated ones are."""
+    operation = schemathesis.openapi.from_wsgi("/openapi.json", app)[path][method]
+    media_type = None if body is NOT_SET else "application/json"
+    case = operation.Case(path_parameters=path_parameters, headers=headers, body=body, media_type=media_type)
+    response = case.call()
+    assert response.status_code == status, (method, path, response.text)
+    case.validate_response(response, checks=CONFORMANCE)
+    assert not undocumented_headers(operation, response), (method, path, status, response.headers)
+    assert not typed_without_a_body(operation, response), (method, path, status, response.headers)
+    return response
 
 
 def test_the_gateway_keeps_its_contract(gateway_api):
@@ -112,3 +167,104 @@ def test_the_substation_keeps_its_contract(substation_api):
     ran = fuzz(substation_api)
     assert ran["POST /begin_charging (positive)"] >= EXAMPLES_PER_OPERATION // 2
     assert ran["POST /begin_charging (negative)"] >= EXAMPLES_PER_OPERATION // 2
+
+
+class UnavailableStore:
+    """An Idempotency-Key store that cannot be reached, as Redis down is."""
+
+    def claim(self, key, body_fingerprint, now):
+        raise StoreUnavailable("connection refused")
+
+
+def test_what_the_gateway_answers_beyond_generated_requests_is_documented():
+    grid = in_process_grid({"a": 30})
+    starter = grid.gateway.extensions["gateway"].starter
+    starter.clock = clock = Clock(1_800_000_000.0)
+    gateway, start = grid.gateway, "/initiate_energy_transfer"
+    answer(gateway, "POST", start, 400, headers={IDEMPOTENCY_KEY: "k" * 256})
+    answer(gateway, "POST", start, 201, headers={IDEMPOTENCY_KEY: "once"})
+    replayed = answer(gateway, "POST", start, 201, headers={IDEMPOTENCY_KEY: "once"})
+    assert replayed.headers["idempotent-replayed"] == ["true"]
+    big = {"min_power_kw": 22, "max_power_kw": 22}
+    answer(gateway, "POST", start, 201, body=big)
+    answer(gateway, "POST", start, 503, body=big)  # 23.4 kW of 30 taken
+    grid.transport.lost.add(BALANCER_URL)
+    answer(gateway, "POST", start, 504, headers={IDEMPOTENCY_KEY: "lost"})
+    grid.transport.lost.clear()
+    answer(gateway, "POST", start, 409, headers={IDEMPOTENCY_KEY: "lost"})  # may still start a session
+    clock.advance(30)
+    grid.transport.slow.add(substation_url("a"))
+    answer(gateway, "POST", start, 503, headers={IDEMPOTENCY_KEY: "lost"})  # whether it did cannot be told
+    grid.transport.slow.clear()
+    starter.keys = UnavailableStore()
+    answer(gateway, "POST", start, 503, headers={IDEMPOTENCY_KEY: "any"})
+
+
+def test_what_the_balancer_answers_beyond_generated_requests_is_documented():
+    grid = in_process_grid({"a": 30}, balancer={"topology_token": "a-topology-token-for-tests"})
+    balancer, assign = grid.balancer, "/assign_substation"
+    token = {SESSION_TOKEN: "reusedtoken0001"}
+    big = {"min_power_kw": 22, "max_power_kw": 22}
+    answer(balancer, "POST", assign, 201, headers=token, body={"vehicle_id": "EV-1", **big})
+    answer(balancer, "POST", assign, 409, headers=token, body={"vehicle_id": "EV-2", **big})
+    answer(balancer, "POST", assign, 503, body=big)
+    answer(balancer, "POST", assign, 408, headers={REQUEST_DEADLINE: "1700000000"})
+    grid.transport.slow.add(substation_url("a"))
+    answer(balancer, "GET", "/sessions/by-token/{token}", 503, path_parameters={"token": "sometoken0001"})
+    grid.transport.slow.clear()
+    auth = {"Authorization": "Bearer a-topology-token-for-tests"}
+    answer(balancer, "POST", "/substations", 401, body={"name": "b", "url": "http://127.0.0.1:5999"})
+    answer(balancer, "DELETE", "/substations/{name}", 204, path_parameters={"name": "a"}, headers=auth)
+
+
+def test_what_a_substation_answers_beyond_generated_requests_is_documented():
+    grid = in_process_grid({"a": 30})
+    a, begin = grid.substations["a"], "/begin_charging"
+    named = {"session_id": "a.reusedtoken0001", "vehicle_id": "EV-1", "min_power_kw": 11}
+    answer(a, "POST", begin, 201, body=named)
+    answer(a, "POST", begin, 200, body=named)
+    answer(a, "POST", begin, 409, body={**named, "vehicle_id": "EV-2"})
+    answer(a, "POST", begin, 409, body={"min_power_kw": 22, "max_power_kw": 22})  # 19 kW left
+    answer(a, "POST", begin, 412, headers={BALANCER_ID: "me", OTHERS_SESSIONS_CONDITION: "0"})
+    answer(a, "POST", begin, 412, headers={BALANCER_ID: "me", OTHERS_EV_POWER_CONDITION: "0"})
+    late = {REQUEST_DEADLINE: "1700000000"}
+    answer(a, "POST", begin, 408, headers=late)
+    answer(a, "POST", "/sessions/{session_id}/stop", 408, path_parameters={"session_id": named["session_id"]},
+           headers=late)  # fmt: skip
+
+
+# Sent on every call a balancer makes to a substation; only the answers that carry a load report read it.
+SENT_ON_EVERY_CALL = {"accept", "content-type", BALANCER_ID.lower()}
+
+
+def test_every_header_one_service_sends_another_is_documented_where_it_arrives():
+    grid = in_process_grid({"a": 30, "b": 30})
+    gateway = grid.gateway.test_client()
+    started = [
+        gateway.post("/initiate_energy_transfer", json={"max_power_kw": 11}, headers={IDEMPOTENCY_KEY: f"k{n}"})
+        for n in range(8)  # enough that newcomers get less than full power: conditions on sessions too
+    ]
+    assert {reply.status_code for reply in started} == {201}
+    session_id = started[0].get_json()["session_id"]
+    assert gateway.get(f"/sessions/{session_id}").status_code == 200
+    assert gateway.post(f"/sessions/{session_id}/stop").status_code == 200
+    assert grid.balancer.test_client().get(f"/sessions/by-token/{session_id.split('.')[1]}").status_code == 200
+
+    apps = {BALANCER_URL: grid.balancer} | {substation_url(name): app for name, app in grid.substations.items()}
+    documents = {base: app.test_client().get("/openapi.json").get_json() for base, app in apps.items()}
+    undocumented, sent = set(), set()
+    for method, url, headers in grid.transport.sent:
+        base = next(base for base in apps if url.startswith(base + "/"))
+        operation = documented_operation(documents[base], method, url[len(base) :].partition("?")[0])
+        parameters = {p["name"].lower() for p in operation.get("parameters", []) if p["in"] == "header"}
+        sent |= set(headers)
+        undocumented |= {(method, url[len(base) :], name) for name in headers if name.lower() not in parameters}
+    assert {OTHERS_EV_POWER_CONDITION, OTHERS_SESSIONS_CONDITION, SESSION_TOKEN, REQUEST_DEADLINE} <= sent
+    assert {entry for entry in undocumented if entry[2].lower() not in SENT_ON_EVERY_CALL} == set()
+
+
+def documented_operation(document: dict, method: str, path: str) -> dict:
+    for template, item in document["paths"].items():
+        if re.fullmatch(re.sub(r"\{\w+\}", "[^/]+", template), path) and method.lower() in item:
+            return item[method.lower()]
+    raise AssertionError(f"{method} {path} is not in the document")

@@ -40,6 +40,21 @@ def _length(answer: bytes) -> int:
     return 0
 
 
+def until_closed(sock: socket.socket, within_s: float) -> tuple[bytes, bool]:
+    """Everything the server sends until it closes the connection; whether it did within `within_s`.
+    A reset counts as closed: a server that closes with bytes of ours unread resets rather than ends."""
+    sock.settimeout(within_s)
+    received = b""
+    try:
+        while chunk := sock.recv(65536):
+            received += chunk
+    except TimeoutError:
+        return received, False
+    except ConnectionResetError:
+        pass
+    return received, True
+
+
 def status_and_type(answer: bytes) -> tuple[int, str]:
     head = answer.split(b"\r\n\r\n", 1)[0].decode("latin-1")
     status = int(head.split(" ", 2)[1])
@@ -79,6 +94,9 @@ def test_slow_clients_are_cut_off_and_everyone_else_is_served_meanwhile(grid):
         answers = [sock.recv(4096) for sock in slow]  # each ends within the 5 s the body has to arrive
         assert time.monotonic() - started < 12
         assert {status_and_type(answer) for answer in answers} == {(408, PROBLEM)}
+        assert all(b"\r\nconnection: close\r\n" in answer.lower() for answer in answers)
+        # Closed at once, not kept alive for the rest of a body that is not coming.
+        assert all(until_closed(sock, within_s=1)[1] for sock in slow)
     finally:
         for sock in slow:
             sock.close()
@@ -119,6 +137,29 @@ def test_a_chunked_body_has_the_same_limit_as_any_other(grid):
     assert status_and_type(raw_exchange(grid.gateway.port, chunked(big))) == (413, PROBLEM)
     small = b'{"vehicle_id": "EV-1", "energy_kwh": 11}'
     assert status_and_type(raw_exchange(grid.gateway.port, chunked(small)))[0] == 201
+
+
+def test_after_a_body_too_large_the_connection_is_closed_not_reused(services):
+    substation = services.substation("a", **LONG)
+    head = b"POST /begin_charging HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+    # Declared too large: refused before a byte of the body arrives, and nothing more is read.
+    with socket.create_connection(("127.0.0.1", substation.port), timeout=5) as sock:
+        sock.sendall(head + b"Content-Length: 20000\r\n\r\n")
+        answer, closed = until_closed(sock, within_s=2)
+    assert status_and_type(answer) == (413, PROBLEM) and b"\r\nconnection: close\r\n" in answer.lower()
+    assert closed, "the connection waits for a body the server will never read"
+    # Found too large as it arrives (chunked), with a second request behind it on the same connection:
+    # that one is never served, since the rest of the body before it is never read.
+    chunk = b"x" * 4096
+    body = b"".join(b"%x\r\n%s\r\n" % (len(chunk), chunk) for _ in range(5)) + b"0\r\n\r\n"
+    pipelined = b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
+    with socket.create_connection(("127.0.0.1", substation.port), timeout=5) as sock:
+        sock.sendall(head + b"Transfer-Encoding: chunked\r\n\r\n" + body + pipelined)
+        answer, closed = until_closed(sock, within_s=2)
+    assert status_and_type(answer) == (413, PROBLEM) and b"\r\nconnection: close\r\n" in answer.lower()
+    assert answer.count(b"HTTP/1.1 ") == 1, answer
+    assert closed
+    assert call("GET", f"{substation.url}/load").body["active_sessions"] == 0
 
 
 @pytest.mark.parametrize(
@@ -280,3 +321,29 @@ def test_the_topology_api_cannot_aim_the_balancer_anywhere(grid, services):
     assert call("DELETE", f"{registrations}/c", headers=auth).status == 204
     exposed = call("GET", f"{grid.balancer.url}/metrics").raw.decode()
     assert 'substation="c"' not in exposed, "every series of a removed substation goes"
+
+
+def test_a_session_token_reused_at_the_balancer_names_one_session_not_one_per_substation(grid, services):
+    assign = f"{grid.balancer.url}/assign_substation"
+    token = {"Session-Token": "reusedtoken0123456789"}
+    first = call("POST", assign, {"vehicle_id": "EV-1"}, headers=token)
+    assert first.status == 201, first.body
+    session_id = first.body["session_id"]
+    for vehicle in ("EV-2", "EV-3"):  # each substation would start one, were the token not its session's
+        again = call("POST", assign, {"vehicle_id": vehicle}, headers=token)
+        assert again.status == 409 and again.content_type == PROBLEM, again.body
+        assert again.body["session_id"] == session_id and again.headers["Location"] == f"/sessions/{session_id}"
+    assert sessions_held(grid) == 1
+    same = call("POST", assign, {"vehicle_id": "EV-1"}, headers=token)
+    assert same.status == 201 and same.body["session_id"] == session_id, "the same request: its session again"
+    assert sessions_held(grid) == 1
+
+    # A balancer that did not place it learns it from the substation, whose 409 is no failure of its own.
+    holder = first.body["substation"]
+    other = services.balancer({holder: grid.substations[holder]}, name="other-balancer")
+    wait_until(lambda: view_of(other, holder)["healthy"])
+    for vehicle in ("EV-4", "EV-5", "EV-6"):
+        reply = call("POST", f"{other.url}/assign_substation", {"vehicle_id": vehicle}, headers=token)
+        assert reply.status == 409 and reply.body["session_id"] == session_id, reply.body
+    assert view_of(other, holder)["healthy"]
+    assert sessions_held(grid) == 1

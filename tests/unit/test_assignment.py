@@ -2,10 +2,17 @@
 
 import pytest
 
-from grid_common.protocol import ChargeRequest
+from grid_common.protocol import SESSION_EXISTS, ChargeRequest
 from grid_common.upstream import UpstreamResponse, UpstreamTimeout, UpstreamUnavailable
 from load_balancer import metrics
-from load_balancer.assignment import MAX_OUTDATED_CHOICES, Assigner, NotPlaced
+from load_balancer.assignment import (
+    MAX_OUTDATED_CHOICES,
+    MAX_RETRY_AFTER_S,
+    NO_ESTIMATE_RETRY_AFTER_S,
+    Assigner,
+    NotPlaced,
+    SessionExists,
+)
 from load_balancer.grid_view import GridView
 from load_balancer.strategies import LeastUtilization
 from tests.helpers import load_report
@@ -99,6 +106,41 @@ def test_all_refusing_gives_no_capacity_with_the_soonest_retry():
     assert caught.value.reason == "no_capacity"
     assert caught.value.retry_after_s == 4
     assert sorted(caught.value.attempts) == ["a", "b"]
+
+
+def full(name, sequence=1, next_session_end_s=None):
+    """A substation where nothing more starts, and when its soonest session ends."""
+    return load_report(name, load_kw=150, epoch="e", sequence=sequence, next_session_end_s=next_session_end_s)
+
+
+@pytest.mark.parametrize(
+    ("ends", "retry_after"),
+    [
+        ({"a": 41.2, "b": 17.5}, 18),  # the soonest end anywhere, in whole seconds, not before it
+        ({"a": 5000.0, "b": None}, MAX_RETRY_AFTER_S),  # bounded: the estimate misses sessions stopped early
+        ({"a": 0.2, "b": None}, 1),  # never 0, which would invite a hot loop
+        ({"a": None, "b": None}, NO_ESTIMATE_RETRY_AFTER_S),  # no session to end: no estimate
+    ],
+)
+def test_when_the_view_shows_every_substation_full_retry_after_is_when_the_soonest_session_ends(ends, retry_after):
+    grid = GridView([("a", "http://a"), ("b", "http://b")])
+    for name, end in ends.items():
+        grid.apply_report(name, full(name, next_session_end_s=end), now=100.0)
+    calls = []
+    with pytest.raises(NotPlaced) as refusal:
+        assigner(grid, {}, calls, clock=lambda: 100.0).assign(REQUEST)
+    assert calls == [] and refusal.value.attempts == [], "nothing asked: the view showed every one full"
+    assert refusal.value.retry_after_s == retry_after
+
+
+def test_a_session_end_is_counted_from_when_its_report_came():
+    grid = GridView([("a", "http://a")])
+    grid.apply_report("a", full("a", next_session_end_s=30), now=100.0)
+    with pytest.raises(NotPlaced) as refusal:
+        assigner(grid, {}, [], clock=lambda: 112.0).assign(REQUEST)
+    assert refusal.value.retry_after_s == 18
+    grid.record_failure("a", certain=True)
+    assert grid.soonest_session_end_s(112.0) is None, "an unhealthy substation's sessions are no estimate"
 
 
 def test_all_failing_gives_unavailable():
@@ -226,3 +268,65 @@ def test_a_full_queue_sends_the_request_to_the_next_soonest():
     calls = []
     placed = assigner(grid, {"a": refused("a"), "b": queued("b")}, calls).assign(charge_request(wait=True))
     assert placed.session["substation"] == "b" and [c[0] for c in calls] == ["a", "b"]
+
+
+TOKEN = "reusedtoken0001"
+
+
+def exists(name):
+    body = {"status": 409, "reason": SESSION_EXISTS, "session_id": f"{name}.{TOKEN}"}
+    return UpstreamResponse(409, body, None)
+
+
+def test_a_session_id_a_substation_holds_for_another_request_ends_the_assignment():
+    grid = make_grid({"a": 150, "b": 300})
+    calls = []
+    with pytest.raises(SessionExists) as caught:
+        assigner(grid, {"b": exists("b"), "a": admitted("a")}, calls).assign(REQUEST, token=TOKEN)
+    assert caught.value.session_id == f"b.{TOKEN}"
+    assert [c[0] for c in calls] == ["b"], "not sent on to start a second session under the token"
+    assert grid.get("b").healthy and grid.get("b").consecutive_failures == 0, "an answer, not a failure"
+
+
+def test_a_token_this_balancer_placed_goes_back_to_its_substation():
+    grid = make_grid({"a": 150, "b": 300})
+    calls = []
+    busy_b = UpstreamResponse(201, {"session": admitted("b").body["session"], "load": load("b", 300, 290, 5)}, None)
+    balancer = assigner(grid, {"b": [busy_b, exists("b")], "a": admitted("a")}, calls)
+    assert balancer.assign(REQUEST, token=TOKEN).session["substation"] == "b"
+    assert next(grid.ranked()).name == "a", "a would be the choice now"
+    with pytest.raises(SessionExists):
+        balancer.assign(ChargeRequest("EV-2", 11, 11), token=TOKEN)
+    assert [c[0] for c in calls] == ["b", "b"]
+    assert calls[1][1]["session_id"] == calls[0][1]["session_id"]
+    assert calls[1][3] is None, "no condition: load did not make this choice"
+
+
+def test_a_token_whose_substation_no_longer_holds_it_is_placed_as_any_other():
+    grid = make_grid({"a": 150, "b": 300})
+    calls = []
+    balancer = assigner(grid, {"b": [admitted("b"), refused("b")], "a": admitted("a")}, calls)
+    balancer.assign(REQUEST, token=TOKEN)
+    assert balancer.assign(REQUEST, token=TOKEN).session["substation"] == "a"
+    assert [c[0] for c in calls] == ["b", "b", "a"]
+
+
+def test_a_token_whose_substation_does_not_answer_is_placed_nowhere_else():
+    grid = make_grid({"a": 150, "b": 300})
+    calls = []
+    balancer = assigner(grid, {"b": [admitted("b"), UpstreamTimeout("slow")], "a": admitted("a")}, calls)
+    balancer.assign(REQUEST, token=TOKEN)
+    with pytest.raises(NotPlaced) as refusal:
+        balancer.assign(REQUEST, token=TOKEN)
+    assert refusal.value.reason == "unavailable" and "b" in refusal.value.detail
+    assert [c[0] for c in calls] == ["b", "b"], "b may hold the session: a second one elsewhere is not made"
+
+
+def test_without_a_token_nothing_is_sent_back_anywhere():
+    grid = make_grid({"a": 150, "b": 300})
+    calls = []
+    balancer = assigner(grid, {"b": [admitted("b"), refused("b")], "a": admitted("a")}, calls)
+    balancer.assign(REQUEST)
+    grid.apply_report("b", load("b", 300, 290, 50), now=0)
+    assert balancer.assign(REQUEST).session["substation"] == "a"
+    assert [c[0] for c in calls] == ["b", "a"]
