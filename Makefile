@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: up test lint format unit integration bench profile clean
+.PHONY: up test lint format unit integration bench bench-all profile clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	@$(PYTHON) -c 'import sys; sys.exit("Python 3.11 or newer is required, found " + sys.version.split()[0]) if sys.version_info < (3, 11) else None'
@@ -33,6 +33,18 @@ bench: $(STAMP)
 profile: $(STAMP)
 	@command -v wrk >/dev/null || { echo "wrk is missing: apt-get install wrk"; exit 2; }
 	$(BIN)/python -m bench.profile $(ARGS)
+
+# Every benchmark in turn (about 45 minutes), then docs/benchmarks.md's tables from what they wrote. Run it on a
+# quiet machine, on committed code: each results file is stamped with the commit it measured.
+bench-all: $(STAMP)
+	@command -v wrk >/dev/null || { echo "wrk is missing: apt-get install wrk"; exit 2; }
+	$(BIN)/python -m bench.decision
+	$(BIN)/python -m bench.allocation
+	$(BIN)/python -m bench.run
+	$(BIN)/python -m bench.replicas
+	$(BIN)/python -m bench.profile
+	$(BIN)/python -m bench.day
+	$(BIN)/python -m bench.doc --write
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
