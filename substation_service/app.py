@@ -18,7 +18,8 @@ from substation_service.journal import open_journal
 from substation_service.metrics import build_registry
 from substation_service.openapi import SPEC
 from substation_service.profile import BackgroundDemand, DailyProfile, SimulatedClock
-from substation_service.substation import Journal, Substation
+from substation_service.sessions import Journal
+from substation_service.substation import Substation
 
 log = logging.getLogger(__name__)
 

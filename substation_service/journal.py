@@ -14,7 +14,7 @@ from collections.abc import Iterable, Iterator
 
 from grid_common.protocol import CHARGING, COMPLETED, DEFAULT_MIN_POWER_KW, SchedulePeriod
 from grid_common.sqlite import off_the_loop, open_database
-from substation_service.substation import Journal, JournalError, NoJournal, Session
+from substation_service.sessions import Journal, JournalError, NoJournal, Session
 
 # A journal held by another writer is given up on quickly: the substation answers meanwhile (503 for what
 # needs the journal, unready), and writes what it could not once the journal is free again.

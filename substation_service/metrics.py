@@ -7,7 +7,8 @@ from collections.abc import Callable
 from prometheus_client import CollectorRegistry, ProcessCollector
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 
-from substation_service.substation import Distribution, Substation
+from substation_service.counters import Distribution
+from substation_service.substation import Substation
 
 
 class SubstationCollector:

@@ -23,7 +23,8 @@ from grid_common.protocol import (
     substation_of,
 )
 from grid_common.web import invalid_request_problem, read_json_body, refuse_if_late
-from substation_service.substation import Admitted, JournalError, Outdated, Queued, SessionConflict, Substation
+from substation_service.sessions import Admitted, JournalError, Outdated, Queued, SessionConflict
+from substation_service.substation import Substation
 
 # When the grid is full because of background demand alone, no session end tells us when to retry.
 DEFAULT_RETRY_AFTER_S = 5.0

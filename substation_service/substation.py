@@ -26,11 +26,9 @@ import math
 import secrets
 import threading
 import time
-from collections import OrderedDict, deque
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field, replace
+from collections import OrderedDict
+from dataclasses import replace
 from operator import attrgetter
-from typing import Protocol
 
 from grid_common.protocol import (
     CHARGING,
@@ -49,184 +47,26 @@ from grid_common.protocol import (
     SessionReport,
     new_session_id,
 )
-from substation_service.allocation import Demand, allocate_with_levels, fitting_prefix, jain_index
+from substation_service.allocation import allocate_with_levels, fitting_prefix, jain_index
+from substation_service.counters import Counters
 from substation_service.profile import BackgroundDemand
+from substation_service.sessions import (
+    Admitted,
+    Journal,
+    JournalError,
+    NoJournal,
+    Outdated,
+    Queued,
+    Refused,
+    Session,
+    SessionConflict,
+)
 
 # Float sums of kW drift; a session that fits to within a milliwatt fits.
 TOLERANCE_KW = 1e-6
 # A process that was down long catches up in at most this many steps (each as long as it must be).
 MAX_CATCH_UP_STEPS = 2_000
 ORDER = attrgetter("order")
-# Buckets of the histograms the substation keeps (seconds).
-WAIT_BUCKETS_S = (0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300, 600)
-REALLOCATION_BUCKETS_S = (1e-5, 5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3, 2.5e-3, 5e-3, 0.01, 0.025, 0.05, 0.1, 0.25)
-
-
-@dataclass(eq=False)
-class Session:
-    """One car's session. Energy is counted up to `delivered_at`; from then on it flows at `allocated_kw`."""
-
-    session_id: str
-    vehicle_id: str
-    energy_kwh: float
-    min_kw: float
-    max_kw: float  # the car's maximum, capped by the charger
-    priority: int
-    requested_at: float
-    sequence: int  # order of arrival: who was first
-    state: str = QUEUED
-    allocated_kw: float = 0.0
-    delivered_kwh: float = 0.0
-    delivered_at: float = 0.0
-    started_at: float | None = None
-    ended_at: float | None = None
-    # The balancer process that placed it, to tell other balancers' sessions from its own. Not journaled:
-    # after a restart every session counts as another's, for every balancer alike.
-    placed_by: str | None = None
-    schedule: deque[SchedulePeriod] = field(default_factory=deque)
-    version: int = 0  # bumped whenever allocated_kw changes: older completion times are stale
-
-    def __post_init__(self) -> None:
-        # What it may draw, as the allocator takes it: made once, since a session's limits do not change.
-        self.demand = Demand(self.session_id, self.min_kw, self.max_kw, self.priority)
-
-    @property
-    def order(self) -> tuple[int, int]:
-        """Who goes first: the highest priority, then the earliest arrival."""
-        return (-self.priority, self.sequence)
-
-    @property
-    def started(self) -> bool:
-        return self.state in (CHARGING, PAUSED)
-
-    def delivered(self, now: float, time_scale: float) -> float:
-        if self.state not in (CHARGING, PAUSED) or self.allocated_kw == 0:
-            return self.delivered_kwh
-        flowing = self.allocated_kw * max(0.0, now - self.delivered_at) * time_scale / 3600.0
-        return min(self.energy_kwh, self.delivered_kwh + flowing)
-
-    def ends_at(self, time_scale: float) -> float | None:
-        """When the last kWh arrives at the current allocation; None while it draws nothing."""
-        if self.state != CHARGING or self.allocated_kw <= 0:
-            return None
-        remaining = max(0.0, self.energy_kwh - self.delivered_kwh)
-        return self.delivered_at + remaining / self.allocated_kw * 3600.0 / time_scale
-
-    def same_request(self, request: ChargeRequest, max_kw: float) -> bool:
-        return (self.vehicle_id, self.energy_kwh, self.min_kw, self.max_kw, self.priority) == (
-            request.vehicle_id,
-            request.energy_kwh,
-            request.min_power_kw,
-            max_kw,
-            request.priority,
-        )
-
-
-@dataclass(frozen=True)
-class Admitted:
-    session: SessionReport
-    report: LoadReport
-    replayed: bool = False
-
-
-@dataclass(frozen=True)
-class Queued:
-    """Not started: it waits in this substation's queue, and starts once it fits."""
-
-    session: SessionReport
-    report: LoadReport
-    replayed: bool = False
-
-
-@dataclass(frozen=True)
-class Refused:
-    """No room (`reason` "capacity"), a full queue ("queue"), a car this charger cannot serve ("charger"),
-    or a journal that cannot keep it ("journal"); `retry_after_s` is when the next session here ends, if
-    any does."""
-
-    reason: str
-    report: LoadReport
-    needed_kw: float
-    retry_after_s: float | None
-
-
-@dataclass(frozen=True)
-class Outdated:
-    """The caller's choice of this substation stood only while other balancers' sessions here stayed within
-    its condition, and they do not: they placed sessions since the caller last heard. The caller takes
-    `report` and chooses again. Checking this where the sessions are is what keeps replicated balancers as
-    balanced as one, however seldom they poll."""
-
-    condition: str
-    report: LoadReport
-
-
-class JournalError(Exception):
-    """The journal did not take a write: nothing of it was kept."""
-
-
-class Journal(Protocol):
-    """Where sessions outlive the process (see journal.py); called with the substation's lock held.
-    `record` writes all of them or raises JournalError and writes none."""
-
-    def record(self, sessions: Iterable[Session]) -> None: ...
-
-    def forget(self, session_ids: Iterable[str]) -> None: ...
-
-    def sessions(self) -> Iterator[Session]: ...
-
-
-class NoJournal:
-    """Sessions live in memory only: a restart forgets them."""
-
-    def record(self, sessions: Iterable[Session]) -> None:
-        pass
-
-    def forget(self, session_ids: Iterable[str]) -> None:
-        pass
-
-    def sessions(self) -> Iterator[Session]:
-        return iter(())
-
-
-class SessionConflict(Exception):
-    """A session id was reused for a different request."""
-
-
-class Distribution:
-    """Observations counted into fixed buckets, as a Prometheus histogram exposes them."""
-
-    def __init__(self, buckets: tuple[float, ...]) -> None:
-        self.buckets = buckets
-        self.counts = [0] * (len(buckets) + 1)  # the last one: above every bucket
-        self.total = 0.0
-        self.count = 0
-
-    def observe(self, value: float) -> None:
-        self.counts[bisect.bisect_left(self.buckets, value)] += 1
-        self.total += value
-        self.count += 1
-
-    def cumulative(self) -> list[tuple[str, int]]:
-        running, rows = 0, []
-        for bound, count in zip((*map(str, self.buckets), "+Inf"), self.counts, strict=True):
-            running += count
-            rows.append((bound, running))
-        return rows
-
-
-@dataclass
-class Counters:
-    started: int = 0  # sessions that began to charge
-    queued: int = 0
-    paused: int = 0  # times a charging session was paused
-    completed: int = 0
-    stopped: int = 0
-    refused: dict[str, int] = field(default_factory=lambda: {"capacity": 0, "queue": 0, "charger": 0, "journal": 0})
-    overload_seconds: float = 0.0
-    energy_finished_kwh: float = 0.0  # of sessions that ended; those still here add theirs
-    waits: Distribution = field(default_factory=lambda: Distribution(WAIT_BUCKETS_S))
-    reallocations: Distribution = field(default_factory=lambda: Distribution(REALLOCATION_BUCKETS_S))
 
 
 class Substation:

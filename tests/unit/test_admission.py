@@ -7,7 +7,8 @@ import pytest
 
 from grid_common.protocol import COMPLETED, STOPPED
 from substation_service.profile import BackgroundDemand, DailyProfile, SimulatedClock
-from substation_service.substation import Admitted, Outdated, Refused, Session, SessionConflict, Substation
+from substation_service.sessions import Admitted, Outdated, Refused, Session, SessionConflict
+from substation_service.substation import Substation
 from tests.helpers import charge
 
 TIME_SCALE = 360.0  # 11 kWh at 11 kW takes one simulated hour: 10 wall seconds

@@ -9,7 +9,8 @@ import pytest
 from grid_common.protocol import CHARGING, COMPLETED, PAUSED, QUEUED, STOPPED
 from substation_service.journal import SqliteJournal
 from substation_service.profile import BackgroundDemand, DailyProfile, SimulatedClock
-from substation_service.substation import Admitted, Queued, Refused, Substation
+from substation_service.sessions import Admitted, Queued, Refused
+from substation_service.substation import Substation
 from tests.helpers import charge
 
 TIME_SCALE = 360.0  # 11 kWh at 11 kW: 10 s

@@ -6,7 +6,8 @@ import pytest
 
 from grid_common.protocol import CHARGING, COMPLETED, PAUSED, QUEUED, STOPPED
 from substation_service.profile import BackgroundDemand, DailyProfile, SimulatedClock
-from substation_service.substation import Admitted, Outdated, Queued, Refused, Substation
+from substation_service.sessions import Admitted, Outdated, Queued, Refused
+from substation_service.substation import Substation
 from tests.helpers import charge
 
 TIME_SCALE = 360.0  # one simulated hour in 10 wall seconds: 11 kWh at 11 kW lasts 10 s

@@ -1,0 +1,143 @@
+"""A substation's sessions and what an admission may come to: the data of substation.py, and the journal's
+contract (journal.py keeps sessions in SQLite; NoJournal in memory only)."""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from grid_common.protocol import CHARGING, PAUSED, QUEUED, ChargeRequest, LoadReport, SchedulePeriod, SessionReport
+from substation_service.allocation import Demand
+
+
+@dataclass(eq=False)
+class Session:
+    """One car's session. Energy is counted up to `delivered_at`; from then on it flows at `allocated_kw`."""
+
+    session_id: str
+    vehicle_id: str
+    energy_kwh: float
+    min_kw: float
+    max_kw: float  # the car's maximum, capped by the charger
+    priority: int
+    requested_at: float
+    sequence: int  # order of arrival: who was first
+    state: str = QUEUED
+    allocated_kw: float = 0.0
+    delivered_kwh: float = 0.0
+    delivered_at: float = 0.0
+    started_at: float | None = None
+    ended_at: float | None = None
+    # The balancer process that placed it, to tell other balancers' sessions from its own. Not journaled:
+    # after a restart every session counts as another's, for every balancer alike.
+    placed_by: str | None = None
+    schedule: deque[SchedulePeriod] = field(default_factory=deque)
+    version: int = 0  # bumped whenever allocated_kw changes: older completion times are stale
+
+    def __post_init__(self) -> None:
+        # What it may draw, as the allocator takes it: made once, since a session's limits do not change.
+        self.demand = Demand(self.session_id, self.min_kw, self.max_kw, self.priority)
+
+    @property
+    def order(self) -> tuple[int, int]:
+        """Who goes first: the highest priority, then the earliest arrival."""
+        return (-self.priority, self.sequence)
+
+    @property
+    def started(self) -> bool:
+        return self.state in (CHARGING, PAUSED)
+
+    def delivered(self, now: float, time_scale: float) -> float:
+        if self.state not in (CHARGING, PAUSED) or self.allocated_kw == 0:
+            return self.delivered_kwh
+        flowing = self.allocated_kw * max(0.0, now - self.delivered_at) * time_scale / 3600.0
+        return min(self.energy_kwh, self.delivered_kwh + flowing)
+
+    def ends_at(self, time_scale: float) -> float | None:
+        """When the last kWh arrives at the current allocation; None while it draws nothing."""
+        if self.state != CHARGING or self.allocated_kw <= 0:
+            return None
+        remaining = max(0.0, self.energy_kwh - self.delivered_kwh)
+        return self.delivered_at + remaining / self.allocated_kw * 3600.0 / time_scale
+
+    def same_request(self, request: ChargeRequest, max_kw: float) -> bool:
+        return (self.vehicle_id, self.energy_kwh, self.min_kw, self.max_kw, self.priority) == (
+            request.vehicle_id,
+            request.energy_kwh,
+            request.min_power_kw,
+            max_kw,
+            request.priority,
+        )
+
+
+@dataclass(frozen=True)
+class Admitted:
+    session: SessionReport
+    report: LoadReport
+    replayed: bool = False
+
+
+@dataclass(frozen=True)
+class Queued:
+    """Not started: it waits in this substation's queue, and starts once it fits."""
+
+    session: SessionReport
+    report: LoadReport
+    replayed: bool = False
+
+
+@dataclass(frozen=True)
+class Refused:
+    """No room (`reason` "capacity"), a full queue ("queue"), a car this charger cannot serve ("charger"),
+    or a journal that cannot keep it ("journal"); `retry_after_s` is when the next session here ends, if
+    any does."""
+
+    reason: str
+    report: LoadReport
+    needed_kw: float
+    retry_after_s: float | None
+
+
+@dataclass(frozen=True)
+class Outdated:
+    """The caller's choice of this substation stood only while other balancers' sessions here stayed within
+    its condition, and they do not: they placed sessions since the caller last heard. The caller takes
+    `report` and chooses again. Checking this where the sessions are is what keeps replicated balancers as
+    balanced as one, however seldom they poll."""
+
+    condition: str
+    report: LoadReport
+
+
+class JournalError(Exception):
+    """The journal did not take a write: nothing of it was kept."""
+
+
+class Journal(Protocol):
+    """Where sessions outlive the process (see journal.py); called with the substation's lock held.
+    `record` writes all of them or raises JournalError and writes none."""
+
+    def record(self, sessions: Iterable[Session]) -> None: ...
+
+    def forget(self, session_ids: Iterable[str]) -> None: ...
+
+    def sessions(self) -> Iterator[Session]: ...
+
+
+class NoJournal:
+    """Sessions live in memory only: a restart forgets them."""
+
+    def record(self, sessions: Iterable[Session]) -> None:
+        pass
+
+    def forget(self, session_ids: Iterable[str]) -> None:
+        pass
+
+    def sessions(self) -> Iterator[Session]:
+        return iter(())
+
+
+class SessionConflict(Exception):
+    """A session id was reused for a different request."""
