@@ -26,9 +26,12 @@ import threading
 from dataclasses import dataclass
 from typing import Protocol
 
-from grid_common.sqlite import off_the_loop, open_database
+from grid_common.sqlite import open_database, transaction
 
 PENDING, DONE, UNKNOWN = "pending", "done", "unknown"
+# Gateway workers on one host share the key file: one may wait this long for another's transaction (in an
+# OS thread, not the event loop), then the request gets 503.
+BUSY_TIMEOUT_S = 5.0
 
 
 @dataclass(frozen=True)
@@ -112,7 +115,7 @@ class SqliteKeyStore:
         self.lease_s = lease_s
         self.max_keys = max_keys
         self._lock = threading.Lock()
-        self._db = open_database(path)
+        self._db = open_database(path, BUSY_TIMEOUT_S)
         with self._lock:
             self._db.execute(
                 "CREATE TABLE IF NOT EXISTS idempotency ("
@@ -191,21 +194,11 @@ class SqliteKeyStore:
         )
 
     def _transaction(self, work):
-        def run():
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                result = work(self._db)
-                self._db.execute("COMMIT")
-                return result
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-
         # One transaction of this process at a time (the lock, taken by the request's greenlet); SQLite waits
         # for other processes' in an OS thread, not in the event loop (grid_common/sqlite.py).
         with self._lock:
             try:
-                return off_the_loop(run)
+                return transaction(self._db, work, BUSY_TIMEOUT_S)
             except sqlite3.Error as error:
                 raise StoreUnavailable(str(error)) from error
 

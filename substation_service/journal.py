@@ -10,10 +10,10 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 from grid_common.protocol import CHARGING, COMPLETED, DEFAULT_MIN_POWER_KW, SchedulePeriod
-from grid_common.sqlite import off_the_loop, open_database
+from grid_common.sqlite import open_database, transaction
 from substation_service.sessions import Journal, JournalError, NoJournal, Session
 
 # A journal held by another writer is given up on quickly: the substation answers meanwhile (503 for what
@@ -51,7 +51,7 @@ CREATE = (
 class SqliteJournal:
     def __init__(self, path: str, schedule_limit: int = 48) -> None:
         # The substation's own lock orders every call, so one connection shared by its greenlets is safe.
-        self._db = open_database(path, busy_timeout_s=BUSY_TIMEOUT_S)
+        self._db = open_database(path, BUSY_TIMEOUT_S)
         self.schedule_limit = schedule_limit
         version = self._db.execute("PRAGMA user_version").fetchone()[0]
         has_table = self._db.execute("SELECT 1 FROM sqlite_master WHERE name = 'sessions'").fetchone()
@@ -63,24 +63,15 @@ class SqliteJournal:
     def record(self, sessions: Iterable[Session]) -> None:
         """One transaction for all of them, or JournalError and none."""
         rows = [self._row(session) for session in sessions]
-        self._write(lambda: self._db.executemany(UPSERT, rows))
+        self._write(lambda db: db.executemany(UPSERT, rows))
 
     def forget(self, session_ids: Iterable[str]) -> None:
         rows = [(i,) for i in session_ids]
-        self._write(lambda: self._db.executemany("DELETE FROM sessions WHERE session_id = ?", rows))
+        self._write(lambda db: db.executemany("DELETE FROM sessions WHERE session_id = ?", rows))
 
-    def _write(self, statements) -> None:
-        def transaction() -> None:
-            self._db.execute("BEGIN IMMEDIATE")  # takes the write lock now, or fails having changed nothing
-            try:
-                statements()
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-
+    def _write(self, statements: Callable[[sqlite3.Connection], object]) -> None:
         try:
-            off_the_loop(transaction)
+            transaction(self._db, statements, BUSY_TIMEOUT_S)
         except sqlite3.Error as error:
             raise JournalError(f"the journal cannot write: {error}") from error
 
