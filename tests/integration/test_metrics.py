@@ -111,11 +111,12 @@ def test_counters_sum_over_several_gunicorn_workers(services, tmp_path):
     grid = services.grid({"a": 1000}, substation_env={"TIME_SCALE": "1"}, gateway_env=workers)
     sent = 0
     with concurrent.futures.ThreadPoolExecutor(max_workers=8) as pool:
-        # Until both workers have served some: the kernel decides which one accepts a connection.
+        # Until both workers have served some: the kernel decides which worker accepts a connection, so every
+        # request comes on a new one (kept-alive connections would all stay with the worker that took them).
+        fresh = {"Connection": "close"}
+        url = f"{grid.gateway.url}/initiate_energy_transfer"
         while sent < 400 and sum(n > 0 for n in requests_served_by_each_worker(metrics_dir).values()) < 2:
-            statuses = list(
-                pool.map(lambda _: call("POST", f"{grid.gateway.url}/initiate_energy_transfer").status, range(40))
-            )
+            statuses = list(pool.map(lambda _: call("POST", url, headers=fresh).status, range(40)))
             assert statuses == [201] * 40
             sent += 40
     served = requests_served_by_each_worker(metrics_dir)
