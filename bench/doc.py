@@ -30,7 +30,7 @@ def stamp_line(results: dict) -> str:
     machine = results["machine"]
     return (
         f"*Measured at commit `{results['commit']}` on {results['date'][:10]}, {machine['cores']} cores, "
-        f"Python {machine['python']}, by `{results['command']}`.*"
+        f"Python {machine['python']}, by `{results['command'].strip()}`.*"
     )
 
 

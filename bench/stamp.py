@@ -34,7 +34,7 @@ def stamp(command: str, settings: dict) -> dict:
             "python": platform.python_version(),
             "system": f"{platform.system()} {platform.machine()}",
         },
-        "command": command,
+        "command": command.strip(),
         "settings": settings,
     }
 
