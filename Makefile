@@ -34,13 +34,14 @@ profile: $(STAMP)
 	@command -v wrk >/dev/null || { echo "wrk is missing: apt-get install wrk"; exit 2; }
 	$(BIN)/python -m bench.profile $(ARGS)
 
-# Every benchmark in turn (about 45 minutes), then docs/benchmarks.md's tables from what they wrote. Run it on a
+# Every benchmark in turn (about 40 minutes), then docs/benchmarks.md's tables from what they wrote. Run it on a
 # quiet machine, on committed code: each results file is stamped with the commit it measured.
 bench-all: $(STAMP)
 	@command -v wrk >/dev/null || { echo "wrk is missing: apt-get install wrk"; exit 2; }
 	$(BIN)/python -m bench.decision
 	$(BIN)/python -m bench.allocation
 	$(BIN)/python -m bench.run
+	$(BIN)/python -m bench.sharing_cost
 	$(BIN)/python -m bench.replicas
 	$(BIN)/python -m bench.profile
 	$(BIN)/python -m bench.day

@@ -72,6 +72,12 @@ def day_tables(figures: dict) -> list[Table]:
     return [day_table(figures), targets_table(figures["targets"])]
 
 
+def sharing_cost_tables(figures: dict) -> list[Table]:
+    from bench.sharing_cost import sharing_cost_table
+
+    return [sharing_cost_table(figures), targets_table(figures["targets"])]
+
+
 RENDERERS: dict[str, Callable[[dict], list[Table]]] = {
     "run": run_tables,
     "decision": decision_tables,
@@ -79,6 +85,7 @@ RENDERERS: dict[str, Callable[[dict], list[Table]]] = {
     "replicas": replicas_tables,
     "profile": profile_tables,
     "day": day_tables,
+    "sharing_cost": sharing_cost_tables,
 }
 
 

@@ -24,6 +24,14 @@ BENCH_DEFAULTS = {
 }
 
 
+def substation_settings() -> str:
+    """What the bench's substations are, for the results files' settings."""
+    substation = BENCH_DEFAULTS["substation"]
+    capacity_mw = float(substation["CAPACITY_KW"]) / 1000
+    background = float(substation["BACKGROUND_PEAK_FRACTION"]) * 100
+    return f"capacity {capacity_mw:g} MW, background peak {background:g} %, journal on"
+
+
 def bench_stack(log_dir: Path) -> Stack:
     return Stack(log_dir, defaults=BENCH_DEFAULTS)
 

@@ -31,7 +31,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.grid import Substations
+from bench.grid import Substations, substation_settings
 from bench.measure import BALANCING, STRATEGIES, measure_floor, measure_polling, measure_suite
 from bench.report import chart, console_report
 from bench.stamp import RESULTS, write_results
@@ -109,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
         "connections": CONNECTIONS,
         "strategies": list(STRATEGIES),
         "balancing": list(BALANCING),
-        "substations": "capacity 10 MW, background peak 30 %, journal on",
+        "substations": substation_settings(),
     }
     command = "python -m bench.run " + " ".join(argv if argv is not None else sys.argv[1:])
     path = write_results("run", command.strip(), settings, {**figures, "rounds": rounds})

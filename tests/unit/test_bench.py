@@ -12,6 +12,8 @@ from bench.measure import STRATEGIES
 from bench.profile import bucket_of, parse_collapsed, shares, short
 from bench.replicas import counter_total, summarise_replicas
 from bench.report import markdown, text
+from bench.sharing_cost import sharing_cost_table
+from bench.sharing_cost import summarise as summarise_pairs
 from bench.stamp import RESULTS
 from bench.summary import summarise
 
@@ -165,7 +167,21 @@ def test_a_generated_block_is_made_again_from_its_results_file(tmp_path):
 
 def test_every_figure_in_the_benchmarks_doc_is_the_one_its_results_file_holds():
     document = DOC.read_text()
-    for name in ("run", "decision", "allocation", "replicas", "profile", "day"):
+    for name in ("run", "sharing_cost", "decision", "allocation", "replicas", "profile", "day"):
         assert f"<!-- bench:{name} -->" in document, f"docs/benchmarks.md has no block for {name}"
         assert (RESULTS / f"{name}.json").exists(), f"bench/results/{name}.json is not committed"
     assert render(document) == document, "docs/benchmarks.md is out of date: python -m bench.doc --write"
+
+
+def test_sharing_cost_is_the_median_of_the_pairs_ratios_never_a_ratio_of_medians():
+    pairs = {
+        "2": [{"fair": 90, "fixed": 100}, {"fair": 300, "fixed": 200}, {"fair": 100, "fixed": 100}],
+        "64": [{"fair": 50, "fixed": 100}, {"fair": 60, "fixed": 100}, {"fair": 400, "fixed": 100}],
+    }
+    figures = summarise_pairs(pairs)
+    # Medians of each side would give 100 / 100 at N = 2 and 60 / 100 at N = 64; pairs give 1.0 and 0.6.
+    assert figures["sizes"]["2"]["ratios"] == [0.9, 1.5, 1.0] and figures["sizes"]["2"]["median"] == 1.0
+    assert figures["sizes"]["64"]["median"] == 0.6
+    assert [t["met"] for t in figures["targets"]] == [True, False]
+    _, rows = sharing_cost_table(figures)
+    assert rows[1] == ["N = 64", "0.50, 0.60, 4.00", "0.60"]
