@@ -6,8 +6,10 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import urllib3
+from prometheus_client.mmap_dict import MmapedDict
 
 from grid_common.protocol import ChargeRequest, LoadReport
 
@@ -127,3 +129,15 @@ def view_of(balancer_or_grid, name: str) -> dict:
     balancer = getattr(balancer_or_grid, "balancer", None) or balancer_or_grid
     listed = call("GET", f"{balancer.url}/substations").body["substations"]
     return next(s for s in listed if s["name"] == name)
+
+
+def requests_served_by_each_worker(metrics_dir: Path) -> dict[str, float]:
+    """Per worker process, the charging requests it counted, read from its own multiprocess file."""
+    served = {}
+    for path in metrics_dir.glob("counter_*.db"):
+        served[path.stem] = 0.0
+        for key, value, *_ in MmapedDict.read_all_values_from_file(str(path)):
+            _, sample, labels, _ = json.loads(key)
+            if sample == "gateway_requests_total" and labels.get("route") == "/initiate_energy_transfer":
+                served[path.stem] += value
+    return served

@@ -6,13 +6,15 @@ import concurrent.futures
 
 import pytest
 
-from tests.helpers import call, metric_value, wait_until
+from tests.helpers import call, metric_value, requests_served_by_each_worker, wait_until
 
 LONG = {"TIME_SCALE": "1"}  # nothing ends during a test
 
 
-def start(gateway_url: str, body=None, key: str | None = None):
+def start(gateway_url: str, body=None, key: str | None = None, fresh_connection: bool = False):
     headers = {} if key is None else {"Idempotency-Key": key}
+    if fresh_connection:
+        headers["Connection"] = "close"
     return call("POST", f"{gateway_url}/initiate_energy_transfer", body, headers=headers)
 
 
@@ -26,16 +28,32 @@ def sessions_started(grid) -> int:
 
 @pytest.mark.parametrize("workers", [1, 2], ids=["one worker", "two workers sharing the key file"])
 def test_fifty_concurrent_duplicates_start_exactly_one_session(services, tmp_path, workers):
-    gateway_env = {"WEB_CONCURRENCY": str(workers), "IDEMPOTENCY_DB": str(tmp_path / "keys.sqlite3")}
+    metrics_dir = tmp_path / "metrics"
+    metrics_dir.mkdir()
+    gateway_env = {
+        "WEB_CONCURRENCY": str(workers),
+        "IDEMPOTENCY_DB": str(tmp_path / "keys.sqlite3"),
+        "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir),
+    }
     grid = services.grid(substation_env=LONG, gateway_env=gateway_env)
     body = {"vehicle_id": "EV-7", "energy_kwh": 20}
-    with concurrent.futures.ThreadPoolExecutor(50) as pool:
-        replies = list(pool.map(lambda _: start(grid.gateway.url, body, key="order-7"), range(50)))
-    assert [r.status for r in replies] == [201] * 50, {r.status for r in replies}
-    assert len({r.body["session_id"] for r in replies}) == 1
-    assert len({r.headers["Location"] for r in replies}) == 1
-    assert sum(r.headers.get("Idempotent-Replayed") == "true" for r in replies) == 49
-    assert sessions_started(grid) == 1
+    # A connection each, and a new key each round until one round's duplicates met on every worker: a
+    # gevent worker may accept a whole burst of connections before the other wakes.
+    rounds, spanned = 0, False
+    while not spanned and rounds < 10:
+        rounds += 1
+        before = requests_served_by_each_worker(metrics_dir)
+        with concurrent.futures.ThreadPoolExecutor(50) as pool:
+            keys = [f"order-{rounds}"] * 50
+            replies = list(pool.map(lambda key: start(grid.gateway.url, body, key, fresh_connection=True), keys))
+        assert [r.status for r in replies] == [201] * 50, {r.status for r in replies}
+        assert len({r.body["session_id"] for r in replies}) == 1
+        assert len({r.headers["Location"] for r in replies}) == 1
+        assert sum(r.headers.get("Idempotent-Replayed") == "true" for r in replies) == 49
+        served = requests_served_by_each_worker(metrics_dir)
+        spanned = sum(served[worker] > before.get(worker, 0) for worker in served) == workers
+    assert spanned, f"no round's duplicates reached every worker: {served}"
+    assert sessions_started(grid) == rounds
 
 
 def test_a_later_retry_gets_the_same_session_and_another_key_a_new_one(services):

@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import concurrent.futures
-import json
-from pathlib import Path
 
 import pytest
-from prometheus_client.mmap_dict import MmapedDict
 
-from tests.helpers import call, metric_value, wait_until
+from tests.helpers import call, metric_value, requests_served_by_each_worker, wait_until
 
 
 def scrape(service) -> str:
@@ -85,18 +82,6 @@ def test_completed_sessions_are_counted(services):
         timeout=5,
     )
     assert metric_value(scrape(grid.substations["a"]), "substation_load", substation="a") == 0
-
-
-def requests_served_by_each_worker(metrics_dir: Path) -> dict[str, float]:
-    """Per worker process, the charging requests it counted, read from its own multiprocess file."""
-    served = {}
-    for path in metrics_dir.glob("counter_*.db"):
-        served[path.stem] = 0.0
-        for key, value, *_ in MmapedDict.read_all_values_from_file(str(path)):
-            _, sample, labels, _ = json.loads(key)
-            if sample == "gateway_requests_total" and labels.get("route") == "/initiate_energy_transfer":
-                served[path.stem] += value
-    return served
 
 
 def test_counters_sum_over_several_gunicorn_workers(services, tmp_path):
