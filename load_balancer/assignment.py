@@ -152,13 +152,8 @@ class Assigner:
         holder = None if name is None else self.grid_view.get(name)
         if holder is None:
             return None
-        power, committed = holder.power_for(request.max_power_kw), holder.committed_for(request)
-        self.grid_view.reserve(holder.name, power, committed)
-        try:
-            # Not to wait: were it not there after all, it should start elsewhere now rather than queue here.
-            outcome, response = self._ask(holder, request, attempts, None, wait=False)
-        finally:
-            self.grid_view.release(holder.name, power, committed)
+        # Not to wait: were it not there after all, it should start elsewhere now rather than queue here.
+        outcome, response = self._ask_reserved(holder, request, attempts, None)
         if outcome in ("admitted", "queued"):
             return Placed(response.body["session"], attempts.names, queued=outcome == "queued")
         if outcome == "failed":
@@ -188,12 +183,7 @@ class Assigner:
             if picked is None:
                 return None
             substation, condition = picked
-            power, committed = substation.power_for(request.max_power_kw), substation.committed_for(request)
-            self.grid_view.reserve(substation.name, power, committed)
-            try:
-                outcome, response = self._ask(substation, request, attempts, condition, wait=False)
-            finally:
-                self.grid_view.release(substation.name, power, committed)
+            outcome, response = self._ask_reserved(substation, request, attempts, condition)
             if outcome == "admitted":
                 metrics.DECISIONS.labels(substation.name, self.strategy.name).inc()
                 return Placed(response.body["session"], attempts.names)
@@ -249,6 +239,18 @@ class Assigner:
             )
         metrics.DECISION_SECONDS.observe(time.perf_counter() - started)
         return choice, condition
+
+    def _ask_reserved(
+        self, substation: KnownSubstation, request: ChargeRequest, attempts: Attempts, condition: Condition | None
+    ) -> tuple[str, UpstreamResponse | None]:
+        """An admission to start now, its power counted in the view while the call is under way, so that
+        concurrent decisions see it before the substation's answer does."""
+        power, committed = substation.power_for(request.max_power_kw), substation.committed_for(request)
+        self.grid_view.reserve(substation.name, power, committed)
+        try:
+            return self._ask(substation, request, attempts, condition, wait=False)
+        finally:
+            self.grid_view.release(substation.name, power, committed)
 
     def _ask(
         self,
