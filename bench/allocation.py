@@ -78,9 +78,7 @@ def main(argv: list[str] | None = None) -> int:
         figures[str(size)] = row
         target = "-" if row["target_p99_ms"] is None else f"< {row['target_p99_ms']:g}"
         print(f"{size:>9} {row['p50_ms']:>8.3f} {row['p99_ms']:>8.3f} {row['max_ms']:>8.3f} {target:>10}", flush=True)
-    path = write_results(
-        "allocation", "python -m bench.allocation " + " ".join(argv or sys.argv[1:]), vars(args), figures
-    )
+    path = write_results("allocation", argv, vars(args), figures)
     print(f"written: {path.relative_to(path.parents[2])}")
     return 0
 

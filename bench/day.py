@@ -89,8 +89,7 @@ def main(argv: list[str] | None = None) -> int:
         report = json.loads(report_path.read_text())
     figures = summarise_day(report)
     settings = {"day_seconds": args.day_seconds, "seed": args.seed, "grid": "compose shape", "wait": True}
-    bench_command = "python -m bench.day " + " ".join(argv if argv is not None else sys.argv[1:])
-    path = write_results("day", bench_command.strip(), settings, figures)
+    path = write_results("day", argv, settings, figures)
     print(render(day_table(figures)))
     for target in figures["targets"]:
         print(f"{target['name']}: {target['measured']} ({target['target']}: {'met' if target['met'] else 'MISSED'})")

@@ -72,7 +72,7 @@ def main() -> int:
     for size, micros in figures.items():
         print(f"N = {int(size):>6}: {micros:7.2f} us per decision (target < {TARGET_US:g} us)")
     settings = {"full_share": FULL_SHARE, "strategy": "most_power", "in_flight": 32, "decisions": 20_000}
-    path = write_results("decision", "python -m bench.decision", settings, {"decision_us": figures})
+    path = write_results("decision", [], settings, {"decision_us": figures})
     print(f"written: {path.relative_to(path.parents[2])}")
     return 0
 

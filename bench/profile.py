@@ -144,8 +144,7 @@ def main(argv: list[str] | None = None) -> int:
         "strategy": STRATEGY,
         "rate_hz": RATE_HZ,
     }
-    command = "python -m bench.profile " + " ".join(argv if argv is not None else sys.argv[1:])
-    path = write_results("profile", command.strip(), settings, figures)
+    path = write_results("profile", argv, settings, figures)
     print(f"balancer worker, {args.substations} substations, {args.duration:g} s of wrk at {CONNECTIONS} connections:")
     print(f"{rps} requests/s, {figures['samples']} samples")
     for table in profile_tables(figures):

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 import tempfile
 import urllib.request
 from pathlib import Path
@@ -125,8 +124,7 @@ def main(argv: list[str] | None = None) -> int:
     figures = summarise_replicas(runs)
     settings = {"rounds": args.rounds, "duration_s": args.duration, "connections": CONNECTIONS,
                 "substations": SUBSTATIONS, "strategy": STRATEGY}  # fmt: skip
-    command = "python -m bench.replicas " + " ".join(argv if argv is not None else sys.argv[1:])
-    path = write_results("replicas", command.strip(), settings, figures)
+    path = write_results("replicas", argv, settings, figures)
     print(f"\nmedians of {args.rounds} rounds of {args.duration:g} s at {CONNECTIONS} connections")
     print(text(replicas_table(figures)))
     print(f"written: {path.relative_to(path.parents[2])}")

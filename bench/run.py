@@ -25,7 +25,6 @@ bench/results/run.png; docs/benchmarks.md's tables are made from the results fil
 from __future__ import annotations
 
 import argparse
-import shutil
 import sys
 import tempfile
 import time
@@ -36,7 +35,7 @@ from bench.measure import BALANCING, STRATEGIES, measure_floor, measure_polling,
 from bench.report import chart, console_report
 from bench.stamp import RESULTS, write_results
 from bench.summary import summarise
-from bench.wrk import CONNECTIONS, WARM_UP_S
+from bench.wrk import CONNECTIONS, require_wrk, session_seconds
 
 CHART = RESULTS / "run.png"
 
@@ -61,13 +60,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=3, help="rounds of every measurement (default 3)")
     parser.add_argument("--sizes", type=int, nargs="+", default=[2, 8, 64], help="numbers of substations")
     args = parser.parse_args(argv)
-    if shutil.which("wrk") is None:
-        print("wrk is missing: `apt-get install wrk` (Debian/Ubuntu)", file=sys.stderr)
+    if not require_wrk():
         return 2
     sizes = sorted(set(args.sizes))
     largest = max(sizes)
     started = time.monotonic()
-    session_s = WARM_UP_S + args.duration + 4  # sessions outlast a run, then end before the next one's
+    session_s = session_seconds(args.duration)
     with tempfile.TemporaryDirectory(prefix="bench-") as logs:
         log_dir = Path(logs)
         print(f"starting substations: 2 x {largest} processes (fair, fixed), 1 simulating {largest}", flush=True)
@@ -111,8 +109,7 @@ def main(argv: list[str] | None = None) -> int:
         "balancing": list(BALANCING),
         "substations": substation_settings(),
     }
-    command = "python -m bench.run " + " ".join(argv if argv is not None else sys.argv[1:])
-    path = write_results("run", command.strip(), settings, {**figures, "rounds": rounds})
+    path = write_results("run", argv, settings, {**figures, "rounds": rounds})
     chart(figures, CHART)
     print()
     print(console_report(figures))

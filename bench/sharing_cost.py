@@ -15,7 +15,6 @@ Writes bench/results/sharing_cost.json; docs/benchmarks.md's table is made from 
 from __future__ import annotations
 
 import argparse
-import shutil
 import statistics
 import sys
 import tempfile
@@ -27,7 +26,7 @@ from bench.measure import STRATEGIES, measure_suite
 from bench.report import Table, targets_table, text
 from bench.stamp import write_results
 from bench.summary import FAIR_VS_FIXED_TARGET, target
-from bench.wrk import CONNECTIONS, WARM_UP_S
+from bench.wrk import CONNECTIONS, require_wrk, session_seconds
 
 ALLOCATIONS = ("fair", "fixed")
 
@@ -59,11 +58,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--duration", type=float, default=5.0, help="seconds of load per run (default 5)")
     parser.add_argument("--sizes", type=int, nargs="+", default=[2, 64], help="numbers of substations")
     args = parser.parse_args(argv)
-    if shutil.which("wrk") is None:
-        print("wrk is missing: `apt-get install wrk` (Debian/Ubuntu)", file=sys.stderr)
+    if not require_wrk():
         return 2
     sizes = sorted(set(args.sizes))
-    session_s = WARM_UP_S + args.duration + 4  # sessions outlast a run, then end before the next one's
+    session_s = session_seconds(args.duration)
     started = time.monotonic()
     pairs: dict[str, list[dict[str, float]]] = {str(size): [] for size in sizes}
     with tempfile.TemporaryDirectory(prefix="bench-") as logs:
@@ -98,8 +96,7 @@ def main(argv: list[str] | None = None) -> int:
         "strategy": STRATEGIES[0],
         "substations": "a process each, " + substation_settings(),
     }
-    command = "python -m bench.sharing_cost " + " ".join(argv if argv is not None else sys.argv[1:])
-    path = write_results("sharing_cost", command, settings, figures)
+    path = write_results("sharing_cost", argv, settings, figures)
     print()
     print(text(sharing_cost_table(figures)))
     print()

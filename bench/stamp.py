@@ -6,6 +6,7 @@ import json
 import os
 import platform
 import subprocess
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -34,13 +35,15 @@ def stamp(command: str, settings: dict) -> dict:
             "python": platform.python_version(),
             "system": f"{platform.system()} {platform.machine()}",
         },
-        "command": command.strip(),
+        "command": command,
         "settings": settings,
     }
 
 
-def write_results(name: str, command: str, settings: dict, figures: dict) -> Path:
-    """bench/results/<name>.json: the stamp and the figures, as the bench measured them."""
+def write_results(name: str, argv: list[str] | None, settings: dict, figures: dict) -> Path:
+    """bench/results/<name>.json: the stamp and the figures, as `python -m bench.<name> <argv>` measured them
+    (argv None: this process's own arguments)."""
+    command = " ".join(["python -m bench." + name, *(sys.argv[1:] if argv is None else argv)])
     RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / f"{name}.json"
     path.write_text(json.dumps({**stamp(command, settings), "figures": figures}, indent=2) + "\n")

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
+import sys
 
 from tools.processes import ROOT
 
@@ -16,6 +18,19 @@ SCRIPT = "bench/post.lua"
 def body_env(energy_kwh: float) -> dict[str, str]:
     """What bench/post.lua reads: the energy each request asks for, at 11 kW."""
     return {**os.environ, "BENCH_ENERGY_KWH": f"{energy_kwh:.6f}"}
+
+
+def require_wrk() -> bool:
+    """wrk is installed; else says how to install it."""
+    if shutil.which("wrk") is None:
+        print("wrk is missing: `apt-get install wrk` (Debian/Ubuntu)", file=sys.stderr)
+        return False
+    return True
+
+
+def session_seconds(duration: float) -> float:
+    """A session that outlasts a run (its warm-up included), then ends before the next run's."""
+    return WARM_UP_S + duration + 4
 
 
 def wrk(url: str, duration: float, energy_kwh: float = 11.0, connections: int = CONNECTIONS) -> dict:
