@@ -21,6 +21,7 @@ from load_tester.day_run import PlayedDay, play
 from load_tester.day_stats import DayResult, summarise_day
 from load_tester.grid_sampler import GridSampler, substation_urls
 from load_tester.scenario import finish, peak_rate_of
+from substation_service.profile import SimulatedClock
 
 ALLOCATIONS = ("fixed", "fair")
 # docker-compose.yml's balancer (tests/unit/test_load_tester_day.py checks that they agree).
@@ -37,7 +38,7 @@ class GridNotStarted(Exception):
 
 def phase_for_midnight_at(wall_seconds: float, time_scale: float) -> float:
     """The BACKGROUND_PHASE_HOURS under which a substation's hour of day is 0 at `wall_seconds`."""
-    return (-wall_seconds * time_scale / 3600.0) % 24.0
+    return SimulatedClock(time_scale).phase_for(0.0, wall_seconds)
 
 
 def substation_env(allocation: str, time_scale: float, phase_hours: float) -> dict[str, dict[str, str]]:

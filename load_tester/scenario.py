@@ -13,16 +13,11 @@ from load_tester.day_report import day_report, scenario_header, write_day_json
 from load_tester.day_run import PlayedDay, play
 from load_tester.day_stats import DayResult, summarise_day
 from load_tester.grid_sampler import GridSampler, substation_urls
+from substation_service.profile import SimulatedClock
 
 
 def peak_rate_of(args: argparse.Namespace) -> float:
     return args.peak_rate if args.peak_rate is not None else default_peak_rate(args.day_seconds)
-
-
-def grid_hour_now(time_scale: float, phase_hours: float = 0.0) -> float:
-    """The hour of day a substation with this TIME_SCALE and BACKGROUND_PHASE_HOURS has now (its clock derives
-    from the wall clock alone, as substation_service/profile.py's SimulatedClock says)."""
-    return (time.time() * time_scale / 3600.0 + phase_hours) % 24.0
 
 
 def run_scenario(args: argparse.Namespace) -> int:
@@ -41,7 +36,7 @@ def run_live(args: argparse.Namespace) -> int:
     if urls is None:
         print(f"cannot list the substations of the balancer at {args.balancer_url}: {error}", file=sys.stderr)
         return 1
-    start_hour = grid_hour_now(time_scale)
+    start_hour = SimulatedClock(time_scale).hour_of_day(time.time())  # what the grid's substations have now
     arrivals = schedule(args.seed, args.day_seconds, peak_rate, start_hour, args.vehicle_prefix)
     print("\n".join(scenario_header(arrivals, args.day_seconds, peak_rate, start_hour, args.seed, time_scale)))
     print(

@@ -52,6 +52,10 @@ class SimulatedClock:
     def hour_of_day(self, wall_seconds: float) -> float:
         return (wall_seconds * self.time_scale / 3600.0 + self.phase_hours) % 24.0
 
+    def phase_for(self, hour: float, wall_seconds: float) -> float:
+        """The phase_hours under which the hour of day is `hour` at `wall_seconds`."""
+        return (hour - wall_seconds * self.time_scale / 3600.0) % 24.0
+
     def wall_seconds_for(self, simulated_hours: float) -> float:
         return simulated_hours * 3600.0 / self.time_scale
 

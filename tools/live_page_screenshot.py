@@ -15,6 +15,7 @@ from pathlib import Path
 
 from playwright.sync_api import expect, sync_playwright
 
+from substation_service.profile import SimulatedClock
 from tools.processes import ROOT
 from tools.stack import Stack
 
@@ -35,7 +36,7 @@ def post(url: str, body: dict) -> int:
 
 
 def main() -> None:
-    evening = (20 - time.time() * TIME_SCALE / 3600) % 24  # the simulated day is at 20:00 now
+    evening = SimulatedClock(TIME_SCALE).phase_for(20.0, time.time())  # the simulated day is at 20:00 now
     with tempfile.TemporaryDirectory() as logs:
         stack = Stack(Path(logs), defaults={"balancer": {"POLL_INTERVAL_S": "0.2"}})
         try:
