@@ -192,7 +192,7 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     summary = summarise(args, outcomes, duration, balancer, balancer_error, sampler)
     print(report(summary))
     if args.json:
-        problem = write_json(args.json, summary)
+        problem = write_json(args.json, summary.as_json())
         if problem:
             print(problem, file=sys.stderr)
     if sampler is not None:

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
-from typing import Any
 
 from load_tester.day import PEAK_HOUR as ARRIVAL_PEAK_HOUR
 from load_tester.day import Arrival, arrival_power_kw, clock, headroom_kw, mean_shape, oversubscription
@@ -113,13 +111,3 @@ def day_report(results: list[DayResult], title: str) -> str:
     lines.append("  Waits count a car still waiting as the day ended up to then; energy from the counters' deltas;")
     lines.append("  allowed: the integral of min(headroom, demand) over the samples, summed over substations.")
     return "\n".join(lines)
-
-
-def write_day_json(path: str, data: dict[str, Any]) -> str | None:
-    try:
-        with open(path, "w", encoding="utf-8") as out:
-            json.dump(data, out, indent=2)
-            out.write("\n")
-    except OSError as error:
-        return f"could not write {path}: {error}"
-    return None

@@ -96,10 +96,11 @@ def balancer_rows(summary: Summary) -> list[list[Any]]:
     return rows
 
 
-def write_json(path: str, summary: Summary) -> str | None:
+def write_json(path: str, data: dict) -> str | None:
+    """`data` as indented JSON at `path`; what went wrong, or None."""
     try:
         with open(path, "w", encoding="utf-8") as out:
-            json.dump(summary.as_json(), out, indent=2)
+            json.dump(data, out, indent=2)
             out.write("\n")
     except OSError as error:
         return f"could not write {path}: {error}"

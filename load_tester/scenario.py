@@ -9,10 +9,11 @@ from typing import Any
 
 from load_tester.day import Arrival, default_peak_rate, schedule, time_scale_for
 from load_tester.day_chart import write_day_chart
-from load_tester.day_report import day_report, scenario_header, write_day_json
+from load_tester.day_report import day_report, scenario_header
 from load_tester.day_run import PlayedDay, play
 from load_tester.day_stats import DayResult, summarise_day
 from load_tester.grid_sampler import GridSampler, substation_urls
+from load_tester.report import write_json
 from substation_service.profile import SimulatedClock
 
 
@@ -69,7 +70,7 @@ def finish(
         for warning in result.warnings:
             print(f"WARNING ({result.label}): {warning}", file=sys.stderr)
     if args.json:
-        problem = write_day_json(args.json, day_json(args, played, results, arrivals))
+        problem = write_json(args.json, day_json(args, played, results, arrivals))
         if problem:
             print(problem, file=sys.stderr)
     if args.plot:
