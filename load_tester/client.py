@@ -104,21 +104,13 @@ def send(url: str, body: dict[str, Any] | None, timeout: float, index: int) -> O
 
 def read_substations(balancer_url: str, timeout: float) -> tuple[dict[str, Any] | None, str | None]:
     """The balancer's `GET /substations` answer, or None and the reason it could not be read."""
-    url = balancer_url.rstrip("/") + "/substations"
-    try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:
-            listing = json.loads(response.read())
-        substations = listing["substations"]
-        if not isinstance(substations, list) or not all(isinstance(s, dict) and "name" in s for s in substations):
-            raise ValueError("unexpected /substations body")
-        return listing, None
-    except urllib.error.HTTPError as error:
-        error.close()
-        return None, f"HTTP {error.code}"
-    except (OSError, http.client.HTTPException) as error:
-        return None, describe_error(error).removeprefix("error: ")
-    except (ValueError, KeyError, TypeError) as error:
-        return None, f"unreadable answer ({error})"
+    listing, error = fetch_json(balancer_url.rstrip("/") + "/substations", timeout)
+    if error is not None:
+        return None, error
+    substations = listing.get("substations") if isinstance(listing, dict) else None
+    if not isinstance(substations, list) or not all(isinstance(s, dict) and "name" in s for s in substations):
+        return None, "unreadable answer (unexpected /substations body)"
+    return listing, None
 
 
 def fetch_balancer_view(balancer_url: str, timeout: float) -> tuple[list[dict[str, Any]] | None, str | None]:
