@@ -19,7 +19,7 @@ from load_tester.day import COMPOSE_GRID, schedule, time_scale_for
 from load_tester.day_report import scenario_header
 from load_tester.day_run import PlayedDay, play
 from load_tester.day_stats import DayResult, summarise_day
-from load_tester.grid_sampler import GridSampler, substation_urls
+from load_tester.grid_sampler import GridSampler
 from load_tester.scenario import finish, peak_rate_of
 from substation_service.profile import SimulatedClock
 
@@ -55,24 +55,24 @@ def substation_env(allocation: str, time_scale: float, phase_hours: float) -> di
     }
 
 
-def start_grid(stack, allocation: str, time_scale: float) -> tuple[str, str, float]:
-    """Substations of the compose shape, its balancer and a gateway: (gateway URL, balancer URL, the moment the
-    grid's day begins). The substations start last, all at once, so that as little as can be comes between
-    setting their clocks and the day."""
+def start_grid(stack, allocation: str, time_scale: float) -> tuple[str, dict[str, str], float]:
+    """Substations of the compose shape, its balancer and a gateway: (gateway URL, each substation's URL, the
+    moment the grid's day begins). The substations start last, all at once, so that as little as can be
+    comes between setting their clocks and the day."""
     from tools.processes import free_port
     from tools.stack import balancer_sees_all_healthy, wait_for
 
     ports = {s.name: free_port() for s in COMPOSE_GRID}
-    balancer = stack.balancer({name: f"http://127.0.0.1:{port}" for name, port in ports.items()}, **COMPOSE_BALANCER)
+    urls = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
+    balancer = stack.balancer(urls, **COMPOSE_BALANCER)
     gateway = stack.gateway(balancer.url)
     midnight = time.time() + STARTUP_ALLOWANCE_S
     envs = substation_env(allocation, time_scale, phase_for_midnight_at(midnight, time_scale))
-    for s in COMPOSE_GRID:  # as Stack.substation starts one, on a port the balancer knows already
-        env = {"SUBSTATION_NAME": s.name, "CAPACITY_KW": repr(s.capacity_kw), **envs[s.name]}
-        stack.service(s.name, "substation", env, port=ports[s.name], wait=False)
+    for s in COMPOSE_GRID:  # on the ports the balancer knows already
+        stack.substation(s.name, s.capacity_kw, port=ports[s.name], wait=False, **envs[s.name])
     stack.wait_healthy()
     wait_for(lambda: balancer_sees_all_healthy(balancer.url), 10, "the balancer sees every substation")
-    return gateway.url, balancer.url, midnight
+    return gateway.url, urls, midnight
 
 
 def print_log_tails(log_dir: Path) -> None:
@@ -100,13 +100,10 @@ def play_on_fresh_grid(args: argparse.Namespace, allocation: str, arrivals, time
         try:
             print(f"starting a grid with ALLOCATION={allocation}", file=sys.stderr, flush=True)
             try:
-                gateway_url, balancer_url, midnight = start_grid(stack, allocation, time_scale)
+                gateway_url, urls, midnight = start_grid(stack, allocation, time_scale)
             except (OSError, RuntimeError, TimeoutError) as error:
                 print_log_tails(Path(logs))
                 raise GridNotStarted(f"the {allocation} grid did not start: {error}") from error
-            urls, error = substation_urls(balancer_url, args.timeout)
-            if urls is None:
-                raise GridNotStarted(f"the balancer of the {allocation} grid lists no substation: {error}")
             wait_for_midnight(midnight, args.day_seconds)
             return play(
                 gateway_url,

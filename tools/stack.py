@@ -112,9 +112,13 @@ class Stack:
         return RunningService(name, port, process)
 
     # --- the suite's services, with the environment tests and benchmarks vary ---------------------------
-    def substation(self, name: str, capacity_kw: float = 150, **env: str) -> RunningService:
+    def substation(
+        self, name: str, capacity_kw: float = 150, *, port: int | None = None, wait: bool = True, **env: str
+    ) -> RunningService:
         settings = {"SUBSTATION_NAME": name, "CAPACITY_KW": str(capacity_kw), "BACKGROUND_PEAK_FRACTION": "0"}
-        return self.service(name, "substation", {**settings, **{k: str(v) for k, v in env.items()}})
+        return self.service(
+            name, "substation", {**settings, **{k: str(v) for k, v in env.items()}}, port=port, wait=wait
+        )
 
     def balancer(
         self, substations: dict[str, RunningService | str], name: str = "balancer", **env: str
