@@ -7,7 +7,7 @@ import logging
 from flask import Flask, Response, json, request
 from werkzeug.exceptions import HTTPException
 
-PROBLEM_CONTENT_TYPE = "application/problem+json"
+from grid_common.edge import PROBLEM_CONTENT_TYPE  # defined where no Flask is imported: gunicorn's config uses it
 
 log = logging.getLogger(__name__)
 
