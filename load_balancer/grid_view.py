@@ -195,7 +195,6 @@ class GridView:
         # The key each substation is ranked under in each ranking now, so that it can be found and taken out.
         self._keys: dict[str, dict[object, tuple]] = {}
         self._counted_healthy: set[str] = set()
-        self._healthy = 0
         # When the soonest session ends at each healthy substation that has one (monotonic, with its name), so
         # that a refusal can say when room may free up without walking every full substation.
         self._ends = SortedList()
@@ -269,7 +268,7 @@ class GridView:
         return max(chargers, default=None)
 
     def healthy_count(self) -> int:
-        return self._healthy
+        return len(self._counted_healthy)
 
     def soonest_session_end_s(self, now: float) -> float | None:
         """Seconds from `now` (monotonic) until the first session ends at any healthy substation, by their last
@@ -283,16 +282,13 @@ class GridView:
             self._ends.remove(end)
 
     def _unrank(self, substation: KnownSubstation) -> None:
-        if substation.name in self._counted_healthy:
-            self._counted_healthy.discard(substation.name)
-            self._healthy -= 1
+        self._counted_healthy.discard(substation.name)
         for kind, key in self._keys.pop(substation.name, {}).items():
             self._rankings[kind].remove(key)
 
     def _rank(self, substation: KnownSubstation) -> None:
         if substation.healthy:
             self._counted_healthy.add(substation.name)
-            self._healthy += 1
         # Only a substation where something could start is ranked: a decision then takes the first entry
         # that suits the request, and does not walk past full substations, however many there are.
         if substation.healthy and substation.capacity_kw > 0 and substation.could_start_any():
@@ -302,12 +298,12 @@ class GridView:
                 keys[kind] = self._key(substation, kind, rank_key)
                 ranking.add(keys[kind])
 
-    def apply_report(self, name: str, report: LoadReport | object, now: float, wall: float | None = None) -> bool:
+    def apply_report(self, name: str, report: LoadReport | object, now: float) -> bool:
         """Take a substation's report unless a newer one from the same process was already applied.
 
         Reports race: a poll answer can arrive after an admission answer that was produced later.
         Without the ordering check the view would forget the session just admitted. A report still in
-        JSON is checked first (MalformedReport). `now` is monotonic; `wall`, for display, the steady wall time.
+        JSON is checked first (MalformedReport). `now` is monotonic; the wall time kept for display is steady_time().
         """
         parsed = report if isinstance(report, LoadReport) else LoadReport.from_json(report)
         if parsed.name != name:
@@ -323,7 +319,7 @@ class GridView:
             self._unrank(substation)
             substation.report = parsed
             substation.updated_at = now
-            substation.updated_wall = steady_time() if wall is None else wall
+            substation.updated_wall = steady_time()
             substation.healthy = True
             substation.consecutive_failures = 0
             self._rank(substation)
