@@ -164,12 +164,12 @@ class SqliteKeyStore:
         count = db.execute("SELECT COUNT(*) FROM idempotency").fetchone()[0]
         if count < self.max_keys:
             return
-        db.execute(
+        deleted = db.execute(
             "DELETE FROM idempotency WHERE key IN (SELECT key FROM idempotency WHERE state = ?"
             " ORDER BY expires_at LIMIT ?)",
             (DONE, count - self.max_keys + 1),
-        )
-        if db.execute("SELECT COUNT(*) FROM idempotency").fetchone()[0] >= self.max_keys:
+        ).rowcount
+        if count - deleted >= self.max_keys:
             raise StoreFull
 
     def finish(self, key: str, owner: str, status: int, body: dict, now: float) -> None:
@@ -297,12 +297,6 @@ class RedisKeyStore:
     def mark_unknown(self, key: str, owner: str, settle_after: float, now: float) -> None:
         lifetime = max(now, settle_after) - now + self.ttl_s
         self._run(self._mark_unknown, key, [owner, repr(settle_after), repr(lifetime), repr(now)])
-
-    def ping(self) -> bool:
-        try:
-            return bool(self._redis.ping())
-        except Exception:
-            return False
 
 
 def open_store(
