@@ -226,11 +226,10 @@ class Substation:
             if self._can_start(session, now):
                 if outdated:
                     return Outdated(outdated, self._report(now, placed_by))
-                session.state, session.started_at = PAUSED, now  # as it starts: at 0 kW until allocated
-                if not self._journaled([session]):
+                # Journaled as it starts: at 0 kW until allocated.
+                if not self._journaled([replace(session, state=PAUSED, started_at=now)]):
                     return self._refuse("journal", self._needed_kw(session), now, placed_by)
                 self._arrivals += 1
-                session.state, session.started_at = QUEUED, None
                 self._start(session, now)
                 self._reallocate(now)
                 return Admitted(self._session_report(session, now), self._report(now, placed_by))
