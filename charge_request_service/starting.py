@@ -49,6 +49,12 @@ class Started:
     status: int = 201
     replayed: bool = False
 
+    @classmethod
+    def from_session(cls, session: dict, status: int, replayed: bool = False) -> Started:
+        # "result": "Charging started" is what clients of the original API read; it stays.
+        result = "Charging started" if status == 201 else "Queued"
+        return cls({"result": result, **session}, status, replayed)
+
 
 @dataclass(frozen=True)
 class NotStarted:
@@ -98,9 +104,7 @@ class SessionStarter:
         if response.status in (201, 202):
             if not is_session_report(response.body):
                 raise OutcomeUnknown(None, response)
-            # "result": "Charging started" is what clients of the original API read; it stays.
-            result = "Charging started" if response.status == 201 else "Queued"
-            return Started({"result": result, **response.body}, response.status)
+            return Started.from_session(response.body, response.status)
         if response.status < 500 or response.status == 503:
             return NotStarted(response)  # a refusal: the balancer placed nothing
         raise OutcomeUnknown(None, response)  # 502, 504, 500: it may have placed it
@@ -165,8 +169,7 @@ class SessionStarter:
         if response.status == 404:
             return None  # no substation has it, nor will: this request places it
         status = 202 if response.body.get("state") == "queued" else 201
-        result = "Queued" if status == 202 else "Charging started"
-        started = Started({"result": result, **response.body}, status, replayed=True)
+        started = Started.from_session(response.body, status, replayed=True)
         self._keep(self.keys.finish, key, claim.owner, status, started.session, self.clock())
         return started
 
