@@ -292,6 +292,10 @@ class LoadReport:
     # how many sessions (started or queued) they placed here.
     others_ev_power_kw: float | None = None
     others_sessions: int | None = None
+    # Also only for it: how many of its sessions have started here at admission in this epoch. Its sessions
+    # in flight that the report already counts are this less the admissions it has heard back about, so it
+    # does not count them twice (once in the report, once in flight).
+    started_for_you: int | None = None
     # How it shares: "fair" admits on a session's minimum and shares the rest; "fixed" gives each session its
     # maximum for its whole life and admits on that.
     allocation: str = "fixed"
@@ -362,6 +366,8 @@ class LoadReport:
             body["others_ev_power_kw"] = round(self.others_ev_power_kw, 6)
         if self.others_sessions is not None:
             body["others_sessions"] = self.others_sessions
+        if self.started_for_you is not None:
+            body["started_for_you"] = self.started_for_you
         return body
 
     @classmethod
@@ -374,6 +380,7 @@ class LoadReport:
             next_end = body.get("next_session_end_s")
             others = body.get("others_ev_power_kw")
             others_sessions = body.get("others_sessions")
+            started_for_you = body.get("started_for_you")
             report = cls(
                 name=name,
                 capacity_kw=_finite(body["capacity_kw"]),
@@ -386,6 +393,7 @@ class LoadReport:
                 next_session_end_s=None if next_end is None else _finite(next_end),
                 others_ev_power_kw=None if others is None else _finite(others),
                 others_sessions=None if others_sessions is None else _count(others_sessions),
+                started_for_you=None if started_for_you is None else _count(started_for_you),
                 allocation=body["allocation"],
                 headroom_kw=_finite(body["headroom_kw"]),
                 admission_headroom_kw=_finite(body["admission_headroom_kw"]),
@@ -491,6 +499,11 @@ LOAD_REPORT_SCHEMA: dict = {
             "type": "integer",
             "minimum": 0,
             "description": f"With {BALANCER_ID}: sessions other balancers placed (started or queued).",
+        },
+        "started_for_you": {
+            "type": "integer",
+            "minimum": 0,
+            "description": f"With {BALANCER_ID}: that balancer's sessions started here at admission in this epoch.",
         },
         "allocation": {"enum": ["fair", "fixed"]},
         "headroom_kw": {**_KW, "description": "Capacity less the background's peak over the next allocation step."},

@@ -247,10 +247,14 @@ class Assigner:
         concurrent decisions see it before the substation's answer does."""
         power, committed = substation.power_for(request.max_power_kw), substation.committed_for(request)
         self.grid_view.reserve(substation.name, power, committed)
+        outcome, response = "failed", None
         try:
-            return self._ask(substation, request, attempts, condition, wait=False)
+            outcome, response = self._ask(substation, request, attempts, condition, wait=False)
+            return outcome, response
         finally:
-            self.grid_view.release(substation.name, power, committed)
+            # A replayed session (200) started before; only a new one (201) adds to started_for_you.
+            started = outcome == "admitted" and response is not None and response.status == 201
+            self.grid_view.release(substation.name, power, committed, started=started)
 
     def _ask(
         self,

@@ -47,6 +47,11 @@ class KnownSubstation:
     pending_kw: float = 0.0
     pending_committed_kw: float = 0.0
     pending_sessions: int = 0
+    # How many of this balancer's sessions started here it has heard back about, since the report of epoch
+    # `tally_epoch` that last found nothing in flight: with the report's started_for_you, what tells the
+    # sessions in flight that report already counts.
+    started_heard: int = 0
+    tally_epoch: str | None = None
     # When its last report was taken (monotonic: for deciding when to poll), and the same as a timestamp.
     updated_at: float | None = None
     updated_wall: float | None = None
@@ -81,6 +86,45 @@ class KnownSubstation:
     def shares(self) -> bool:
         return self.report is not None and self.report.allocation == FAIR
 
+    # --- what this balancer sent here, and the last report does not count yet -------------------------
+    @property
+    def in_flight_counted(self) -> int:
+        """Sessions in flight whose admission the last report already counts: an answer's report can count
+        sessions whose own answers have not arrived, and counted twice they would steer choices away."""
+        report = self.report
+        if not self.pending_sessions or report is None or report.started_for_you is None:
+            return 0
+        if report.epoch != self.tally_epoch:
+            return 0  # a restarted substation: counted twice at worst, until nothing is in flight
+        return max(0, min(self.pending_sessions, report.started_for_you - self.started_heard))
+
+    @property
+    def uncounted_sessions(self) -> int:
+        return self.pending_sessions - self.in_flight_counted
+
+    @property
+    def uncounted_kw(self) -> float:
+        """The power of sessions in flight not in the last report (counted ones taken as the average)."""
+        return self.pending_kw * self._uncounted_share()
+
+    @property
+    def uncounted_committed_kw(self) -> float:
+        return self.pending_committed_kw * self._uncounted_share()
+
+    def _uncounted_share(self) -> float:
+        pending = self.pending_sessions
+        return (pending - self.in_flight_counted) / pending if pending else 0.0
+
+    def retally(self) -> None:
+        """Nothing in flight: the last report counts every session this balancer started here."""
+        if self.report is not None:
+            self.tally_epoch = self.report.epoch
+            self.started_heard = self.report.started_for_you or 0
+
+    def heard_started(self) -> None:
+        if self.report is not None and self.report.epoch == self.tally_epoch:
+            self.started_heard += 1
+
     # --- what a request would meet here ----------------------------------------------------------------
     def power_for(self, max_power_kw: float) -> float:
         return min(max_power_kw, self.charger_max_power_kw)
@@ -97,7 +141,7 @@ class KnownSubstation:
             return False
         if report.paused_sessions or any(report.queue_by_priority[request.priority :]):
             return False
-        room = report.admission_headroom_kw - report.committed_kw - self.pending_committed_kw
+        room = report.admission_headroom_kw - report.committed_kw - self.uncounted_committed_kw
         return self.committed_for(request) <= room + TOLERANCE_KW
 
     def could_start_any(self) -> bool:
@@ -106,7 +150,7 @@ class KnownSubstation:
         report = self.report
         if report is None or report.paused_sessions:
             return False
-        room = report.admission_headroom_kw - report.committed_kw - self.pending_committed_kw
+        room = report.admission_headroom_kw - report.committed_kw - self.uncounted_committed_kw
         return room + TOLERANCE_KW >= MIN_POWER_KW
 
     def offered_kw(self, priority: int, extra_sessions: int = 0) -> float:
@@ -117,11 +161,11 @@ class KnownSubstation:
         if report is None:
             return 0.0
         if not self.shares:  # nobody shares: a newcomer gets what no session takes, sessions in flight included
-            return max(0.0, min(report.charger_max_power_kw, report.shareable_kw[priority] - self.pending_kw))
+            return max(0.0, min(report.charger_max_power_kw, report.shareable_kw[priority] - self.uncounted_kw))
         # The sessions it would share with draw, together, what they could share plus their minimums.
         charging = report.sharing_sessions[priority]
         pool = report.shareable_kw[priority] + charging * DEFAULT_MIN_POWER_KW
-        newcomers = 1 + self.pending_sessions + extra_sessions
+        newcomers = 1 + self.uncounted_sessions + extra_sessions
         return max(0.0, min(report.charger_max_power_kw, pool / (charging + newcomers)))
 
     def sessions_until(self, priority: int, kw: float) -> int:
@@ -132,7 +176,7 @@ class KnownSubstation:
             return 0
         charging = report.sharing_sessions[priority]
         pool = report.shareable_kw[priority] + charging * DEFAULT_MIN_POWER_KW
-        return max(0, math.floor(pool / kw - charging - 1 - self.pending_sessions + 1e-9))
+        return max(0, math.floor(pool / kw - charging - 1 - self.uncounted_sessions + 1e-9))
 
     @property
     def utilization(self) -> float:
@@ -140,8 +184,8 @@ class KnownSubstation:
 
     @property
     def committed_kw(self) -> float:
-        """Power drawn, as last reported, plus this balancer's sessions in flight here."""
-        return self.load_kw + self.pending_kw
+        """Power drawn, as last reported, plus this balancer's sessions in flight here that it does not count."""
+        return self.load_kw + self.uncounted_kw
 
     def rank_key(self) -> tuple:
         """Least utilization first, counting power in flight; ties to the larger substation (so an idle
@@ -149,7 +193,7 @@ class KnownSubstation:
         return (
             self.committed_kw / self.capacity_kw,
             -self.capacity_kw,
-            self.active_sessions + self.pending_sessions,
+            self.active_sessions + self.uncounted_sessions,
             self.name,
         )
 
@@ -322,6 +366,8 @@ class GridView:
             substation.updated_wall = steady_time()
             substation.healthy = True
             substation.consecutive_failures = 0
+            if not substation.pending_sessions:
+                substation.retally()
             self._rank(substation)
             self._forget_end(name)
             if parsed.next_session_end_s is not None:
@@ -345,20 +391,24 @@ class GridView:
         """A session sent there: `power_kw` it will draw, `committed_kw` its admission will count."""
         self._pend(name, +1, power_kw, power_kw if committed_kw is None else committed_kw)
 
-    def release(self, name: str, power_kw: float, committed_kw: float | None = None) -> None:
-        """Its answer came back (the report in it counts the session if it was admitted)."""
-        self._pend(name, -1, power_kw, power_kw if committed_kw is None else committed_kw)
+    def release(self, name: str, power_kw: float, committed_kw: float | None = None, *, started: bool = False) -> None:
+        """Its answer came back (the report in it counts the session if it was admitted); `started` when the
+        answer says it started there at admission (201)."""
+        self._pend(name, -1, power_kw, power_kw if committed_kw is None else committed_kw, started)
 
-    def _pend(self, name: str, sign: int, power_kw: float, committed_kw: float) -> None:
+    def _pend(self, name: str, sign: int, power_kw: float, committed_kw: float, started: bool = False) -> None:
         with self.lock:
             substation = self._known.get(name)
             if substation is None:
                 return  # removed while a call to it was under way
             self._unrank(substation)
             substation.pending_sessions += sign
+            if started:
+                substation.heard_started()
             if substation.pending_sessions:
                 substation.pending_kw = max(0.0, substation.pending_kw + sign * power_kw)
                 substation.pending_committed_kw = max(0.0, substation.pending_committed_kw + sign * committed_kw)
             else:
                 substation.pending_kw = substation.pending_committed_kw = 0.0  # no drift left behind
+                substation.retally()
             self._rank(substation)

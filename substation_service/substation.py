@@ -67,6 +67,9 @@ TOLERANCE_KW = 1e-6
 # A process that was down long catches up in at most this many steps (each as long as it must be).
 MAX_CATCH_UP_STEPS = 2_000
 ORDER = attrgetter("order")
+# Balancers whose started sessions a substation keeps counting (started_for_you): each gunicorn worker of
+# each balancer replica is one, and one forgotten only makes that balancer count in flight more cautiously.
+REMEMBERED_BALANCERS = 1024
 
 
 class Substation:
@@ -128,6 +131,7 @@ class Substation:
         self._excess_kw = [0.0] * len(PRIORITIES)  # per priority: charging sessions' power above their minimum
         self._charging = [0] * len(PRIORITIES)  # per priority: charging sessions
         self._by_balancer: dict[str, list[float]] = {}  # balancer -> [kW allocated, sessions]
+        self._started_for: OrderedDict[str, int] = OrderedDict()  # balancer -> sessions started at admission
         self._all_at_max = True  # every started session draws its maximum
         self._fresh: list[Session] = []  # started since the last reallocation: at 0 kW until it
         self._journal: Journal = journal or NoJournal()
@@ -232,6 +236,7 @@ class Substation:
                 self._arrivals += 1
                 self._start(session, now)
                 self._reallocate(now)
+                self._count_started_for(placed_by)
                 return Admitted(self._session_report(session, now), self._report(now, placed_by))
             if not request.wait:
                 return self._refuse("capacity", self._needed_kw(session), now, placed_by)
@@ -355,6 +360,14 @@ class Substation:
         """With no session left, every sum is exactly 0: float drift does not outlive the sessions."""
         self._ev_power_kw = self._committed_kw = self._max_sum_kw = self._queued_max_kw = 0.0
         self._excess_kw = [0.0] * len(PRIORITIES)
+
+    def _count_started_for(self, balancer: str | None) -> None:
+        if balancer is None:
+            return
+        self._started_for[balancer] = self._started_for.get(balancer, 0) + 1
+        self._started_for.move_to_end(balancer)
+        if len(self._started_for) > REMEMBERED_BALANCERS:
+            self._started_for.popitem(last=False)
 
     def _refuse(self, reason: str, needed_kw: float, now: float, balancer: str | None) -> Refused:
         self.counters.refused[reason] += 1
@@ -674,6 +687,7 @@ class Substation:
             next_session_end_s=None if next_end is None else max(0.0, next_end - now),
             others_ev_power_kw=None if balancer is None else self._others_ev_power_kw(balancer),
             others_sessions=None if balancer is None else self._others_sessions(balancer),
+            started_for_you=None if balancer is None else self._started_for.get(balancer, 0),
             allocation=self.allocation,
             headroom_kw=self._headroom_kw,
             admission_headroom_kw=max(0.0, self._admission_headroom(now)),

@@ -7,6 +7,8 @@ import concurrent.futures
 import signal
 import time
 
+import pytest
+
 from tests.helpers import call, metric_value, view_of, wait_until
 
 LONG = {"TIME_SCALE": "1"}  # 11 kWh at 11 kW lasts an hour: nothing ends during a test
@@ -27,6 +29,18 @@ def test_concurrent_burst_spreads_within_one_session_share(services):
     share = 11 / 150  # one session's share of the smallest substation
     assert max(utilizations) - min(utilizations) <= share + 1e-6, utilizations
     assert sum(load["active_sessions"] for load in loads) == 30
+
+
+@pytest.mark.parametrize("strategy", ["least_utilization", "most_power"])
+def test_many_concurrent_requests_end_at_most_one_session_apart_on_equal_substations(services, strategy):
+    """32 requests in flight at a time: answers' reports that count sessions still in flight must not make
+    the balancer count them twice and send the next ones elsewhere."""
+    grid = services.grid({"a": 20_000, "b": 20_000}, substation_env=LONG, balancer_env={"STRATEGY": strategy})
+    with concurrent.futures.ThreadPoolExecutor(max_workers=32) as pool:
+        replies = list(pool.map(lambda _: start(grid.gateway.url), range(320)))
+    assert [r.status for r in replies] == [201] * 320
+    placed = [call("GET", f"{s.url}/load").body["active_sessions"] for s in grid.substations.values()]
+    assert sum(placed) == 320 and max(placed) - min(placed) <= 1, placed
 
 
 def test_killed_substation_is_skipped_and_rejoins_when_restarted(services):

@@ -104,6 +104,7 @@ def a_load_report(**changes) -> LoadReport:
         "next_session_end_s": 12.5,
         "others_ev_power_kw": 11.0,
         "others_sessions": 1,
+        "started_for_you": 4,
         "allocation": "fair",
         "headroom_kw": 119.5,
         "admission_headroom_kw": 118.0,
@@ -149,13 +150,17 @@ def schema_validator(schema: dict) -> jsonschema.Draft202012Validator:
 
 @pytest.mark.parametrize(
     "report",
-    [a_load_report(), a_load_report(others_ev_power_kw=None, others_sessions=None, next_session_end_s=None)],
+    [
+        a_load_report(),
+        a_load_report(others_ev_power_kw=None, others_sessions=None, started_for_you=None, next_session_end_s=None),
+    ],
 )
 def test_a_load_report_is_what_its_schema_says_and_reads_back_as_itself(report):
     body = report.to_json()
     schema_validator(LOAD_REPORT_SCHEMA).validate(body)
     assert set(body) <= set(LOAD_REPORT_SCHEMA["properties"])
-    assert set(LOAD_REPORT_SCHEMA["properties"]) - set(body) <= {"others_ev_power_kw", "others_sessions"}
+    for_the_asking_balancer = {"others_ev_power_kw", "others_sessions", "started_for_you"}
+    assert set(LOAD_REPORT_SCHEMA["properties"]) - set(body) <= for_the_asking_balancer
     assert LoadReport.from_json(body) == report
 
 

@@ -4,7 +4,7 @@ import random
 
 import pytest
 
-from grid_common.protocol import MalformedReport
+from grid_common.protocol import LoadReport, MalformedReport
 from load_balancer.grid_view import GridView
 from load_balancer.poller import due_for_poll
 from load_balancer.strategies import LeastUtilization, MostPower, Random, RoundRobin
@@ -180,6 +180,84 @@ def test_reserve_and_release_balance():
     assert grid.get("s1").pending_kw == pytest.approx(22)
     grid.release("s1", 22)
     assert grid.get("s1").pending_kw == 0 and grid.get("s1").pending_sessions == 0
+
+
+def test_sessions_in_flight_that_a_report_already_counts_are_not_counted_twice():
+    grid = GridView([("s1", "u1")])
+    grid.apply_report("s1", load_report("s1", sequence=1, started_for_you=5), now=0)
+    grid.reserve("s1", 11)
+    grid.reserve("s1", 11)
+    assert grid.get("s1").committed_kw == 22, "neither admitted yet, as far as the view knows"
+    # The first answer's report counts both: the second was admitted before the first's answer was written.
+    grid.apply_report("s1", load_report("s1", load_kw=22, sequence=3, started_for_you=7), now=1)
+    assert grid.get("s1").committed_kw == 22 and grid.get("s1").uncounted_sessions == 0
+    grid.release("s1", 11, started=True)
+    assert grid.get("s1").committed_kw == 22
+    # The second's answer is older than the report applied: ignored, and its session stays counted once.
+    assert not grid.apply_report("s1", load_report("s1", load_kw=11, sequence=2, started_for_you=6), now=2)
+    grid.release("s1", 11, started=True)
+    assert grid.get("s1").committed_kw == 22 and grid.get("s1").started_heard == 7
+
+
+def test_a_restarted_substation_counts_sessions_in_flight_until_none_is_left():
+    grid = GridView([("s1", "u1")])
+    grid.apply_report("s1", load_report("s1", started_for_you=5), now=0)
+    grid.reserve("s1", 11)
+    grid.apply_report("s1", load_report("s1", epoch="e2", load_kw=11, started_for_you=1), now=1)
+    assert grid.get("s1").committed_kw == 22, "a new epoch's count says nothing of what was sent before it"
+    grid.release("s1", 11, started=True)
+    assert (grid.get("s1").tally_epoch, grid.get("s1").started_heard) == ("e2", 1)
+    grid.reserve("s1", 11)
+    grid.apply_report("s1", load_report("s1", epoch="e2", load_kw=22, sequence=2, started_for_you=2), now=2)
+    assert grid.get("s1").committed_kw == 22, "counted exactly again"
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_in_flight_accounting_counts_every_session_exactly_once_in_any_order_of_answers(seed):
+    """A balancer's requests to one substation, admitted and answered in any order, with polls that arrive
+    late: what the view counts is what its last report counted plus what it sent that the report did not."""
+    rng = random.Random(seed)
+    grid = GridView([("s1", "u1")])
+    admitted, sequence = 0, 1
+    grid.apply_report("s1", load_report("s1", capacity_kw=10_000, sequence=sequence, started_for_you=0), now=0)
+    unadmitted: list[int] = []
+    answers: list[tuple[int, dict]] = []  # (request, the report its answer carries)
+    polls: list[dict] = []
+    applied = {"sequence": sequence, "admitted": 0}
+    admitted_at: dict[int, int] = {}  # request -> the count of admissions when it was admitted
+    for step in range(400):
+        event = rng.randrange(5)
+        if event == 0:
+            request = step
+            unadmitted.append(request)
+            grid.reserve("s1", 11)
+        elif event == 1 and unadmitted:
+            request = unadmitted.pop(rng.randrange(len(unadmitted)))
+            admitted, sequence = admitted + 1, sequence + 1
+            admitted_at[request] = admitted
+            answers.append((request, {"sequence": sequence, "admitted": admitted}))
+        elif event == 2 and answers:
+            request, body = answers.pop(rng.randrange(len(answers)))
+            if grid.apply_report("s1", snapshot(body), now=step):
+                applied = body
+            grid.release("s1", 11, started=True)
+            del admitted_at[request]
+        elif event == 3:
+            sequence += 1
+            polls.append({"sequence": sequence, "admitted": admitted})
+        elif event == 4 and polls:
+            body = polls.pop(rng.randrange(len(polls)))
+            if grid.apply_report("s1", snapshot(body), now=step):
+                applied = body
+        in_flight_not_in_report = len(unadmitted) + sum(at > applied["admitted"] for at in admitted_at.values())
+        assert grid.get("s1").committed_kw == pytest.approx(11 * (applied["admitted"] + in_flight_not_in_report))
+
+
+def snapshot(body: dict) -> LoadReport:
+    return load_report(
+        "s1", capacity_kw=10_000, load_kw=11 * body["admitted"], sequence=body["sequence"],
+        started_for_you=body["admitted"],
+    )  # fmt: skip
 
 
 def test_only_substations_not_refreshed_within_the_interval_are_polled():

@@ -188,6 +188,19 @@ def test_a_condition_on_other_balancers_sessions():
     assert isinstance(substation.admit(charge("EV-3"), now=0, placed_by="me", others_sessions_at_most=1), Admitted)
 
 
+def test_a_balancer_learns_how_many_of_its_sessions_started_at_admission():
+    substation = make_substation(capacity_kw=3)  # room for two minimums
+    substation.admit(charge("EV-1"), now=0, session_id="s.0123456789abcdef", placed_by="me")
+    substation.admit(charge("EV-2"), now=0, placed_by="other")
+    replay = substation.admit(charge("EV-1"), now=0, session_id="s.0123456789abcdef", placed_by="me")
+    queued = substation.admit(charge("EV-3", wait=True), now=0, placed_by="me")
+    assert replay.replayed and isinstance(queued, Queued)
+    assert substation.report(0, balancer="me").started_for_you == 1, "a replay or a queued session is not one"
+    assert substation.report(0, balancer="other").started_for_you == 1
+    assert substation.report(0, balancer="new").started_for_you == 0
+    assert substation.report(0).started_for_you is None
+
+
 def test_sessions_by_state_fairness_and_energy_for_the_metrics():
     substation = rising_background()
     for n in range(3):
