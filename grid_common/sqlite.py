@@ -17,22 +17,34 @@ from typing import TypeVar
 T = TypeVar("T")
 
 
-def open_database(path: str, busy_timeout_s: float) -> sqlite3.Connection:
+class Database(sqlite3.Connection):
+    """A connection that remembers how long it waits for a lock, so that a transaction sets it (a PRAGMA each
+    way) only on the rare path that waits."""
+
+    lock_wait_ms: int = 0
+
+    def wait_for_locks(self, milliseconds: int) -> None:
+        if milliseconds != self.lock_wait_ms:
+            self.execute(f"PRAGMA busy_timeout = {milliseconds}")
+            self.lock_wait_ms = milliseconds
+
+
+def open_database(path: str, busy_timeout_s: float) -> Database:
     """Autocommit (each statement its own transaction unless BEGIN says otherwise), shared across greenlets
     and threads: the caller orders its own calls with a lock. A locked database is waited for at most
     `busy_timeout_s` (in the caller's thread: write with `transaction`), then sqlite3.OperationalError."""
-    db = sqlite3.connect(path, timeout=busy_timeout_s, isolation_level=None, check_same_thread=False)
+    db = sqlite3.connect(path, timeout=busy_timeout_s, isolation_level=None, check_same_thread=False, factory=Database)
+    db.lock_wait_ms = round(busy_timeout_s * 1000)
     if path != ":memory:":
         db.execute("PRAGMA journal_mode=WAL")
     db.execute("PRAGMA synchronous=NORMAL")
     return db
 
 
-def transaction(db: sqlite3.Connection, work: Callable[[sqlite3.Connection], T], busy_timeout_s: float) -> T:
+def transaction(db: Database, work: Callable[[Database], T], busy_timeout_s: float) -> T:
     """`work(db)` in one write transaction (BEGIN IMMEDIATE: the write lock first, or nothing changed), its
     result; rolled back if it raises. In the event loop when the database is free; when it is locked, in an
-    OS thread, waiting at most `busy_timeout_s` (the database's, as opened) for the lock, then
-    sqlite3.OperationalError."""
+    OS thread, waiting at most `busy_timeout_s` for the lock, then sqlite3.OperationalError."""
 
     def attempt() -> T:
         db.execute("BEGIN IMMEDIATE")
@@ -44,14 +56,13 @@ def transaction(db: sqlite3.Connection, work: Callable[[sqlite3.Connection], T],
             db.execute("ROLLBACK")
             raise
 
-    db.execute("PRAGMA busy_timeout = 0")  # in the loop, a lock is never waited for
+    db.wait_for_locks(0)  # in the loop, a lock is never waited for
     try:
         return attempt()
     except sqlite3.OperationalError as error:
         if not is_locked(error):
             raise
-    finally:
-        db.execute(f"PRAGMA busy_timeout = {round(busy_timeout_s * 1000)}")
+    db.wait_for_locks(round(busy_timeout_s * 1000))
     return off_the_loop(attempt)
 
 

@@ -13,7 +13,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 
 from grid_common.protocol import CHARGING, COMPLETED, DEFAULT_MIN_POWER_KW, SchedulePeriod
-from grid_common.sqlite import open_database, transaction
+from grid_common.sqlite import Database, open_database, transaction
 from substation_service.sessions import Journal, JournalError, NoJournal, Session
 
 # A journal held by another writer is given up on quickly: the substation answers meanwhile (503 for what
@@ -69,7 +69,7 @@ class SqliteJournal:
         rows = [(i,) for i in session_ids]
         self._write(lambda db: db.executemany("DELETE FROM sessions WHERE session_id = ?", rows))
 
-    def _write(self, statements: Callable[[sqlite3.Connection], object]) -> None:
+    def _write(self, statements: Callable[[Database], object]) -> None:
         try:
             transaction(self._db, statements, BUSY_TIMEOUT_S)
         except sqlite3.Error as error:
