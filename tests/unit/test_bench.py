@@ -31,10 +31,10 @@ def floor(rps):
     return {"rps": rps, "p50_ms": 5.0, "p99_ms": 9.0, "errors": 0}
 
 
-def a_round(floor_rps, deployment_rps, single_small_rps, single_large_rps, spread=1, fixed_rps=None):
+def a_round(floor_rps, deployment_rps, single_small_rps, single_large_rps, spread=1, fixed_rps=None, sizes=SIZES):
     """A round as bench.run records it; every deployment strategy at every size runs at `deployment_rps`."""
     measured = {"floor/1": floor(floor_rps), "idle_poll_cpu": 0.02}
-    for size in SIZES:
+    for size in sizes:
         measured[f"floor/{size}"] = floor(floor_rps)
         for strategy in STRATEGIES:
             measured[f"deployment/fair/{strategy}/{size}"] = run(deployment_rps, spread)
@@ -81,6 +81,12 @@ def test_the_spread_is_the_worst_round_errors_add_up_and_targets_say_what_missed
     assert met["spread, most_power, N = 64 (sessions)"] is False
     assert met["idle polling of 64 substations (share of a core)"] is True
     assert len(met) == 2 + 1 + 2 * len(SIZES) + 2 + 1
+
+
+def test_one_size_gives_each_target_once_and_no_scaling_of_it_over_itself():
+    names = [t["name"] for t in summarise([a_round(1000, 800, 900, 900, sizes=[64])], [64])["targets"]]
+    assert len(names) == len(set(names)) == 1 + 2 + 1 + 1
+    assert not any(name.startswith("single process") for name in names)
 
 
 def test_tables_line_up_in_text_and_markdown():
