@@ -34,7 +34,7 @@ profile: $(STAMP)
 	@command -v wrk >/dev/null || { echo "wrk is missing: apt-get install wrk"; exit 2; }
 	$(BIN)/python -m bench.profile $(ARGS)
 
-# Every benchmark in turn (about 40 minutes), then docs/benchmarks.md's tables from what they wrote. Run it on a
+# Every benchmark in turn (about 50 minutes), then docs/benchmarks.md's tables from what they wrote. Run it on a
 # quiet machine, on committed code: each results file is stamped with the commit it measured.
 bench-all: $(STAMP)
 	@command -v wrk >/dev/null || { echo "wrk is missing: apt-get install wrk"; exit 2; }

@@ -12,11 +12,11 @@ Substations are started once and kept: capacity large enough that nothing fills,
 run by 4 s, so every run starts on an empty grid. Each run starts its own balancer and gateway, and wrk
 (a compiled load generator) drives them at 32 connections.
 
-Why rounds: these machines are noisy (the same run a minute apart differs by 20 %), so every ratio is taken
+Why rounds: these machines are noisy (the same run a minute apart differs by a third), so every ratio is taken
 within a round, between runs made next to each other, and the median of those ratios is reported; odd
 rounds run in reverse order, so a machine that speeds up or slows down favours no setup.
 
-    make bench                      # or: .venv/bin/python -m bench.run [--rounds 3] [--duration 5] [--sizes 2 8 64]
+    make bench                      # or: .venv/bin/python -m bench.run [--rounds 5] [--duration 5] [--sizes 2 8 64]
 
 Figures go to stdout as tables, and to bench/results/run.json (stamped with the commit) and
 bench/results/run.png; docs/benchmarks.md's tables are made from the results files (python -m bench.doc).
@@ -57,7 +57,7 @@ def plan(sizes: list[int]) -> list[tuple[str, ...]]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--duration", type=float, default=5.0, help="seconds of load per run (default 5)")
-    parser.add_argument("--rounds", type=int, default=3, help="rounds of every measurement (default 3)")
+    parser.add_argument("--rounds", type=int, default=5, help="rounds of every measurement (default 5)")
     parser.add_argument("--sizes", type=int, nargs="+", default=[2, 8, 64], help="numbers of substations")
     args = parser.parse_args(argv)
     if not require_wrk():
