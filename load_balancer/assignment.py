@@ -200,7 +200,7 @@ class Assigner:
         for substation in self._soonest_starts(request):
             if self.clock() >= attempts.deadline:
                 return None
-            outcome, response = self._ask(substation, request, attempts, None, wait=True)
+            outcome, response = self._ask_reserved(substation, request, attempts, None, wait=True)
             if outcome in ("admitted", "queued"):
                 metrics.DECISIONS.labels(substation.name, self.strategy.name).inc()
                 return Placed(response.body["session"], attempts.names, queued=outcome == "queued")
@@ -241,15 +241,21 @@ class Assigner:
         return choice, condition
 
     def _ask_reserved(
-        self, substation: KnownSubstation, request: ChargeRequest, attempts: Attempts, condition: Condition | None
+        self,
+        substation: KnownSubstation,
+        request: ChargeRequest,
+        attempts: Attempts,
+        condition: Condition | None,
+        *,
+        wait: bool = False,
     ) -> tuple[str, UpstreamResponse | None]:
-        """An admission to start now, its power counted in the view while the call is under way, so that
-        concurrent decisions see it before the substation's answer does."""
+        """An admission, its power counted in the view while the call is under way (it may start at once), so
+        that concurrent decisions see it before the substation's answer does."""
         power, committed = substation.power_for(request.max_power_kw), substation.committed_for(request)
         self.grid_view.reserve(substation.name, power, committed)
         outcome, response = "failed", None
         try:
-            outcome, response = self._ask(substation, request, attempts, condition, wait=False)
+            outcome, response = self._ask(substation, request, attempts, condition, wait=wait)
             return outcome, response
         finally:
             # A replayed session (200) started before; only a new one (201) adds to started_for_you.

@@ -253,6 +253,25 @@ def test_a_request_that_may_wait_is_queued_where_it_should_start_soonest():
     assert [(name, admission["wait"]) for name, admission, *_ in calls] == [("b", True)], "no room to start anywhere"
 
 
+def test_a_request_that_may_wait_is_counted_in_flight_too_for_it_may_start_at_once():
+    grid = GridView([("a", "http://a")])
+    full = load_report("a", load_kw=150, estimated_start_s=(0.5,) * 4, started_for_you=3)
+    grid.apply_report("a", full, now=0)
+    in_flight = []
+
+    class RoomCame:
+        def begin_charging(self, url, admission, *, timeout_s, condition=None):
+            in_flight.append(grid.get("a").pending_sessions)
+            session = {"session_id": admission["session_id"], "substation": "a"}
+            started = load_report("a", load_kw=150, sequence=2, started_for_you=4)
+            return UpstreamResponse(201, {"session": session, "load": started.to_json()}, None)
+
+    assigner = Assigner(grid, LeastUtilization(), RoomCame(), admission_timeout_s=2, deadline_s=5)
+    placed = assigner.assign(charge_request(wait=True))
+    assert not placed.queued and in_flight == [1], "its power was counted while the call was under way"
+    assert grid.get("a").pending_sessions == 0 and grid.get("a").started_heard == 4
+
+
 def test_a_request_that_may_not_wait_is_refused_when_nothing_starts_it():
     grid = GridView([("a", "http://a")])
     grid.apply_report("a", load_report("a", capacity_kw=150, load_kw=150), now=0)
