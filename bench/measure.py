@@ -7,6 +7,7 @@ each run begins on an empty grid and its spread is its own.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from bench.grid import QUIET, Substations, balancer_env, bench_stack, pid, settled_sessions, wait_all_healthy, wait_idle
@@ -21,7 +22,8 @@ TRIVIAL_CHAIN = "bench.trivial_chain:app_from_env()"
 
 def measure_floor(log_dir: Path, duration: float, last_hops: int) -> dict:
     """A trivial 3-hop Flask chain with the suite's server and client settings, its middle hop forwarding to
-    `last_hops` do-nothing processes in turn: what the stack and that many processes cost, without logic."""
+    `last_hops` do-nothing processes in turn: what the stack and that many processes cost, without logic.
+    Each hop's CPU per request is kept under the name of the service it stands in for."""
     stack = bench_stack(log_dir)
     try:
         ends = [stack.app(f"chain-substation{n}", TRIVIAL_CHAIN, QUIET, wait=False) for n in range(last_hops)]
@@ -29,9 +31,21 @@ def measure_floor(log_dir: Path, duration: float, last_hops: int) -> dict:
         middle = stack.app("chain-balancer", TRIVIAL_CHAIN, {**QUIET, "NEXT_URL": ",".join(e.url for e in ends)})
         first = stack.app("chain-gateway", TRIVIAL_CHAIN, {**QUIET, "NEXT_URL": middle.url})
         warm_up(f"{first.url}/hop")
-        return wrk(f"{first.url}/hop", duration)
+        pids = {"gateway": [pid(first)], "balancer": [pid(middle)], "substations": [pid(end) for end in ends]}
+        return measured_with_cpu(pids, lambda: wrk(f"{first.url}/hop", duration))
     finally:
         stack.stop_all(timeout_s=10)
+
+
+def measured_with_cpu(pids: dict[str, list[int]], measure: Callable[[], dict]) -> dict:
+    """`measure()`'s figures, and the CPU time each group of processes spent per request meanwhile."""
+    before = {part: sum(map(cpu_seconds, group)) for part, group in pids.items()}
+    figures = measure()
+    cpu_ms = {
+        part: round((sum(map(cpu_seconds, group)) - before[part]) / max(1, figures["requests"]) * 1000, 3)
+        for part, group in pids.items()
+    }
+    return {**figures, "cpu_ms_per_request": cpu_ms}
 
 
 def measure_suite(urls: list[str], substations: Substations, strategy: str, log_dir: Path, duration: float) -> dict:
@@ -46,14 +60,9 @@ def measure_suite(urls: list[str], substations: Substations, strategy: str, log_
         wait_idle(urls, timeout=duration + 60)
         warm_up(url, substations.energy_kwh)
         pids = {"gateway": [pid(gateway)], "balancer": [pid(balancer)], "substations": substations.pids(len(urls))}
-        cpu_before = {part: sum(map(cpu_seconds, group)) for part, group in pids.items()}
-        figures = wrk(url, duration, substations.energy_kwh)
-        cpu_ms = {
-            part: round((sum(map(cpu_seconds, group)) - cpu_before[part]) / max(1, figures["requests"]) * 1000, 3)
-            for part, group in pids.items()
-        }
+        figures = measured_with_cpu(pids, lambda: wrk(url, duration, substations.energy_kwh))
         placed = settled_sessions(urls)
-        return {**figures, "spread_sessions": max(placed) - min(placed), "cpu_ms_per_request": cpu_ms}
+        return {**figures, "spread_sessions": max(placed) - min(placed)}
     finally:
         front.stop_all(timeout_s=10)
 

@@ -34,7 +34,7 @@ def markdown(table: Table) -> str:
 def run_table(figures: dict) -> Table:
     """Every measurement of `bench.run`: medians over rounds, `vs floor` the median of within-round ratios."""
     header = ["setup", "N", "req/s", "vs floor", "p50 ms", "p99 ms", "errors", "spread",
-              "balancer CPU ms/req", "substations CPU ms/req"]  # fmt: skip
+              "gateway CPU ms/req", "balancer CPU ms/req", "substations CPU ms/req"]  # fmt: skip
     rows = []
     for key, run in figures["runs"].items():
         parts = key.split("/")
@@ -47,7 +47,7 @@ def run_table(figures: dict) -> Table:
         rows.append([
             label, size, f"{run['rps']:.0f}", f"{run['vs_floor']:.2f}" if "vs_floor" in run else "-",
             f"{run['p50_ms']:.1f}", f"{run['p99_ms']:.1f}", str(run["errors"]), str(run.get("spread_sessions", "-")),
-            f"{cpu['balancer']:.3f}" if cpu else "-", f"{cpu['substations']:.3f}" if cpu else "-",
+            *(f"{cpu[part]:.3f}" if cpu else "-" for part in ("gateway", "balancer", "substations")),
         ])  # fmt: skip
     return header, rows
 

@@ -52,6 +52,7 @@ def medians(key: str, rounds: list[dict]) -> dict:
     if "spread_sessions" in samples[0]:
         # The worst round, not a typical one: fairness must hold every time.
         figures["spread_sessions"] = max(s["spread_sessions"] for s in samples)
+    if "cpu_ms_per_request" in samples[0]:
         figures["cpu_ms_per_request"] = {
             part: round(statistics.median(s["cpu_ms_per_request"][part] for s in samples), 3)
             for part in samples[0]["cpu_ms_per_request"]

@@ -11,7 +11,7 @@ from bench.doc import DOC, render
 from bench.measure import STRATEGIES
 from bench.profile import bucket_of, parse_collapsed, shares, short
 from bench.replicas import counter_total, summarise_replicas
-from bench.report import markdown, text
+from bench.report import markdown, run_table, text
 from bench.sharing_cost import sharing_cost_table
 from bench.sharing_cost import summarise as summarise_pairs
 from bench.stamp import RESULTS
@@ -87,6 +87,15 @@ def test_one_size_gives_each_target_once_and_no_scaling_of_it_over_itself():
     names = [t["name"] for t in summarise([a_round(1000, 800, 900, 900, sizes=[64])], [64])["targets"]]
     assert len(names) == len(set(names)) == 1 + 2 + 1 + 1
     assert not any(name.startswith("single process") for name in names)
+
+
+def test_a_floor_shows_what_each_of_its_hops_costs_beside_the_service_it_stands_in_for():
+    rounds = [a_round(1000, 800, 900, 900)]
+    rounds[0]["floor/2"]["cpu_ms_per_request"] = {"gateway": 1.2, "balancer": 1.3, "substations": 0.9}
+    header, rows = run_table(summarise(rounds, SIZES))
+    floor_row = next(row for row in rows if row[0] == "floor: chain to 2 processes")
+    assert floor_row[-3:] == ["1.200", "1.300", "0.900"] and header[-3] == "gateway CPU ms/req"
+    assert next(row for row in rows if row[0] == "floor: chain to 64 processes")[-3:] == ["-", "-", "-"]
 
 
 def test_tables_line_up_in_text_and_markdown():
