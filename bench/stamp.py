@@ -15,14 +15,21 @@ from tools.processes import ROOT
 RESULTS = ROOT / "bench" / "results"
 
 
-def commit() -> str:
-    """The commit measured, with `+dirty` when the working tree differs from it."""
+# What the benchmarks write themselves: `make bench-all` changes them as it goes, and they are not what it
+# measures, so they do not make a tree dirty.
+WRITTEN_BY_THE_BENCH = ("bench/results", "docs/benchmarks.md")
+
+
+def commit(root: Path = ROOT) -> str:
+    """The commit measured, with `+dirty` when the working tree differs from it (outside what the
+    benchmarks write)."""
 
     def git(*args: str) -> str:
-        return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, check=False).stdout.strip()
+        return subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, check=False).stdout.strip()
 
     head = git("rev-parse", "--short=12", "HEAD") or "unknown"
-    dirty = git("status", "--porcelain", "--untracked-files=no")
+    excluded = [f":(exclude){path}" for path in WRITTEN_BY_THE_BENCH]
+    dirty = git("status", "--porcelain", "--untracked-files=no", "--", ".", *excluded)
     return f"{head}+dirty" if dirty else head
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 
 import pytest
 
@@ -14,7 +15,7 @@ from bench.replicas import counter_total, summarise_replicas
 from bench.report import markdown, run_table, text
 from bench.sharing_cost import sharing_cost_table
 from bench.sharing_cost import summarise as summarise_pairs
-from bench.stamp import RESULTS
+from bench.stamp import RESULTS, commit
 from bench.summary import summarise
 
 SIZES = [2, 64]
@@ -200,3 +201,22 @@ def test_sharing_cost_is_the_median_of_the_pairs_ratios_never_a_ratio_of_medians
     assert [t["met"] for t in figures["targets"]] == [True, False]
     _, rows = sharing_cost_table(figures)
     assert rows[1] == ["N = 64", "0.50, 0.60, 4.00", "0.60"]
+
+
+def test_what_the_benchmarks_write_does_not_make_the_commit_they_measure_dirty(tmp_path):
+    def git(*args):
+        subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=tmp_path, check=True,
+                       capture_output=True)  # fmt: skip
+
+    (tmp_path / "bench" / "results").mkdir(parents=True)
+    (tmp_path / "docs").mkdir()
+    for path in ("bench/results/run.json", "docs/benchmarks.md", "service.py"):
+        (tmp_path / path).write_text("before")
+    git("init", "-q")
+    git("add", ".")
+    git("commit", "-q", "-m", "measured")
+    (tmp_path / "bench/results/run.json").write_text("a benchmark wrote this")
+    (tmp_path / "docs/benchmarks.md").write_text("and made this from it")
+    assert not commit(tmp_path).endswith("+dirty")
+    (tmp_path / "service.py").write_text("code changed after the commit")
+    assert commit(tmp_path).endswith("+dirty")
