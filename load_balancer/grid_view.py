@@ -112,8 +112,7 @@ class KnownSubstation:
         return self.pending_committed_kw * self._uncounted_share()
 
     def _uncounted_share(self) -> float:
-        pending = self.pending_sessions
-        return (pending - self.in_flight_counted) / pending if pending else 0.0
+        return self.uncounted_sessions / self.pending_sessions if self.pending_sessions else 0.0
 
     def retally(self) -> None:
         """Nothing in flight: the last report counts every session this balancer started here."""
