@@ -38,7 +38,12 @@ COLUMNS = (
     "ended_at",
     "schedule",
 )
-UPSERT = f"INSERT OR REPLACE INTO sessions ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"
+# An update in place: INSERT OR REPLACE deletes the row and inserts it anew, which rewrites the primary key's
+# index too and costs nearly twice as much per admission.
+UPSERT = (
+    f"INSERT INTO sessions ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"
+    f" ON CONFLICT (session_id) DO UPDATE SET {', '.join(f'{column} = excluded.{column}' for column in COLUMNS[1:])}"
+)
 CREATE = (
     "CREATE TABLE IF NOT EXISTS sessions ("
     " session_id TEXT PRIMARY KEY, vehicle_id TEXT NOT NULL, energy_kwh REAL NOT NULL, min_kw REAL NOT NULL,"
