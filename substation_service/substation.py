@@ -26,7 +26,7 @@ import math
 import secrets
 import threading
 import time
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from dataclasses import replace
 from operator import attrgetter
 
@@ -230,12 +230,15 @@ class Substation:
             if self._can_start(session, now):
                 if outdated:
                     return Outdated(outdated, self._report(now, placed_by))
-                # Journaled as it starts: at 0 kW until allocated.
-                if not self._journaled([replace(session, state=PAUSED, started_at=now)]):
+                # Journaled as it starts: at the power it will draw when that is its maximum, which the
+                # reallocation then leaves as it is (one write per admission, not two); else at 0 kW until
+                # the reallocation gives it its share and writes that.
+                at_full_power = self._draws_max(self._max_sum_kw + session.max_kw, self._paused, now, self.step_s)
+                if not self._journaled([self._as_started(session, now, session.max_kw if at_full_power else 0.0)]):
                     return self._refuse("journal", self._needed_kw(session), now, placed_by)
                 self._arrivals += 1
                 self._start(session, now)
-                self._reallocate(now)
+                self._reallocate(now, journaled=session if at_full_power else None)
                 self._count_started_for(placed_by)
                 return Admitted(self._session_report(session, now), self._report(now, placed_by))
             if not request.wait:
@@ -459,19 +462,34 @@ class Substation:
             if len(session.schedule) > self.schedule_limit:
                 session.schedule.popleft()
 
-    def _reallocate(self, moment: float, step_s: float | None = None) -> None:
+    def _as_started(self, session: Session, now: float, kw: float) -> Session:
+        """A copy of the session as starting it at `kw` now makes it: what the journal keeps of it."""
+        started = replace(session, state=PAUSED, started_at=now, delivered_at=now, schedule=deque())
+        if kw > 0:
+            self._set_limit(started, kw, now)
+            started.state = CHARGING
+        return started
+
+    def _draws_max(self, max_sum_kw: float, paused: int, moment: float, step_s: float) -> bool:
+        """Whether every started session draws its maximum over the next step, their maxima summing to
+        `max_sum_kw`: none was held back, none is paused or waits, and the maxima fit the headroom."""
+        headroom = max(0.0, self.capacity_kw - self.background.peak_between(moment, moment + step_s))
+        return self._all_at_max and not paused and not self._queue and max_sum_kw <= headroom + TOLERANCE_KW
+
+    def _reallocate(self, moment: float, step_s: float | None = None, *, journaled: Session | None = None) -> None:
         """Share the headroom over the next step among the started sessions, start what fits from the
-        queue, and account the interval that ends here for overload."""
+        queue, and account the interval that ends here for overload. `journaled`: a session just started,
+        already journaled at its maximum, which needs no second write if that is what it gets."""
         began = time.perf_counter()
         step_s = step_s or self.step_s
         self._account(moment)
         headroom = max(0.0, self.capacity_kw - self.background.peak_between(moment, moment + step_s))
         paused_before = self._paused - len(self._fresh)  # the fresh ones are at 0 kW only until now
-        if self._all_at_max and not paused_before and not self._queue and self._max_sum_kw <= headroom + TOLERANCE_KW:
+        if self._draws_max(self._max_sum_kw, paused_before, moment, step_s):
             # Every session draws its maximum and still fits: only those just started need their power.
             for session in self._fresh:
                 self._apply(session, session.max_kw, moment)
-            changed = self._fresh
+            changed = [session for session in self._fresh if session is not journaled]
         else:
             fixed = self.allocation == FIXED
             shares = self._fixed_shares(moment) if fixed else self._fair_shares(headroom, moment)
@@ -480,6 +498,8 @@ class Substation:
                 for session in self._started
                 if self._apply(session, shares.get(session.session_id, 0.0), moment)
             ]
+            if journaled is not None and journaled not in changed:
+                changed.append(journaled)  # journaled at its maximum, it got another share: write that
         self._fresh = []
         self._write_behind(changed)
         self._all_at_max = self._paused == 0 and all(level == math.inf for level in self._levels.values())

@@ -123,3 +123,39 @@ def test_a_journal_of_version_0_2_is_taken_over(tmp_path):
     assert charging.energy_delivered_kwh == pytest.approx(5.5)
     assert substation.session("s1.00000000000000aa", 20).state == COMPLETED
     assert substation.session("s1.00000000000000bb", 5).energy_delivered_kwh == pytest.approx(5.5)
+
+
+class CountingJournal(SqliteJournal):
+    def __init__(self, path: str) -> None:
+        super().__init__(path)
+        self.writes = 0
+
+    def record(self, sessions) -> None:
+        self.writes += 1
+        super().record(sessions)
+
+
+@pytest.mark.parametrize("allocation", ["fair", "fixed"])
+def test_the_journal_holds_every_session_as_the_substation_does_with_one_write_per_admission_at_full_power(
+    tmp_path, allocation
+):
+    journal = CountingJournal(str(tmp_path / "sessions.sqlite3"))
+    background = BackgroundDemand(0.0, DailyProfile(), SimulatedClock(TIME_SCALE))
+    substation = Substation("s1", 44.0, 22.0, TIME_SCALE, background, journal=journal, now=0, allocation=allocation)
+
+    def kept_as_held() -> bool:
+        held = {s.session_id: SqliteJournal._row(s) for s in substation._sessions.values()}
+        kept = {s.session_id: SqliteJournal._row(s) for s in journal.sessions()}
+        return all(kept[key] == row for key, row in held.items())
+
+    writes_per_admission = []
+    # Two at their maximum fit (one write each); the third makes them share or waits (more than one).
+    for n, (minimum, maximum) in enumerate([(11, 22), (11, 22), (11, 22)]):
+        before = journal.writes
+        outcome = substation.admit(charge(f"EV-{n}", 11, maximum, min_power_kw=minimum, wait=True), now=n)
+        assert isinstance(outcome, Admitted | Queued)
+        writes_per_admission.append(journal.writes - before)
+        assert kept_as_held(), f"after admission {n}"
+    assert writes_per_admission[:2] == [1, 1]
+    if allocation == "fair":
+        assert writes_per_admission[2] == 2, "journaled at 0 kW, then at its share with the others' new shares"
