@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 # Share of the daily peak, hour by hour: a residential feeder with a morning bump and an evening peak.
 RESIDENTIAL_PROFILE = (
@@ -65,6 +65,8 @@ class BackgroundDemand:
     peak_kw: float
     profile: DailyProfile
     clock: SimulatedClock
+    # The last peak asked for, with its interval: one admission asks for the same interval several times.
+    _last_peak: list = field(default_factory=lambda: [None, 0.0], init=False, compare=False, repr=False)
 
     def at(self, wall_seconds: float) -> float:
         if self.peak_kw == 0:
@@ -74,6 +76,10 @@ class BackgroundDemand:
     def peak_between(self, start_wall: float, end_wall: float) -> float:
         if self.peak_kw == 0:
             return 0.0
-        start_hour = self.clock.hour_of_day(start_wall)
-        span_hours = (end_wall - start_wall) * self.clock.time_scale / 3600.0
-        return self.peak_kw * self.profile.peak_between(start_hour, start_hour + span_hours)
+        interval, peak = self._last_peak
+        if interval != (start_wall, end_wall):
+            start_hour = self.clock.hour_of_day(start_wall)
+            span_hours = (end_wall - start_wall) * self.clock.time_scale / 3600.0
+            peak = self.peak_kw * self.profile.peak_between(start_hour, start_hour + span_hours)
+            self._last_peak[:] = [(start_wall, end_wall), peak]
+        return peak

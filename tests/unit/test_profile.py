@@ -43,3 +43,14 @@ def test_background_demand_scales_profile_and_can_be_off():
     assert demand.peak_between(2, 3) == pytest.approx(50 * 0.37)
     off = BackgroundDemand(peak_kw=0, profile=DailyProfile(), clock=clock)
     assert off.at(19) == 0 and off.peak_between(0, 100) == 0
+
+
+def test_the_background_peak_is_the_same_asked_once_or_again_in_any_order():
+    background = BackgroundDemand(100.0, DailyProfile(), SimulatedClock(3600.0))
+    windows = [(0.0, 1.0), (0.0, 1.0), (5.5, 7.0), (0.0, 1.0), (5.5, 7.0), (5.5, 9.0), (0.0, 1.0)]
+    asked = [background.peak_between(start, end) for start, end in windows]
+    fresh = [BackgroundDemand(100.0, DailyProfile(), SimulatedClock(3600.0)).peak_between(*w) for w in windows]
+    assert asked == fresh
+    assert background == BackgroundDemand(100.0, DailyProfile(), SimulatedClock(3600.0)), (
+        "what it remembers is no part of it"
+    )
