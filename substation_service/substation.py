@@ -686,14 +686,17 @@ class Substation:
         default_max = min(DEFAULT_MAX_POWER_KW, self.charger_max_power_kw)
         newcomer_kw = DEFAULT_MIN_POWER_KW if self.allocation == FAIR else default_max
         starts: list[float | None] = []
+        fits = None  # whether a newcomer fits now: the same whatever its priority, so asked once at most
         for priority in PRIORITIES:
             ahead = [s for s in queue if s.priority >= priority]
             newcomer = Session("", "", 1.0, newcomer_kw, newcomer_kw, priority, now, self._arrivals)
-            if not ahead and not self._blocked(priority) and self._fits(newcomer, now):
-                starts.append(0.0)
-            else:
-                start = self._estimated_starts(now, [*ahead, newcomer])[-1]
-                starts.append(None if start is None else max(0.0, start - now))
+            if not ahead and not self._blocked(priority):
+                fits = self._fits(newcomer, now) if fits is None else fits
+                if fits:
+                    starts.append(0.0)
+                    continue
+            start = self._estimated_starts(now, [*ahead, newcomer])[-1]
+            starts.append(None if start is None else max(0.0, start - now))
         next_end = self._next_end()
         return LoadReport(
             name=self.name,
