@@ -77,8 +77,10 @@ class BoundedBody:
             return self.app(environ, start_response)
         if declared.isdigit() and int(declared) > self.max_bytes:
             return self._refuse(start_response, 413, "Content Too Large", self._too_large())
+        # A declared length is read and no further: asking past it only to hear the end costs another read.
+        limit = int(declared) if not chunked else self.max_bytes + 1
         try:
-            body = _read_within(environ["wsgi.input"], self.max_bytes + 1, self.timeout_s)
+            body = _read_within(environ["wsgi.input"], limit, self.timeout_s)
         except BodyTooSlow:
             detail = f"The request body did not arrive within {self.timeout_s:g} s."
             return self._refuse(start_response, 408, "Request Timeout", detail)
