@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
-from flask import Blueprint, Response, current_app, json, request
+from flask import Blueprint, Response, current_app, request
 
 from charge_request_service.balancer_client import BalancerClient
 from charge_request_service.starting import NotStarted, OutcomeUnknown, SessionStarter, Started

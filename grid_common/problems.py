@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import logging
 
-from flask import Flask, Response, json, request
+from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException
 
 from grid_common.edge import PROBLEM_CONTENT_TYPE  # defined where no Flask is imported: gunicorn's config uses it

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 
-from flask import Blueprint, Flask, Response, json, request
+from flask import Blueprint, Flask, Response, request
 from prometheus_client import CollectorRegistry
 
 from grid_common import deadline

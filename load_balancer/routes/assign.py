@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import math
 
-from flask import Blueprint, Response, json, request
+from flask import Blueprint, Response, request
 
 from grid_common import deadline
 from grid_common.problems import Problem
