@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from flask import Blueprint, current_app, request
+from flask import Blueprint, Response, current_app, request
 
 from grid_common.problems import Problem
 from grid_common.protocol import (
@@ -115,8 +116,9 @@ def begin_charging():
         ) from None
     if isinstance(outcome, Admitted | Queued):
         status = 200 if outcome.replayed else (201 if isinstance(outcome, Admitted) else 202)
-        body = admission_answer(outcome.session, outcome.report)
-        return body, status, {"Location": f"/sessions/{outcome.session.session_id}"}
+        body = json.dumps(admission_answer(outcome.session, outcome.report))
+        headers = {"Location": f"/sessions/{outcome.session.session_id}"}
+        return Response(body, status=status, content_type="application/json", headers=headers)
     if isinstance(outcome, Outdated):
         raise Problem(
             412,
