@@ -166,6 +166,9 @@ CHARGE_REQUEST_SCHEMA: dict = {
 }
 
 
+CHARGE_REQUEST_FIELDS = frozenset(CHARGE_REQUEST_SCHEMA["properties"])
+
+
 def _number(body: dict, field: str, default: float, maximum: float, errors: list[dict]) -> float:
     if field not in body:
         return default
@@ -201,7 +204,7 @@ def parse_charge_request(body: object, *, extra_fields: frozenset[str] = frozens
     if not isinstance(body, dict):
         raise InvalidRequest([{"field": "(body)", "message": "must be a JSON object"}])
     errors: list[dict] = []
-    for field in sorted(set(body) - set(CHARGE_REQUEST_SCHEMA["properties"]) - extra_fields):
+    for field in sorted(body.keys() - CHARGE_REQUEST_FIELDS - extra_fields):
         errors.append({"field": field, "message": "is not a known field"})
     vehicle_id = body.get("vehicle_id")
     if vehicle_id is None:
