@@ -233,7 +233,8 @@ class Substation:
                 # Journaled as it starts: at the power it will draw when that is its maximum, which the
                 # reallocation then leaves as it is (one write per admission, not two); else at 0 kW until
                 # the reallocation gives it its share and writes that.
-                at_full_power = self._draws_max(self._max_sum_kw + session.max_kw, self._paused, now, self.step_s)
+                headroom = self._step_headroom(now, self.step_s)
+                at_full_power = self._draws_max(self._max_sum_kw + session.max_kw, self._paused, headroom)
                 if not self._journaled([self._as_started(session, now, session.max_kw if at_full_power else 0.0)]):
                     return self._refuse("journal", self._needed_kw(session), now, placed_by)
                 self._arrivals += 1
@@ -470,10 +471,13 @@ class Substation:
             started.state = CHARGING
         return started
 
-    def _draws_max(self, max_sum_kw: float, paused: int, moment: float, step_s: float) -> bool:
+    def _step_headroom(self, moment: float, step_s: float) -> float:
+        """What the sessions may draw together over the step from `moment`: capacity less the background's peak."""
+        return max(0.0, self.capacity_kw - self.background.peak_between(moment, moment + step_s))
+
+    def _draws_max(self, max_sum_kw: float, paused: int, headroom: float) -> bool:
         """Whether every started session draws its maximum over the next step, their maxima summing to
-        `max_sum_kw`: none was held back, none is paused or waits, and the maxima fit the headroom."""
-        headroom = max(0.0, self.capacity_kw - self.background.peak_between(moment, moment + step_s))
+        `max_sum_kw`: none was held back, none is paused or waits, and the maxima fit the `headroom`."""
         return self._all_at_max and not paused and not self._queue and max_sum_kw <= headroom + TOLERANCE_KW
 
     def _reallocate(self, moment: float, step_s: float | None = None, *, journaled: Session | None = None) -> None:
@@ -483,9 +487,9 @@ class Substation:
         began = time.perf_counter()
         step_s = step_s or self.step_s
         self._account(moment)
-        headroom = max(0.0, self.capacity_kw - self.background.peak_between(moment, moment + step_s))
+        headroom = self._step_headroom(moment, step_s)
         paused_before = self._paused - len(self._fresh)  # the fresh ones are at 0 kW only until now
-        if self._draws_max(self._max_sum_kw, paused_before, moment, step_s):
+        if self._draws_max(self._max_sum_kw, paused_before, headroom):
             # Every session draws its maximum and still fits: only those just started need their power.
             for session in self._fresh:
                 self._apply(session, session.max_kw, moment)
