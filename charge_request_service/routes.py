@@ -18,7 +18,7 @@ from grid_common.protocol import (
     parse_charge_request,
 )
 from grid_common.upstream import UpstreamError
-from grid_common.web import invalid_request_problem, read_json_body, relay, upstream_failure_problem
+from grid_common.web import invalid_request_problem, read_json_body, relay, request_body, upstream_failure_problem
 
 blueprint = Blueprint("gateway", __name__)
 
@@ -60,7 +60,7 @@ def initiate_energy_transfer():
     starter = context().starter
     key = request.headers.get(IDEMPOTENCY_KEY)
     outcome = from_balancer(
-        lambda: starter.start(charge) if key is None else starter.start_once(charge, key, request.get_data())
+        lambda: starter.start(charge) if key is None else starter.start_once(charge, key, request_body())
     )
     if not isinstance(outcome, Started):
         return relay(outcome.response, "load balancer")

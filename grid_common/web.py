@@ -27,11 +27,16 @@ def new_app(name: str) -> Flask:
     return app
 
 
+def request_body() -> bytes:
+    """The request's body as it came: the bytes BoundedBody read, else (no body, or an app without it) read
+    through the framework."""
+    raw = request.environ.get(BODY)
+    return request.get_data(cache=True) if raw is None else raw
+
+
 def read_json_body(*, optional: bool) -> object:
     """Decode the request body as JSON; an empty body is None when `optional`."""
-    raw = request.environ.get(BODY)
-    if raw is None:  # no body, or not through BoundedBody (an app under test without it)
-        raw = request.get_data(cache=True)
+    raw = request_body()
     if not raw.strip():
         if optional:
             return None
