@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 
-from flask import Blueprint, Response, current_app, request
+from flask import Blueprint, current_app, request
 
 from charge_request_service.balancer_client import BalancerClient
 from charge_request_service.starting import NotStarted, OutcomeUnknown, SessionStarter, Started
@@ -17,6 +16,7 @@ from grid_common.protocol import (
     is_session_id,
     parse_charge_request,
 )
+from grid_common.responses import json_response
 from grid_common.upstream import UpstreamError
 from grid_common.web import invalid_request_problem, read_json_body, relay, request_body, upstream_failure_problem
 
@@ -64,12 +64,9 @@ def initiate_energy_transfer():
     )
     if not isinstance(outcome, Started):
         return relay(outcome.response, "load balancer")
-    headers = {"Location": f"/sessions/{outcome.session['session_id']}"}
-    if outcome.replayed:
-        headers[IDEMPOTENT_REPLAYED] = "true"
-    return Response(
-        json.dumps(outcome.session), status=outcome.status, content_type="application/json", headers=headers
-    )
+    location = f"/sessions/{outcome.session['session_id']}"
+    headers = {IDEMPOTENT_REPLAYED: "true"} if outcome.replayed else None
+    return json_response(outcome.session, outcome.status, location=location, headers=headers)
 
 
 @blueprint.get("/sessions/<session_id>")

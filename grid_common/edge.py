@@ -9,9 +9,10 @@
 from __future__ import annotations
 
 import io
-import json
 import time
 from collections.abc import Callable, Iterable
+
+import orjson
 
 MAX_BODY_BYTES = 16 * 1024
 BODY_TIMEOUT_S = 5.0
@@ -22,7 +23,7 @@ BODY = "grid.body"
 
 
 def problem_bytes(status: int, title: str, detail: str) -> bytes:
-    return json.dumps({"type": "about:blank", "title": title, "status": status, "detail": detail}).encode()
+    return orjson.dumps({"type": "about:blank", "title": title, "status": status, "detail": detail})
 
 
 class BodyTooSlow(Exception):

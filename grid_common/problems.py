@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import logging
 
 from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException
 
 from grid_common.edge import PROBLEM_CONTENT_TYPE  # defined where no Flask is imported: gunicorn's config uses it
+from grid_common.responses import json_response
 
 log = logging.getLogger(__name__)
 
@@ -45,8 +45,7 @@ class Problem(Exception):
 def problem_response(problem: Problem) -> Response:
     body = problem.to_dict()
     body.setdefault("instance", request.path)
-    response = Response(json.dumps(body), status=problem.status, content_type=PROBLEM_CONTENT_TYPE)
-    response.headers.update(problem.headers)
+    response = json_response(body, problem.status, headers=problem.headers, content_type=PROBLEM_CONTENT_TYPE)
     if problem.retry_after is not None:
         # Retry-After takes whole seconds; never advertise 0, which invites a hot loop.
         response.headers["Retry-After"] = str(max(1, round(problem.retry_after)))
@@ -57,7 +56,7 @@ def relay_problem(status: int, body: object, retry_after: str | None) -> Respons
     """Pass an upstream problem through unchanged, so the client sees the real cause."""
     if not isinstance(body, dict):
         body = {"type": "about:blank", "title": "Upstream error", "status": status}
-    response = Response(json.dumps(body), status=status, content_type=PROBLEM_CONTENT_TYPE)
+    response = json_response(body, status, content_type=PROBLEM_CONTENT_TYPE)
     if retry_after:
         response.headers["Retry-After"] = retry_after
     return response

@@ -6,11 +6,11 @@ A JsonClient speaks JSON over a transport: urllib3 in the services, an in-proces
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
+import orjson
 import urllib3
 from urllib3.exceptions import HTTPError, NewConnectionError, TimeoutError
 
@@ -110,7 +110,7 @@ class JsonClient:
         headers = {**self.headers, **(headers or {})}
         payload = None
         if body is not None:
-            payload = json.dumps(body).encode()
+            payload = orjson.dumps(body)
             headers["Content-Type"] = "application/json"
         limits = (
             (self.connect_timeout, self.read_timeout)
@@ -119,8 +119,8 @@ class JsonClient:
         )
         response = self.transport.send(method, url, payload, headers, limits)
         try:
-            decoded = json.loads(response.data) if response.data else None
-        except (ValueError, RecursionError) as error:
+            decoded = orjson.loads(response.data) if response.data else None
+        except ValueError as error:
             raise UpstreamBadResponse(
                 f"{method} {url} answered {response.status} with a body that is not JSON"
             ) from error

@@ -14,6 +14,7 @@ from grid_common.lifecycle import draining
 from grid_common.metrics import CONTENT_TYPE_LATEST, render_metrics
 from grid_common.problems import Problem, install_problem_handlers, relay_problem
 from grid_common.protocol import REQUEST_DEADLINE, InvalidRequest
+from grid_common.responses import json_response
 from grid_common.upstream import UpstreamError, UpstreamResponse, UpstreamTimeout
 
 
@@ -79,11 +80,9 @@ def probes_blueprint(is_ready: Callable[[], tuple[bool, dict]], registry: Collec
     @blueprint.get("/readyz")
     def readyz():
         if draining():
-            body = {"status": "draining"}
-            return Response(json.dumps(body), status=503, content_type="application/json")
+            return json_response({"status": "draining"}, 503)
         ready, details = is_ready()
-        body = {"status": "ready" if ready else "not ready", **details}
-        return Response(json.dumps(body), status=200 if ready else 503, content_type="application/json")
+        return json_response({"status": "ready" if ready else "not ready", **details}, 200 if ready else 503)
 
     @blueprint.get("/metrics")
     def metrics_endpoint():
@@ -102,7 +101,7 @@ def upstream_failure_problem(error: UpstreamError, upstream: str) -> Problem:
 def relay(response: UpstreamResponse, upstream: str) -> Response:
     """Answer with what the upstream said: its success, or its problem, or 502 if it crashed."""
     if 200 <= response.status < 300:
-        return Response(json.dumps(response.body), status=response.status, content_type="application/json")
+        return json_response(response.body, response.status)
     if 400 <= response.status < 500 or response.status in (502, 503, 504):
         return relay_problem(response.status, response.body, response.retry_after)
     raise Problem(502, "Bad Gateway", f"The {upstream} failed with status {response.status}.")

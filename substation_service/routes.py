@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from flask import Blueprint, Response, current_app, request
+from flask import Blueprint, current_app, request
 
 from grid_common.problems import Problem
 from grid_common.protocol import (
@@ -23,6 +22,7 @@ from grid_common.protocol import (
     parse_admission,
     substation_of,
 )
+from grid_common.responses import json_response
 from grid_common.web import invalid_request_problem, read_json_body, refuse_if_late
 from substation_service.sessions import Admitted, JournalError, Outdated, Queued, SessionConflict
 from substation_service.substation import Substation
@@ -116,9 +116,8 @@ def begin_charging():
         ) from None
     if isinstance(outcome, Admitted | Queued):
         status = 200 if outcome.replayed else (201 if isinstance(outcome, Admitted) else 202)
-        body = json.dumps(admission_answer(outcome.session, outcome.report))
-        headers = {"Location": f"/sessions/{outcome.session.session_id}"}
-        return Response(body, status=status, content_type="application/json", headers=headers)
+        body = admission_answer(outcome.session, outcome.report)
+        return json_response(body, status, location=f"/sessions/{outcome.session.session_id}")
     if isinstance(outcome, Outdated):
         raise Problem(
             412,

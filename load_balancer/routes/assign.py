@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import json
 import math
 
-from flask import Blueprint, Response, request
+from flask import Blueprint, request
 
 from grid_common import deadline
 from grid_common.problems import Problem
@@ -15,6 +14,7 @@ from grid_common.protocol import (
     is_session_token,
     parse_charge_request,
 )
+from grid_common.responses import json_response
 from grid_common.web import invalid_request_problem, read_json_body, refuse_if_late
 from load_balancer import metrics
 from load_balancer.assignment import NotPlaced, SessionExists
@@ -64,7 +64,4 @@ def assign_substation():
                 503, title, refusal.detail or detail, retry_after=refusal.retry_after_s, tried=refusal.attempts
             ) from None
     session = placed.session
-    return (
-        Response(json.dumps(session), status=202 if placed.queued else 201, content_type="application/json"),
-        {"Location": f"/sessions/{session['session_id']}"},
-    )
+    return json_response(session, 202 if placed.queued else 201, location=f"/sessions/{session['session_id']}")
