@@ -17,6 +17,7 @@ import re
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
 
 # --- headers --------------------------------------------------------------------------------------------
 # Which balancer process asks a substation: its load reports then say what *other* balancers' sessions
@@ -77,6 +78,7 @@ def is_session_token(value: object) -> bool:
     return isinstance(value, str) and bool(SESSION_TOKEN_PATTERN.fullmatch(value))
 
 
+@lru_cache(maxsize=1024)  # an answer gives one moment several times (requested, started, its schedule's start)
 def iso_utc(wall_seconds: float | None) -> str | None:
     """Timestamps on the wire: ISO 8601 in UTC, to the millisecond."""
     if wall_seconds is None:
@@ -425,10 +427,15 @@ class LoadReport:
         return report
 
 
+# Reports are read on every admission answer: the checks test exact types, as JSON decoders make them (and
+# as bool, an int in Python, is not).
 def _finite(value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(float(value)):
-        raise ValueError("not a finite number")
-    return float(value)
+    kind = type(value)
+    if kind is float and math.isfinite(value):
+        return value
+    if kind is int:
+        return float(value)  # OverflowError beyond what a float holds
+    raise ValueError("not a finite number")
 
 
 MAX_COUNT = 2**63 - 1  # what any JSON peer can hold as an integer
@@ -439,11 +446,11 @@ ALLOCATIONS = (FAIR, FIXED)
 def _per_priority(values: object, read) -> tuple:
     if not isinstance(values, list) or len(values) != len(PRIORITIES):
         raise ValueError(f"not a list of {len(PRIORITIES)}, one per priority")
-    return tuple(read(value) for value in values)
+    return tuple([read(value) for value in values])
 
 
 def _count(value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_COUNT:
+    if type(value) is not int or not 0 <= value <= MAX_COUNT:
         raise ValueError("not a count from 0 to 2**63 - 1")
     return value
 

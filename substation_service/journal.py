@@ -11,6 +11,7 @@ import json
 import sqlite3
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
+from operator import attrgetter
 
 from grid_common.protocol import CHARGING, COMPLETED, DEFAULT_MIN_POWER_KW, SchedulePeriod
 from grid_common.sqlite import Database, open_database, transaction
@@ -21,7 +22,8 @@ from substation_service.sessions import Journal, JournalError, NoJournal, Sessio
 BUSY_TIMEOUT_S = 0.25
 
 SCHEMA_VERSION = 2
-COLUMNS = (
+# The columns that hold the session's attribute of the same name; the schedule, last, is kept as JSON.
+ATTRIBUTE_COLUMNS = (
     "session_id",
     "vehicle_id",
     "energy_kwh",
@@ -36,8 +38,9 @@ COLUMNS = (
     "delivered_at",
     "started_at",
     "ended_at",
-    "schedule",
 )
+COLUMNS = (*ATTRIBUTE_COLUMNS, "schedule")
+_attributes_of = attrgetter(*ATTRIBUTE_COLUMNS)
 # An update in place: INSERT OR REPLACE deletes the row and inserts it anew, which rewrites the primary key's
 # index too and costs nearly twice as much per admission.
 UPSERT = (
@@ -68,7 +71,8 @@ class SqliteJournal:
     def record(self, sessions: Iterable[Session]) -> None:
         """One transaction for all of them, or JournalError and none."""
         rows = [self._row(session) for session in sessions]
-        self._write(lambda db: db.executemany(UPSERT, rows))
+        # One row (an admission, a stop) is most writes: a single statement skips executemany's iteration.
+        self._write(lambda db: db.execute(UPSERT, rows[0]) if len(rows) == 1 else db.executemany(UPSERT, rows))
 
     def forget(self, session_ids: Iterable[str]) -> None:
         rows = [(i,) for i in session_ids]
@@ -94,7 +98,7 @@ class SqliteJournal:
     @staticmethod
     def _row(session: Session) -> tuple:
         schedule = json.dumps([[period.start, period.limit_kw] for period in session.schedule])
-        return tuple(schedule if column == "schedule" else getattr(session, column) for column in COLUMNS)
+        return (*_attributes_of(session), schedule)
 
     def _migrate_from_fixed_power(self) -> None:
         """Version 0.2 kept each session at one power for its whole life: it becomes a session whose

@@ -682,6 +682,10 @@ class Substation:
             schedule=tuple(session.schedule),
         )
 
+    def _newcomer(self, kw: float, priority: int, now: float) -> Session:
+        """A session the report asks about: arriving now at `priority`, drawing `kw` at least and at most."""
+        return Session("", "", 1.0, kw, kw, priority, now, self._arrivals)
+
     def _report(self, now: float, balancer: str | None = None) -> LoadReport:
         self._report_sequence += 1
         shareable, sharing = self._sharing_state()
@@ -692,14 +696,14 @@ class Substation:
         starts: list[float | None] = []
         fits = None  # whether a newcomer fits now: the same whatever its priority, so asked once at most
         for priority in PRIORITIES:
-            ahead = [s for s in queue if s.priority >= priority]
-            newcomer = Session("", "", 1.0, newcomer_kw, newcomer_kw, priority, now, self._arrivals)
+            ahead = [s for s in queue if s.priority >= priority] if queue else []
             if not ahead and not self._blocked(priority):
-                fits = self._fits(newcomer, now) if fits is None else fits
+                if fits is None:
+                    fits = self._fits(self._newcomer(newcomer_kw, priority, now), now)
                 if fits:
                     starts.append(0.0)
                     continue
-            start = self._estimated_starts(now, [*ahead, newcomer])[-1]
+            start = self._estimated_starts(now, [*ahead, self._newcomer(newcomer_kw, priority, now)])[-1]
             starts.append(None if start is None else max(0.0, start - now))
         next_end = self._next_end()
         return LoadReport(
