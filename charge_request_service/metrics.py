@@ -1,5 +1,6 @@
 """Every metric the gateway exposes, in one place, and the hooks that count each request."""
 
+import functools
 import time
 
 from flask import Flask, Response, g, request
@@ -36,8 +37,15 @@ def instrument(app: Flask) -> None:
 
     @app.after_request
     def _count(response: Response):
-        route = request.url_rule.rule if request.url_rule else "unmatched"
-        method = method_label(request.method)
-        REQUESTS.labels(route, method, str(response.status_code)).inc()
-        REQUEST_SECONDS.labels(route, method).observe(time.perf_counter() - g.started)
+        rule = request.url_rule
+        route = rule.rule if rule else "unmatched"
+        count, duration = series(route, method_label(request.method), response.status_code)
+        count.inc()
+        duration.observe(time.perf_counter() - g.started)
         return response
+
+
+@functools.cache  # a few routes, methods and statuses: finding a series by its labels costs more than counting
+def series(route: str, method: str, status: int) -> tuple:
+    """The request counter's and the latency histogram's series for one route, method and status."""
+    return REQUESTS.labels(route, method, str(status)), REQUEST_SECONDS.labels(route, method)

@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import functools
 import io
 import time
 from collections.abc import Callable, Iterable
@@ -49,18 +50,26 @@ def _read_within(stream, limit: int, timeout_s: float) -> bytes:
 
 def _read_some(stream, size: int, timeout_s: float) -> bytes:
     """One read, bounded in time: under gevent a Timeout interrupts it wherever it waits."""
+    timeout = _gevent_timeout()
+    if timeout is None:
+        return stream.read(size)
+    try:
+        with timeout(timeout_s):
+            return stream.read(size)
+    except timeout:
+        raise BodyTooSlow from None
+
+
+@functools.cache
+def _gevent_timeout() -> type | None:
+    """gevent's Timeout when gevent serves this process (asked once: a worker patches before its first
+    request), else None: a plain WSGI server hands the app a body already in memory."""
     try:
         import gevent
         from gevent import monkey
-    except ImportError:  # pragma: no cover - every service runs gevent; plain WSGI servers read in memory
-        return stream.read(size)
-    if not monkey.is_module_patched("socket"):
-        return stream.read(size)
-    try:
-        with gevent.Timeout(timeout_s):
-            return stream.read(size)
-    except gevent.Timeout:
-        raise BodyTooSlow from None
+    except ImportError:  # pragma: no cover - every service runs gevent
+        return None
+    return gevent.Timeout if monkey.is_module_patched("socket") else None
 
 
 class BoundedBody:

@@ -42,7 +42,7 @@ def read_json_body(*, optional: bool) -> object:
         if optional:
             return None
         raise Problem(400, "Bad Request", "A JSON body is required.")
-    if not request.is_json:
+    if not _declares_json(request.environ.get("CONTENT_TYPE", "")) and not request.is_json:
         raise Problem(
             415,
             "Unsupported Media Type",
@@ -63,6 +63,11 @@ def read_json_body(*, optional: bool) -> object:
             errors=[{"field": "(body)", "message": "must be a JSON object"}],
         )
     return body
+
+
+def _declares_json(content_type: str) -> bool:
+    """The usual Content-Type, recognised without parsing it (request.is_json parses it for the rest)."""
+    return content_type == "application/json" or content_type.startswith("application/json;")
 
 
 def invalid_request_problem(error: InvalidRequest) -> Problem:
