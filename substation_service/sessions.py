@@ -40,6 +40,14 @@ class Session:
         # What it may draw, as the allocator takes it: made once, since a session's limits do not change.
         self.demand = Demand(self.session_id, self.min_kw, self.max_kw, self.priority)
 
+    def copy(self, **changes: object) -> Session:
+        """This session with `changes` (fields), sharing the rest, its schedule too unless a new one is among
+        them. dataclasses.replace would build it anew through __init__, at several times the cost, and a copy
+        is made at every admission."""
+        twin = object.__new__(Session)
+        twin.__dict__.update(self.__dict__, **changes)
+        return twin
+
     @property
     def order(self) -> tuple[int, int]:
         """Who goes first: the highest priority, then the earliest arrival."""

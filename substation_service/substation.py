@@ -27,7 +27,6 @@ import secrets
 import threading
 import time
 from collections import OrderedDict, deque
-from dataclasses import replace
 from operator import attrgetter
 
 from grid_common.protocol import (
@@ -266,7 +265,7 @@ class Substation:
                 finished = self._finished.get(session_id)
                 return None if finished is None else self._session_report(finished, now)
             was_started = session.started
-            ended = replace(session, state=STOPPED, ended_at=now, allocated_kw=0.0)
+            ended = session.copy(state=STOPPED, ended_at=now, allocated_kw=0.0)
             ended.delivered_kwh, ended.delivered_at = session.delivered(now, self.time_scale), now
             if not self._journaled([ended]):
                 raise JournalError(self.journal_error)
@@ -465,7 +464,7 @@ class Substation:
 
     def _as_started(self, session: Session, now: float, kw: float) -> Session:
         """A copy of the session as starting it at `kw` now makes it: what the journal keeps of it."""
-        started = replace(session, state=PAUSED, started_at=now, delivered_at=now, schedule=deque())
+        started = session.copy(state=PAUSED, started_at=now, delivered_at=now, schedule=deque())
         if kw > 0:
             self._set_limit(started, kw, now)
             started.state = CHARGING
