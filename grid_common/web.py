@@ -48,6 +48,8 @@ def read_json_body(*, optional: bool) -> object:
             "Unsupported Media Type",
             f"Send the body as application/json, not {request.mimetype or 'no content type'}.",
         )
+    # What clients send is read with the standard library, not orjson (grid_common/responses.py): NaN gets
+    # the field's own 422 "must be finite", and nesting too deep is told apart as RecursionError.
     try:
         body = json.loads(raw)
     except ValueError as error:

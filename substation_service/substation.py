@@ -695,7 +695,7 @@ class Substation:
         starts: list[float | None] = []
         fits = None  # whether a newcomer fits now: the same whatever its priority, so asked once at most
         for priority in PRIORITIES:
-            ahead = [s for s in queue if s.priority >= priority] if queue else []
+            ahead = [s for s in queue if s.priority >= priority]
             if not ahead and not self._blocked(priority):
                 if fits is None:
                     fits = self._fits(self._newcomer(newcomer_kw, priority, now), now)
