@@ -2,10 +2,10 @@
 (substation, balancer, gateway), so what an answer costs counts three times.
 
 - Bodies are encoded with orjson: a substation's admission answer (a session and a load report, mostly
-  floats) takes the standard library about eight times as long.
+  floats) takes the standard library several times as long.
 - A Location the service built itself (`/sessions/<id>`: ASCII letters, digits, dots, dashes) is added as
   the answer is sent, not kept in `headers` for werkzeug to parse, quote and reassemble as an IRI, which costs
-  more than all the other headers together.
+  about as much as sending all the other headers.
 """
 
 from __future__ import annotations
