@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Iterator
 from operator import attrgetter
 
 from grid_common.protocol import CHARGING, COMPLETED, DEFAULT_MIN_POWER_KW, SchedulePeriod
-from grid_common.sqlite import Database, open_database, transaction
+from grid_common.sqlite import open_database, statement, transaction
 from substation_service.sessions import Journal, JournalError, NoJournal, Session
 
 # A journal held by another writer is given up on quickly: the substation answers meanwhile (503 for what
@@ -71,16 +71,20 @@ class SqliteJournal:
     def record(self, sessions: Iterable[Session]) -> None:
         """One transaction for all of them, or JournalError and none."""
         rows = [self._row(session) for session in sessions]
-        # One row (an admission, a stop) is most writes: a single statement skips executemany's iteration.
-        self._write(lambda db: db.execute(UPSERT, rows[0]) if len(rows) == 1 else db.executemany(UPSERT, rows))
+        if len(rows) == 1:  # most writes (an admission, a stop): one statement, no transaction around it
+            self._write(lambda: statement(self._db, UPSERT, rows[0], BUSY_TIMEOUT_S))
+        else:
+            self._write(lambda: transaction(self._db, lambda db: db.executemany(UPSERT, rows), BUSY_TIMEOUT_S))
 
     def forget(self, session_ids: Iterable[str]) -> None:
         rows = [(i,) for i in session_ids]
-        self._write(lambda db: db.executemany("DELETE FROM sessions WHERE session_id = ?", rows))
+        delete = "DELETE FROM sessions WHERE session_id = ?"
+        self._write(lambda: transaction(self._db, lambda db: db.executemany(delete, rows), BUSY_TIMEOUT_S))
 
-    def _write(self, statements: Callable[[Database], object]) -> None:
+    @staticmethod
+    def _write(write: Callable[[], object]) -> None:
         try:
-            transaction(self._db, statements, BUSY_TIMEOUT_S)
+            write()
         except sqlite3.Error as error:
             raise JournalError(f"the journal cannot write: {error}") from error
 
