@@ -2,8 +2,8 @@
 
     python -m bench.decision            # microseconds per decision for N = 10, 1 000, 10 000
 
-A decision as the assigner makes it: under the grid view's lock, choose (most_power), state the admission
-condition (which looks for the runner-up), and reserve; the reservation is released 32 decisions later,
+A decision as the assigner makes it: under the grid view's lock, pick (most_power: the choice, and the
+admission condition, which rests on the runner-up), and reserve; the reservation is released 32 decisions later,
 as under the benchmark's load. 99 % of the substations have no room for any car (full), the rest are
 partly loaded: a strategy that walked the rankings would pass every full one each time. Full substations
 wait outside the rankings (load_balancer/grid_view.py), so they cost nothing here. Written to
@@ -19,7 +19,7 @@ import time
 from bench.stamp import write_results
 from grid_common.protocol import ChargeRequest, LoadReport
 from load_balancer.grid_view import GridView
-from load_balancer.strategies import MostPower
+from load_balancer.strategies import NOTHING_EXCLUDED, MostPower
 
 SIZES = (10, 1_000, 10_000)
 FULL_SHARE = 0.99
@@ -47,15 +47,14 @@ def worst_case_grid(size: int, rng: random.Random) -> GridView:
 
 
 def decision_us(size: int, decisions: int = 20_000, seed: int = 1) -> float:
-    """Mean microseconds of one decision: choose, condition and reserve under the lock, release later."""
+    """Mean microseconds of one decision: pick (choice and condition) and reserve under the lock, release later."""
     grid = worst_case_grid(size, random.Random(seed))
     strategy = MostPower()
     in_flight: list[str] = []
     started = time.perf_counter()
     for _ in range(decisions):
         with grid.lock:
-            choice = strategy.choose(grid, REQUEST)
-            strategy.admission_condition(grid, choice, REQUEST)
+            choice, _ = strategy.pick(grid, REQUEST, NOTHING_EXCLUDED, conditional=True)
             grid.reserve(choice.name, 11.0, 1.4)
         in_flight.append(choice.name)
         if len(in_flight) > 32:  # 32 requests in flight, as under the benchmark's load

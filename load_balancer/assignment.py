@@ -20,6 +20,7 @@ from typing import Protocol
 from grid_common.protocol import (
     SESSION_EXISTS,
     ChargeRequest,
+    LoadReport,
     MalformedReport,
     admission_body,
     is_session_report,
@@ -28,7 +29,7 @@ from grid_common.protocol import (
 )
 from grid_common.upstream import UpstreamError, UpstreamResponse, UpstreamUnavailable
 from load_balancer import metrics
-from load_balancer.grid_view import GridView, KnownSubstation
+from load_balancer.grid_view import GridView, KnownSubstation, checked_report
 from load_balancer.strategies import Condition, Strategy
 
 # Retry-After of a refusal when no report says when a session ends (nothing charging where it could, or
@@ -231,14 +232,10 @@ class Assigner:
     ) -> tuple[KnownSubstation, Condition | None] | None:
         started = time.perf_counter()
         with self.grid_view.lock:
-            choice = self.strategy.choose(self.grid_view, request, tried)
-            if choice is None:
-                return None
-            condition = (
-                self.strategy.admission_condition(self.grid_view, choice, request, tried) if conditional else None
-            )
-        metrics.DECISION_SECONDS.observe(time.perf_counter() - started)
-        return choice, condition
+            picked = self.strategy.pick(self.grid_view, request, tried, conditional)
+        if picked is not None:
+            metrics.DECISION_SECONDS.observe(time.perf_counter() - started)
+        return picked
 
     def _ask_reserved(
         self,
@@ -253,14 +250,14 @@ class Assigner:
         that concurrent decisions see it before the substation's answer does."""
         power, committed = substation.power_for(request.max_power_kw), substation.committed_for(request)
         self.grid_view.reserve(substation.name, power, committed)
-        outcome, response = "failed", None
+        outcome, response, report = "failed", None, None
         try:
-            outcome, response = self._ask(substation, request, attempts, condition, wait=wait)
+            outcome, response, report = self._ask(substation, request, attempts, condition, wait=wait)
             return outcome, response
         finally:
             # A replayed session (200) started before; only a new one (201) adds to started_for_you.
             started = outcome == "admitted" and response is not None and response.status == 201
-            self.grid_view.release(substation.name, power, committed, started=started)
+            self.grid_view.release(substation.name, power, committed, started=started, report=report, now=self.clock())
 
     def _ask(
         self,
@@ -270,9 +267,10 @@ class Assigner:
         condition: Condition | None,
         *,
         wait: bool,
-    ) -> tuple[str, UpstreamResponse | None]:
-        """One admission at one substation: "admitted", "queued", "refused", "outdated" or "failed";
-        SessionExists when it holds the session's id for another request."""
+    ) -> tuple[str, UpstreamResponse | None, LoadReport | None]:
+        """One admission at one substation: "admitted", "queued", "refused", "outdated" or "failed", the
+        answer, and the load it carried for the view; SessionExists when it holds the session's id for
+        another request."""
         attempts.tried.add(substation.name)
         attempts.names.append(substation.name)
         # The balancer names the session so that any replica can later route it by its prefix.
@@ -283,8 +281,8 @@ class Assigner:
         except UpstreamError as error:
             self.grid_view.record_failure(substation.name, certain=isinstance(error, UpstreamUnavailable))
             metrics.UPSTREAM_FAILURES.labels(substation.name, "begin_charging", error.kind).inc()
-            return "failed", None
-        outcome = self._take_answer(substation.name, response)
+            return "failed", None, None
+        outcome, report = self._take_answer(substation.name, response)
         if outcome == "exists":
             # The caller reused a token: another substation would start a second session under it.
             raise SessionExists(admission["session_id"])
@@ -293,23 +291,27 @@ class Assigner:
             metrics.REFUSALS.labels(substation.name).inc()
             if response.retry_after and response.retry_after.isdigit():
                 attempts.retry_hints.append(float(response.retry_after))
-        return outcome, response
+        return outcome, response, report
 
-    def _take_answer(self, name: str, response: UpstreamResponse) -> str:
-        """Take the substation's fresh load from its answer, and say what the answer was."""
+    def _take_answer(self, name: str, response: UpstreamResponse) -> tuple[str, LoadReport | None]:
+        """What the answer was, and the fresh load it carries, for the view to take as the reservation is
+        released (in one step). A failed answer's load is taken at once, before the failure is counted."""
         body = response.body if isinstance(response.body, dict) else {}
         if response.status == 409 and body.get("reason") == SESSION_EXISTS:
-            return "exists"  # an answer about the request, not a failure of the substation
-        report = body.get("load")
-        if report is not None:
+            return "exists", None  # an answer about the request, not a failure of the substation
+        carried = body.get("load")
+        report = None
+        if carried is not None:
             with contextlib.suppress(MalformedReport):  # the admission outcome stands without it
-                self.grid_view.apply_report(name, report, self.clock())
+                report = checked_report(name, carried)
         if response.status in (200, 201, 202) and is_session_report(body.get("session")):
-            return "queued" if body["session"].get("state") == "queued" else "admitted"
-        if response.status == 409 and report is not None:
-            return "refused"
-        if response.status == 412 and report is not None:
-            return "outdated"
+            return ("queued" if body["session"].get("state") == "queued" else "admitted"), report
+        if response.status == 409 and carried is not None:
+            return "refused", report
+        if response.status == 412 and carried is not None:
+            return "outdated", report
+        if report is not None:
+            self.grid_view.apply_report(name, report, self.clock())
         self.grid_view.record_failure(name)
         metrics.UPSTREAM_FAILURES.labels(name, "begin_charging", f"http_{response.status // 100}xx").inc()
-        return "failed"
+        return "failed", None

@@ -100,19 +100,22 @@ class KnownSubstation:
 
     @property
     def uncounted_sessions(self) -> int:
-        return self.pending_sessions - self.in_flight_counted
+        return self.pending_sessions - self.in_flight_counted if self.pending_sessions else 0
 
     @property
     def uncounted_kw(self) -> float:
         """The power of sessions in flight not in the last report (counted ones taken as the average)."""
-        return self.pending_kw * self._uncounted_share()
+        return self.pending_kw * self._uncounted_share() if self.pending_sessions else 0.0
 
     @property
     def uncounted_committed_kw(self) -> float:
-        return self.pending_committed_kw * self._uncounted_share()
+        return self.pending_committed_kw * self._uncounted_share() if self.pending_sessions else 0.0
 
     def _uncounted_share(self) -> float:
-        return self.uncounted_sessions / self.pending_sessions if self.pending_sessions else 0.0
+        # Every decision reads these for every substation it passes: most have nothing in flight, and then
+        # the property chain is not walked at all (the guards above).
+        pending = self.pending_sessions
+        return (pending - self.in_flight_counted) / pending if pending else 0.0
 
     def retally(self) -> None:
         """Nothing in flight: the last report counts every session this balancer started here."""
@@ -188,11 +191,13 @@ class KnownSubstation:
 
     def rank_key(self) -> tuple:
         """Least utilization first, counting power in flight; ties to the larger substation (so an idle
-        grid's first sessions go to the biggest), then to fewer sessions, then by name."""
+        grid's first sessions go to the biggest), then to fewer sessions, then by name. Only a substation
+        that reported is ranked."""
+        report = self.report
         return (
-            self.committed_kw / self.capacity_kw,
-            -self.capacity_kw,
-            self.active_sessions + self.uncounted_sessions,
+            (report.load_kw + self.uncounted_kw) / report.capacity_kw,
+            -report.capacity_kw,
+            report.active_sessions + self.uncounted_sessions,
             self.name,
         )
 
@@ -267,6 +272,12 @@ class GridView:
         known = self._known
         for key in self._ranking(priority):
             yield known[key[-1]]
+
+    def ranked_power_kw(self, substation: KnownSubstation, priority: int) -> float:
+        """What ranks `substation` in ranked_by_power(priority): offered_kw, capped at full power, as of its last
+        change. Read, not computed again: a decision asks it of the substations it just took from there."""
+        key = self._keys.get(substation.name, {}).get(priority)
+        return min(substation.offered_kw(priority), FULL_POWER_KW) if key is None else -key[0]
 
     def _ranking(self, kind: object) -> SortedList:
         ranking = self._rankings.get(kind)
@@ -348,31 +359,31 @@ class GridView:
         Without the ordering check the view would forget the session just admitted. A report still in
         JSON is checked first (MalformedReport). `now` is monotonic; the wall time kept for display is steady_time().
         """
-        parsed = report if isinstance(report, LoadReport) else LoadReport.from_json(report)
-        if parsed.name != name:
-            # Sessions placed there would be named after the one and refused by the other.
-            raise MalformedReport(f"the substation known as {name} calls itself {parsed.name}")
+        parsed = checked_report(name, report)
         with self.lock:
             substation = self._known.get(name)
             if substation is None:
                 return False  # removed meanwhile
-            last = substation.report
-            if last is not None and parsed.epoch == last.epoch and parsed.sequence <= last.sequence:
-                return False  # stale
+            if is_stale(substation, parsed):
+                return False
             self._unrank(substation)
-            substation.report = parsed
-            substation.updated_at = now
-            substation.updated_wall = steady_time()
-            substation.healthy = True
-            substation.consecutive_failures = 0
-            if not substation.pending_sessions:
-                substation.retally()
+            self._take_report(substation, parsed, now)
             self._rank(substation)
-            self._forget_end(name)
-            if parsed.next_session_end_s is not None:
-                self._end_of[name] = (now + parsed.next_session_end_s, name)
-                self._ends.add(self._end_of[name])
             return True
+
+    def _take_report(self, substation: KnownSubstation, report: LoadReport, now: float) -> None:
+        """With the substation out of the rankings."""
+        substation.report = report
+        substation.updated_at = now
+        substation.updated_wall = steady_time()
+        substation.healthy = True
+        substation.consecutive_failures = 0
+        if not substation.pending_sessions:
+            substation.retally()
+        self._forget_end(substation.name)
+        if report.next_session_end_s is not None:
+            self._end_of[substation.name] = (now + report.next_session_end_s, substation.name)
+            self._ends.add(self._end_of[substation.name])
 
     def record_failure(self, name: str, *, certain: bool = False) -> None:
         """A failed call. `certain` (connection refused) marks it unhealthy at once; a timeout may be a blip."""
@@ -390,17 +401,38 @@ class GridView:
         """A session sent there: `power_kw` it will draw, `committed_kw` its admission will count."""
         self._pend(name, +1, power_kw, power_kw if committed_kw is None else committed_kw)
 
-    def release(self, name: str, power_kw: float, committed_kw: float | None = None, *, started: bool = False) -> None:
-        """Its answer came back (the report in it counts the session if it was admitted); `started` when the
-        answer says it started there at admission (201)."""
-        self._pend(name, -1, power_kw, power_kw if committed_kw is None else committed_kw, started)
+    def release(
+        self,
+        name: str,
+        power_kw: float,
+        committed_kw: float | None = None,
+        *,
+        started: bool = False,
+        report: LoadReport | None = None,
+        now: float = 0.0,
+    ) -> None:
+        """Its answer came back: `started` when it says the session started there at admission (201);
+        `report`, the load the answer carried (checked_report), taken as apply_report would at `now`, in the
+        same step: one change of the rankings per answer rather than two."""
+        self._pend(name, -1, power_kw, power_kw if committed_kw is None else committed_kw, started, report, now)
 
-    def _pend(self, name: str, sign: int, power_kw: float, committed_kw: float, started: bool = False) -> None:
+    def _pend(
+        self,
+        name: str,
+        sign: int,
+        power_kw: float,
+        committed_kw: float,
+        started: bool = False,
+        report: LoadReport | None = None,
+        now: float = 0.0,
+    ) -> None:
         with self.lock:
             substation = self._known.get(name)
             if substation is None:
                 return  # removed while a call to it was under way
             self._unrank(substation)
+            if report is not None and not is_stale(substation, report):
+                self._take_report(substation, report, now)
             substation.pending_sessions += sign
             if started:
                 substation.heard_started()
@@ -411,3 +443,18 @@ class GridView:
                 substation.pending_kw = substation.pending_committed_kw = 0.0  # no drift left behind
                 substation.retally()
             self._rank(substation)
+
+
+def checked_report(name: str, report: LoadReport | object) -> LoadReport:
+    """A report from `name`, parsed if still JSON; MalformedReport when it is not one, or names another."""
+    parsed = report if isinstance(report, LoadReport) else LoadReport.from_json(report)
+    if parsed.name != name:
+        # Sessions placed there would be named after the one and refused by the other.
+        raise MalformedReport(f"the substation known as {name} calls itself {parsed.name}")
+    return parsed
+
+
+def is_stale(substation: KnownSubstation, report: LoadReport) -> bool:
+    """Whether a newer report from the same process was already taken."""
+    last = substation.report
+    return last is not None and report.epoch == last.epoch and report.sequence <= last.sequence

@@ -44,6 +44,13 @@ class Strategy(Protocol):
         """When the choice stands whatever other balancers placed at `chosen`: None."""
         ...
 
+    def pick(
+        self, grid: GridView, request: ChargeRequest, exclude: Set[str], conditional: bool
+    ) -> tuple[KnownSubstation, Condition | None] | None:
+        """The choice, and (if `conditional`) its admission condition: what choose and admission_condition
+        give, in one pass where the strategy can."""
+        ...
+
 
 def can_take(substation: KnownSubstation, request: ChargeRequest, exclude: Set[str]) -> bool:
     return substation.name not in exclude and substation.can_start(request)
@@ -55,8 +62,41 @@ class LoadBlind:
     def admission_condition(self, grid, chosen, request, exclude=NOTHING_EXCLUDED) -> None:
         return None
 
+    def pick(self, grid, request, exclude, conditional) -> tuple[KnownSubstation, None] | None:
+        chosen = self.choose(grid, request, exclude)
+        return None if chosen is None else (chosen, None)
 
-class LeastUtilization:
+
+class Ranked:
+    """Strategies that take the first candidate of a ranking: the runner-up their condition rests on is the
+    next candidate, so a decision walks the ranking once for both."""
+
+    def choose(self, grid: GridView, request: ChargeRequest, exclude: Set[str] = NOTHING_EXCLUDED):
+        return next(self._candidates(grid, request, exclude), None)
+
+    def admission_condition(self, grid, chosen, request, exclude=NOTHING_EXCLUDED) -> Condition | None:
+        runner_up = next((s for s in self._candidates(grid, request, exclude) if s is not chosen), None)
+        return self._condition(grid, chosen, runner_up, request)
+
+    def pick(self, grid, request, exclude, conditional) -> tuple[KnownSubstation, Condition | None] | None:
+        candidates = self._candidates(grid, request, exclude)
+        chosen = next(candidates, None)
+        if chosen is None:
+            return None
+        return chosen, self._condition(grid, chosen, next(candidates, None), request) if conditional else None
+
+    @staticmethod
+    def _candidates(grid: GridView, request: ChargeRequest, exclude: Set[str]) -> Iterator[KnownSubstation]:
+        raise NotImplementedError
+
+    @staticmethod
+    def _condition(
+        grid: GridView, chosen: KnownSubstation, runner_up: KnownSubstation | None, request: ChargeRequest
+    ) -> Condition | None:
+        raise NotImplementedError
+
+
+class LeastUtilization(Ranked):
     """The healthy substation with the lowest utilization where the session starts now.
 
     The grid view keeps substations ranked, so this is the first entry with room: O(1) while the grid has
@@ -66,17 +106,14 @@ class LeastUtilization:
 
     name = "least_utilization"
 
-    def choose(self, grid: GridView, request: ChargeRequest, exclude: Set[str] = NOTHING_EXCLUDED):
-        return next(self._candidates(grid, request, exclude), None)
-
-    def admission_condition(self, grid, chosen, request, exclude=NOTHING_EXCLUDED) -> Condition | None:
+    @staticmethod
+    def _condition(grid, chosen, runner_up, request) -> Condition | None:
         """What this balancer believes other balancers' sessions at `chosen` draw, plus what they could add
         before `chosen` would rank after the runner-up, plus one session: the choice stands until then.
 
         The one session of tolerance is what replicas promise (within 2 sessions of each other) bought
         cheaply: insisting on exact order made a second choice of most choices under continuous load
         (`python -m bench.replicas` measures how many). With no runner-up the choice always stands."""
-        runner_up = next((s for s in self._candidates(grid, request, exclude) if s is not chosen), None)
         return utilization_condition(chosen, runner_up, request)
 
     @staticmethod
@@ -94,7 +131,7 @@ def utilization_condition(
     return Condition(others_ev_power_at_most=allowed_kw)
 
 
-class MostPower:
+class MostPower(Ranked):
     """The substation where the session would draw the most power now, given its priority: with sharing,
     utilization is near 100 % wherever sessions are, and what a newcomer gets is what differs. Where every
     candidate would give it full power, ties go to the least utilized, as least_utilization does.
@@ -104,18 +141,15 @@ class MostPower:
 
     name = "most_power"
 
-    def choose(self, grid: GridView, request: ChargeRequest, exclude: Set[str] = NOTHING_EXCLUDED):
-        return next(self._candidates(grid, request, exclude), None)
-
-    def admission_condition(self, grid, chosen, request, exclude=NOTHING_EXCLUDED) -> Condition | None:
+    @staticmethod
+    def _condition(grid, chosen, runner_up, request) -> Condition | None:
         """Full power at both the chosen and the runner-up: the choice rests on utilization, and stands as
         least_utilization's does. Otherwise it rests on what a newcomer gets: it stands while other
         balancers place at most as many sessions at `chosen` as leave it above the runner-up, plus one."""
-        runner_up = next((s for s in self._candidates(grid, request, exclude) if s is not chosen), None)
         if runner_up is None or chosen.others_sessions is None:
             return None
-        chosen_kw = min(chosen.offered_kw(request.priority), FULL_POWER_KW)
-        runner_up_kw = min(runner_up.offered_kw(request.priority), FULL_POWER_KW)
+        chosen_kw = grid.ranked_power_kw(chosen, request.priority)
+        runner_up_kw = grid.ranked_power_kw(runner_up, request.priority)
         if runner_up_kw >= FULL_POWER_KW:
             return utilization_condition(chosen, runner_up, request)
         if runner_up_kw <= 0:

@@ -377,3 +377,25 @@ def test_a_most_power_choice_stands_until_others_place_as_many_sessions_as_keep_
     condition = strategy.admission_condition(grid, chosen, wants(11))
     assert condition.others_sessions_at_most == 2 + 7 + 1 and condition.others_ev_power_at_most is None
     assert strategy.admission_condition(grid, chosen, wants(11), exclude={"b"}) is None, "no runner-up"
+
+
+@pytest.mark.parametrize("strategy", [MostPower(), LeastUtilization()], ids=lambda s: s.name)
+def test_a_pick_in_one_pass_is_the_choice_and_the_condition_asked_apart(strategy):
+    """The assigner's pick walks the ranking once for the choice and its runner-up; it must give what
+    choose and admission_condition give, on grids of every kind, sessions in flight and exclusions included."""
+    rng = random.Random(7)
+    for _ in range(300):
+        reports = [
+            sharing(f"s{i}", rng.choice((22, 44, 88, 150)), rng.randrange(0, 12), others=rng.choice((None, 0, 2)))
+            for i in range(rng.randrange(1, 6))
+        ]
+        grid = fair_grid(*reports)
+        for _ in range(rng.randrange(0, 4)):
+            grid.reserve(rng.choice(reports).name, 11, 1.4)
+        exclude = {r.name for r in reports if rng.random() < 0.2}
+        request = charge(max_power_kw=11, priority=rng.randrange(0, 2))
+        chosen = strategy.choose(grid, request, exclude)
+        expected = None if chosen is None else (chosen, strategy.admission_condition(grid, chosen, request, exclude))
+        assert strategy.pick(grid, request, exclude, conditional=True) == expected
+        unconditional = strategy.pick(grid, request, exclude, conditional=False)
+        assert unconditional == (None if chosen is None else (chosen, None))
