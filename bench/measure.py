@@ -6,6 +6,7 @@ each run begins on an empty grid and its spread is its own.
 
 from __future__ import annotations
 
+import statistics
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -20,21 +21,52 @@ BALANCING = STRATEGIES[:2]
 TRIVIAL_CHAIN = "bench.trivial_chain:app_from_env()"
 
 
-def measure_floor(log_dir: Path, duration: float, last_hops: int) -> dict:
+class Floor:
     """A trivial 3-hop Flask chain with the suite's server and client settings, its middle hop forwarding to
     `last_hops` do-nothing processes in turn: what the stack and that many processes cost, without logic.
-    Each hop's CPU per request is kept under the name of the service it stands in for."""
-    stack = bench_stack(log_dir)
-    try:
-        ends = [stack.app(f"chain-substation{n}", TRIVIAL_CHAIN, QUIET, wait=False) for n in range(last_hops)]
-        stack.wait_healthy(timeout_s=180)
-        middle = stack.app("chain-balancer", TRIVIAL_CHAIN, {**QUIET, "NEXT_URL": ",".join(e.url for e in ends)})
-        first = stack.app("chain-gateway", TRIVIAL_CHAIN, {**QUIET, "NEXT_URL": middle.url})
-        warm_up(f"{first.url}/hop")
-        pids = {"gateway": [pid(first)], "balancer": [pid(middle)], "substations": [pid(end) for end in ends]}
-        return measured_with_cpu(pids, lambda: wrk(f"{first.url}/hop", duration))
-    finally:
-        stack.stop_all(timeout_s=10)
+
+    It stays up while the suite runs, so that it can be measured right before and right after each of the
+    suite's runs (idle, 64 last hops cost about 3 % of one core: a handicap for the suite, if anything): these machines speed up and slow down by a third within minutes,
+    and the mean of the two sides cancels a steady drift. Each hop's CPU per request is kept under the name
+    of the service it stands in for."""
+
+    def __init__(self, log_dir: Path, last_hops: int) -> None:
+        self.stack = bench_stack(log_dir)
+        try:
+            stack = self.stack
+            ends = [stack.app(f"chain-substation{n}", TRIVIAL_CHAIN, QUIET, wait=False) for n in range(last_hops)]
+            stack.wait_healthy(timeout_s=180)
+            middle = stack.app("chain-balancer", TRIVIAL_CHAIN, {**QUIET, "NEXT_URL": ",".join(e.url for e in ends)})
+            first = stack.app("chain-gateway", TRIVIAL_CHAIN, {**QUIET, "NEXT_URL": middle.url})
+        except BaseException:
+            self.stack.stop_all(timeout_s=10)
+            raise
+        self.url = f"{first.url}/hop"
+        self.pids = {"gateway": [pid(first)], "balancer": [pid(middle)], "substations": [pid(end) for end in ends]}
+
+    def measure(self, duration: float) -> dict:
+        warm_up(self.url)  # as every suite run is, after the same idle time
+        return measured_with_cpu(self.pids, lambda: wrk(self.url, duration))
+
+    def stop(self) -> None:
+        self.stack.stop_all(timeout_s=10)
+
+
+def floor_of_slices(slices: list[dict]) -> dict:
+    """One figure for a floor measured in several slices: rates and times as medians, counts as sums."""
+    figures = {
+        "rps": round(statistics.median(s["rps"] for s in slices), 1),
+        "p50_ms": round(statistics.median(s["p50_ms"] for s in slices), 2),
+        "p99_ms": round(statistics.median(s["p99_ms"] for s in slices), 2),
+        "errors": sum(s["errors"] for s in slices),
+        "requests": sum(s["requests"] for s in slices),
+        "cpu_ms_per_request": {
+            part: round(statistics.median(s["cpu_ms_per_request"][part] for s in slices), 3)
+            for part in slices[0]["cpu_ms_per_request"]
+        },
+        "slices_rps": [s["rps"] for s in slices],
+    }
+    return figures
 
 
 def measured_with_cpu(pids: dict[str, list[int]], measure: Callable[[], dict]) -> dict:

@@ -12,9 +12,11 @@ Substations are started once and kept: capacity large enough that nothing fills,
 run by 4 s, so every run starts on an empty grid. Each run starts its own balancer and gateway, and wrk
 (a compiled load generator) drives them at 32 connections.
 
-Why rounds: these machines are noisy (the same run a minute apart differs by a third), so every ratio is taken
-within a round, between runs made next to each other, and the median of those ratios is reported; odd
-rounds run in reverse order, so a machine that speeds up or slows down favours no setup.
+Why rounds, and floors on both sides: these machines are noisy (the same floor a few minutes apart costs a
+third more CPU per request), so each floor stays up through its block of suite runs and is measured before
+the first and after each; a run's ratio is taken against the mean of the floor just before and just after
+it, which cancels a steady drift, and the median of those ratios over the rounds is reported. Odd rounds run
+in reverse order, so a machine that speeds up or slows down favours no setup.
 
     make bench                      # or: .venv/bin/python -m bench.run [--rounds 5] [--duration 5] [--sizes 2 8 64]
 
@@ -31,27 +33,52 @@ import time
 from pathlib import Path
 
 from bench.grid import Substations, substation_settings
-from bench.measure import BALANCING, STRATEGIES, measure_floor, measure_polling, measure_suite
+from bench.measure import BALANCING, STRATEGIES, Floor, floor_of_slices, measure_polling, measure_suite
 from bench.report import chart, console_report
 from bench.stamp import RESULTS, write_results
-from bench.summary import summarise
+from bench.summary import floor_key, summarise
 from bench.wrk import CONNECTIONS, require_wrk, session_seconds
 
 CHART = RESULTS / "run.png"
 
 
-def plan(sizes: list[int]) -> list[tuple[str, ...]]:
-    """Every measurement of a round, in order, the ones compared kept next to each other."""
+def plan(sizes: list[int]) -> list[tuple[int, list[tuple[str, ...]]]]:
+    """Every measurement of a round, in blocks: a floor's number of last hops, and the suite's runs it is
+    measured around (before the first, and after each)."""
     smallest, largest = min(sizes), max(sizes)
-    steps: list[tuple[str, ...]] = []
+    blocks: list[tuple[int, list[tuple[str, ...]]]] = []
     for size in sizes:
-        steps.append(("floor", str(size)))
-        steps += [("deployment", "fair", strategy, str(size)) for strategy in STRATEGIES]
+        steps = [("deployment", "fair", strategy, str(size)) for strategy in STRATEGIES]
         if size in (smallest, largest):
             steps.append(("deployment", "fixed", STRATEGIES[0], str(size)))
-    steps.append(("floor", "1"))
-    steps += [("single", "fair", STRATEGIES[0], str(size)) for size in sizes]
-    return steps
+        blocks.append((size, steps))
+    blocks.append((1, [("single", "fair", STRATEGIES[0], str(size)) for size in sizes]))
+    return blocks
+
+
+def measure_block(
+    last_hops: int, steps: list[tuple[str, ...]], grids: dict[str, Substations], log_dir: Path, duration: float
+) -> dict[str, dict]:
+    """The suite's runs of one block, each between two slices of its floor, and the floor's own figures.
+    Each run keeps the mean of the slices on either side as `floor_rps`: its ratio is taken against that."""
+    measured: dict[str, dict] = {floor_key(last_hops): {}}  # the floor's row first in the tables
+    floor = Floor(log_dir, last_hops)
+    try:
+        slices = [floor.measure(duration)]
+        print(f"  {floor_key(last_hops):<36} {slices[0]['rps']:>7.0f} req/s", flush=True)
+        for step in steps:
+            setup, allocation, strategy, size = step
+            substations = grids[f"{setup}/{allocation}"]
+            run = measure_suite(substations.urls[: int(size)], substations, strategy, log_dir, duration)
+            slices.append(floor.measure(duration))
+            run["floor_rps"] = round((slices[-2]["rps"] + slices[-1]["rps"]) / 2, 1)
+            measured["/".join(step)] = run
+            print(f"  {'/'.join(step):<36} {run['rps']:>7.0f} req/s  p99 {run['p99_ms']:.1f} ms  "
+                  f"spread {run['spread_sessions']}  floor after {slices[-1]['rps']:.0f}", flush=True)  # fmt: skip
+    finally:
+        floor.stop()
+    measured[floor_key(last_hops)] = floor_of_slices(slices)
+    return measured
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -76,23 +103,14 @@ def main(argv: list[str] | None = None) -> int:
         }
         rounds = []
         try:
-            steps = plan(sizes)
+            blocks = plan(sizes)
             for number in range(args.rounds):
                 print(f"round {number + 1}/{args.rounds} ({time.monotonic() - started:.0f} s so far)", flush=True)
                 measured: dict[str, dict] = {}
-                for step in steps if number % 2 == 0 else reversed(steps):
-                    key = "/".join(step)
-                    if step[0] == "floor":
-                        run = measured[key] = measure_floor(log_dir, args.duration, int(step[1]))
-                        print(f"  {key:<36} {run['rps']:>7.0f} req/s  p99 {run['p99_ms']:.1f} ms", flush=True)
-                        continue
-                    setup, allocation, strategy, size = step
-                    substations = grids[f"{setup}/{allocation}"]
-                    run = measured[key] = measure_suite(
-                        substations.urls[: int(size)], substations, strategy, log_dir, args.duration
-                    )
-                    print(f"  {key:<36} {run['rps']:>7.0f} req/s  p99 {run['p99_ms']:.1f} ms  "
-                          f"spread {run['spread_sessions']}", flush=True)  # fmt: skip
+                backwards = number % 2 == 1
+                for last_hops, steps in reversed(blocks) if backwards else blocks:
+                    ordered = list(reversed(steps)) if backwards else steps
+                    measured |= measure_block(last_hops, ordered, grids, log_dir, args.duration)
                 measured["idle_poll_cpu"] = measure_polling(grids["deployment/fair"].urls, log_dir)
                 print(f"  idle balancer polling {largest}: {measured['idle_poll_cpu'] * 100:.1f} % of a core")
                 rounds.append(measured)
@@ -108,6 +126,7 @@ def main(argv: list[str] | None = None) -> int:
         "strategies": list(STRATEGIES),
         "balancing": list(BALANCING),
         "substations": substation_settings(),
+        "floor": "measured before and after every run; each ratio is against the mean of the two",
     }
     path = write_results("run", argv, settings, {**figures, "rounds": rounds})
     chart(figures, CHART)

@@ -2,7 +2,8 @@
 
 A round is a dict of measurements keyed by what was measured ("floor/<N>", "<setup>/<allocation>/<strategy>/<N>")
 plus "idle_poll_cpu". A ratio of medians would let a fast round's floor meet a slow round's suite; the
-median of within-round ratios never does.
+median of within-round ratios never does. A suite run measured between two slices of its floor carries
+their mean as `floor_rps`, and is compared with that rather than with the floor's figure for the round.
 """
 
 from __future__ import annotations
@@ -38,6 +39,11 @@ def floor_of(key: str) -> str:
 
 def median_ratio(rounds: list[dict], numerator: str, denominator: str) -> float:
     return round(statistics.median(r[numerator]["rps"] / r[denominator]["rps"] for r in rounds), 3)
+
+
+def median_vs_floor(rounds: list[dict], key: str) -> float:
+    """A run against the floor measured around it (`floor_rps`), else against its floor's figure for the round."""
+    return round(statistics.median(r[key]["rps"] / r[key].get("floor_rps", r[floor_of(key)]["rps"]) for r in rounds), 3)
 
 
 def medians(key: str, rounds: list[dict]) -> dict:
@@ -76,7 +82,7 @@ def summarise(rounds: list[dict], sizes: list[int]) -> dict:
 
     for key, run in runs.items():
         if not key.startswith("floor/"):
-            run["vs_floor"] = median_ratio(rounds, key, floor_of(key))
+            run["vs_floor"] = median_vs_floor(rounds, key)
     efficiency = {
         "deployment": {str(size): runs[deployment(HEADLINE, size)]["vs_floor"] for size in sizes},
         "single": {str(size): runs[single(size)]["vs_floor"] for size in sizes},

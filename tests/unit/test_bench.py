@@ -9,10 +9,11 @@ import pytest
 
 from bench.day import summarise_day
 from bench.doc import DOC, render
-from bench.measure import STRATEGIES
+from bench.measure import STRATEGIES, floor_of_slices
 from bench.profile import bucket_of, parse_collapsed, shares, short
 from bench.replicas import counter_total, summarise_replicas
 from bench.report import markdown, run_table, text
+from bench.run import plan
 from bench.sharing_cost import sharing_cost_table
 from bench.sharing_cost import summarise as summarise_pairs
 from bench.stamp import RESULTS, commit
@@ -64,6 +65,36 @@ def test_each_setup_is_compared_with_its_own_floor():
     assert results["efficiency"]["deployment"] == {"2": 0.8, "64": 2.0}
     assert results["efficiency"]["single"] == {"2": 0.7, "64": 0.7}  # against the chain to one process
     assert "vs_floor" not in results["runs"]["floor/2"]
+
+
+def test_a_run_measured_between_two_floor_slices_is_compared_with_their_mean():
+    # The round's floor figure (1 000) is the median of its slices; the run at N = 2 was measured between
+    # slices at 600 and 1 000 req/s (the machine was speeding up), so it is judged against 800.
+    rounds = [a_round(1000, 600, 900, 900)]
+    rounds[0]["deployment/fair/most_power/2"]["floor_rps"] = 800.0
+    results = summarise(rounds, SIZES)
+    assert results["efficiency"]["deployment"] == {"2": 0.75, "64": 0.6}, "N = 64 has no slices: its floor figure"
+    assert results["runs"]["deployment/fair/least_utilization/2"]["vs_floor"] == 0.6
+
+
+def test_a_floor_in_slices_reports_medians_and_sums():
+    def a_slice(rps, cpu):
+        figures = {**floor(rps), "requests": int(rps * 5)}
+        return {**figures, "cpu_ms_per_request": {"gateway": cpu, "balancer": cpu, "substations": cpu / 2}}
+
+    figures = floor_of_slices([a_slice(300, 2.0), a_slice(500, 1.0), a_slice(400, 1.6), a_slice(320, 1.8)])
+    assert figures["rps"] == 360 and figures["slices_rps"] == [300, 500, 400, 320]
+    assert figures["requests"] == 7600 and figures["errors"] == 0
+    assert figures["cpu_ms_per_request"] == {"gateway": 1.7, "balancer": 1.7, "substations": 0.85}
+
+
+def test_every_run_of_a_round_has_a_floor_block_around_it_once():
+    blocks = plan([2, 8, 64])
+    assert [hops for hops, _ in blocks] == [2, 8, 64, 1]
+    steps = ["/".join(step) for _, block in blocks for step in block]
+    assert len(steps) == len(set(steps)) == 3 * len(STRATEGIES) + 2 + 3
+    assert all(step.endswith(f"/{hops}") for hops, block in blocks[:3] for step in ["/".join(s) for s in block])
+    assert [step[0] for step in blocks[-1][1]] == ["single"] * 3
 
 
 def test_fair_against_fixed_is_a_within_round_ratio():
