@@ -6,7 +6,6 @@ each run begins on an empty grid and its spread is its own.
 
 from __future__ import annotations
 
-import statistics
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -32,15 +31,14 @@ class Floor:
     it stands in for."""
 
     def __init__(self, log_dir: Path, last_hops: int) -> None:
-        self.stack = bench_stack(log_dir)
+        stack = self.stack = bench_stack(log_dir)
         try:
-            stack = self.stack
             ends = [stack.app(f"chain-substation{n}", TRIVIAL_CHAIN, QUIET, wait=False) for n in range(last_hops)]
             stack.wait_healthy(timeout_s=180)
             middle = stack.app("chain-balancer", TRIVIAL_CHAIN, {**QUIET, "NEXT_URL": ",".join(e.url for e in ends)})
             first = stack.app("chain-gateway", TRIVIAL_CHAIN, {**QUIET, "NEXT_URL": middle.url})
         except BaseException:
-            self.stack.stop_all(timeout_s=10)
+            stack.stop_all(timeout_s=10)
             raise
         self.url = f"{first.url}/hop"
         self.pids = {"gateway": [pid(first)], "balancer": [pid(middle)], "substations": [pid(end) for end in ends]}
@@ -51,23 +49,6 @@ class Floor:
 
     def stop(self) -> None:
         self.stack.stop_all(timeout_s=10)
-
-
-def floor_of_slices(slices: list[dict]) -> dict:
-    """One figure for a floor measured in several slices: rates and times as medians, counts as sums."""
-    figures = {
-        "rps": round(statistics.median(s["rps"] for s in slices), 1),
-        "p50_ms": round(statistics.median(s["p50_ms"] for s in slices), 2),
-        "p99_ms": round(statistics.median(s["p99_ms"] for s in slices), 2),
-        "errors": sum(s["errors"] for s in slices),
-        "requests": sum(s["requests"] for s in slices),
-        "cpu_ms_per_request": {
-            part: round(statistics.median(s["cpu_ms_per_request"][part] for s in slices), 3)
-            for part in slices[0]["cpu_ms_per_request"]
-        },
-        "slices_rps": [s["rps"] for s in slices],
-    }
-    return figures
 
 
 def measured_with_cpu(pids: dict[str, list[int]], measure: Callable[[], dict]) -> dict:

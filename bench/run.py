@@ -33,10 +33,10 @@ import time
 from pathlib import Path
 
 from bench.grid import Substations, substation_settings
-from bench.measure import BALANCING, STRATEGIES, Floor, floor_of_slices, measure_polling, measure_suite
+from bench.measure import BALANCING, STRATEGIES, Floor, measure_polling, measure_suite
 from bench.report import chart, console_report
 from bench.stamp import RESULTS, write_results
-from bench.summary import floor_key, summarise
+from bench.summary import floor_key, floor_of_slices, summarise
 from bench.wrk import CONNECTIONS, require_wrk, session_seconds
 
 CHART = RESULTS / "run.png"

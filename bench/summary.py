@@ -46,23 +46,37 @@ def median_vs_floor(rounds: list[dict], key: str) -> float:
     return round(statistics.median(r[key]["rps"] / r[key].get("floor_rps", r[floor_of(key)]["rps"]) for r in rounds), 3)
 
 
-def medians(key: str, rounds: list[dict]) -> dict:
-    samples = [r[key] for r in rounds]
+def median_figures(samples: list[dict]) -> dict:
+    """Several measurements of one setup as one: rates, times and CPU as medians, errors as a sum."""
     figures = {
         "rps": round(statistics.median(s["rps"] for s in samples), 1),
         "p50_ms": round(statistics.median(s["p50_ms"] for s in samples), 2),
         "p99_ms": round(statistics.median(s["p99_ms"] for s in samples), 2),
         "errors": sum(s["errors"] for s in samples),
-        "rps_rounds": [s["rps"] for s in samples],
     }
-    if "spread_sessions" in samples[0]:
-        # The worst round, not a typical one: fairness must hold every time.
-        figures["spread_sessions"] = max(s["spread_sessions"] for s in samples)
     if "cpu_ms_per_request" in samples[0]:
         figures["cpu_ms_per_request"] = {
             part: round(statistics.median(s["cpu_ms_per_request"][part] for s in samples), 3)
             for part in samples[0]["cpu_ms_per_request"]
         }
+    return figures
+
+
+def floor_of_slices(slices: list[dict]) -> dict:
+    """One figure for a floor measured in several slices within a round."""
+    return {
+        **median_figures(slices),
+        "requests": sum(s["requests"] for s in slices),
+        "slices_rps": [s["rps"] for s in slices],
+    }
+
+
+def medians(key: str, rounds: list[dict]) -> dict:
+    samples = [r[key] for r in rounds]
+    figures = {**median_figures(samples), "rps_rounds": [s["rps"] for s in samples]}
+    if "spread_sessions" in samples[0]:
+        # The worst round, not a typical one: fairness must hold every time.
+        figures["spread_sessions"] = max(s["spread_sessions"] for s in samples)
     return figures
 
 

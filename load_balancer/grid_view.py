@@ -98,6 +98,8 @@ class KnownSubstation:
             return 0  # a restarted substation: counted twice at worst, until nothing is in flight
         return max(0, min(self.pending_sessions, report.started_for_you - self.started_heard))
 
+    # Every decision reads these for every substation it passes, and most have nothing in flight: then they
+    # return at once, without walking in_flight_counted.
     @property
     def uncounted_sessions(self) -> int:
         return self.pending_sessions - self.in_flight_counted if self.pending_sessions else 0
@@ -112,10 +114,8 @@ class KnownSubstation:
         return self.pending_committed_kw * self._uncounted_share() if self.pending_sessions else 0.0
 
     def _uncounted_share(self) -> float:
-        # Every decision reads these for every substation it passes: most have nothing in flight, and then
-        # the property chain is not walked at all (the guards above).
-        pending = self.pending_sessions
-        return (pending - self.in_flight_counted) / pending if pending else 0.0
+        """With something in flight."""
+        return self.uncounted_sessions / self.pending_sessions
 
     def retally(self) -> None:
         """Nothing in flight: the last report counts every session this balancer started here."""

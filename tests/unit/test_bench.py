@@ -9,7 +9,7 @@ import pytest
 
 from bench.day import summarise_day
 from bench.doc import DOC, render
-from bench.measure import STRATEGIES, floor_of_slices
+from bench.measure import STRATEGIES
 from bench.profile import bucket_of, parse_collapsed, shares, short
 from bench.replicas import counter_total, summarise_replicas
 from bench.report import markdown, run_table, text
@@ -17,7 +17,7 @@ from bench.run import plan
 from bench.sharing_cost import sharing_cost_table
 from bench.sharing_cost import summarise as summarise_pairs
 from bench.stamp import RESULTS, commit
-from bench.summary import summarise
+from bench.summary import floor_of_slices, summarise
 
 SIZES = [2, 64]
 
