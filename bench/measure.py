@@ -25,10 +25,10 @@ class Floor:
     `last_hops` do-nothing processes in turn: what the stack and that many processes cost, without logic.
 
     It stays up while the suite runs, so that it can be measured right before and right after each of the
-    suite's runs: these machines speed up and slow down by a third within minutes, and the mean of the two
-    sides cancels a steady drift. Idle, 64 last hops cost about 3 % of one core beside the suite's runs: a
-    handicap for the suite, if anything. Each hop's CPU per request is kept under the name of the service
-    it stands in for."""
+    suite's runs: these machines speed up and slow down within minutes, and the mean of the two sides
+    cancels a steady drift. Idle, its processes only wake for gunicorn's heartbeats; what that costs beside
+    the suite's runs is a handicap for the suite, if anything. Each hop's CPU per request is kept under the
+    name of the service it stands in for."""
 
     def __init__(self, log_dir: Path, last_hops: int) -> None:
         stack = self.stack = bench_stack(log_dir)

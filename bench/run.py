@@ -12,8 +12,8 @@ Substations are started once and kept: capacity large enough that nothing fills,
 run by 4 s, so every run starts on an empty grid. Each run starts its own balancer and gateway, and wrk
 (a compiled load generator) drives them at 32 connections.
 
-Why rounds, and floors on both sides: these machines are noisy (the same floor a few minutes apart costs a
-third more CPU per request), so each floor stays up through its block of suite runs and is measured before
+Why rounds, and floors on both sides: these machines are noisy (the same floor a few minutes apart can cost
+far more CPU per request), so each floor stays up through its block of suite runs and is measured before
 the first and after each; a run's ratio is taken against the mean of the floor just before and just after
 it, which cancels a steady drift, and the median of those ratios over the rounds is reported. Odd rounds run
 in reverse order, so a machine that speeds up or slows down favours no setup.
