@@ -21,7 +21,9 @@ from substation_service.sessions import Journal, JournalError, NoJournal, Sessio
 # needs the journal, unready), and writes what it could not once the journal is free again.
 BUSY_TIMEOUT_S = 0.25
 
-SCHEMA_VERSION = 2
+# 3: the table is WITHOUT ROWID. A rowid table keeps its text primary key in a second b-tree, and every
+# write changes both; keyed by the session id alone, a write changes one b-tree.
+SCHEMA_VERSION = 3
 # The columns that hold the session's attribute of the same name; the schedule, last, is kept as JSON.
 ATTRIBUTE_COLUMNS = (
     "session_id",
@@ -41,18 +43,18 @@ ATTRIBUTE_COLUMNS = (
 )
 COLUMNS = (*ATTRIBUTE_COLUMNS, "schedule")
 _attributes_of = attrgetter(*ATTRIBUTE_COLUMNS)
-# An update in place: INSERT OR REPLACE deletes the row and inserts it anew, which rewrites the primary key's
-# index too and costs nearly twice as much per admission.
+INSERT = f"INSERT INTO sessions ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"
+# An update in place: INSERT OR REPLACE deletes the row and inserts it anew, twice the work in the b-tree.
 UPSERT = (
-    f"INSERT INTO sessions ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"
-    f" ON CONFLICT (session_id) DO UPDATE SET {', '.join(f'{column} = excluded.{column}' for column in COLUMNS[1:])}"
+    f"{INSERT} ON CONFLICT (session_id)"
+    f" DO UPDATE SET {', '.join(f'{column} = excluded.{column}' for column in COLUMNS[1:])}"
 )
 CREATE = (
     "CREATE TABLE IF NOT EXISTS sessions ("
     " session_id TEXT PRIMARY KEY, vehicle_id TEXT NOT NULL, energy_kwh REAL NOT NULL, min_kw REAL NOT NULL,"
     " max_kw REAL NOT NULL, priority INTEGER NOT NULL, requested_at REAL NOT NULL, sequence INTEGER NOT NULL,"
     " state TEXT NOT NULL, allocated_kw REAL NOT NULL, delivered_kwh REAL NOT NULL, delivered_at REAL NOT NULL,"
-    " started_at REAL, ended_at REAL, schedule TEXT NOT NULL)"
+    " started_at REAL, ended_at REAL, schedule TEXT NOT NULL) WITHOUT ROWID"
 )
 
 
@@ -63,8 +65,10 @@ class SqliteJournal:
         self.schedule_limit = schedule_limit
         version = self._db.execute("PRAGMA user_version").fetchone()[0]
         has_table = self._db.execute("SELECT 1 FROM sqlite_master WHERE name = 'sessions'").fetchone()
-        if has_table and version < SCHEMA_VERSION:
-            self._migrate_from_fixed_power()
+        if has_table and version < 2:
+            self._rebuild(self._rows_of_fixed_power)
+        elif has_table and version < SCHEMA_VERSION:
+            self._rebuild(lambda db: db.execute(f"SELECT {', '.join(COLUMNS)} FROM sessions_before"))
         self._db.execute(CREATE)
         self._db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
@@ -104,39 +108,43 @@ class SqliteJournal:
         schedule = json.dumps([[period.start, period.limit_kw] for period in session.schedule])
         return (*_attributes_of(session), schedule)
 
-    def _migrate_from_fixed_power(self) -> None:
-        """Version 0.2 kept each session at one power for its whole life: it becomes a session whose
-        maximum is that power, and whose energy so far counts from its start."""
+    def _rebuild(self, rows_before: Callable[[sqlite3.Connection], Iterable[tuple]]) -> None:
+        """The table made anew in the current schema, from the rows `rows_before` reads of the old one
+        (renamed sessions_before), all in one transaction: a crash midway leaves the old table as it was."""
         db = self._db
         db.execute("BEGIN")
         try:
-            db.execute("ALTER TABLE sessions RENAME TO sessions_fixed_power")
+            db.execute("ALTER TABLE sessions RENAME TO sessions_before")
             db.execute(CREATE)
-            old = db.execute(
-                "SELECT session_id, vehicle_id, power_kw, energy_kwh, started_at, ends_at, state, ended_at, rowid"
-                " FROM sessions_fixed_power"
-            ).fetchall()
-            rows = []
-            for key, vehicle, power, energy, started, ends, state, ended, rowid in old:
-                if state == CHARGING:  # at its power since it started: the catch-up counts its energy
-                    delivered, at, allocated = 0.0, started, power
-                else:  # energy flowed evenly from its start to its end, or until it was stopped
-                    share = 1.0 if state == COMPLETED or ends <= started else (ended - started) / (ends - started)
-                    delivered, at, allocated = energy * min(1.0, share), ended, 0.0
-                minimum = min(power, DEFAULT_MIN_POWER_KW)
-                schedule = json.dumps([[started, power]])
-                rows.append(
-                    (key, vehicle, energy, minimum, power, 0, started, rowid, state, allocated, delivered, at, started,
-                     ended, schedule)
-                )  # fmt: skip
-            db.executemany(
-                f"INSERT INTO sessions ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})", rows
-            )
-            db.execute("DROP TABLE sessions_fixed_power")
+            db.executemany(INSERT, list(rows_before(db)))
+            db.execute("DROP TABLE sessions_before")
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")
             raise
+
+    @staticmethod
+    def _rows_of_fixed_power(db: sqlite3.Connection) -> list[tuple]:
+        """Version 0.2 kept each session at one power for its whole life: it becomes a session whose
+        maximum is that power, and whose energy so far counts from its start."""
+        old = db.execute(
+            "SELECT session_id, vehicle_id, power_kw, energy_kwh, started_at, ends_at, state, ended_at, rowid"
+            " FROM sessions_before"
+        ).fetchall()
+        rows = []
+        for key, vehicle, power, energy, started, ends, state, ended, rowid in old:
+            if state == CHARGING:  # at its power since it started: the catch-up counts its energy
+                delivered, at, allocated = 0.0, started, power
+            else:  # energy flowed evenly from its start to its end, or until it was stopped
+                share = 1.0 if state == COMPLETED or ends <= started else (ended - started) / (ends - started)
+                delivered, at, allocated = energy * min(1.0, share), ended, 0.0
+            minimum = min(power, DEFAULT_MIN_POWER_KW)
+            schedule = json.dumps([[started, power]])
+            rows.append(
+                (key, vehicle, energy, minimum, power, 0, started, rowid, state, allocated, delivered, at, started,
+                 ended, schedule)
+            )  # fmt: skip
+        return rows
 
 
 def open_journal(path: str) -> Journal:

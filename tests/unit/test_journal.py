@@ -7,7 +7,7 @@ import sqlite3
 import pytest
 
 from grid_common.protocol import CHARGING, COMPLETED, PAUSED, QUEUED, STOPPED
-from substation_service.journal import SqliteJournal
+from substation_service.journal import CREATE, SCHEMA_VERSION, SqliteJournal
 from substation_service.profile import BackgroundDemand, DailyProfile, SimulatedClock
 from substation_service.sessions import Admitted, Queued, Refused
 from substation_service.substation import Substation
@@ -123,6 +123,29 @@ def test_a_journal_of_version_0_2_is_taken_over(tmp_path):
     assert charging.energy_delivered_kwh == pytest.approx(5.5)
     assert substation.session("s1.00000000000000aa", 20).state == COMPLETED
     assert substation.session("s1.00000000000000bb", 5).energy_delivered_kwh == pytest.approx(5.5)
+
+
+def test_a_journal_of_schema_2_is_rebuilt_keyed_by_session_id_alone_and_keeps_every_session(tmp_path):
+    path = tmp_path / "sessions.sqlite3"
+    before = substation_on(path, now=0)
+    sessions = [before.admit(charge(f"EV-{n}", 11, 11), now=n).session for n in range(3)]
+    before.stop(sessions[1].session_id, now=4)
+    db = sqlite3.connect(path, isolation_level=None)
+    db.execute("ALTER TABLE sessions RENAME TO sessions_3")  # as schema 2 kept them: a rowid table
+    db.execute(CREATE.removesuffix(" WITHOUT ROWID"))
+    db.execute("INSERT INTO sessions SELECT * FROM sessions_3")
+    db.execute("DROP TABLE sessions_3")
+    db.execute("PRAGMA user_version = 2")
+    db.close()
+
+    after = substation_on(path, now=5)
+    states = [after.session(s.session_id, 5).state for s in sessions]
+    assert states == [CHARGING, STOPPED, CHARGING]
+    db = sqlite3.connect(path)
+    assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
+    with pytest.raises(sqlite3.OperationalError, match="rowid"):
+        db.execute("SELECT rowid FROM sessions")
+    assert db.execute("SELECT count(*) FROM sqlite_master WHERE name = 'sessions_before'").fetchone()[0] == 0
 
 
 class CountingJournal(SqliteJournal):
