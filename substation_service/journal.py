@@ -111,17 +111,14 @@ class SqliteJournal:
     def _rebuild(self, rows_before: Callable[[sqlite3.Connection], Iterable[tuple]]) -> None:
         """The table made anew in the current schema, from the rows `rows_before` reads of the old one
         (renamed sessions_before), all in one transaction: a crash midway leaves the old table as it was."""
-        db = self._db
-        db.execute("BEGIN")
-        try:
+
+        def rebuild(db: sqlite3.Connection) -> None:
             db.execute("ALTER TABLE sessions RENAME TO sessions_before")
             db.execute(CREATE)
             db.executemany(INSERT, list(rows_before(db)))
             db.execute("DROP TABLE sessions_before")
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
+
+        transaction(self._db, rebuild, BUSY_TIMEOUT_S)
 
     @staticmethod
     def _rows_of_fixed_power(db: sqlite3.Connection) -> list[tuple]:
