@@ -12,12 +12,12 @@ from bench.doc import DOC, render
 from bench.measure import STRATEGIES
 from bench.profile import bucket_of, parse_collapsed, shares, short
 from bench.replicas import counter_total, summarise_replicas
-from bench.report import markdown, run_table, text
+from bench.report import markdown, run_table, targets_table, text
 from bench.run import plan
 from bench.sharing_cost import sharing_cost_table
 from bench.sharing_cost import summarise as summarise_pairs
 from bench.stamp import RESULTS, commit
-from bench.summary import floor_of_slices, summarise
+from bench.summary import AGAIN, floor_of_slices, summarise
 
 SIZES = [2, 64]
 
@@ -88,13 +88,47 @@ def test_a_floor_in_slices_reports_medians_and_sums():
     assert figures["cpu_ms_per_request"] == {"gateway": 1.7, "balancer": 1.7, "substations": 0.85}
 
 
-def test_every_run_of_a_round_has_a_floor_block_around_it_once():
+def test_every_run_of_a_round_has_a_floor_block_around_it_and_the_headline_opens_and_closes_each_deployment():
     blocks = plan([2, 8, 64])
     assert [hops for hops, _ in blocks] == [2, 8, 64, 1]
     steps = ["/".join(step) for _, block in blocks for step in block]
-    assert len(steps) == len(set(steps)) == 3 * len(STRATEGIES) + 2 + 3
+    assert len(set(steps)) == 3 * len(STRATEGIES) + 2 + 3
+    assert len(steps) == len(set(steps)) + 3, "the headline twice in each deployment block, the rest once"
     assert all(step.endswith(f"/{hops}") for hops, block in blocks[:3] for step in ["/".join(s) for s in block])
+    for hops, block in blocks[:3]:
+        headline = ("deployment", "fair", "most_power", str(hops))
+        assert block[0] == block[-1] == headline and block.count(headline) == 2
     assert [step[0] for step in blocks[-1][1]] == ["single"] * 3
+
+
+def test_a_setup_measured_twice_in_a_round_counts_the_mean_of_its_ratios_and_every_run_in_its_medians():
+    # N = 2's headline ran at 0.6 of the floor around it first, at 0.9 last: 0.75 for the round; its spread
+    # was 1, then 4 (the worst run counts); its p99 medians over both runs of both rounds.
+    rounds = [a_round(1000, 600, 900, 900), a_round(1000, 600, 900, 900)]
+    for measured in rounds:
+        first = measured["deployment/fair/most_power/2"]
+        first["floor_rps"] = 1000.0
+        first[AGAIN] = {**run(900, spread=4), "floor_rps": 1000.0, "p99_ms": 40.0}
+    results = summarise(rounds, SIZES)
+    headline = results["runs"]["deployment/fair/most_power/2"]
+    assert results["efficiency"]["deployment"]["2"] == 0.75 and headline["vs_floor_rounds"] == [0.75, 0.75]
+    assert headline["spread_sessions"] == 4 and headline["p99_ms"] == 30.0 and headline["rps_rounds"] == [750, 750]
+    assert results["fair_vs_fixed"]["2"] == 1.25, "fair's mean throughput in the round over fixed's"
+    assert results["runs"]["deployment/fair/least_utilization/2"]["vs_floor"] == 0.6
+
+
+def test_a_target_shows_its_rounds_lowest_and_highest_beside_the_median():
+    rounds = [a_round(1000, rps, 900, 900) for rps in (700, 760, 820)]
+    results = summarise(rounds, SIZES)
+    efficiency = next(t for t in results["targets"] if t["name"] == "deployment at N = 2 / floor")
+    assert efficiency["measured"] == 0.76 and efficiency["rounds"] == [0.7, 0.76, 0.82] and efficiency["met"]
+    header, rows = targets_table(results["targets"])
+    assert header[3] == "rounds (lowest to highest)"
+    assert rows[0][3] == "0.7 to 0.82"
+    spread_row = next(row for row in rows if row[0].startswith("spread"))
+    assert spread_row[3] == "-", "a spread is the worst run, not a median of rounds"
+    day_like = [{"name": "x", "measured": 1.0, "target": ">= 1", "met": True}]
+    assert targets_table(day_like)[0] == ["target", "bound", "measured", ""], "no column without rounds"
 
 
 def test_fair_against_fixed_is_a_within_round_ratio():
