@@ -91,31 +91,37 @@ def console_report(figures: dict) -> str:
 
 
 def chart(figures: dict, path: Path) -> None:
-    """Each deployment strategy's throughput per N against its floor, and the spread each left."""
+    """Each deployment strategy against its floor per N, every round a dot beside the median's bar, the target a
+    line; and the spread each left."""
     from matplotlib.figure import Figure
     from matplotlib.ticker import ScalarFormatter
 
     from bench.measure import STRATEGIES
+    from bench.summary import EFFICIENCY_TARGET
 
     figure = Figure(figsize=(11, 4.6), dpi=110)
-    throughput, spread = figure.subplots(1, 2, gridspec_kw={"width_ratios": [3, 2]})
+    efficiency, spread = figure.subplots(1, 2, gridspec_kw={"width_ratios": [3, 2]})
     sizes = figures["sizes"]
     runs = figures["runs"]
-    width = 0.8 / (len(STRATEGIES) + 1)
+    width = 0.8 / len(STRATEGIES)
     positions = range(len(sizes))
-    floors = [runs[f"floor/{n}"]["rps"] for n in sizes]
-    throughput.bar([i - 0.4 + width / 2 for i in positions], floors, width, color="0.75", label="floor")
-    for index, strategy in enumerate(STRATEGIES, start=1):
+    for index, strategy in enumerate(STRATEGIES):
         shifted = [i - 0.4 + width / 2 + index * width for i in positions]
         keys = [f"deployment/fair/{strategy}/{n}" for n in sizes]
-        throughput.bar(shifted, [runs[k]["rps"] for k in keys], width, label=strategy, color=f"C{index - 1}")
-        spread.bar(shifted, [max(runs[k]["spread_sessions"], 0.08) for k in keys], width, color=f"C{index - 1}")
-    for axes in (throughput, spread):
+        efficiency.bar(shifted, [runs[k]["vs_floor"] for k in keys], width, label=strategy, color=f"C{index}")
+        for x, key in zip(shifted, keys, strict=True):
+            rounds = runs[key].get("vs_floor_rounds", [])
+            efficiency.plot([x] * len(rounds), rounds, "o", color="black", markersize=2.5, alpha=0.6)
+        spread.bar(shifted, [max(runs[k]["spread_sessions"], 0.08) for k in keys], width, color=f"C{index}")
+    efficiency.axhline(
+        EFFICIENCY_TARGET, color="0.3", linestyle="--", linewidth=1, label=f"target {EFFICIENCY_TARGET:g}"
+    )
+    for axes in (efficiency, spread):
         axes.set_xticks(list(positions), [f"N = {n}" for n in sizes])
         axes.grid(axis="y", alpha=0.3)
-    throughput.set_ylabel("requests per second (median of rounds)")
-    throughput.set_title("A process per substation, journal and background on, fair sharing")
-    throughput.legend(loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=5, fontsize=8, frameon=False)
+    efficiency.set_ylabel("req/s over the floor's (bar: median; dots: rounds)")
+    efficiency.set_title("A process per substation, journal and background on, fair sharing")
+    efficiency.legend(loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=5, fontsize=8, frameon=False)
     spread.set_yscale("log")
     spread.yaxis.set_major_formatter(ScalarFormatter())
     spread.set_ylabel("active sessions, most minus least loaded")

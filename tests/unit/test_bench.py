@@ -12,7 +12,7 @@ from bench.doc import DOC, render
 from bench.measure import STRATEGIES
 from bench.profile import bucket_of, parse_collapsed, shares, short
 from bench.replicas import counter_total, summarise_replicas
-from bench.report import markdown, run_table, targets_table, text
+from bench.report import chart, markdown, run_table, targets_table, text
 from bench.run import plan
 from bench.sharing_cost import sharing_cost_table
 from bench.sharing_cost import summarise as summarise_pairs
@@ -285,3 +285,12 @@ def test_what_the_benchmarks_write_does_not_make_the_commit_they_measure_dirty(t
     assert not commit(tmp_path).endswith("+dirty")
     (tmp_path / "service.py").write_text("code changed after the commit")
     assert commit(tmp_path).endswith("+dirty")
+
+
+def test_the_chart_draws_every_strategys_rounds_against_the_target(tmp_path):
+    rounds = [a_round(1000, rps, 900, 900) for rps in (700, 760, 820)]
+    figures = summarise(rounds, SIZES)
+    path = tmp_path / "run.png"
+    chart(figures, path)
+    image = path.read_bytes()
+    assert image.startswith(b"\x89PNG") and len(image) > 10_000, "bars, dots, a target line and labels"
