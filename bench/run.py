@@ -46,20 +46,14 @@ CHART = RESULTS / "run.png"
 
 def plan(sizes: list[int]) -> list[tuple[int, list[tuple[str, ...]]]]:
     """Every measurement of a round, in blocks: a floor's number of last hops, and the suite's runs it is
-    measured around (before the first, and after each).
-
-    The headline (HEADLINE, the strategy the targets are about) runs twice in each deployment block, first
-    and last: its figure rests on twice the runs of the others', and no place in the block (the first run
-    after the floor starts, the last before it stops) is always its own."""
+    measured around (before the first, and after each). The headline opens and closes each deployment block."""
     smallest, largest = min(sizes), max(sizes)
     blocks: list[tuple[int, list[tuple[str, ...]]]] = []
     for size in sizes:
         headline = ("deployment", "fair", HEADLINE, str(size))
-        steps = [("deployment", "fair", strategy, str(size)) for strategy in STRATEGIES]
-        if size in (smallest, largest):
-            steps.append(("deployment", "fixed", HEADLINE, str(size)))
-        steps.append(headline)
-        blocks.append((size, steps))
+        others = [("deployment", "fair", strategy, str(size)) for strategy in STRATEGIES if strategy != HEADLINE]
+        fixed = [("deployment", "fixed", HEADLINE, str(size))] if size in (smallest, largest) else []
+        blocks.append((size, [headline, *others, *fixed, headline]))
     blocks.append((1, [("single", "fair", HEADLINE, str(size)) for size in sizes]))
     return blocks
 
