@@ -186,14 +186,14 @@ class Assigner:
             substation, condition = picked
             outcome, response = self._ask_reserved(substation, request, attempts, condition)
             if outcome == "admitted":
-                metrics.DECISIONS.labels(substation.name, self.strategy.name).inc()
+                metrics.of_substation(metrics.DECISIONS, substation.name, self.strategy.name).inc()
                 return Placed(response.body["session"], attempts.names)
             if outcome == "outdated":
                 # Another balancer placed sessions there since this one heard: choose again with the fresh
                 # load, that substation included.
                 attempts.outdated += 1
                 attempts.tried.discard(substation.name)
-                metrics.OUTDATED_CHOICES.labels(substation.name).inc()
+                metrics.of_substation(metrics.OUTDATED_CHOICES, substation.name).inc()
         return None
 
     def _queue(self, request: ChargeRequest, attempts: Attempts) -> Placed | None:
@@ -203,7 +203,7 @@ class Assigner:
                 return None
             outcome, response = self._ask_reserved(substation, request, attempts, None, wait=True)
             if outcome in ("admitted", "queued"):
-                metrics.DECISIONS.labels(substation.name, self.strategy.name).inc()
+                metrics.of_substation(metrics.DECISIONS, substation.name, self.strategy.name).inc()
                 return Placed(response.body["session"], attempts.names, queued=outcome == "queued")
         return None
 
@@ -280,7 +280,7 @@ class Assigner:
             response = self.admissions.begin_charging(substation.url, admission, timeout_s=timeout, condition=condition)
         except UpstreamError as error:
             self.grid_view.record_failure(substation.name, certain=isinstance(error, UpstreamUnavailable))
-            metrics.UPSTREAM_FAILURES.labels(substation.name, "begin_charging", error.kind).inc()
+            metrics.of_substation(metrics.UPSTREAM_FAILURES, substation.name, "begin_charging", error.kind).inc()
             return "failed", None, None
         outcome, report = self._take_answer(substation.name, response)
         if outcome == "exists":
@@ -288,7 +288,7 @@ class Assigner:
             raise SessionExists(admission["session_id"])
         if outcome == "refused":
             attempts.refused = True
-            metrics.REFUSALS.labels(substation.name).inc()
+            metrics.of_substation(metrics.REFUSALS, substation.name).inc()
             if response.retry_after and response.retry_after.isdigit():
                 attempts.retry_hints.append(float(response.retry_after))
         return outcome, response, report
@@ -313,5 +313,7 @@ class Assigner:
         if report is not None:
             self.grid_view.apply_report(name, report, self.clock())
         self.grid_view.record_failure(name)
-        metrics.UPSTREAM_FAILURES.labels(name, "begin_charging", f"http_{response.status // 100}xx").inc()
+        metrics.of_substation(
+            metrics.UPSTREAM_FAILURES, name, "begin_charging", f"http_{response.status // 100}xx"
+        ).inc()
         return "failed", None

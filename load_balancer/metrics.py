@@ -1,6 +1,7 @@
 """Every metric the balancer exposes, in one place."""
 
 import contextlib
+import threading
 
 from prometheus_client import Counter, Gauge, Histogram
 
@@ -41,23 +42,56 @@ HEALTHY_SUBSTATIONS = Gauge(
 )
 
 
+PER_SUBSTATION = (DECISIONS, REFUSALS, OUTDATED_CHOICES, SUBSTATION_UP, UPSTREAM_FAILURES)
+
+# The substations whose series exist. A call to a substation may still be under way when it is removed;
+# what that call counts must not bring the removed substation's series back.
+_known: set[str] = set()
+_known_lock = threading.Lock()
+
+
+class _Nowhere:
+    """Counts nothing: what a substation removed meanwhile gets instead of a series."""
+
+    def inc(self, amount: float = 1) -> None:
+        pass
+
+    def set(self, value: float) -> None:
+        pass
+
+
+_NOWHERE = _Nowhere()
+
+
 def initialize(substations: list[str], strategy: str) -> None:
     """Create every labelled series at zero, so dashboards and alerts have data before the first event."""
-    for name in substations:
-        DECISIONS.labels(name, strategy)
-        REFUSALS.labels(name)
-        OUTDATED_CHOICES.labels(name)
-        SUBSTATION_UP.labels(name).set(0)
+    with _known_lock:
+        for name in substations:
+            _known.add(name)
+            DECISIONS.labels(name, strategy)
+            REFUSALS.labels(name)
+            OUTDATED_CHOICES.labels(name)
+            SUBSTATION_UP.labels(name).set(0)
     for reason in ("no_capacity", "unavailable"):
         REJECTED.labels(reason)
+
+
+def of_substation(metric, substation: str, *labels: str):
+    """`metric.labels(substation, *labels)` for a substation the balancer knows, and a child that counts
+    nowhere for one removed since: checked and created under the lock `forget` takes, so that once its
+    series are gone they stay gone."""
+    with _known_lock:
+        return metric.labels(substation, *labels) if substation in _known else _NOWHERE
 
 
 def forget(substation: str) -> None:
     """A removed substation's series go, every label combination of them, so that no dashboard shows it as
     down forever and a topology that changes does not grow the exposition without end."""
-    for metric in (DECISIONS, REFUSALS, OUTDATED_CHOICES, SUBSTATION_UP, UPSTREAM_FAILURES):
-        position = metric._labelnames.index("substation")
-        # prometheus_client has no removal by one label: its children are keyed by their label values.
-        for labels in [key for key in list(metric._metrics) if key[position] == substation]:
-            with contextlib.suppress(KeyError):
-                metric.remove(*labels)
+    with _known_lock:
+        _known.discard(substation)
+        for metric in PER_SUBSTATION:
+            position = metric._labelnames.index("substation")
+            # prometheus_client has no removal by one label: its children are keyed by their label values.
+            for labels in [key for key in list(metric._metrics) if key[position] == substation]:
+                with contextlib.suppress(KeyError):
+                    metric.remove(*labels)

@@ -78,7 +78,7 @@ class Poller:
         list(self._executor.map(self.refresh, due))
         healthy = 0
         for substation in self.grid_view.all():
-            metrics.SUBSTATION_UP.labels(substation.name).set(1 if substation.healthy else 0)
+            metrics.of_substation(metrics.SUBSTATION_UP, substation.name).set(1 if substation.healthy else 0)
             healthy += substation.healthy
         metrics.HEALTHY_SUBSTATIONS.set(healthy)
 
@@ -91,7 +91,7 @@ class Poller:
                 log.info("substation %s is healthy", substation.name)
         except (UpstreamError, MalformedReport) as error:
             reason = error.kind if isinstance(error, UpstreamError) else "bad_response"
-            metrics.UPSTREAM_FAILURES.labels(substation.name, "poll", reason).inc()
+            metrics.of_substation(metrics.UPSTREAM_FAILURES, substation.name, "poll", reason).inc()
             was_healthy = substation.healthy
             self.grid_view.record_failure(substation.name, certain=isinstance(error, UpstreamUnavailable))
             if was_healthy and not substation.healthy:

@@ -29,7 +29,7 @@ def forward(
         response = call(ctx.substations, substation.url, ctx.config.admission_timeout_s)
     except UpstreamError as error:
         ctx.grid_view.record_failure(substation.name, certain=isinstance(error, UpstreamUnavailable))
-        metrics.UPSTREAM_FAILURES.labels(substation.name, "session", error.kind).inc()
+        metrics.of_substation(metrics.UPSTREAM_FAILURES, substation.name, "session", error.kind).inc()
         raise upstream_failure_problem(error, f"substation {substation.name}") from None
     if frees_power and response.status == 200:
         # The session's power is free now: let the next decision know without waiting for a poll.

@@ -29,6 +29,7 @@ def load(name, capacity=150.0, load_kw=0.0, sequence=100, others_ev_power_kw=Non
 
 def make_grid(capacities):
     grid = GridView([(name, f"http://{name}") for name in capacities])
+    metrics.initialize(list(capacities), "least_utilization")  # as the app does for the substations it starts with
     for name, capacity in capacities.items():
         grid.apply_report(name, load(name, capacity, sequence=1), now=0)
     return grid
