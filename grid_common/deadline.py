@@ -18,9 +18,9 @@ from grid_common.protocol import REQUEST_DEADLINE
 MARGIN_S = 0.2
 
 
-def deadline_in(timeout_s: float) -> float:
-    """The deadline to send for a call the caller waits `timeout_s` for."""
-    return time.time() + max(0.0, timeout_s - min(MARGIN_S, timeout_s / 5))
+def deadline_in(timeout_s: float, now: float | None = None) -> float:
+    """The deadline to send for a call the caller waits `timeout_s` for, from `now` (by default the clock's)."""
+    return (time.time() if now is None else now) + max(0.0, timeout_s - min(MARGIN_S, timeout_s / 5))
 
 
 def header(deadline: float) -> dict[str, str]:
@@ -39,6 +39,22 @@ def parse(value: str | None) -> float | None:
 
 def passed(deadline: float | None) -> bool:
     return deadline is not None and time.time() > deadline
+
+
+def late_body(deadline: float) -> dict[str, float]:
+    """What a 408 says besides its message: the deadline, and when it was read by this host's clock, so that a
+    caller whose clock says it was in time can tell (and say) that the clocks differ (clock_ahead_s)."""
+    return {"deadline": deadline, "now": round(time.time(), 3)}
+
+
+def clock_ahead_s(body: object, deadline: float, received_at: float) -> float | None:
+    """How far ahead of this host's clock a peer's is, by its 408 (late_body) that came back before the call's
+    `deadline` had passed here; None when the call was late by this clock too, or the body does not say."""
+    now = body.get("now") if isinstance(body, dict) else None
+    if received_at >= deadline or not isinstance(now, int | float) or isinstance(now, bool):
+        return None
+    ahead = float(now) - received_at
+    return ahead if math.isfinite(ahead) and ahead > 0 else None
 
 
 def seconds_left(deadline: float | None, default_s: float) -> float:

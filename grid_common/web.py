@@ -125,6 +125,11 @@ def request_deadline() -> float | None:
 def refuse_if_late(what: str = "changed") -> float | None:
     """A change asked for after its deadline: the caller gave up on it, so it is not made (408)."""
     late = request_deadline()
-    if deadline.passed(late):
-        raise Problem(408, "Request Timeout", f"The request arrived after its deadline: nothing was {what}.")
+    if late is not None and deadline.passed(late):
+        raise Problem(
+            408,
+            "Request Timeout",
+            f"The request arrived after its deadline: nothing was {what}.",
+            **deadline.late_body(late),
+        )
     return late

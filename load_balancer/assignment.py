@@ -15,8 +15,10 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Protocol
 
+from grid_common import deadline as deadlines
 from grid_common.protocol import (
     SESSION_EXISTS,
     ChargeRequest,
@@ -27,7 +29,7 @@ from grid_common.protocol import (
     new_session_id,
     substation_of,
 )
-from grid_common.upstream import UpstreamError, UpstreamResponse, UpstreamUnavailable
+from grid_common.upstream import UpstreamError, UpstreamRefused, UpstreamResponse, UpstreamUnavailable
 from load_balancer import metrics
 from load_balancer.grid_view import GridView, KnownSubstation, checked_report
 from load_balancer.strategies import Condition, Strategy
@@ -45,14 +47,40 @@ REMEMBERED_TOKENS = 10_000
 # Conditional admissions a request may have declined as outdated before it asks without the condition.
 # Each one brings a fresh load report, so a second choice rarely meets another replica's session again.
 MAX_OUTDATED_CHOICES = 3
+# The least time worth asking a substation, after an admission whose answer never came, whether it holds the
+# session: less, and the look-up is not made (the outcome stays unknown).
+MIN_LOOKUP_S = 0.05
 
 
 class Admissions(Protocol):
-    """The call that asks a substation to admit a session (substation_client.SubstationClient)."""
+    """The calls that ask a substation to admit a session, and whether it holds one
+    (substation_client.SubstationClient)."""
 
     def begin_charging(
-        self, url: str, admission: dict, *, timeout_s: float, condition: Condition | None = None
+        self, url: str, admission: dict, *, timeout_s: float, deadline: float, condition: Condition | None = None
     ) -> UpstreamResponse: ...
+
+    def session(self, url: str, session_id: str, *, timeout_s: float) -> UpstreamResponse: ...
+
+
+class Outcome(StrEnum):
+    """What one admission at one substation came to."""
+
+    ADMITTED = "admitted"  # charging there (or a replay of the session it holds for this request)
+    QUEUED = "queued"  # waiting in its queue
+    REFUSED = "refused"  # no room, its queue full, or a car its chargers cannot serve: try elsewhere
+    OUTDATED = "outdated"  # 412: other balancers placed sessions there since: choose again with its load
+    FAILED = "failed"  # known not to hold the session: never sent, refused as late, or it could not keep it
+    UNKNOWN = "unknown"  # it may hold the session: no answer came, and asking did not tell
+
+
+@dataclass(frozen=True)
+class Answer:
+    outcome: Outcome
+    session: dict | None = None  # the session report, when it holds the session
+    new: bool = False  # a session started by this admission (201), not one it already held
+    report: LoadReport | None = None  # the load the answer carried
+    late_by_clock_s: float | None = None  # refused as late when it was not: how far its clock is ahead
 
 
 @dataclass
@@ -80,6 +108,16 @@ class SessionExists(Exception):
 
 
 @dataclass
+class AdmissionUnknown(Exception):
+    """A substation may hold the session (`session_id`): it was asked and no answer came, nor could it say
+    since. Placing it elsewhere could make a second session, so nothing is placed anywhere else."""
+
+    substation: str
+    session_id: str
+    attempts: list[str] = field(default_factory=list)
+
+
+@dataclass
 class Attempts:
     """What one assignment tried, and learned on the way."""
 
@@ -90,6 +128,9 @@ class Attempts:
     retry_hints: list[float] = field(default_factory=list)
     refused: bool = False
     outdated: int = 0
+    # Substations that refused an admission as late although this balancer's clock said it was in time, and
+    # how far ahead of it their clocks are (s).
+    clock_ahead_s: dict[str, float] = field(default_factory=dict)
 
 
 class Assigner:
@@ -102,6 +143,8 @@ class Assigner:
         admission_timeout_s: float,
         deadline_s: float,
         clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], None] | None = None,
     ) -> None:
         self.grid_view = grid_view
         self.strategy = strategy
@@ -109,6 +152,9 @@ class Assigner:
         self.admission_timeout_s = admission_timeout_s
         self.deadline_s = deadline_s
         self.clock = clock
+        # Deadlines between processes are wall time (grid_common/deadline.py).
+        self.wall_clock = wall_clock
+        self.sleep = sleep or _sleep
         # Where this balancer placed each Session-Token it was given, the latest last.
         self._holders: OrderedDict[str, str] = OrderedDict()
         self._holders_lock = threading.Lock()
@@ -128,12 +174,19 @@ class Assigner:
         except SessionExists as exists:
             self._remember(token, substation_of(exists.session_id))
             raise
+        except AdmissionUnknown as unknown:
+            self._remember(token, unknown.substation)
+            metrics.REJECTED.labels("outcome_unknown").inc()
+            unknown.attempts = attempts.names
+            raise
         if placed is not None:
             self._remember(token, substation_of(placed.session["session_id"]))
             return placed
         reason = "no_capacity" if attempts.refused or self.grid_view.healthy_count() else "unavailable"
+        if attempts.clock_ahead_s and not attempts.refused:
+            reason = "clock_skew"
         metrics.REJECTED.labels(reason).inc()
-        raise NotPlaced(reason, self._retry_after_s(attempts), attempts.names)
+        raise NotPlaced(reason, self._retry_after_s(attempts), attempts.names, _clock_skew_detail(attempts))
 
     def _retry_after_s(self, attempts: Attempts) -> int:
         """When to ask again: the soonest a session ends, by what the substations that refused said and what
@@ -154,18 +207,13 @@ class Assigner:
         if holder is None:
             return None
         # Not to wait: were it not there after all, it should start elsewhere now rather than queue here.
-        outcome, response = self._ask_reserved(holder, request, attempts, None)
-        if outcome in ("admitted", "queued"):
-            return Placed(response.body["session"], attempts.names, queued=outcome == "queued")
-        if outcome == "failed":
-            # It may hold the session: placing it elsewhere could make a second one.
-            metrics.REJECTED.labels("unavailable").inc()
-            raise NotPlaced(
-                "unavailable",
-                NO_ESTIMATE_RETRY_AFTER_S,
-                attempts.names,
-                f"{holder.name}, where this Session-Token's session was placed, did not answer.",
-            )
+        answer = self._ask_reserved(holder, request, attempts, None)
+        if answer.outcome in (Outcome.ADMITTED, Outcome.QUEUED):
+            return Placed(answer.session, attempts.names, queued=answer.outcome == Outcome.QUEUED)
+        if answer.outcome == Outcome.FAILED:
+            # It holds the session as far as this balancer knows (it placed it there): placing it elsewhere
+            # could make a second one.
+            raise AdmissionUnknown(holder.name, new_session_id(holder.name, attempts.token))
         return None
 
     def _remember(self, token: str | None, substation: str) -> None:
@@ -184,11 +232,12 @@ class Assigner:
             if picked is None:
                 return None
             substation, condition = picked
-            outcome, response = self._ask_reserved(substation, request, attempts, condition)
-            if outcome == "admitted":
+            answer = self._ask_reserved(substation, request, attempts, condition)
+            if answer.outcome in (Outcome.ADMITTED, Outcome.QUEUED):
+                # Queued only when an admission whose answer was lost had asked to wait: it is where it is.
                 metrics.of_substation(metrics.DECISIONS, substation.name, self.strategy.name).inc()
-                return Placed(response.body["session"], attempts.names)
-            if outcome == "outdated":
+                return Placed(answer.session, attempts.names, queued=answer.outcome == Outcome.QUEUED)
+            if answer.outcome == Outcome.OUTDATED:
                 # Another balancer placed sessions there since this one heard: choose again with the fresh
                 # load, that substation included.
                 attempts.outdated += 1
@@ -201,10 +250,10 @@ class Assigner:
         for substation in self._soonest_starts(request):
             if self.clock() >= attempts.deadline:
                 return None
-            outcome, response = self._ask_reserved(substation, request, attempts, None, wait=True)
-            if outcome in ("admitted", "queued"):
+            answer = self._ask_reserved(substation, request, attempts, None, wait=True)
+            if answer.outcome in (Outcome.ADMITTED, Outcome.QUEUED):
                 metrics.of_substation(metrics.DECISIONS, substation.name, self.strategy.name).inc()
-                return Placed(response.body["session"], attempts.names, queued=outcome == "queued")
+                return Placed(answer.session, attempts.names, queued=answer.outcome == Outcome.QUEUED)
         return None
 
     def _soonest_starts(self, request: ChargeRequest) -> list[KnownSubstation]:
@@ -245,19 +294,20 @@ class Assigner:
         condition: Condition | None,
         *,
         wait: bool = False,
-    ) -> tuple[str, UpstreamResponse | None]:
+    ) -> Answer:
         """An admission, its power counted in the view while the call is under way (it may start at once), so
         that concurrent decisions see it before the substation's answer does."""
         power, committed = substation.power_for(request.max_power_kw), substation.committed_for(request)
         self.grid_view.reserve(substation.name, power, committed)
-        outcome, response, report = "failed", None, None
+        answer = Answer(Outcome.UNKNOWN)
         try:
-            outcome, response, report = self._ask(substation, request, attempts, condition, wait=wait)
-            return outcome, response
+            answer = self._ask(substation, request, attempts, condition, wait=wait)
+            return answer
         finally:
             # A replayed session (200) started before; only a new one (201) adds to started_for_you.
-            started = outcome == "admitted" and response is not None and response.status == 201
-            self.grid_view.release(substation.name, power, committed, started=started, report=report, now=self.clock())
+            self.grid_view.release(
+                substation.name, power, committed, started=answer.new, report=answer.report, now=self.clock()
+            )
 
     def _ask(
         self,
@@ -267,53 +317,117 @@ class Assigner:
         condition: Condition | None,
         *,
         wait: bool,
-    ) -> tuple[str, UpstreamResponse | None, LoadReport | None]:
-        """One admission at one substation: "admitted", "queued", "refused", "outdated" or "failed", the
-        answer, and the load it carried for the view; SessionExists when it holds the session's id for
-        another request."""
+    ) -> Answer:
+        """One admission at one substation; SessionExists when it holds the session's id for another request,
+        AdmissionUnknown when it may hold the session and cannot say."""
         attempts.tried.add(substation.name)
         attempts.names.append(substation.name)
         # The balancer names the session so that any replica can later route it by its prefix.
-        admission = {**admission_body(request, new_session_id(substation.name, attempts.token)), "wait": wait}
+        session_id = new_session_id(substation.name, attempts.token)
+        admission = {**admission_body(request, session_id), "wait": wait}
         timeout = min(self.admission_timeout_s, max(0.01, attempts.deadline - self.clock()))
+        admit_by = deadlines.deadline_in(timeout, self.wall_clock())  # wall time, as the substation reads it
         try:
-            response = self.admissions.begin_charging(substation.url, admission, timeout_s=timeout, condition=condition)
+            response = self.admissions.begin_charging(
+                substation.url, admission, timeout_s=timeout, deadline=admit_by, condition=condition
+            )
         except UpstreamError as error:
             self.grid_view.record_failure(substation.name, certain=isinstance(error, UpstreamUnavailable))
             metrics.of_substation(metrics.UPSTREAM_FAILURES, substation.name, "begin_charging", error.kind).inc()
-            return "failed", None, None
-        outcome, report = self._take_answer(substation.name, response)
-        if outcome == "exists":
-            # The caller reused a token: another substation would start a second session under it.
-            raise SessionExists(admission["session_id"])
-        if outcome == "refused":
+            if isinstance(error, UpstreamRefused):
+                return Answer(Outcome.FAILED)  # never sent
+            return self._look_up(substation, session_id, admit_by, attempts)
+        answer = self._take_answer(substation.name, response, admit_by)
+        if answer.outcome == Outcome.UNKNOWN:
+            return self._look_up(substation, session_id, admit_by, attempts, answer.report)
+        if answer.late_by_clock_s is not None:
+            attempts.clock_ahead_s[substation.name] = answer.late_by_clock_s
+        if answer.outcome == Outcome.REFUSED:
             attempts.refused = True
             metrics.of_substation(metrics.REFUSALS, substation.name).inc()
             if response.retry_after and response.retry_after.isdigit():
                 attempts.retry_hints.append(float(response.retry_after))
-        return outcome, response, report
+        return answer
 
-    def _take_answer(self, name: str, response: UpstreamResponse) -> tuple[str, LoadReport | None]:
+    def _look_up(
+        self,
+        substation: KnownSubstation,
+        session_id: str,
+        admit_by: float,
+        attempts: Attempts,
+        report: LoadReport | None = None,
+    ) -> Answer:
+        """An admission whose answer never came (or came broken): the substation may have admitted it. Once its
+        deadline has passed (and the clocks' margin with it) no substation admits it any more, so asking then
+        whether it holds the session tells for good: it does (the session is the answer), or it never will
+        (choose again). No answer to that either: AdmissionUnknown, and nothing is placed elsewhere."""
+        settled_at = admit_by + deadlines.MARGIN_S
+        wait_s = settled_at - self.wall_clock()
+        if wait_s > 0 and self.clock() + wait_s + MIN_LOOKUP_S < attempts.deadline:
+            self.sleep(wait_s)
+        timeout = min(self.admission_timeout_s, attempts.deadline - self.clock())
+        if self.wall_clock() < settled_at or timeout < MIN_LOOKUP_S:
+            raise AdmissionUnknown(substation.name, session_id)
+        try:
+            response = self.admissions.session(substation.url, session_id, timeout_s=timeout)
+        except UpstreamError as error:
+            metrics.of_substation(metrics.UPSTREAM_FAILURES, substation.name, "session", error.kind).inc()
+            raise AdmissionUnknown(substation.name, session_id) from None
+        if response.status == 404:
+            return Answer(Outcome.FAILED, report=report)
+        if response.status == 200 and is_session_report(response.body):
+            outcome = Outcome.QUEUED if response.body.get("state") == "queued" else Outcome.ADMITTED
+            return Answer(outcome, response.body, new=True, report=report)
+        raise AdmissionUnknown(substation.name, session_id)
+
+    def _take_answer(self, name: str, response: UpstreamResponse, admit_by: float) -> Answer:
         """What the answer was, and the fresh load it carries, for the view to take as the reservation is
         released (in one step). A failed answer's load is taken at once, before the failure is counted."""
         body = response.body if isinstance(response.body, dict) else {}
         if response.status == 409 and body.get("reason") == SESSION_EXISTS:
-            return "exists", None  # an answer about the request, not a failure of the substation
+            # The caller reused a token: another substation would start a second session under it.
+            raise SessionExists(str(body.get("session_id")))
         carried = body.get("load")
         report = None
         if carried is not None:
             with contextlib.suppress(MalformedReport):  # the admission outcome stands without it
                 report = checked_report(name, carried)
-        if response.status in (200, 201, 202) and is_session_report(body.get("session")):
-            return ("queued" if body["session"].get("state") == "queued" else "admitted"), report
+        session = body.get("session")
+        if response.status in (200, 201, 202) and is_session_report(session):
+            outcome = Outcome.QUEUED if session.get("state") == "queued" else Outcome.ADMITTED
+            return Answer(outcome, session, new=response.status == 201, report=report)
         if response.status == 409 and carried is not None:
-            return "refused", report
+            return Answer(Outcome.REFUSED, report=report)
         if response.status == 412 and carried is not None:
-            return "outdated", report
+            return Answer(Outcome.OUTDATED, report=report)
         if report is not None:
             self.grid_view.apply_report(name, report, self.clock())
+        if response.status == 408:
+            # Refused as late, yet answered before its deadline: late only by the substation's clock.
+            ahead = deadlines.clock_ahead_s(body, admit_by, self.wall_clock())
+            if ahead is not None:
+                metrics.of_substation(metrics.UPSTREAM_FAILURES, name, "begin_charging", "clock_skew").inc()
+                return Answer(Outcome.FAILED, late_by_clock_s=ahead)
         self.grid_view.record_failure(name)
         metrics.of_substation(
             metrics.UPSTREAM_FAILURES, name, "begin_charging", f"http_{response.status // 100}xx"
         ).inc()
-        return "failed", None
+        # A refusal that changed nothing (late, bad, a journal that could not keep it) is known; anything else
+        # (a crash, a proxy's error) may have come after the session was admitted.
+        known = response.status in (400, 408, 413, 415, 422, 503)
+        return Answer(Outcome.FAILED if known else Outcome.UNKNOWN, report=report)
+
+
+def _sleep(seconds: float) -> None:
+    time.sleep(seconds)  # looked up at call time: gevent patches it after this module may be imported
+
+
+def _clock_skew_detail(attempts: Attempts) -> str | None:
+    if not attempts.clock_ahead_s:
+        return None
+    skews = ", ".join(f"{name} about {ahead:.1f} s" for name, ahead in sorted(attempts.clock_ahead_s.items()))
+    return (
+        f"Clock skew: substations refused the session as arriving after its deadline, though this balancer sent "
+        f"it in time; their clocks are ahead of this balancer's ({skews}). Deadlines between hosts need clocks "
+        f"within {deadlines.MARGIN_S:g} s of each other: synchronise them (NTP)."
+    )

@@ -31,7 +31,10 @@ OUTDATED_CHOICES = Counter(
     ["substation"],
 )
 REJECTED = Counter(
-    "balancer_rejected_requests_total", "Assignments answered 503: no substation could take them.", ["reason"]
+    "balancer_rejected_requests_total",
+    "Assignments that placed nothing: 503 (no_capacity, unavailable, clock_skew), or 504 when a substation may "
+    "hold the session and cannot say (outcome_unknown).",
+    ["reason"],
 )
 SUBSTATION_UP = Gauge(
     "balancer_substation_up", "1 if the balancer sees the substation healthy.", ["substation"],
@@ -72,7 +75,7 @@ def initialize(substations: list[str], strategy: str) -> None:
             REFUSALS.labels(name)
             OUTDATED_CHOICES.labels(name)
             SUBSTATION_UP.labels(name).set(0)
-    for reason in ("no_capacity", "unavailable"):
+    for reason in ("no_capacity", "unavailable", "clock_skew", "outcome_unknown"):
         REJECTED.labels(reason)
 
 

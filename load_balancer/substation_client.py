@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import secrets
 
-from grid_common import deadline
+from grid_common import deadline as deadlines
 from grid_common.protocol import (
     BALANCER_ID,
     OTHERS_EV_POWER_CONDITION,
@@ -40,10 +40,11 @@ class SubstationClient:
         )
 
     def begin_charging(
-        self, url: str, admission: dict, *, timeout_s: float, condition: Condition | None = None
+        self, url: str, admission: dict, *, timeout_s: float, deadline: float, condition: Condition | None = None
     ) -> UpstreamResponse:
-        """Ask the substation at `url` to admit a session; with a condition on other balancers' sessions."""
-        headers = deadline.header(deadline.deadline_in(timeout_s))
+        """Ask the substation at `url` to admit a session by `deadline` (wall time; the call waits `timeout_s`);
+        with a condition on other balancers' sessions."""
+        headers = deadlines.header(deadline)
         if condition is not None and condition.others_ev_power_at_most is not None:
             headers[OTHERS_EV_POWER_CONDITION] = f"{condition.others_ev_power_at_most:.6f}"
         if condition is not None and condition.others_sessions_at_most is not None:
@@ -61,5 +62,5 @@ class SubstationClient:
         return self.http.call("GET", f"{url}/sessions/{session_id}", timeout=timeout_s)
 
     def stop_session(self, url: str, session_id: str, *, timeout_s: float) -> UpstreamResponse:
-        headers = deadline.header(deadline.deadline_in(timeout_s))
+        headers = deadlines.header(deadlines.deadline_in(timeout_s))
         return self.http.call("POST", f"{url}/sessions/{session_id}/stop", timeout=timeout_s, headers=headers)

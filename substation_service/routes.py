@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from flask import Blueprint, current_app, request
 
+from grid_common import deadline
 from grid_common.problems import Problem
 from grid_common.protocol import (
     BALANCER_ID,
@@ -24,7 +25,7 @@ from grid_common.protocol import (
 )
 from grid_common.responses import json_response
 from grid_common.web import invalid_request_problem, read_json_body, refuse_if_late
-from substation_service.sessions import Admitted, JournalError, Outdated, Queued, SessionConflict
+from substation_service.sessions import Abandoned, Admitted, JournalError, Outdated, Queued, SessionConflict
 from substation_service.substation import Substation
 
 # When the grid is full because of background demand alone, no session end tells us when to retry.
@@ -95,7 +96,7 @@ def begin_charging():
     balancer = asking_balancer()
     allowed_kw = condition(OTHERS_EV_POWER_CONDITION, balancer, float, "kW")
     allowed_sessions = condition(OTHERS_SESSIONS_CONDITION, balancer, int, "sessions")
-    refuse_if_late()
+    late = refuse_if_late()
     now = ctx.clock()
     try:
         outcome = substation.admit(
@@ -105,6 +106,7 @@ def begin_charging():
             placed_by=balancer,
             others_ev_power_at_most=allowed_kw,
             others_sessions_at_most=allowed_sessions,
+            abandoned=None if late is None else (lambda: deadline.passed(late)),
         )
     except SessionConflict:
         raise Problem(
@@ -118,6 +120,14 @@ def begin_charging():
         status = 200 if outcome.replayed else (201 if isinstance(outcome, Admitted) else 202)
         body = admission_answer(outcome.session, outcome.report)
         return json_response(body, status, location=f"/sessions/{outcome.session.session_id}")
+    if isinstance(outcome, Abandoned):
+        assert late is not None  # only a deadline abandons an admission
+        raise Problem(
+            408,
+            "Request Timeout",
+            "The admission's deadline passed before it could be made: nothing was changed.",
+            **deadline.late_body(late),
+        )
     if isinstance(outcome, Outdated):
         raise Problem(
             412,

@@ -119,6 +119,13 @@ class Outdated:
     report: LoadReport
 
 
+@dataclass(frozen=True)
+class Abandoned:
+    """The caller gave up on the admission (its deadline passed) before it could be made: nothing changed."""
+
+    report: LoadReport
+
+
 class JournalError(Exception):
     """The journal did not take a write: nothing of it was kept."""
 

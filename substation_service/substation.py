@@ -27,6 +27,7 @@ import secrets
 import threading
 import time
 from collections import OrderedDict, deque
+from collections.abc import Callable
 from operator import attrgetter
 
 from grid_common.protocol import (
@@ -50,6 +51,7 @@ from substation_service.allocation import allocate_with_levels, fitting_prefix, 
 from substation_service.counters import Counters
 from substation_service.profile import BackgroundDemand
 from substation_service.sessions import (
+    Abandoned,
     Admitted,
     Journal,
     JournalError,
@@ -193,8 +195,13 @@ class Substation:
         placed_by: str | None = None,
         others_ev_power_at_most: float | None = None,
         others_sessions_at_most: int | None = None,
-    ) -> Admitted | Queued | Refused | Outdated:
+        abandoned: Callable[[], bool] | None = None,
+    ) -> Admitted | Queued | Refused | Outdated | Abandoned:
         """Start the session if it fits now; else queue it if it asked to wait and the queue has room.
+
+        `abandoned` says whether the caller has given up on it (its deadline passed): asked once the lock is
+        held, so that an admission read in time but made after that is not made at all (Abandoned), since
+        the caller may be placing it elsewhere.
 
         With a condition (`others_*_at_most`), only if the sessions balancers other than `placed_by` placed
         here stay within it. Its own sessions are left out (its concurrent requests may arrive in any
@@ -211,6 +218,8 @@ class Substation:
                         raise SessionConflict(session_id)
                     kind = Queued if existing.state == QUEUED else Admitted
                     return kind(self._session_report(existing, now), self._report(now, placed_by), replayed=True)
+            if abandoned is not None and abandoned():
+                return Abandoned(self._report(now, placed_by))
             if request.min_power_kw > max_kw + TOLERANCE_KW:
                 return self._refuse("charger", request.min_power_kw, now, placed_by)
             outdated = self._outdated(placed_by, others_ev_power_at_most, others_sessions_at_most)

@@ -17,7 +17,7 @@ from grid_common.protocol import (
 from grid_common.responses import json_response
 from grid_common.web import invalid_request_problem, read_json_body, refuse_if_late
 from load_balancer import metrics
-from load_balancer.assignment import NotPlaced, SessionExists
+from load_balancer.assignment import AdmissionUnknown, NotPlaced, SessionExists
 from load_balancer.routes import context
 
 blueprint = Blueprint("assign", __name__)
@@ -46,6 +46,17 @@ def assign_substation():
                 headers={"Location": f"/sessions/{exists.session_id}"},
                 session_id=exists.session_id,
             ) from None
+        except AdmissionUnknown as unknown:
+            raise Problem(
+                504,
+                "Outcome unknown",
+                f"{unknown.substation} did not answer whether it admitted the session, nor could it say since: it "
+                f"may hold it as {unknown.session_id}. Nothing was placed elsewhere; GET /sessions/"
+                f"{unknown.session_id} tells once {unknown.substation} answers.",
+                session_id=unknown.session_id,
+                substation=unknown.substation,
+                tried=unknown.attempts,
+            ) from None
         except NotPlaced as refusal:
             largest = context().grid_view.largest_charger_kw()
             if largest is not None and charge.min_power_kw > largest:
@@ -58,6 +69,8 @@ def assign_substation():
                 ) from None
             if refusal.reason == "no_capacity":
                 title, detail = "No capacity", "No substation has room for this session now."
+            elif refusal.reason == "clock_skew":
+                title, detail = "Clock skew", "Substations refused the session as late by their clocks."
             else:
                 title, detail = "No substation available", "No substation is reachable now."
             raise Problem(

@@ -3,12 +3,13 @@
 import pytest
 
 from grid_common.protocol import SESSION_EXISTS, ChargeRequest
-from grid_common.upstream import UpstreamResponse, UpstreamTimeout, UpstreamUnavailable
+from grid_common.upstream import UpstreamRefused, UpstreamResponse, UpstreamTimeout, UpstreamUnavailable
 from load_balancer import metrics
 from load_balancer.assignment import (
     MAX_OUTDATED_CHOICES,
     MAX_RETRY_AFTER_S,
     NO_ESTIMATE_RETRY_AFTER_S,
+    AdmissionUnknown,
     Assigner,
     NotPlaced,
     SessionExists,
@@ -36,28 +37,63 @@ def make_grid(capacities):
 
 
 class Admissions:
-    """Each substation's scripted answers to begin_charging; every call is kept in `calls`."""
+    """Each substation's scripted answers to begin_charging, and to the look-up of a session (`lookups`, by
+    substation); every call is kept in `calls`, every look-up in `looked_up`."""
 
-    def __init__(self, answers, calls):
+    def __init__(self, answers, calls, lookups=None):
         self.answers = answers
         self.calls = calls
+        self.lookups = lookups or {}
+        self.looked_up = []
 
-    def begin_charging(self, url, admission, *, timeout_s, condition=None):
+    def begin_charging(self, url, admission, *, timeout_s, deadline, condition=None):
         name = url.removeprefix("http://")
         allowed_kw = None if condition is None else condition.others_ev_power_at_most
         self.calls.append((name, admission, timeout_s, allowed_kw))
-        answer = self.answers[name]
-        if isinstance(answer, list):  # answers in turn
-            answer = answer.pop(0)
-        if isinstance(answer, Exception):
-            raise answer
-        return answer
+        return _scripted(self.answers, name)
+
+    def session(self, url, session_id, *, timeout_s):
+        name = url.removeprefix("http://")
+        self.looked_up.append(session_id)
+        return _scripted(self.lookups, name)
 
 
-def assigner(grid, answers, calls, deadline_s=5.0, clock=None):
+def _scripted(answers, name):
+    answer = answers[name]
+    if isinstance(answer, list):  # answers in turn
+        answer = answer.pop(0)
+    if isinstance(answer, Exception):
+        raise answer
+    return answer
+
+
+class WallClock:
+    """Wall time for deadlines that moves only when slept on."""
+
+    def __init__(self, now=1_700_000_000.0):
+        self.now = now
+
+    def __call__(self):
+        return self.now
+
+    def sleep(self, seconds):
+        self.now += seconds
+
+
+def assigner(grid, answers, calls, deadline_s=5.0, clock=None, lookups=None):
     kwargs = {"clock": clock} if clock else {}
-    admissions = Admissions(answers, calls)
-    return Assigner(grid, LeastUtilization(), admissions, admission_timeout_s=2, deadline_s=deadline_s, **kwargs)
+    wall = WallClock()
+    admissions = Admissions(answers, calls, lookups)
+    return Assigner(
+        grid,
+        LeastUtilization(),
+        admissions,
+        admission_timeout_s=2,
+        deadline_s=deadline_s,
+        wall_clock=wall,
+        sleep=wall.sleep,
+        **kwargs,
+    )
 
 
 def charge_request(**fields):
@@ -94,9 +130,80 @@ def test_refused_substation_falls_back_to_the_next_best():
 def test_failures_fall_back_and_mark_the_substation():
     grid = make_grid({"a": 150, "b": 300})
     calls = []
-    placed = assigner(grid, {"a": admitted("a"), "b": UpstreamUnavailable("down")}, calls).assign(REQUEST)
+    placed = assigner(grid, {"a": admitted("a"), "b": UpstreamRefused("down")}, calls).assign(REQUEST)
     assert placed.session["substation"] == "a"
     assert not grid.get("b").healthy
+
+
+def not_found():
+    return UpstreamResponse(404, {"status": 404}, None)
+
+
+def held(name, state="charging"):
+    return UpstreamResponse(200, {"session_id": f"{name}.0123456789abcdef", "substation": name, "state": state}, None)
+
+
+@pytest.mark.parametrize(
+    "failure", [UpstreamTimeout("slow"), UpstreamUnavailable("reset"), UpstreamResponse(500, {}, None)]
+)
+def test_an_admission_without_an_answer_is_looked_up_and_what_it_made_is_the_answer(failure):
+    grid = make_grid({"a": 150, "b": 300})
+    calls = []
+    balancer = assigner(grid, {"a": admitted("a"), "b": failure}, calls, lookups={"b": held("b")})
+    placed = balancer.assign(REQUEST)
+    assert placed.session["substation"] == "b", "b admitted it before its deadline: that session, not a second"
+    assert [c[0] for c in calls] == ["b"]
+    assert balancer.admissions.looked_up == [calls[0][1]["session_id"]], "looked up by the id it was sent with"
+
+
+def test_an_admission_that_a_look_up_after_its_deadline_does_not_find_is_placed_elsewhere():
+    grid = make_grid({"a": 150, "b": 300})
+    calls = []
+    balancer = assigner(grid, {"a": admitted("a"), "b": UpstreamTimeout("slow")}, calls, lookups={"b": not_found()})
+    placed = balancer.assign(REQUEST)
+    assert placed.session["substation"] == "a"
+    assert [c[0] for c in calls] == ["b", "a"]
+
+
+def test_a_look_up_waits_for_the_admissions_deadline_so_that_its_404_is_for_good():
+    grid = make_grid({"a": 150, "b": 300})
+    calls, asked_at = [], []
+    balancer = assigner(grid, {"a": admitted("a"), "b": UpstreamUnavailable("reset")}, calls)
+    sent_at = balancer.wall_clock()
+
+    def look_up(url, session_id, *, timeout_s):
+        asked_at.append(balancer.wall_clock())
+        return not_found()
+
+    balancer.admissions.session = look_up
+    assert balancer.assign(REQUEST).session["substation"] == "a"
+    # Asked 2 s: the deadline sent is 1.8 s later, and the look-up waits the clocks' margin beyond it.
+    assert asked_at == [pytest.approx(sent_at + 2.0)]
+
+
+@pytest.mark.parametrize("lookup", [UpstreamTimeout("still slow"), UpstreamResponse(503, {}, None)])
+def test_an_admission_whose_outcome_nobody_can_tell_is_placed_nowhere_else(lookup):
+    grid = make_grid({"a": 150, "b": 300})
+    calls = []
+    balancer = assigner(grid, {"a": admitted("a"), "b": UpstreamTimeout("slow")}, calls, lookups={"b": lookup})
+    with pytest.raises(AdmissionUnknown) as unknown:
+        balancer.assign(REQUEST)
+    assert unknown.value.substation == "b" and unknown.value.session_id == calls[0][1]["session_id"]
+    assert [c[0] for c in calls] == ["b"], "a is never asked: b may hold the session"
+    assert grid.get("b").pending_sessions == 0
+
+
+def test_a_408_answered_in_time_is_the_substations_clock_not_lateness():
+    grid = make_grid({"a": 150})
+    calls = []
+    balancer = assigner(grid, {}, calls)
+    ahead = {"status": 408, "deadline": 0.0, "now": balancer.wall_clock() + 3600}
+    balancer.admissions.answers["a"] = UpstreamResponse(408, ahead, None)
+    with pytest.raises(NotPlaced) as refusal:
+        balancer.assign(REQUEST)
+    assert refusal.value.reason == "clock_skew"
+    assert "a about 3600.0 s" in refusal.value.detail and "NTP" in refusal.value.detail
+    assert grid.get("a").healthy, "its clock, not its health"
 
 
 def test_all_refusing_gives_no_capacity_with_the_soonest_retry():
@@ -147,7 +254,7 @@ def test_a_session_end_is_counted_from_when_its_report_came():
 def test_all_failing_gives_unavailable():
     grid = make_grid({"a": 150})
     with pytest.raises(NotPlaced) as caught:
-        assigner(grid, {"a": UpstreamUnavailable("down")}, []).assign(REQUEST)
+        assigner(grid, {"a": UpstreamRefused("down")}, []).assign(REQUEST)
     assert caught.value.reason == "unavailable"
 
 
@@ -161,8 +268,8 @@ def test_deadline_bounds_the_retries_and_each_call():
     calls = []
 
     def slow_timeout():
-        now[0] += 3.0  # each failed call costs 3 s of the 5 s budget
-        return UpstreamTimeout("slow")
+        now[0] += 3.0  # each failed call costs 3 s of the 5 s budget, and changes nothing there
+        return UpstreamResponse(503, {"status": 503, "title": "Journal unavailable"}, "5")
 
     class Slow(dict):
         def __getitem__(self, key):
@@ -261,7 +368,7 @@ def test_a_request_that_may_wait_is_counted_in_flight_too_for_it_may_start_at_on
     in_flight = []
 
     class RoomCame:
-        def begin_charging(self, url, admission, *, timeout_s, condition=None):
+        def begin_charging(self, url, admission, *, timeout_s, deadline, condition=None):
             in_flight.append(grid.get("a").pending_sessions)
             session = {"session_id": admission["session_id"], "substation": "a"}
             started = load_report("a", load_kw=150, sequence=2, started_for_you=4)
@@ -334,12 +441,25 @@ def test_a_token_whose_substation_no_longer_holds_it_is_placed_as_any_other():
 def test_a_token_whose_substation_does_not_answer_is_placed_nowhere_else():
     grid = make_grid({"a": 150, "b": 300})
     calls = []
-    balancer = assigner(grid, {"b": [admitted("b"), UpstreamTimeout("slow")], "a": admitted("a")}, calls)
+    lookups = {"b": UpstreamTimeout("slow")}
+    balancer = assigner(
+        grid, {"b": [admitted("b"), UpstreamTimeout("slow")], "a": admitted("a")}, calls, lookups=lookups
+    )
     balancer.assign(REQUEST, token=TOKEN)
-    with pytest.raises(NotPlaced) as refusal:
+    with pytest.raises(AdmissionUnknown) as unknown:
         balancer.assign(REQUEST, token=TOKEN)
-    assert refusal.value.reason == "unavailable" and "b" in refusal.value.detail
+    assert unknown.value.substation == "b" and unknown.value.session_id == f"b.{TOKEN}"
     assert [c[0] for c in calls] == ["b", "b"], "b may hold the session: a second one elsewhere is not made"
+
+
+def test_a_token_whose_substation_is_down_is_placed_nowhere_else():
+    grid = make_grid({"a": 150, "b": 300})
+    calls = []
+    balancer = assigner(grid, {"b": [admitted("b"), UpstreamRefused("down")], "a": admitted("a")}, calls)
+    balancer.assign(REQUEST, token=TOKEN)
+    with pytest.raises(AdmissionUnknown):
+        balancer.assign(REQUEST, token=TOKEN)
+    assert [c[0] for c in calls] == ["b", "b"], "it holds the session, as far as this balancer knows"
 
 
 def test_without_a_token_nothing_is_sent_back_anywhere():
