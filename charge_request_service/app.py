@@ -24,15 +24,18 @@ def create_app(config: GatewayConfig, *, balancer: BalancerClient | None = None,
         read_timeout_s=config.balancer_timeout_s,
         connect_retries=config.connect_retries,
     )
+    wait_s = config.balancer_timeout_s + 1  # how long a duplicate, or a busy store, is waited for
     keys = keys or open_store(
         redis_url=config.idempotency_redis_url,
         path=config.idempotency_db,
         ttl_s=config.idempotency_ttl_s,
-        lease_s=config.balancer_timeout_s * 2 + 1,
+        lease_s=config.lease_s,
         max_keys=config.idempotency_max_keys,
+        redis_max_connections=config.idempotency_redis_max_connections,
+        pool_wait_s=wait_s,
     )
-    starter = SessionStarter(balancer, keys, wait_s=config.balancer_timeout_s + 1, attempt_s=config.balancer_timeout_s)
-    app.extensions["gateway"] = routes.Context(balancer, starter)
+    starter = SessionStarter(balancer, keys, wait_s=wait_s, attempt_s=config.balancer_timeout_s, lease_s=config.lease_s)
+    app.extensions["gateway"] = routes.Context(balancer, starter, dict(config.client_tokens))
     app.register_blueprint(routes.blueprint)
     app.register_blueprint(probes_blueprint(lambda: (True, {})))
     app.register_blueprint(openapi_blueprint(SPEC))

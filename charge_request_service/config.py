@@ -1,10 +1,32 @@
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from grid_common.settings import EnvReader, is_http_url
+
+CLIENT_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+# A bearer token (RFC 6750's token68 characters), long enough not to be guessed.
+CLIENT_TOKEN = re.compile(r"[A-Za-z0-9._~+/-]{16,256}=*")
+
+
+def parse_client_tokens(raw: str, errors: list[str]) -> tuple[tuple[str, str], ...]:
+    """`name=token,name=token`: who may use the gateway, each with its bearer token."""
+    clients: list[tuple[str, str]] = []
+    for entry in (part.strip() for part in raw.split(",") if part.strip()):
+        name, _, token = entry.partition("=")
+        if not CLIENT_NAME.fullmatch(name) or not CLIENT_TOKEN.fullmatch(token):
+            errors.append(
+                "CLIENT_TOKENS must be name=token pairs separated by commas: a name of 1-64 letters, digits, "
+                f"'.', '_' or '-', a token of 16 or more letters, digits or '._~+/-'; got an entry for {name!r}"
+            )
+        elif any(name == known or token == secret for known, secret in clients):
+            errors.append(f"CLIENT_TOKENS names {name!r} twice, or gives two clients one token")
+        else:
+            clients.append((name, token))
+    return tuple(clients)
 
 
 @dataclass(frozen=True)
@@ -24,6 +46,15 @@ class GatewayConfig:
     idempotency_redis_url: str = ""
     # The most keys kept in IDEMPOTENCY_DB (about 1.3 KB each): the oldest answers make room for new keys.
     idempotency_max_keys: int = 20_000
+    # Connections to Redis one gateway process opens at most; a request waits for a free one.
+    idempotency_redis_max_connections: int = 64
+    # Who may use the gateway, with their bearer tokens; empty: anyone, as one client.
+    client_tokens: tuple[tuple[str, str], ...] = field(default=(), repr=False)
+
+    @property
+    def lease_s(self) -> float:
+        """How long a request holds its Idempotency-Key: its attempt, a look-up, and a second for clocks."""
+        return self.balancer_timeout_s * 2 + 1
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> GatewayConfig:
@@ -46,6 +77,10 @@ class GatewayConfig:
             idempotency_max_keys=env.integer(
                 "IDEMPOTENCY_MAX_KEYS", cls.idempotency_max_keys, minimum=100, maximum=10_000_000
             ),
+            idempotency_redis_max_connections=env.integer(
+                "IDEMPOTENCY_REDIS_MAX_CONNECTIONS", cls.idempotency_redis_max_connections, minimum=1, maximum=10_000
+            ),
+            client_tokens=parse_client_tokens(env.string("CLIENT_TOKENS", ""), env.errors),
         )
         redis_url = config.idempotency_redis_url
         if redis_url and urlsplit(redis_url).scheme not in ("redis", "rediss", "unix"):

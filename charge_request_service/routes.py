@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import hmac
+from dataclasses import dataclass, field
 
-from flask import Blueprint, current_app, request
+from flask import Blueprint, current_app, g, request
 
 from charge_request_service.balancer_client import BalancerClient
 from charge_request_service.starting import NotStarted, OutcomeUnknown, SessionStarter, Started
@@ -27,10 +28,35 @@ blueprint = Blueprint("gateway", __name__)
 class Context:
     balancer: BalancerClient
     starter: SessionStarter
+    # Client name -> bearer token (CLIENT_TOKENS); empty: the gateway serves anyone, as one client.
+    clients: dict[str, str] = field(default_factory=dict)
 
 
 def context() -> Context:
     return current_app.extensions["gateway"]
+
+
+@blueprint.before_request
+def authenticate_client() -> None:
+    """With CLIENT_TOKENS, every route of the API is for its clients only, each known by its bearer token:
+    Idempotency-Keys are then each client's own."""
+    clients = context().clients
+    g.client = None
+    if not clients:
+        return
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    challenge = 'Bearer realm="gateway"'
+    if scheme.lower() != "bearer" or not token:
+        raise Problem(401, "Unauthorized", "Send Authorization: Bearer <your client token>.",
+                      headers={"WWW-Authenticate": challenge})  # fmt: skip
+    # Every token is compared, so that the time taken tells nothing of which one came close.
+    matches = [name for name, secret in clients.items() if hmac.compare_digest(token.encode(), secret.encode())]
+    if not matches:
+        raise Problem(
+            401, "Unauthorized", "The bearer token is not a client token of this gateway.",
+            headers={"WWW-Authenticate": f'{challenge}, error="invalid_token"'},
+        )  # fmt: skip
+    g.client = matches[0]
 
 
 def checked_session_id(session_id: str) -> str:
@@ -60,7 +86,7 @@ def initiate_energy_transfer():
     starter = context().starter
     key = request.headers.get(IDEMPOTENCY_KEY)
     outcome = from_balancer(
-        lambda: starter.start(charge) if key is None else starter.start_once(charge, key, request_body())
+        lambda: starter.start(charge) if key is None else starter.start_once(charge, key, request_body(), g.client)
     )
     if not isinstance(outcome, Started):
         return relay(outcome.response, "load balancer")

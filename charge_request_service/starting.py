@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from charge_request_service.balancer_client import BalancerClient
 from charge_request_service.idempotency import (
+    Claimed,
     KeyStore,
     Mismatch,
     Replay,
@@ -23,7 +24,6 @@ from charge_request_service.idempotency import (
     StoreUnavailable,
     Unknown,
     fingerprint,
-    session_token,
 )
 from grid_common.problems import Problem
 from grid_common.protocol import ChargeRequest, is_idempotency_key, is_session_report
@@ -80,6 +80,7 @@ class SessionStarter:
         *,
         wait_s: float,
         attempt_s: float,
+        lease_s: float | None = None,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = _sleep,
     ) -> None:
@@ -89,6 +90,8 @@ class SessionStarter:
         self.wait_s = wait_s
         # How long one attempt may take: its deadline, after which no substation admits it.
         self.attempt_s = attempt_s
+        # How long a claim holds a key (the store's lease), for what a client is told.
+        self.lease_s = attempt_s * 2 + 1 if lease_s is None else lease_s
         # Wall time: keys and deadlines are shared with other processes (grid_common/deadline.py).
         self.clock = clock
         self.sleep = sleep
@@ -109,33 +112,55 @@ class SessionStarter:
             return NotStarted(response)  # a refusal: the balancer placed nothing
         raise OutcomeUnknown(None, response)  # 502, 504, 500: it may have placed it
 
-    def start_once(self, charge: ChargeRequest, key: str, raw_body: bytes) -> Started | NotStarted:
-        """Start a session for `key` unless one was started for it: the same key and body, the same session."""
+    def start_once(
+        self, charge: ChargeRequest, key: str, raw_body: bytes, client: str | None = None
+    ) -> Started | NotStarted:
+        """Start a session for `key` unless one was started for it: the same key and body, the same session.
+        `client`: whose key it is (keys are each client's own); None when the gateway has no clients."""
         if not is_idempotency_key(key):
             raise Problem(400, "Bad Request", "Idempotency-Key must be 1 to 255 printable ASCII characters.")
-        claim = self._claim(key, fingerprint(raw_body))
+        scoped = key if client is None else f"{client}:{key}"
+        claim = self._claim(scoped, fingerprint(raw_body))
         if isinstance(claim, Mismatch):
             raise Problem(422, "Unprocessable Content", "This Idempotency-Key was used with a different request body.")
         if isinstance(claim, StillPending):
-            raise Problem(409, "Conflict", "A request with this Idempotency-Key is still in progress.", retry_after=1)
+            raise Problem(
+                409,
+                "Conflict",
+                "A request with this Idempotency-Key is in progress, or finding out what an earlier one did: ask "
+                "again after Retry-After.",
+                retry_after=max(1, math.ceil(claim.lease_until - self.clock())),
+            )
         if isinstance(claim, Replay):
             return Started(claim.body, claim.status, replayed=True)
         if isinstance(claim, Unknown):
-            found = self._recover(key, claim)
-            if found is not None:
-                return found
-        return self._attempt(charge, key, claim.owner)
+            return self._recover(scoped, charge, claim)
+        return self._attempt(charge, scoped, claim)
 
     def _claim(self, key: str, body_fingerprint: str):
         waited_until = time.monotonic() + self.wait_s
         while True:
+            left = max(0.0, waited_until - time.monotonic())
             try:
-                claim = self.keys.claim(key, body_fingerprint, self.clock())
-            except StoreUnavailable:
+                claim = self.keys.claim(key, body_fingerprint, self.clock(), within_s=left)
+            except StoreUnavailable as error:
+                if error.maybe_changed:
+                    raise Problem(
+                        503,
+                        "Idempotency store unavailable",
+                        "The gateway's Idempotency-Key store did not answer in time: no session was started, but "
+                        "the store may have taken this request's claim on the key when it resumed, in which "
+                        "case a retry is asked to wait until that claim's lease ends "
+                        f"(at most {math.ceil(self.lease_s)} s).",
+                        retry_after=1,
+                    ) from None
                 raise Problem(
-                    503, "Idempotency store unavailable",
-                    "The gateway cannot read its Idempotency-Keys now: nothing was started.", retry_after=1,
-                ) from None  # fmt: skip
+                    503,
+                    "Idempotency store unavailable",
+                    "The gateway cannot reach its Idempotency-Key store now: nothing was started, and the key "
+                    "was not claimed.",
+                    retry_after=1,
+                ) from None
             except StoreFull:
                 raise Problem(
                     503, "Too many requests in progress", "Every Idempotency-Key the gateway may hold is in use.",
@@ -145,29 +170,37 @@ class SessionStarter:
                 return claim
             self.sleep(POLL_S)
 
-    def _recover(self, key: str, claim: Unknown) -> Started | None:
-        """An earlier attempt may have made a session: once it is too late for it to, look for it."""
-        left = claim.settle_after - self.clock()
-        if left > 0:
+    def _recover(self, key: str, charge: ChargeRequest, claim: Unknown) -> Started | NotStarted:
+        """An earlier attempt may have made a session: once it is too late for it to, look for it. Found, it is
+        the answer; proven absent, this request places it; nobody can tell, the key stays unknown."""
+        if claim.owner is None:
             raise Problem(
                 409,
                 "Conflict",
                 "An earlier request with this Idempotency-Key may still start a session: ask again after Retry-After.",
-                retry_after=math.ceil(left),
+                retry_after=max(1, math.ceil(claim.settle_after - self.clock())),
             )
         try:
-            response = self.balancer.find_session(session_token(key))
+            response = self.balancer.find_session(claim.token)
         except UpstreamError:
             response = None
-        if response is None or response.status not in (200, 404):
+        if (
+            response is None
+            or response.status not in (200, 404)
+            or (response.status == 200 and not is_session_report(response.body))
+        ):
+            self._keep(self.keys.mark_unknown, key, claim.owner, claim.settle_after, self.clock())
             raise Problem(
                 503,
                 "Outcome unknown",
-                "Whether an earlier request with this Idempotency-Key started a session cannot be told now.",
+                "Whether an earlier request with this Idempotency-Key started a session cannot be told now: a "
+                "substation that may hold it does not answer. Nothing new was started; ask again after Retry-After.",
                 retry_after=1,
             )
         if response.status == 404:
-            return None  # no substation has it, nor will: this request places it
+            # No substation has it, nor will: this request places it, under the same token.
+            return self._attempt(charge, key, Claimed(claim.owner, claim.token))
+        assert isinstance(response.body, dict)
         status = 202 if response.body.get("state") == "queued" else 201
         started = Started.from_session(response.body, status, replayed=True)
         self._keep(self.keys.finish, key, claim.owner, status, started.session, self.clock())
@@ -182,11 +215,12 @@ class SessionStarter:
         except StoreUnavailable as error:
             log.warning("the Idempotency-Key store did not take a change (%s): a retry will find out", error)
 
-    def _attempt(self, charge: ChargeRequest, key: str, owner: str) -> Started | NotStarted:
+    def _attempt(self, charge: ChargeRequest, key: str, claim: Claimed) -> Started | NotStarted:
+        owner = claim.owner
         # No substation admits this attempt after its deadline: then its outcome is settled.
         settle_after = self.clock() + self.attempt_s + CLOCK_SKEW_S
         try:
-            outcome = self.start(charge, session_token(key))
+            outcome = self.start(charge, claim.token)
         except UpstreamRefused:
             self._keep(self.keys.release, key, owner)  # never sent: a retry tries again
             raise

@@ -11,7 +11,7 @@ from charge_request_service.idempotency import (
     StillPending,
     Unknown,
     fingerprint,
-    session_token,
+    new_token,
 )
 
 NOW = 1_800_000_000.0
@@ -22,7 +22,7 @@ def test_first_claims_then_duplicates_replay_the_stored_answer(make_store):
     body = fingerprint(b'{"energy_kwh": 11}')
     claim = store.claim("k1", body, NOW)
     assert isinstance(claim, Claimed)
-    assert store.claim("k1", body, NOW) == StillPending()
+    assert store.claim("k1", body, NOW) == StillPending(NOW + 5)
     store.finish("k1", claim.owner, 201, {"session_id": "s1.abc"}, NOW)
     assert store.claim("k1", body, NOW + 1) == Replay(201, {"session_id": "s1.abc"})
     assert isinstance(store.claim("k2", body, NOW), Claimed), "keys are independent"
@@ -45,18 +45,53 @@ def test_an_attempt_without_an_answer_leaves_the_outcome_unknown_until_it_settle
     store = make_store()
     claim = store.claim("k", "f", NOW)
     store.mark_unknown("k", claim.owner, NOW + 10, NOW)
-    retry = store.claim("k", "f", NOW + 1)
-    assert isinstance(retry, Unknown) and retry.settle_after == NOW + 10 and retry.owner != claim.owner
+    early = store.claim("k", "f", NOW + 1)
+    assert early == Unknown(NOW + 10, claim.token), "nobody may look before it settles"
+    retry = store.claim("k", "f", NOW + 11)
+    assert isinstance(retry, Unknown) and retry.settle_after == NOW + 10 and retry.owner not in (None, claim.owner)
+    assert retry.token == claim.token, "the session is looked for under the token it was asked for with"
     store.finish("k", retry.owner, 201, {"session_id": "s.found"}, NOW + 11)
     assert store.claim("k", "f", NOW + 12) == Replay(201, {"session_id": "s.found"})
 
 
 def test_a_claim_whose_request_died_becomes_unknown_when_its_lease_runs_out(make_store):
     store = make_store(lease_s=5)
-    store.claim("abandoned", "f", NOW)  # its process was killed before it finished
-    assert store.claim("abandoned", "f", NOW + 4) == StillPending()
+    first = store.claim("abandoned", "f", NOW)  # its process was killed before it finished
+    assert store.claim("abandoned", "f", NOW + 4) == StillPending(NOW + 5)
     later = store.claim("abandoned", "f", NOW + 6)
     assert isinstance(later, Unknown) and later.settle_after == NOW + 5, "not free: it may have made a session"
+    assert later.owner is not None and later.token == first.token
+
+
+def test_one_retry_at_a_time_looks_for_an_unknown_outcome(make_store):
+    store = make_store(lease_s=5)
+    claim = store.claim("k", "f", NOW)
+    store.mark_unknown("k", claim.owner, NOW + 2, NOW)
+    looking = store.claim("k", "f", NOW + 3)
+    assert isinstance(looking, Unknown) and looking.owner is not None
+    assert store.claim("k", "f", NOW + 3.5) == StillPending(NOW + 8), "not a second look, nor a second session"
+    store.mark_unknown("k", looking.owner, looking.settle_after, NOW + 4)  # its look-up could not tell
+    again = store.claim("k", "f", NOW + 4.5)
+    assert isinstance(again, Unknown) and again.owner is not None and again.token == claim.token
+
+
+def test_an_unknown_outcome_is_kept_for_the_keys_whole_life_whatever_fails(make_store):
+    store = make_store(ttl_s=60, lease_s=5)
+    claim = store.claim("k", "f", NOW)  # its gateway is killed: the key is never marked
+    looking = store.claim("k", "f", NOW + 6)
+    store.mark_unknown("k", looking.owner, looking.settle_after, NOW + 7)  # the look-up could not tell
+    for moment in (NOW + 20, NOW + 40, NOW + 66):  # a lease and more, several times, but within its life
+        retry = store.claim("k", "f", moment)
+        assert isinstance(retry, Unknown) and retry.token == claim.token, moment
+        store.mark_unknown("k", retry.owner, retry.settle_after, moment)
+    assert isinstance(store.claim("k", "f", NOW + 66 + 61), Claimed), "forgotten only when its life is over"
+
+
+def test_tokens_are_random_and_each_keys_own(make_store):
+    store = make_store()
+    one, two = store.claim("same-looking", "f", NOW), make_store().claim("other", "f", NOW)
+    assert one.token != two.token and len(one.token) == 32 and one.token.isalnum()
+    assert new_token() != new_token()
 
 
 def test_an_owner_that_outlived_its_claim_cannot_overwrite_a_later_answer(make_store):
@@ -80,7 +115,7 @@ def test_answers_expire_after_the_ttl(make_store):
 def test_stores_on_the_same_keys_share_them(make_store, other_store):
     one, other = make_store(), other_store()
     claim = one.claim("k", "f", NOW)
-    assert other.claim("k", "f", NOW) == StillPending()
+    assert other.claim("k", "f", NOW) == StillPending(NOW + 5)
     one.finish("k", claim.owner, 201, {"session_id": "s.b"}, NOW)
     assert other.claim("k", "f", NOW) == Replay(201, {"session_id": "s.b"})
 
@@ -91,8 +126,3 @@ def test_the_fingerprint_ignores_spacing_and_key_order_but_not_values():
     assert fingerprint(b"") == fingerprint(b"null"), "a body-less POST is one request"
     assert fingerprint(b"not json") != fingerprint(b"not json either")
     assert fingerprint(b"[" * 5000) == fingerprint(b"[" * 5000), "too deep for JSON: as sent"
-
-
-def test_a_keys_sessions_are_named_after_it_and_no_other():
-    assert session_token("k1") == session_token("k1") != session_token("k2")
-    assert len(session_token("k1")) == 32 and session_token("k1").isalnum()

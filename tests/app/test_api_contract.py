@@ -172,7 +172,7 @@ def test_the_substation_keeps_its_contract(substation_api):
 class UnavailableStore:
     """An Idempotency-Key store that cannot be reached, as Redis down is."""
 
-    def claim(self, key, body_fingerprint, now):
+    def claim(self, key, body_fingerprint, now, *, within_s):
         raise StoreUnavailable("connection refused")
 
 

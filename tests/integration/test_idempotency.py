@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import concurrent.futures
+import hashlib
 
 import pytest
 
@@ -93,3 +94,48 @@ def test_a_refusal_is_not_remembered_so_a_retry_with_the_key_can_succeed(service
     )
     assert retried.body["session_id"] != first.body["session_id"]
     assert start(grid.gateway.url, {"max_power_kw": 22}, key="k").body == retried.body
+
+
+CLIENTS = "fleet-a=token-a-0123456789abcdef,fleet-b=token-b-0123456789abcdef"
+
+
+def as_client(token: str, key: str) -> dict:
+    return {"Authorization": f"Bearer {token}", "Idempotency-Key": key}
+
+
+def test_a_keyed_sessions_id_cannot_be_derived_from_its_key(services):
+    grid = services.grid({"a": 150}, substation_env=LONG)
+    reply = start(grid.gateway.url, key="order-2026-0043")
+    assert reply.status == 201
+    token = reply.body["session_id"].split(".", 1)[1]
+    assert token != hashlib.sha256(b"order-2026-0043").hexdigest()[:32], "whoever knows the key knows the session"
+    again = start(grid.gateway.url, key="order-2026-0043")
+    assert again.body["session_id"] == reply.body["session_id"], "the key still names its one session"
+
+
+def test_keys_are_each_clients_own(services):
+    grid = services.grid({"a": 150}, substation_env=LONG, gateway_env={"CLIENT_TOKENS": CLIENTS})
+    url = f"{grid.gateway.url}/initiate_energy_transfer"
+    mine = call("POST", url, {"energy_kwh": 20}, headers=as_client("token-a-0123456789abcdef", "shared-key"))
+    assert mine.status == 201
+    # Another client with the same key: neither 422 (another body) nor the first client's session.
+    other = call("POST", url, {"energy_kwh": 30}, headers=as_client("token-b-0123456789abcdef", "shared-key"))
+    assert other.status == 201 and other.body["session_id"] != mine.body["session_id"], other.body
+    same_body = call("POST", url, {"energy_kwh": 20}, headers=as_client("token-b-0123456789abcdef", "other-key"))
+    pre_claimed = call("POST", url, {"energy_kwh": 20}, headers=as_client("token-a-0123456789abcdef", "other-key"))
+    assert pre_claimed.status == 201 and pre_claimed.body["session_id"] != same_body.body["session_id"]
+    assert "Idempotent-Replayed" not in pre_claimed.headers
+    replay = call("POST", url, {"energy_kwh": 20}, headers=as_client("token-a-0123456789abcdef", "shared-key"))
+    assert replay.body["session_id"] == mine.body["session_id"] and replay.headers["Idempotent-Replayed"] == "true"
+
+
+def test_with_client_tokens_the_gateway_serves_only_its_clients(services):
+    grid = services.grid({"a": 150}, substation_env=LONG, gateway_env={"CLIENT_TOKENS": CLIENTS})
+    url = f"{grid.gateway.url}/initiate_energy_transfer"
+    anonymous = call("POST", url)
+    assert anonymous.status == 401 and anonymous.headers["WWW-Authenticate"].startswith("Bearer")
+    assert anonymous.content_type == "application/problem+json"
+    wrong = call("POST", url, headers={"Authorization": "Bearer not-a-client-token"})
+    assert wrong.status == 401
+    assert call("POST", url, headers={"Authorization": "Bearer token-a-0123456789abcdef"}).status == 201
+    assert call("GET", f"{grid.gateway.url}/healthz").status == 200, "probes stay open"
