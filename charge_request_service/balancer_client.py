@@ -7,7 +7,7 @@ import itertools
 import time
 from collections.abc import Callable
 
-from grid_common import deadline
+from grid_common import deadline as deadlines
 from grid_common.protocol import SESSION_TOKEN, ChargeRequest
 from grid_common.upstream import JsonClient, Transport, UpstreamRefused, UpstreamResponse
 
@@ -46,11 +46,18 @@ class BalancerClient:
         self.http = JsonClient(connect_timeout=connect_timeout_s, read_timeout=read_timeout_s, transport=transport)
 
     def assign(
-        self, request: ChargeRequest, *, token: str | None = None, within_s: float | None = None
+        self,
+        request: ChargeRequest,
+        *,
+        token: str | None = None,
+        within_s: float | None = None,
+        deadline: float | None = None,
     ) -> UpstreamResponse:
         """Ask for a session; with `token`, its id is `<substation>.<token>`. It carries a deadline: the
-        balancer places nothing once the gateway has stopped waiting (`within_s`, by default its timeout)."""
-        headers = deadline.header(deadline.deadline_in(self.read_timeout_s if within_s is None else within_s))
+        balancer places nothing once the gateway has stopped waiting (`within_s`, by default its timeout), by
+        `deadline` (wall time) if given, else a margin before that."""
+        wait_s = self.read_timeout_s if within_s is None else within_s
+        headers = deadlines.header(deadlines.deadline_in(wait_s) if deadline is None else deadline)
         if token is not None:
             headers[SESSION_TOKEN] = token
         return self._call("POST", "/assign_substation", request.to_json(), headers)

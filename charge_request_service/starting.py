@@ -25,6 +25,7 @@ from charge_request_service.idempotency import (
     Unknown,
     fingerprint,
 )
+from grid_common import deadline
 from grid_common.problems import Problem
 from grid_common.protocol import ChargeRequest, is_idempotency_key, is_session_report
 from grid_common.upstream import UpstreamError, UpstreamRefused, UpstreamResponse
@@ -98,12 +99,23 @@ class SessionStarter:
 
     def start(self, charge: ChargeRequest, token: str | None = None) -> Started | NotStarted:
         """One attempt: a session, a refusal (NotStarted), or OutcomeUnknown when no answer came."""
+        place_by = deadline.deadline_in(self.attempt_s, self.clock())
         try:
-            response = self.balancer.assign(charge, token=token, within_s=self.attempt_s)
+            response = self.balancer.assign(charge, token=token, within_s=self.attempt_s, deadline=place_by)
         except UpstreamRefused:
             raise  # never sent: nothing was made
         except UpstreamError as error:
             raise OutcomeUnknown(error) from error
+        if response.status == 408 and (ahead := deadline.clock_ahead_s(response.body, place_by, self.clock())):
+            raise Problem(
+                503,
+                "Clock skew",
+                f"The load balancer refused the request as arriving after its deadline, though this gateway sent "
+                f"it in time: its clock is about {ahead:.1f} s ahead of this gateway's. Deadlines between hosts "
+                f"need clocks within {deadline.MARGIN_S:g} s of each other: synchronise them (NTP). Nothing "
+                "was started.",
+                retry_after=1,
+            )
         if response.status in (201, 202):
             if not is_session_report(response.body):
                 raise OutcomeUnknown(None, response)
@@ -221,8 +233,8 @@ class SessionStarter:
         settle_after = self.clock() + self.attempt_s + CLOCK_SKEW_S
         try:
             outcome = self.start(charge, claim.token)
-        except UpstreamRefused:
-            self._keep(self.keys.release, key, owner)  # never sent: a retry tries again
+        except (UpstreamRefused, Problem):
+            self._keep(self.keys.release, key, owner)  # never sent, or refused (clock skew): a retry tries again
             raise
         except BaseException:  # no answer, or this process interrupted: a session may have been made
             self._keep(self.keys.mark_unknown, key, owner, settle_after, self.clock())

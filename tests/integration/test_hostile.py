@@ -7,6 +7,7 @@ import signal
 import socket
 import sqlite3
 import time
+from pathlib import Path
 
 import pytest
 
@@ -255,6 +256,36 @@ def test_a_wall_clock_set_back_an_hour_does_not_freeze_the_balancers_view(servic
     )
 
 
+def offset_clock(tmp_path, name: str, seconds: float) -> dict[str, str]:
+    """Environment for one process whose wall clock is `seconds` off the host's (sitecustomize)."""
+    folder = tmp_path / name
+    folder.mkdir()
+    (folder / "sitecustomize.py").write_text(WALL_CLOCK_OFFSET)
+    (folder / "offset").write_text(str(seconds))
+    return {"PYTHONPATH": str(folder), "WALL_CLOCK_OFFSET_FILE": str(folder / "offset")}
+
+
+def test_a_balancer_whose_clock_is_an_hour_behind_says_so_rather_than_no_substation_available(services, tmp_path):
+    a = services.substation("a", 150, **LONG)
+    b = services.substation("b", 150, **LONG)
+    balancer = services.balancer({"a": a, "b": b}, **offset_clock(tmp_path, "balancer", -3600))
+    wait_until(lambda: view_of(balancer, "a")["healthy"] and view_of(balancer, "b")["healthy"])
+    reply = call("POST", f"{balancer.url}/assign_substation")
+    assert reply.status == 503 and reply.body["title"] == "Clock skew", reply.body
+    assert "a about 3600" in reply.body["detail"] and "b about 3600" in reply.body["detail"], reply.body["detail"]
+    assert view_of(balancer, "a")["healthy"], "a clock that differs is not a substation that failed"
+
+
+def test_a_gateway_whose_clock_is_an_hour_behind_the_balancers_says_so(services, tmp_path):
+    a = services.substation("a", 150, **LONG)
+    balancer = services.balancer({"a": a})
+    wait_until(lambda: view_of(balancer, "a")["healthy"])
+    gateway = services.gateway(balancer.url, **offset_clock(tmp_path, "gateway", -3600))
+    reply = call("POST", f"{gateway.url}/initiate_energy_transfer")
+    assert reply.status == 503 and reply.body["title"] == "Clock skew", reply.body
+    assert "3600" in reply.body["detail"] and "load balancer" in reply.body["detail"]
+
+
 def sessions_held(grid) -> int:
     return sum(call("GET", f"{s.url}/load").body["active_sessions"] for s in grid.substations.values())
 
@@ -347,3 +378,16 @@ def test_a_session_token_reused_at_the_balancer_names_one_session_not_one_per_su
         assert reply.status == 409 and reply.body["session_id"] == session_id, reply.body
     assert view_of(other, holder)["healthy"]
     assert sessions_held(grid) == 1
+
+
+def test_a_keyed_request_refused_for_clock_skew_leaves_its_key_free(services, tmp_path):
+    a = services.substation("a", 150, **LONG)
+    balancer = services.balancer({"a": a})
+    wait_until(lambda: view_of(balancer, "a")["healthy"])
+    offset = offset_clock(tmp_path, "gateway", -3600)
+    gateway = services.gateway(balancer.url, **offset)
+    key = {"Idempotency-Key": "skewed"}
+    assert call("POST", f"{gateway.url}/initiate_energy_transfer", headers=key).status == 503
+    Path(offset["WALL_CLOCK_OFFSET_FILE"]).write_text("0")  # the clock is put right
+    retry = call("POST", f"{gateway.url}/initiate_energy_transfer", headers=key)
+    assert retry.status == 201, "nothing was started: the key was not left unknown"
