@@ -90,7 +90,8 @@ def create_app(
 
     def readiness() -> tuple[bool, dict]:
         # A substation whose journal cannot write takes no new session: its sessions would not survive it.
-        error = substation.journal_error
+        # Asked again now, so that readiness comes back with the journal, not with the next write.
+        error = substation.check_journal(clock())
         return error is None, {"substation": config.name} | ({} if error is None else {"journal": error})
 
     app.register_blueprint(probes_blueprint(readiness, build_registry(substation, clock)))

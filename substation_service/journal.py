@@ -8,6 +8,7 @@ crash): the data is in the operating system's hands. Only a power cut can lose t
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
@@ -16,6 +17,8 @@ from operator import attrgetter
 from grid_common.protocol import CHARGING, COMPLETED, DEFAULT_MIN_POWER_KW, SchedulePeriod
 from grid_common.sqlite import open_database, statement, transaction
 from substation_service.sessions import Journal, JournalError, NoJournal, Session
+
+log = logging.getLogger(__name__)
 
 # A journal held by another writer is given up on quickly: the substation answers meanwhile (503 for what
 # needs the journal, unready), and writes what it could not once the journal is free again.
@@ -49,6 +52,10 @@ UPSERT = (
     f"{INSERT} ON CONFLICT (session_id)"
     f" DO UPDATE SET {', '.join(f'{column} = excluded.{column}' for column in COLUMNS[1:])}"
 )
+# One row a probe rewrites: a real write (a page to the log), as the sessions' are, so that a probe finds a
+# full disk as well as a held lock.
+PROBE_TABLE = "CREATE TABLE IF NOT EXISTS probe (id INTEGER PRIMARY KEY, at REAL NOT NULL)"
+PROBE = "INSERT OR REPLACE INTO probe VALUES (1, julianday('now'))"
 CREATE = (
     "CREATE TABLE IF NOT EXISTS sessions ("
     " session_id TEXT PRIMARY KEY, vehicle_id TEXT NOT NULL, energy_kwh REAL NOT NULL, min_kw REAL NOT NULL,"
@@ -70,7 +77,9 @@ class SqliteJournal:
         elif has_table and version < SCHEMA_VERSION:
             self._rebuild(lambda db: db.execute(f"SELECT {', '.join(COLUMNS)} FROM sessions_before"))
         self._db.execute(CREATE)
+        self._db.execute(PROBE_TABLE)
         self._db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        self.path = path
 
     def record(self, sessions: Iterable[Session]) -> None:
         """One transaction for all of them, or JournalError and none."""
@@ -79,6 +88,15 @@ class SqliteJournal:
             self._write(lambda: statement(self._db, UPSERT, rows[0], BUSY_TIMEOUT_S))
         else:
             self._write(lambda: transaction(self._db, lambda db: db.executemany(UPSERT, rows), BUSY_TIMEOUT_S))
+
+    def probe(self) -> None:
+        """Whether the journal can write now: JournalError if not."""
+        self._write(
+            lambda: statement(self._db, "INSERT OR REPLACE INTO probe VALUES (1, julianday('now'))", (), BUSY_TIMEOUT_S)
+        )
+
+    def reopen(self) -> SqliteJournal:
+        return self
 
     def forget(self, session_ids: Iterable[str]) -> None:
         rows = [(i,) for i in session_ids]
@@ -93,9 +111,12 @@ class SqliteJournal:
             raise JournalError(f"the journal cannot write: {error}") from error
 
     def sessions(self) -> Iterator[Session]:
-        """Every session kept, in order of arrival."""
-        cursor = self._db.execute(f"SELECT {', '.join(COLUMNS)} FROM sessions ORDER BY sequence")
-        for row in cursor:
+        """Every session kept, in order of arrival; JournalError when they cannot be read."""
+        try:
+            rows = self._db.execute(f"SELECT {', '.join(COLUMNS)} FROM sessions ORDER BY sequence").fetchall()
+        except sqlite3.Error as error:
+            raise JournalError(unreadable(self.path, error)) from error
+        for row in rows:
             fields = dict(zip(COLUMNS, row, strict=True))
             periods = [SchedulePeriod(start, limit) for start, limit in json.loads(fields.pop("schedule"))]
             yield Session(**fields, schedule=deque(periods))
@@ -144,5 +165,47 @@ class SqliteJournal:
         return rows
 
 
-def open_journal(path: str) -> Journal:
-    return SqliteJournal(path) if path else NoJournal()
+class UnreadJournal:
+    """A journal that could not be opened or read: what sessions it keeps is not known, so nothing may be
+    admitted, read or changed until it can be (reopen, tried every step)."""
+
+    def __init__(self, path: str, error: Exception) -> None:
+        self.path = path
+        self.error = unreadable(path, error)
+
+    def record(self, sessions: Iterable[Session]) -> None:
+        raise JournalError(self.error)
+
+    def forget(self, session_ids: Iterable[str]) -> None:
+        raise JournalError(self.error)
+
+    def probe(self) -> None:
+        raise JournalError(self.error)
+
+    def sessions(self) -> Iterator[Session]:
+        raise JournalError(self.error)
+
+    def reopen(self) -> Journal:
+        """The journal, if it can be opened now; JournalError if not."""
+        return open_journal(self.path, or_unread=False)
+
+
+def unreadable(path: str, error: Exception) -> str:
+    return (
+        f"the journal at {path} cannot be read ({error}): the substation does not know its sessions, and admits, "
+        "reads and changes none until it can. Restore the file, or move it aside to start without its sessions"
+    )
+
+
+def open_journal(path: str, *, or_unread: bool = True) -> Journal:
+    """The journal at `path` (none when it is empty). One that cannot be opened is an UnreadJournal (or, not
+    `or_unread`, JournalError): the process stays up, unready, and opens it as soon as it can."""
+    if not path:
+        return NoJournal()
+    try:
+        return SqliteJournal(path)
+    except sqlite3.Error as error:
+        if not or_unread:
+            raise JournalError(unreadable(path, error)) from error
+        log.error("%s", unreadable(path, error))
+        return UnreadJournal(path, error)

@@ -19,8 +19,18 @@ class SubstationCollector:
     def collect(self):
         s = self.substation
         now = self.clock()
-        report = s.report(now)
         name = [s.name]
+        up = GaugeMetricFamily(
+            "substation_journal_up",
+            "1 while the journal keeps what the substation is asked to change (or there is none); 0 while it "
+            "cannot, or its sessions could not be read.",
+            labels=["substation"],
+        )
+        up.add_metric(name, 1 if s.journal_error is None else 0)
+        yield up
+        if not s.sessions_known:
+            return  # nothing else is known
+        report = s.report(now)
 
         def gauge(metric: str, doc: str, value: float) -> GaugeMetricFamily:
             family = GaugeMetricFamily(metric, doc, labels=["substation"])

@@ -75,10 +75,19 @@ def session_id_from_path(session_id: str) -> str:
     return session_id
 
 
+def reported(report: Callable[[], object]):
+    """A report of the substation's state, or 503 while its journal's sessions are not known."""
+    try:
+        return report()
+    except JournalError:
+        raise journal_problem(context().substation) from None
+
+
 @blueprint.get("/")
 def index():
     ctx = context()
-    return {"service": "substation", "name": ctx.substation.name, "load": ctx.substation.report(ctx.clock()).to_json()}
+    load = reported(lambda: ctx.substation.report(ctx.clock()).to_json())
+    return {"service": "substation", "name": ctx.substation.name, "load": load}
 
 
 @blueprint.post("/begin_charging")
@@ -108,6 +117,8 @@ def begin_charging():
             others_sessions_at_most=allowed_sessions,
             abandoned=None if late is None else (lambda: deadline.passed(late)),
         )
+    except JournalError:
+        raise journal_problem(substation) from None
     except SessionConflict:
         raise Problem(
             409,
@@ -159,7 +170,8 @@ def begin_charging():
 @blueprint.get("/load")
 def load():
     ctx = context()
-    return ctx.substation.report(ctx.clock(), asking_balancer()).to_json()
+    balancer = asking_balancer()
+    return reported(lambda: ctx.substation.report(ctx.clock(), balancer).to_json())
 
 
 def journal_problem(substation: Substation) -> Problem:
@@ -173,10 +185,7 @@ def journal_problem(substation: Substation) -> Problem:
 
 def session_answer(session_id: str, find: Callable[[Substation, str, float], SessionReport | None]):
     ctx = context()
-    try:
-        session = find(ctx.substation, session_id_from_path(session_id), ctx.clock())
-    except JournalError:
-        raise journal_problem(ctx.substation) from None
+    session = reported(lambda: find(ctx.substation, session_id_from_path(session_id), ctx.clock()))
     if session is None:
         raise Problem(404, "Not Found", f"No session {session_id} at {ctx.substation.name}.")
     return session.to_json()

@@ -132,13 +132,19 @@ class JournalError(Exception):
 
 class Journal(Protocol):
     """Where sessions outlive the process (see journal.py); called with the substation's lock held.
-    `record` writes all of them or raises JournalError and writes none."""
+    `record` writes all of them or raises JournalError and writes none; `probe` raises JournalError when the
+    journal cannot write now; `sessions` when it cannot be read; `reopen` gives the journal to use from now
+    on (itself, or one opened anew), or raises JournalError."""
 
     def record(self, sessions: Iterable[Session]) -> None: ...
 
     def forget(self, session_ids: Iterable[str]) -> None: ...
 
+    def probe(self) -> None: ...
+
     def sessions(self) -> Iterator[Session]: ...
+
+    def reopen(self) -> Journal: ...
 
 
 class NoJournal:
@@ -150,8 +156,14 @@ class NoJournal:
     def forget(self, session_ids: Iterable[str]) -> None:
         pass
 
+    def probe(self) -> None:
+        pass
+
     def sessions(self) -> Iterator[Session]:
         return iter(())
+
+    def reopen(self) -> Journal:
+        return self
 
 
 class SessionConflict(Exception):

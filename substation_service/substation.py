@@ -140,17 +140,22 @@ class Substation:
         # not write: written, latest state, at the next chance. `journal_error` says why, meanwhile.
         self._unwritten: dict[str, Session] = {}
         self.journal_error: str | None = None
+        # Whether the journal's sessions were read: until they are, nothing is admitted, read or changed.
+        self.sessions_known = False
         self._restore(now)
 
     # --- queries -------------------------------------------------------------------------------
     def report(self, now: float, balancer: str | None = None) -> LoadReport:
-        """The load now; for `balancer`, also what other balancers' sessions draw and how many there are."""
+        """The load now; for `balancer`, also what other balancers' sessions draw and how many there are.
+        JournalError while its sessions are not known."""
         with self._lock:
+            self._require_sessions()
             now = self._advance(now)
             return self._report(now, balancer)
 
     def session(self, session_id: str, now: float) -> SessionReport | None:
         with self._lock:
+            self._require_sessions()
             now = self._advance(now)
             session = self._sessions.get(session_id) or self._finished.get(session_id)
             return None if session is None else self._session_report(session, now)
@@ -210,6 +215,7 @@ class Substation:
         """
         max_kw = min(request.max_power_kw, self.charger_max_power_kw)
         with self._lock:
+            self._require_sessions()
             now = self._advance(now)
             if session_id is not None:
                 existing = self._sessions.get(session_id) or self._finished.get(session_id)
@@ -268,6 +274,7 @@ class Substation:
     def stop(self, session_id: str, now: float) -> SessionReport | None:
         """End a session early (a queued one is cancelled) and share its power; a finished one is returned."""
         with self._lock:
+            self._require_sessions()
             now = self._advance(now)
             session = self._sessions.get(session_id)
             if session is None:
@@ -286,11 +293,46 @@ class Substation:
             return self._session_report(session, now)
 
     def advance(self, now: float) -> None:
-        """Bring every session up to `now`: what a ticker calls every step, so metrics and queues move."""
+        """Bring every session up to `now`: what a ticker calls every step, so metrics and queues move; and a
+        journal in error is tried again, so that the substation comes back by itself once it can write."""
         with self._lock:
-            now = self._advance(now)
+            if self.journal_error is not None:
+                self._try_journal(now)
+            if self.sessions_known:
+                self._advance(now)
+
+    def check_journal(self, now: float) -> str | None:
+        """Why the journal cannot keep what it is asked to change, having tried it again now; None if it can."""
+        with self._lock:
+            if self.journal_error is not None:
+                self._try_journal(now)
+            return self.journal_error
 
     # --- internals (lock held) -----------------------------------------------------------------
+    def _require_sessions(self) -> None:
+        if not self.sessions_known:
+            raise JournalError(self.journal_error)
+
+    def _try_journal(self, now: float) -> None:
+        """The journal in error, tried again: opened and read if it never was, else what waits to be written,
+        or a probe when nothing does. `journal_error` says how it went."""
+        if not self.sessions_known:
+            try:
+                self._journal = self._journal.reopen()
+            except JournalError as error:
+                self.journal_error = str(error)
+                return
+            self._restore(now)
+        elif self._unwritten:
+            self._journaled([])
+        else:
+            try:
+                self._journal.probe()
+            except JournalError as error:
+                self.journal_error = str(error)
+            else:
+                self.journal_error = None
+
     def _needed_kw(self, session: Session) -> float:
         """What admission counts for a session: its minimum when sharing, its maximum when fixed."""
         return session.min_kw if self.allocation == FAIR else session.max_kw
@@ -597,7 +639,13 @@ class Substation:
         """Take back every session the journal kept: a restarted process knows what it knew, then catches up
         with what happened while it was down (sessions that ended, steps that passed)."""
         last_moment = None
-        for session in self._journal.sessions():
+        try:
+            kept = list(self._journal.sessions())
+        except JournalError as error:
+            self.journal_error = str(error)
+            return
+        self.sessions_known, self.journal_error = True, None
+        for session in kept:
             self._arrivals = max(self._arrivals, session.sequence + 1)
             if session.state in (COMPLETED, STOPPED):
                 self._finished[session.session_id] = session
