@@ -6,13 +6,18 @@ A JsonClient speaks JSON over a transport: urllib3 in the services, an in-proces
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
 import orjson
 import urllib3
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.exceptions import HTTPError, NewConnectionError, TimeoutError
+
+# Why a connection to an address must not be used, or None (the address as text).
+AddressCheck = Callable[[str], str | None]
 
 
 class UpstreamError(Exception):
@@ -60,8 +65,13 @@ class Transport(Protocol):
 
 
 class Urllib3Transport:
-    def __init__(self, pool_size: int) -> None:
+    """`address_check`: every connection's peer address is checked as it is made, before anything is sent on
+    it; one that fails is closed, and the call refused (UpstreamRefused)."""
+
+    def __init__(self, pool_size: int, address_check: AddressCheck | None = None) -> None:
         self.pool = urllib3.PoolManager(num_pools=256, maxsize=pool_size, retries=False)
+        if address_check is not None:
+            self.pool.pool_classes_by_scheme = checked_pools(address_check)  # type: ignore[assignment]
 
     def send(
         self, method: str, url: str, body: bytes | None, headers: dict[str, str], timeout: tuple[float, float]
@@ -79,6 +89,35 @@ class Urllib3Transport:
         except HTTPError as error:
             raise UpstreamUnavailable(f"{method} {url} failed: {error.__class__.__name__}") from error
         return RawResponse(response.status, response.data, response.headers)
+
+
+def checked_pools(address_check: AddressCheck) -> dict[str, type[HTTPConnectionPool]]:
+    """urllib3's pools for http and https, whose connections check the address they reached."""
+
+    def checked(connection: HTTPConnection) -> None:
+        peer = connection.sock.getpeername()[0] if connection.sock is not None else ""
+        problem = address_check(peer)
+        if problem is not None:
+            connection.close()
+            raise NewConnectionError(connection, f"{connection.host} is now at {problem}")
+
+    class Checked(HTTPConnection):
+        def connect(self) -> None:
+            super().connect()
+            checked(self)
+
+    class CheckedSecure(HTTPSConnection):
+        def connect(self) -> None:
+            super().connect()
+            checked(self)
+
+    class Pool(HTTPConnectionPool):
+        ConnectionCls = Checked
+
+    class SecurePool(HTTPSConnectionPool):
+        ConnectionCls = CheckedSecure
+
+    return {"http": Pool, "https": SecurePool}
 
 
 class JsonClient:

@@ -39,8 +39,11 @@ def create_app(
     """`substations`: the client every call to a substation goes through; `resolve`: DNS, for SUBSTATIONS_DNS."""
     app = new_app(__name__)
     grid_view = GridView(list(config.substations), config.unhealthy_after_failures)
+    urls = substation_urls(config, resolve)
     substations = substations or SubstationClient(
-        connect_timeout_s=config.connect_timeout_s, read_timeout_s=config.admission_timeout_s
+        connect_timeout_s=config.connect_timeout_s,
+        read_timeout_s=config.admission_timeout_s,
+        registered_address_check=urls.address_problem,
     )
     strategy = make_strategy(config.strategy)
     assigner = Assigner(
@@ -70,9 +73,7 @@ def create_app(
         discover=discovery.run_once if discovery else None,
         discovery_interval_s=config.discovery_interval_s,
     )
-    app.extensions["balancer"] = Context(
-        config, grid_view, strategy, substations, assigner, poller, substation_urls(config, resolve)
-    )
+    app.extensions["balancer"] = Context(config, grid_view, strategy, substations, assigner, poller, urls)
     metrics.initialize([name for name, _ in config.substations], strategy.name)
     for blueprint in (assign.blueprint, sessions.blueprint, grid.blueprint, topology.blueprint):
         app.register_blueprint(blueprint)

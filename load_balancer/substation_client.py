@@ -13,7 +13,7 @@ from grid_common.protocol import (
     LoadReport,
     MalformedReport,
 )
-from grid_common.upstream import JsonClient, Transport, UpstreamResponse
+from grid_common.upstream import AddressCheck, JsonClient, Transport, UpstreamResponse, Urllib3Transport
 from load_balancer.strategies import Condition
 
 
@@ -30,14 +30,35 @@ class SubstationClient:
         read_timeout_s: float,
         balancer_id: str | None = None,
         transport: Transport | None = None,
+        registered_address_check: AddressCheck | None = None,
     ) -> None:
+        """`registered_address_check`: where substations registered at run time may be, checked at every
+        connection to them, so that a name which resolves elsewhere later is not followed there."""
         self.balancer_id = balancer_id or new_balancer_id()
+        headers = {BALANCER_ID: self.balancer_id}
         self.http = JsonClient(
-            connect_timeout=connect_timeout_s,
-            read_timeout=read_timeout_s,
-            headers={BALANCER_ID: self.balancer_id},
-            transport=transport,
+            connect_timeout=connect_timeout_s, read_timeout=read_timeout_s, headers=headers, transport=transport
         )
+        self._checked = self.http
+        if transport is None and registered_address_check is not None:
+            self._checked = JsonClient(
+                connect_timeout=connect_timeout_s,
+                read_timeout=read_timeout_s,
+                headers=headers,
+                transport=Urllib3Transport(64, address_check=registered_address_check),
+            )
+        # Base URLs of substations registered at run time: their calls go through the checked client.
+        self._registered: set[str] = set()
+
+    def registered(self, url: str, registered: bool = True) -> None:
+        """From now on, calls to `url` are checked (a substation registered at run time), or no longer."""
+        if registered:
+            self._registered.add(url)
+        else:
+            self._registered.discard(url)
+
+    def _client(self, url: str) -> JsonClient:
+        return self._checked if url in self._registered else self.http
 
     def begin_charging(
         self, url: str, admission: dict, *, timeout_s: float, deadline: float, condition: Condition | None = None
@@ -49,18 +70,18 @@ class SubstationClient:
             headers[OTHERS_EV_POWER_CONDITION] = f"{condition.others_ev_power_at_most:.6f}"
         if condition is not None and condition.others_sessions_at_most is not None:
             headers[OTHERS_SESSIONS_CONDITION] = str(condition.others_sessions_at_most)
-        return self.http.call("POST", f"{url}/begin_charging", admission, timeout=timeout_s, headers=headers)
+        return self._client(url).call("POST", f"{url}/begin_charging", admission, timeout=timeout_s, headers=headers)
 
     def load(self, url: str, *, timeout_s: float) -> LoadReport:
         """The substation's load now; MalformedReport when it answers something else."""
-        response = self.http.call("GET", f"{url}/load", timeout=timeout_s)
+        response = self._client(url).call("GET", f"{url}/load", timeout=timeout_s)
         if response.status != 200:
             raise MalformedReport(f"/load answered {response.status}")
         return LoadReport.from_json(response.body)
 
     def session(self, url: str, session_id: str, *, timeout_s: float) -> UpstreamResponse:
-        return self.http.call("GET", f"{url}/sessions/{session_id}", timeout=timeout_s)
+        return self._client(url).call("GET", f"{url}/sessions/{session_id}", timeout=timeout_s)
 
     def stop_session(self, url: str, session_id: str, *, timeout_s: float) -> UpstreamResponse:
         headers = deadlines.header(deadlines.deadline_in(timeout_s))
-        return self.http.call("POST", f"{url}/sessions/{session_id}/stop", timeout=timeout_s, headers=headers)
+        return self._client(url).call("POST", f"{url}/sessions/{session_id}/stop", timeout=timeout_s, headers=headers)

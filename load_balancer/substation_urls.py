@@ -2,20 +2,27 @@
 
 A registration (POST /substations) names a URL the balancer will call every second: it must not be a way
 to aim the balancer anywhere. A substation URL is `http(s)://host[:port]`, nothing more: no credentials
-(they would show in GET /substations), no path, query or fragment. Its host must resolve only to
-addresses in the allowed networks (SUBSTATION_NETWORKS), which by default are the networks the configured
-topology uses: a /24 (IPv4) or /64 (IPv6) around each address of SUBSTATIONS and SUBSTATIONS_DNS. Link-local
-addresses (cloud metadata services live there), multicast and unspecified addresses are never allowed.
+(they would show in GET /substations), no path, query or fragment, and a host that is a name or an address
+in its usual form (`2130706433`, `0x7f000001` or `127.1` are loopback to a resolver, and slip past a
+reader). Its host must resolve only to addresses in the allowed networks (SUBSTATION_NETWORKS), which by
+default are the networks the configured topology uses: a /24 (IPv4) or /64 (IPv6) around each address of
+SUBSTATIONS and SUBSTATIONS_DNS. Link-local addresses (cloud metadata services live there), multicast and
+unspecified addresses are never allowed. A name can resolve elsewhere later (DNS rebinding): the address
+of every connection to a registered substation is checked again as it is made (`address_problem`), and
+what answers there must be that substation (load_balancer/routes/topology.py).
 """
 
 from __future__ import annotations
 
 import ipaddress
+import re
 import socket
 from collections.abc import Callable, Iterable
 from urllib.parse import urlsplit
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+# A last label a resolver reads as a number (WHATWG's "ends in a number"): decimal, or hexadecimal with 0x.
+NUMERIC_LABEL = re.compile(r"[0-9]+|0x[0-9a-f]*", re.IGNORECASE)
 Resolve = Callable[[str], list[str]]
 NEVER = [ipaddress.ip_network(n) for n in ("169.254.0.0/16", "fe80::/10", "224.0.0.0/4", "ff00::/8", "0.0.0.0/32")]
 
@@ -44,6 +51,19 @@ def url_shape_problem(url: str, *, path_allowed: bool = False) -> str | None:
         return "no path, query or fragment: the substation's own address only"
     if port == 0:
         return "a port from 1 to 65535"
+    return host_form_problem(parts.hostname)
+
+
+def host_form_problem(host: str) -> str | None:
+    """A host is a name, or an IP address as it is usually written; never a number a resolver would read as
+    an address (2130706433, 0x7f000001, 127.1, 0177.0.0.1)."""
+    try:
+        ipaddress.ip_address(host)  # only the usual forms parse
+        return None
+    except ValueError:
+        pass
+    if NUMERIC_LABEL.fullmatch(host.rstrip(".").rsplit(".", 1)[-1]):
+        return "a host name, or an IP address written as usual (a.b.c.d), not a number"
     return None
 
 
@@ -80,14 +100,22 @@ class SubstationUrls:
         if shape is not None:
             return shape
         host = urlsplit(url).hostname
+        assert host is not None  # url_shape_problem saw to it
         addresses = self.resolve(host)
         if not addresses:
             return f"{host} does not resolve"
         for text in addresses:
-            address = ipaddress.ip_address(text)
-            if any(address in network for network in NEVER) or address.is_unspecified:
-                return f"{host} is at {address}, where no substation may be (link-local, multicast or unspecified)"
-            if not any(address in network for network in self.allowed):
-                allowed = ", ".join(map(str, self.allowed)) or "none"
-                return f"{host} is at {address}, outside the networks substations are on ({allowed})"
+            problem = self.address_problem(text)
+            if problem is not None:
+                return f"{host} is at {problem}"
+        return None
+
+    def address_problem(self, text: str) -> str | None:
+        """Why no substation may be at this address (`<address>, where ...`), or None."""
+        address = ipaddress.ip_address(text)
+        if any(address in network for network in NEVER) or address.is_unspecified:
+            return f"{address}, where no substation may be (link-local, multicast or unspecified)"
+        if not any(address in network for network in self.allowed):
+            allowed = ", ".join(map(str, self.allowed)) or "none"
+            return f"{address}, outside the networks substations are on ({allowed})"
         return None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import signal
 import socket
 import sqlite3
@@ -11,7 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import call, metric_value, view_of, wait_until
+from tests.helpers import call, load_report, metric_value, view_of, wait_until
+from tools.processes import free_port, venv_command
+from tools.stack import RunningService, redis_server
+from tools.topology import command_of_target
 
 LONG = {"TIME_SCALE": "1"}
 PROBLEM = "application/problem+json"
@@ -391,3 +395,98 @@ def test_a_keyed_request_refused_for_clock_skew_leaves_its_key_free(services, tm
     Path(offset["WALL_CLOCK_OFFSET_FILE"]).write_text("0")  # the clock is put right
     retry = call("POST", f"{gateway.url}/initiate_energy_transfer", headers=key)
     assert retry.status == 201, "nothing was started: the key was not left unknown"
+
+
+def test_a_registration_is_a_substation_by_what_answers_there_and_addresses_in_their_usual_form(grid, services):
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    registrations = f"{grid.balancer.url}/substations"
+    redis = redis_server(services, name="not-a-substation")
+    c = services.substation("c", 150, **LONG)
+    for url, says in (
+        (redis.replace("redis://", "http://").removesuffix("/0"), "does not answer as a substation"),
+        (c.url, "calls itself c, not d"),  # a substation, under another's name
+    ):
+        reply = call("POST", registrations, {"name": "d", "url": url}, headers=auth)
+        assert reply.status == 422 and says in reply.body["errors"][0]["message"], (url, reply.body)
+    for host in ("2130706433", "0x7f000001", "127.1", "0177.0.0.1", "0x7f.1"):
+        reply = call("POST", registrations, {"name": "c", "url": f"http://{host}:{c.port}"}, headers=auth)
+        assert reply.status == 422 and reply.body["errors"][0]["field"] == "url", (host, reply.body)
+    assert call("POST", registrations, {"name": "c", "url": c.url}, headers=auth).status == 201
+
+
+class Impostor:
+    """An HTTP server that answers every request as substation `name` would, and counts them."""
+
+    def __init__(self, host: str, port: int, name: str) -> None:
+        import http.server
+        import threading
+
+        report = {**load_report(name).to_json()}
+        impostor = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                impostor.requests += 1
+                body = json.dumps(report).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        self.requests = 0
+        self.server = http.server.ThreadingHTTPServer((host, port), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_a_registered_name_that_resolves_elsewhere_later_is_not_followed_there(services, tmp_path):
+    assert shutil.which("unshare"), "unshare (util-linux) gives the balancer a hosts file of its own"
+    hosts = tmp_path / "hosts"
+    hosts.write_text("127.0.0.1 localhost\n127.0.0.2 substation-c.test\n")
+    port = free_port()
+    c = services.run(
+        "c",
+        command_of_target("substation"),
+        {"SUBSTATION_NAME": "c", "CAPACITY_KW": "150", "BIND": f"127.0.0.2:{port}", **LONG},
+        f"http://127.0.0.2:{port}/healthz",
+    )
+    a = services.substation("a", 150, **LONG)
+    balancer_port = free_port()
+    # The balancer alone sees the test's hosts file (a mount namespace of its own), as it would see DNS.
+    in_own_namespace = ["unshare", "--mount", "--", "sh", "-c", f'mount --bind "{hosts}" /etc/hosts && exec "$@"', "sh"]
+    process = services.run(
+        "balancer",
+        [*in_own_namespace, *venv_command(command_of_target("balancer"))],
+        {
+            "SUBSTATIONS": f"a={a.url}",
+            "SUBSTATION_NETWORKS": "127.0.0.1/32,127.0.0.2/32",
+            "TOPOLOGY_TOKEN": TOKEN,
+            "POLL_INTERVAL_S": "0.2",
+            "BIND": f"127.0.0.1:{balancer_port}",
+            "ACCESS_LOG": "false",
+        },
+        f"http://127.0.0.1:{balancer_port}/healthz",
+    )
+    balancer = RunningService("balancer", balancer_port, process)
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    registration = {"name": "c", "url": f"http://substation-c.test:{port}"}
+    assert call("POST", f"{balancer.url}/substations", registration, headers=auth).status == 201
+    wait_until(lambda: view_of(balancer, "c")["healthy"])
+    impostor = Impostor("127.0.0.3", port, "c")  # outside SUBSTATION_NETWORKS
+    try:
+        hosts.write_text("127.0.0.1 localhost\n127.0.0.3 substation-c.test\n")  # the name now points elsewhere
+        c.stop()  # its connections close: the next poll connects anew, to wherever the name points
+        wait_until(lambda: not view_of(balancer, "c")["healthy"], timeout=5)
+        time.sleep(1)  # five polls more
+        assert impostor.requests == 0, "nothing is sent to an address outside the substations' networks"
+        reply = call("POST", f"{balancer.url}/assign_substation")
+        assert reply.status == 201 and reply.body["substation"] == "a"
+    finally:
+        impostor.stop()
