@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import secrets
 import sqlite3
 import threading
@@ -38,6 +39,7 @@ from typing import Any, Protocol, TypeVar
 from grid_common.sqlite import Database, open_database, transaction
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 # Gateway workers on one host share the key file: one may wait this long for another's transaction (in an
 # OS thread, not the event loop), then the request gets 503.
 BUSY_TIMEOUT_S = 5.0
@@ -119,7 +121,7 @@ def new_token() -> str:
 
 
 def legacy_token(key: str) -> str:
-    """The token version 0.4 and before derived from a key: a key stored then has no token of its own."""
+    """The token earlier builds derived from a key: a key they stored has no token of its own."""
     return hashlib.sha256(key.encode()).hexdigest()[:32]
 
 
@@ -220,32 +222,46 @@ class SqliteKeyStore:
     def __init__(self, path: str, ttl_s: float, lease_s: float, max_keys: int) -> None:
         self.policy = Policy(ttl_s, lease_s)
         self.max_keys = max_keys
+        self.path = path
         self._lock = threading.Lock()
-        self._db = open_database(path, BUSY_TIMEOUT_S)
+        self._db: Database | None = None
         with self._lock:
-            self._db.execute(
-                "CREATE TABLE IF NOT EXISTS idempotency ("
-                " key TEXT PRIMARY KEY, fingerprint TEXT NOT NULL, state TEXT NOT NULL, owner TEXT,"
-                " status INTEGER, body TEXT, settle_after REAL, expires_at REAL NOT NULL, token TEXT,"
-                " lease_until REAL)"
+            try:
+                self._opened()
+            except StoreUnavailable as error:  # opened again at each use: fixed, it serves without a restart
+                log.error("%s", error)
+
+    def _opened(self) -> Database:
+        """The key file, opened (and brought to this version's table) at its first use that can."""
+        if self._db is not None:
+            return self._db
+        try:
+            db = open_database(self.path, BUSY_TIMEOUT_S)
+            self._create(db)
+        except sqlite3.Error as error:
+            raise StoreUnavailable(f"the Idempotency-Key file {self.path} cannot be opened: {error}") from error
+        self._db = db
+        return db
+
+    def _create(self, db: Database) -> None:
+        db.execute(
+            "CREATE TABLE IF NOT EXISTS idempotency ("
+            " key TEXT PRIMARY KEY, fingerprint TEXT NOT NULL, state TEXT NOT NULL, owner TEXT,"
+            " status INTEGER, body TEXT, settle_after REAL, expires_at REAL NOT NULL, token TEXT,"
+            " lease_until REAL)"
+        )
+        columns = {row[1] for row in db.execute("PRAGMA table_info(idempotency)")}
+        for column, kind in (("owner", "TEXT"), ("settle_after", "REAL"), ("token", "TEXT"), ("lease_until", "REAL")):
+            if column not in columns:  # a file from an earlier version
+                db.execute(f"ALTER TABLE idempotency ADD COLUMN {column} {kind}")
+        if "lease_until" not in columns:
+            # Earlier builds kept a pending key's lease's end in `expires_at`, and cut an unknown one's to a
+            # lease after its settling: they live a whole TTL from now on.
+            db.execute(
+                "UPDATE idempotency SET lease_until = expires_at, expires_at = expires_at + ? WHERE state != ?",
+                (self.policy.ttl_s, KeyState.DONE),
             )
-            columns = {row[1] for row in self._db.execute("PRAGMA table_info(idempotency)")}
-            for column, kind in (
-                ("owner", "TEXT"),
-                ("settle_after", "REAL"),
-                ("token", "TEXT"),
-                ("lease_until", "REAL"),
-            ):
-                if column not in columns:  # a file from an earlier version
-                    self._db.execute(f"ALTER TABLE idempotency ADD COLUMN {column} {kind}")
-            if "lease_until" not in columns:
-                # Before 0.5 a pending key's `expires_at` was its lease's end, and an unknown one's was cut to a
-                # lease after its settling: they live a whole TTL from now on.
-                self._db.execute(
-                    "UPDATE idempotency SET lease_until = expires_at, expires_at = expires_at + ? WHERE state != ?",
-                    (ttl_s, KeyState.DONE),
-                )
-            self._db.execute("CREATE INDEX IF NOT EXISTS idempotency_expiry ON idempotency (expires_at)")
+        db.execute("CREATE INDEX IF NOT EXISTS idempotency_expiry ON idempotency (expires_at)")
 
     def claim(self, key: str, body_fingerprint: str, now: float, *, within_s: float = BUSY_TIMEOUT_S) -> Claim:
         owner, token = _new_owner(), new_token()
@@ -318,8 +334,9 @@ class SqliteKeyStore:
         # for other processes' in an OS thread, not in the event loop (grid_common/sqlite.py). A transaction
         # that fails changed nothing.
         with self._lock:
+            db = self._opened()
             try:
-                return transaction(self._db, work, BUSY_TIMEOUT_S)
+                return transaction(db, work, BUSY_TIMEOUT_S)
             except sqlite3.Error as error:
                 raise StoreUnavailable(str(error)) from error
 
@@ -361,6 +378,10 @@ class RedisKeyStore:
             retry=Retry(NoBackoff(), 0),
         )
         self._redis = redis.Redis(connection_pool=pool)
+
+    def close(self) -> None:
+        self._redis.close()
+        self._redis.connection_pool.disconnect()
 
     def claim(self, key: str, body_fingerprint: str, now: float, *, within_s: float = 5.0) -> Claim:
         owner, token = _new_owner(), new_token()
@@ -455,7 +476,7 @@ def _record_of(fields: dict, key: str) -> KeyRecord | None:
     return KeyRecord(
         fingerprint=text.get("fingerprint", ""),
         state=KeyState(text.get("state", KeyState.UNKNOWN)),
-        # Before 0.5 a pending key's `expires` was its lease's end, and it lived no longer.
+        # Earlier builds kept a pending key's lease's end in `expires`, and it lived no longer.
         expires_at=number("expires_at") or expires,
         owner=text.get("owner", ""),
         token=text.get("token") or legacy_token(key),

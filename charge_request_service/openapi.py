@@ -35,9 +35,18 @@ SESSION_HEADERS = {
     },
 }
 
+UNAUTHORIZED = {
+    "401": problem(
+        "The gateway has clients (CLIENT_TOKENS) and the request has no bearer token of one of them.",
+        **{"WWW-Authenticate": {"schema": {"type": "string"}, "description": 'Bearer realm="gateway"'}},
+    )
+}
+
 SPEC = document(
     "Smart grid: charge request gateway",
-    "Where an EV asks to charge. Every error is application/problem+json (RFC 9457).",
+    "Where an EV asks to charge. Every error is application/problem+json (RFC 9457). With CLIENT_TOKENS the "
+    "gateway serves its clients only, each with its bearer token, and Idempotency-Keys are each client's own; "
+    "without, it serves anyone, as one client.",
     {
         "/initiate_energy_transfer": {
             "post": {
@@ -66,22 +75,32 @@ SPEC = document(
                     "400": problem(
                         "Malformed JSON, or an Idempotency-Key that is not 1 to 255 printable ASCII characters."
                     ),
+                    **UNAUTHORIZED,
                     "409": problem(
-                        "A request with this Idempotency-Key is still in progress, or an earlier one may still "
-                        "start a session.",
+                        "A request with this Idempotency-Key is in progress (or finding out what an earlier one "
+                        "did), or an earlier one may still start a session: ask again after Retry-After.",
                         retry_after=True,
                     ),
                     "503": problem(
-                        "No substation has room, or none is reachable; or the Idempotency-Key store cannot be read "
-                        "now, or whether an earlier request with this key started a session cannot be told yet. "
-                        "Nothing was started.",
+                        "Nothing was started: no substation has room, or none is reachable, or the hosts' clocks "
+                        "differ (`Clock skew`); or the Idempotency-Key store cannot be reached (the detail says "
+                        "whether it may have taken the key), or whether an earlier request with this key started a "
+                        "session cannot be told yet.",
                         retry_after=True,
                     ),
                     **UPSTREAM,
                 },
             }
         },
-        **session_paths({"503": problem("The balancer is not ready.", retry_after=True), **UPSTREAM}),
+        **session_paths({**UNAUTHORIZED, "503": problem("The balancer is not ready.", retry_after=True), **UPSTREAM}),
         **probe_paths("Ready for traffic (off while draining)."),
     },
+    security_schemes={
+        "clientToken": {
+            "type": "http",
+            "scheme": "bearer",
+            "description": "A client's token, when the gateway has clients (CLIENT_TOKENS).",
+        }
+    },
+    security=[{}, {"clientToken": []}],  # either: a gateway without clients asks for none
 )

@@ -65,16 +65,27 @@ def checked_session_id(session_id: str) -> str:
     return session_id
 
 
-def from_balancer(call):
-    """The balancer's answer, or the problem of its absence: 504 when it was too slow, 502 otherwise."""
+def from_balancer(call, unknown: str = ""):
+    """The balancer's answer, or the problem of its absence: 504 when it was too slow, 502 otherwise;
+    `unknown`, what the client should know of an outcome that is not known."""
     try:
         return call()
-    except OutcomeUnknown as unknown:
-        if unknown.response is not None:
-            return NotStarted(unknown.response)
-        raise upstream_failure_problem(unknown.cause, "load balancer") from None
+    except OutcomeUnknown as outcome:
+        if outcome.response is not None:
+            return NotStarted(outcome.response)
+        assert outcome.cause is not None
+        problem = upstream_failure_problem(outcome.cause, "load balancer")
+        problem.detail = f"{problem.detail} {unknown}".strip()
+        raise problem from None
     except UpstreamError as error:
         raise upstream_failure_problem(error, "load balancer") from None
+
+
+UNKNOWN_WITHOUT_KEY = (
+    "Whether it started a session is not known: send the request with an Idempotency-Key, and a retry with the "
+    "same key gets that session or starts one, never two."
+)
+UNKNOWN_WITH_KEY = "Whether it started a session is not known: retry with the same Idempotency-Key and body."
 
 
 @blueprint.post("/initiate_energy_transfer")
@@ -86,7 +97,8 @@ def initiate_energy_transfer():
     starter = context().starter
     key = request.headers.get(IDEMPOTENCY_KEY)
     outcome = from_balancer(
-        lambda: starter.start(charge) if key is None else starter.start_once(charge, key, request_body(), g.client)
+        lambda: starter.start(charge) if key is None else starter.start_once(charge, key, request_body(), g.client),
+        UNKNOWN_WITHOUT_KEY if key is None else UNKNOWN_WITH_KEY,
     )
     if not isinstance(outcome, Started):
         return relay(outcome.response, "load balancer")

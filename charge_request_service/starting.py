@@ -156,6 +156,7 @@ class SessionStarter:
             try:
                 claim = self.keys.claim(key, body_fingerprint, self.clock(), within_s=left)
             except StoreUnavailable as error:
+                log.warning("the Idempotency-Key store did not take a claim: %s", error)
                 if error.maybe_changed:
                     raise Problem(
                         503,

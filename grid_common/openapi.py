@@ -104,7 +104,10 @@ BAD_INPUT = {
 }
 UPSTREAM = {
     "502": problem("An upstream could not be reached or gave no usable answer."),
-    "504": problem("An upstream did not answer in time."),
+    "504": problem(
+        "An upstream did not answer in time: whether the request took effect is not known. When a substation may "
+        "hold the session, `session_id` names it (read it later), and nothing was placed anywhere else."
+    ),
 }
 
 
@@ -152,13 +155,26 @@ def probe_paths(ready_description: str) -> dict:
     }
 
 
-def document(title: str, description: str, paths: dict, extra_schemas: dict | None = None) -> dict:
-    return {
+def document(
+    title: str,
+    description: str,
+    paths: dict,
+    extra_schemas: dict | None = None,
+    *,
+    security_schemes: dict | None = None,
+    security: list[dict] | None = None,
+) -> dict:
+    spec: dict = {
         "openapi": "3.1.0",
         "info": {"title": title, "version": __version__, "description": description},
         "paths": paths,
         "components": {"schemas": {**SCHEMAS, **(extra_schemas or {})}},
     }
+    if security_schemes:
+        spec["components"]["securitySchemes"] = security_schemes
+    if security is not None:
+        spec["security"] = security
+    return spec
 
 
 def openapi_blueprint(spec: dict) -> Blueprint:

@@ -75,6 +75,7 @@ def initialize(substations: list[str], strategy: str) -> None:
             REFUSALS.labels(name)
             OUTDATED_CHOICES.labels(name)
             SUBSTATION_UP.labels(name).set(0)
+            UPSTREAM_FAILURES.labels(name, "begin_charging", "clock_skew")  # an alert watches it
     for reason in ("no_capacity", "unavailable", "clock_skew", "outcome_unknown"):
         REJECTED.labels(reason)
 

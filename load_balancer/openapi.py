@@ -99,8 +99,9 @@ SPEC = document(
                     **BAD_INPUT,
                     "400": problem("Malformed JSON, Request-Deadline or Session-Token."),
                     "408": problem(
-                        "It arrived after its Request-Deadline (nothing was placed), or its body did not arrive "
-                        "within 5 s."
+                        "It arrived after its Request-Deadline (nothing was placed; `deadline` and `now`, this "
+                        "host's time when it read it, tell a caller whose clock differs), or its body did not "
+                        "arrive within 5 s."
                     ),
                     "409": problem(
                         "A session exists under this Session-Token, made for another request: `session_id` and "
@@ -108,9 +109,14 @@ SPEC = document(
                         Location=LOCATION,
                     ),
                     "503": problem(
-                        "No substation has room, or none is reachable (or the one holding this Session-Token's "
-                        "session did not answer).",
+                        "Nothing was placed: no substation has room, or none is reachable, or they refused it as "
+                        "late by their clocks (`Clock skew`, naming how far they are ahead).",
                         retry_after=True,
+                    ),
+                    "504": problem(
+                        "Outcome unknown: a substation was asked and did not answer, nor could say since, whether "
+                        "it admitted the session. `session_id` names the session it may hold, and nothing was "
+                        "placed anywhere else."
                     ),
                 },
             }

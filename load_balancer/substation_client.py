@@ -82,6 +82,9 @@ class SubstationClient:
     def session(self, url: str, session_id: str, *, timeout_s: float) -> UpstreamResponse:
         return self._client(url).call("GET", f"{url}/sessions/{session_id}", timeout=timeout_s)
 
-    def stop_session(self, url: str, session_id: str, *, timeout_s: float) -> UpstreamResponse:
-        headers = deadlines.header(deadlines.deadline_in(timeout_s))
+    def stop_session(
+        self, url: str, session_id: str, *, timeout_s: float, deadline: float | None = None
+    ) -> UpstreamResponse:
+        """Stop a session by `deadline` (wall time; by default a margin before `timeout_s` runs out)."""
+        headers = deadlines.header(deadlines.deadline_in(timeout_s) if deadline is None else deadline)
         return self._client(url).call("POST", f"{url}/sessions/{session_id}/stop", timeout=timeout_s, headers=headers)

@@ -16,8 +16,16 @@ from grid_common.openapi import (
 from grid_common.protocol import BALANCER_ID, OTHERS_EV_POWER_CONDITION, OTHERS_SESSIONS_CONDITION, SESSION_EXISTS
 
 ADMITTED = {"$ref": "#/components/schemas/AdmissionAnswer"}
-JOURNAL_UNAVAILABLE = problem("The journal cannot write: nothing was changed.", retry_after=True)
-LATE = problem("It arrived after its Request-Deadline (nothing was changed), or its body did not arrive within 5 s.")
+JOURNAL_UNAVAILABLE = problem(
+    "The journal cannot write (nothing was changed), or could not be read at start (nothing is known of the "
+    "sessions until it can).",
+    retry_after=True,
+)
+LATE = problem(
+    "It arrived after its Request-Deadline, or its deadline passed before it could be made (nothing was changed; "
+    "`deadline` and `now`, this host's time, tell a caller whose clock differs); or its body did not arrive "
+    "within 5 s."
+)
 DEADLINE = {
     "name": "Request-Deadline",
     "in": "header",
@@ -82,11 +90,20 @@ SPEC = document(
             "get": {
                 "summary": "What the balancer polls.",
                 "parameters": [BALANCER_ID_PARAMETER],
-                "responses": {"200": json_response("Load.", LOAD), "400": problem(f"A malformed {BALANCER_ID}.")},
+                "responses": {
+                    "200": json_response("Load.", LOAD),
+                    "400": problem(f"A malformed {BALANCER_ID}."),
+                    "503": JOURNAL_UNAVAILABLE,
+                },
             }
         },
         **session_paths({"408": LATE, "503": JOURNAL_UNAVAILABLE}, stop_parameters=(DEADLINE,)),
-        "/": {"get": {"summary": "Name and load.", "responses": {"200": json_response("Index.", {"type": "object"})}}},
+        "/": {
+            "get": {
+                "summary": "Name and load.",
+                "responses": {"200": json_response("Index.", {"type": "object"}), "503": JOURNAL_UNAVAILABLE},
+            }
+        },
         **probe_paths("Ready at once."),
     },
 )

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 from flask import Blueprint, Response
 
+from grid_common import deadline
 from grid_common.problems import Problem
-from grid_common.protocol import is_session_token
+from grid_common.protocol import is_session_token, substation_of
 from grid_common.upstream import UpstreamError, UpstreamResponse, UpstreamUnavailable
 from grid_common.web import relay, upstream_failure_problem
 from load_balancer import metrics
@@ -44,11 +46,21 @@ def get_session(session_id: str):
 
 @blueprint.post("/sessions/<session_id>/stop")
 def stop_session(session_id: str):
-    return forward(
-        session_id,
-        lambda client, url, timeout: client.stop_session(url, session_id, timeout_s=timeout),
-        frees_power=True,
-    )
+    def stop(client: SubstationClient, url: str, timeout: float) -> UpstreamResponse:
+        stop_by = deadline.deadline_in(timeout)
+        response = client.stop_session(url, session_id, timeout_s=timeout, deadline=stop_by)
+        if response.status == 408 and (ahead := deadline.clock_ahead_s(response.body, stop_by, time.time())):
+            raise Problem(
+                503,
+                "Clock skew",
+                f"{substation_of(session_id)} refused the stop as arriving after its deadline, though it was sent "
+                f"in time: its clock is about {ahead:.1f} s ahead of this balancer's. Nothing was changed; "
+                "synchronise the hosts' clocks (NTP).",
+                retry_after=1,
+            )
+        return response
+
+    return forward(session_id, stop, frees_power=True)
 
 
 @blueprint.get("/sessions/by-token/<token>")

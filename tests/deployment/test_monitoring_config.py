@@ -40,7 +40,7 @@ def promtool(*args: str) -> subprocess.CompletedProcess:
 def test_promtool_accepts_every_scrape_config(config: Path):
     result = promtool("check", "config", str(config))
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "6 rules found" in result.stdout, "every config loads the alert rules"
+    assert "8 rules found" in result.stdout, "every config loads the alert rules"
 
 
 def test_alert_rules_pass_their_promtool_unit_tests():
@@ -64,6 +64,8 @@ def test_every_alert_rule_has_a_unit_test():
             "FairnessLow",
             "SessionsRefusedNoCapacity",
             "NoHealthySubstation",
+            "SubstationJournalDown",
+            "ClockSkew",
         }
     )
     for test in tests["tests"]:

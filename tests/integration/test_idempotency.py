@@ -139,3 +139,15 @@ def test_with_client_tokens_the_gateway_serves_only_its_clients(services):
     assert wrong.status == 401
     assert call("POST", url, headers={"Authorization": "Bearer token-a-0123456789abcdef"}).status == 201
     assert call("GET", f"{grid.gateway.url}/healthz").status == 200, "probes stay open"
+
+
+def test_a_key_file_that_cannot_be_read_at_start_fails_keyed_requests_only_until_it_can(services, tmp_path):
+    keys = tmp_path / "keys.sqlite3"
+    keys.write_bytes(b"not a database" * 500)
+    grid = services.grid({"a": 150}, substation_env=LONG, gateway_env={"IDEMPOTENCY_DB": str(keys)})
+    refused = start(grid.gateway.url, key="k-1")
+    assert refused.status == 503 and "nothing was started" in refused.body["detail"], refused.body
+    assert start(grid.gateway.url).status == 201, "a request without a key needs no key file"
+    keys.rename(tmp_path / "keys.sqlite3.broken")  # moved aside: the gateway opens a new one, unrestarted
+    assert start(grid.gateway.url, key="k-1").status == 201
+    assert start(grid.gateway.url, key="k-1").headers["Idempotent-Replayed"] == "true"

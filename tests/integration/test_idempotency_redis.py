@@ -11,9 +11,10 @@ import time
 
 import pytest
 
-from charge_request_service.idempotency import RedisKeyStore
+from charge_request_service.idempotency import RedisKeyStore, StoreUnavailable
 from tests.helpers import call, metric_value, view_of, wait_until
 from tests.idempotency_contract import *  # noqa: F403 - the contract's tests run here, on Redis
+from tests.idempotency_contract import NOW, Replay
 from tests.proxy import AnswerDelayingProxy
 from tools.processes import free_port
 from tools.stack import Stack, redis_server
@@ -215,3 +216,24 @@ def test_a_redis_freeze_past_the_wait_is_told_as_it_is_and_the_key_comes_free(se
         time.sleep(int(retry.headers["Retry-After"]))
     assert retry.status == 201, retry.body
     assert held_sessions(grid.substations["a"]) == 2, "then it starts, once"
+
+
+def test_a_full_redis_refuses_new_keys_and_forgets_none(services):
+    import redis
+
+    url = redis_server(services, name="redis-to-fill")
+    server = redis.Redis.from_url(url)
+    server.config_set("maxmemory-policy", "noeviction")  # as compose and Kubernetes run it
+    store = RedisKeyStore(url, ttl_s=600, lease_s=5)
+    kept = store.claim("kept", "f", NOW)
+    store.finish("kept", kept.owner, 201, {"session_id": "s.kept"}, NOW)
+    server.config_set("maxmemory", str(server.info("memory")["used_memory"] + 200_000))
+    with pytest.raises(redis.exceptions.ResponseError, match="maxmemory"):
+        for n in range(100_000):
+            server.set(f"filler:{n}", "x" * 1000)
+    with pytest.raises(StoreUnavailable) as refused:
+        store.claim("new", "f", NOW + 1)
+    assert not refused.value.maybe_changed, "refused whole: the key is not claimed"
+    assert store.claim("kept", "f", NOW + 2) == Replay(201, {"session_id": "s.kept"}), "never evicted"
+    server.close()
+    store.close()

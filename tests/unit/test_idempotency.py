@@ -81,7 +81,7 @@ def test_a_stranger_cannot_mark_a_key_nor_an_answer_unknown():
     assert decide_mark_unknown(done, POLICY, "owner-1", NOW + 2, NOW) is None
 
 
-def test_a_key_file_of_version_0_4_is_read_with_its_keys_whole_lives_and_their_tokens(tmp_path):
+def test_a_key_file_of_an_earlier_build_is_read_with_its_keys_whole_lives_and_their_tokens(tmp_path):
     import hashlib
     import sqlite3
 
@@ -91,11 +91,11 @@ def test_a_key_file_of_version_0_4_is_read_with_its_keys_whole_lives_and_their_t
         "CREATE TABLE idempotency (key TEXT PRIMARY KEY, fingerprint TEXT NOT NULL, state TEXT NOT NULL, owner TEXT,"
         " status INTEGER, body TEXT, settle_after REAL, expires_at REAL NOT NULL)"
     )
-    # 0.4 kept an unknown key for a lease after it settled: it would have been forgotten at NOW + 12.
+    # Earlier builds kept an unknown key for a lease after it settled: it would have been forgotten at NOW + 12.
     db.execute("INSERT INTO idempotency VALUES ('old', 'f', 'unknown', 'o', NULL, NULL, ?, ?)", (NOW + 1, NOW + 12))
     db.commit()
     db.close()
     store = SqliteKeyStore(str(path), ttl_s=60, lease_s=5, max_keys=1000)
     retry = store.claim("old", "f", NOW + 30)
     assert isinstance(retry, Unknown) and retry.owner is not None
-    assert retry.token == hashlib.sha256(b"old").hexdigest()[:32], "the token 0.4 named its session with"
+    assert retry.token == hashlib.sha256(b"old").hexdigest()[:32], "the token earlier builds named its session with"
