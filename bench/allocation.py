@@ -19,7 +19,8 @@ import time
 
 from bench.stamp import write_results
 from grid_common.protocol import ChargeRequest
-from substation_service.profile import BackgroundDemand, DailyProfile, SimulatedClock
+from grid_common.simulated_time import DailyProfile, SimulatedClock
+from substation_service.background import BackgroundDemand
 from substation_service.substation import Substation
 
 TIME_SCALE = 360.0

@@ -27,7 +27,7 @@ import random
 from dataclasses import dataclass
 from typing import Any
 
-from substation_service.profile import DailyProfile
+from grid_common.simulated_time import DailyProfile
 
 DAY_HOURS = 24.0
 SECONDS_PER_DAY = 86400.0

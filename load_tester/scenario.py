@@ -7,6 +7,7 @@ import sys
 import time
 from typing import Any
 
+from grid_common.simulated_time import SimulatedClock
 from load_tester.day import Arrival, default_peak_rate, schedule, time_scale_for
 from load_tester.day_chart import write_day_chart
 from load_tester.day_report import day_report, scenario_header
@@ -14,7 +15,6 @@ from load_tester.day_run import PlayedDay, play
 from load_tester.day_stats import DayResult, summarise_day
 from load_tester.grid_sampler import GridSampler, substation_urls
 from load_tester.report import write_json
-from substation_service.profile import SimulatedClock
 
 
 def peak_rate_of(args: argparse.Namespace) -> float:

@@ -3,7 +3,7 @@
 Standard library only, so it runs with any Python 3.11 without installing anything; only --plot needs
 matplotlib (`pip install matplotlib`), imported when the option is given, and only --compare needs the
 project's requirements (it starts the services). The day scenario reads the grid's background profile from
-substation_service/profile.py (standard library only too).
+grid_common/simulated_time.py (standard library only too).
 
 Usage examples:
 

@@ -11,13 +11,14 @@ from werkzeug.middleware.dispatcher import DispatcherMiddleware
 
 from grid_common.clock import steady_time
 from grid_common.openapi import openapi_blueprint
+from grid_common.simulated_time import DailyProfile, SimulatedClock
 from grid_common.web import new_app, probes_blueprint
 from substation_service import routes
+from substation_service.background import BackgroundDemand
 from substation_service.config import SubstationConfig
 from substation_service.journal import open_journal
 from substation_service.metrics import build_registry
 from substation_service.openapi import SPEC
-from substation_service.profile import BackgroundDemand, DailyProfile, SimulatedClock
 from substation_service.sessions import Journal
 from substation_service.substation import Substation
 

@@ -48,8 +48,8 @@ from grid_common.protocol import (
     new_session_id,
 )
 from substation_service.allocation import allocate_with_levels, fitting_prefix, jain_index
+from substation_service.background import BackgroundDemand
 from substation_service.counters import Counters
-from substation_service.profile import BackgroundDemand
 from substation_service.sessions import (
     Abandoned,
     Admitted,

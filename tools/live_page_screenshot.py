@@ -15,7 +15,7 @@ from pathlib import Path
 
 from playwright.sync_api import expect, sync_playwright
 
-from substation_service.profile import SimulatedClock
+from grid_common.simulated_time import SimulatedClock
 from tools.processes import ROOT
 from tools.stack import Stack
 

@@ -6,7 +6,8 @@ import threading
 import pytest
 
 from grid_common.protocol import COMPLETED, STOPPED
-from substation_service.profile import BackgroundDemand, DailyProfile, SimulatedClock
+from grid_common.simulated_time import DailyProfile, SimulatedClock
+from substation_service.background import BackgroundDemand
 from substation_service.sessions import Admitted, Outdated, Refused, Session, SessionConflict
 from substation_service.substation import Substation
 from tests.helpers import charge

@@ -7,8 +7,9 @@ import sqlite3
 import pytest
 
 from grid_common.protocol import CHARGING, COMPLETED, PAUSED, QUEUED, STOPPED
+from grid_common.simulated_time import DailyProfile, SimulatedClock
+from substation_service.background import BackgroundDemand
 from substation_service.journal import CREATE, SCHEMA_VERSION, SqliteJournal
-from substation_service.profile import BackgroundDemand, DailyProfile, SimulatedClock
 from substation_service.sessions import Admitted, Queued, Refused
 from substation_service.substation import Substation
 from tests.helpers import charge

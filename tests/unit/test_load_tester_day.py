@@ -9,6 +9,7 @@ import statistics
 
 import pytest
 
+from grid_common.simulated_time import SimulatedClock
 from load_tester.cli import DEFAULT_PEAK_RATE_TEXT, parse_args
 from load_tester.client import Outcome
 from load_tester.compare import COMPOSE_BALANCER, phase_for_midnight_at, substation_env
@@ -37,7 +38,6 @@ from load_tester.day_stats import (
     summarise_day,
 )
 from load_tester.grid_sampler import GridSample, GridSampler, parse_metrics, substation_metrics
-from substation_service.profile import SimulatedClock
 from tools.topology import load_compose
 
 HOURS = [index / 20 for index in range(24 * 20)]  # every 3 minutes of a day

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from grid_common.protocol import CHARGING, COMPLETED, PAUSED, QUEUED, STOPPED
-from substation_service.profile import BackgroundDemand, DailyProfile, SimulatedClock
+from grid_common.simulated_time import DailyProfile, SimulatedClock
+from substation_service.background import BackgroundDemand
 from substation_service.sessions import Admitted, Outdated, Queued, Refused
 from substation_service.substation import Substation
 from tests.helpers import charge

@@ -1,6 +1,7 @@
 import pytest
 
-from substation_service.profile import RESIDENTIAL_PROFILE, BackgroundDemand, DailyProfile, SimulatedClock
+from grid_common.simulated_time import RESIDENTIAL_PROFILE, DailyProfile, SimulatedClock
+from substation_service.background import BackgroundDemand
 
 
 def test_profile_interpolates_between_hourly_points():

@@ -1,9 +1,10 @@
-"""Background (non-EV) demand: a daily profile in simulated time."""
+"""Simulated time, and the daily profile of demand it runs through: what a substation and its clients (the
+load tester's day, the benchmarks) must agree on, so it lives here rather than in the substation."""
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 # Share of the daily peak, hour by hour: a residential feeder with a morning bump and an evening peak.
 RESIDENTIAL_PROFILE = (
@@ -58,34 +59,3 @@ class SimulatedClock:
 
     def wall_seconds_for(self, simulated_hours: float) -> float:
         return simulated_hours * 3600.0 / self.time_scale
-
-
-REMEMBERED_PEAKS = 8
-
-
-@dataclass(frozen=True)
-class BackgroundDemand:
-    peak_kw: float
-    profile: DailyProfile
-    clock: SimulatedClock
-    # Peaks asked for lately, by interval: one admission asks for the same few intervals several times.
-    _peaks: dict = field(default_factory=dict, init=False, compare=False, repr=False)
-
-    def at(self, wall_seconds: float) -> float:
-        if self.peak_kw == 0:
-            return 0.0
-        return self.peak_kw * self.profile.at(self.clock.hour_of_day(wall_seconds))
-
-    def peak_between(self, start_wall: float, end_wall: float) -> float:
-        if self.peak_kw == 0:
-            return 0.0
-        peak = self._peaks.get((start_wall, end_wall))
-        if peak is None:
-            if len(self._peaks) >= REMEMBERED_PEAKS:
-                self._peaks.clear()  # the clock moved on: the intervals asked for next begin later
-            start_hour = self.clock.hour_of_day(start_wall)
-            span_hours = (end_wall - start_wall) * self.clock.time_scale / 3600.0
-            peak = self._peaks[start_wall, end_wall] = self.peak_kw * self.profile.peak_between(
-                start_hour, start_hour + span_hours
-            )
-        return peak
