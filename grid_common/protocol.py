@@ -17,6 +17,7 @@ import re
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from enum import StrEnum
 from functools import lru_cache
 
 # --- headers --------------------------------------------------------------------------------------------
@@ -274,6 +275,17 @@ def parse_admission(body: object) -> tuple[ChargeRequest, str | None]:
     return request, session_id
 
 
+class Allocation(StrEnum):
+    """How a substation shares its headroom: `fair` admits a session on its minimum and shares the rest
+    (smart charging); `fixed` gives each its maximum for its whole life, for comparison."""
+
+    FAIR = "fair"
+    FIXED = "fixed"
+
+
+ALLOCATIONS = tuple(Allocation)
+
+
 # --- the load report: substation -> balancer ------------------------------------------------------------
 class MalformedReport(ValueError):
     """An answer that is not a load report."""
@@ -303,7 +315,7 @@ class LoadReport:
     started_for_you: int | None = None
     # How it shares: "fair" admits on a session's minimum and shares the rest; "fixed" gives each session its
     # maximum for its whole life and admits on that.
-    allocation: str = "fixed"
+    allocation: Allocation = Allocation.FIXED
     # Capacity less the background's peak over the next allocation step: what EV sessions may draw now.
     headroom_kw: float = 0.0
     # The same over the admission's look-ahead: what the minimums (fair) or powers (fixed) of sessions that
@@ -399,7 +411,7 @@ class LoadReport:
                 others_ev_power_kw=None if others is None else _finite(others),
                 others_sessions=None if others_sessions is None else _count(others_sessions),
                 started_for_you=None if started_for_you is None else _count(started_for_you),
-                allocation=body["allocation"],
+                allocation=Allocation(body["allocation"]),
                 headroom_kw=_finite(body["headroom_kw"]),
                 admission_headroom_kw=_finite(body["admission_headroom_kw"]),
                 committed_kw=_finite(body["committed_kw"]),
@@ -422,8 +434,6 @@ class LoadReport:
             raise MalformedReport("a load report has impossible power")
         if report.others_ev_power_kw is not None and report.others_ev_power_kw < 0:
             raise MalformedReport("a load report has impossible power")
-        if report.allocation not in ALLOCATIONS:
-            raise MalformedReport(f"a load report's allocation is one of {', '.join(ALLOCATIONS)}")
         return report
 
 
@@ -439,8 +449,6 @@ def _finite(value: object) -> float:
 
 
 MAX_COUNT = 2**63 - 1  # what any JSON peer can hold as an integer
-FAIR, FIXED = "fair", "fixed"
-ALLOCATIONS = (FAIR, FIXED)
 
 
 def _per_priority(values: object, read) -> tuple:
@@ -540,9 +548,23 @@ LOAD_REPORT_SCHEMA: dict = {
 
 
 # --- a session, as its substation reports it ------------------------------------------------------------
-QUEUED, CHARGING, PAUSED, COMPLETED, STOPPED = "queued", "charging", "paused", "completed", "stopped"
-SESSION_STATES = (QUEUED, CHARGING, PAUSED, COMPLETED, STOPPED)
-ENDED_STATES = (COMPLETED, STOPPED)
+class SessionState(StrEnum):
+    QUEUED = "queued"  # waiting in its substation's queue
+    CHARGING = "charging"
+    PAUSED = "paused"  # started, at 0 kW until the background leaves room again
+    COMPLETED = "completed"  # all its energy delivered
+    STOPPED = "stopped"  # ended early (a queued one: cancelled)
+
+    @property
+    def started(self) -> bool:
+        return self in (SessionState.CHARGING, SessionState.PAUSED)
+
+    @property
+    def ended(self) -> bool:
+        return self in (SessionState.COMPLETED, SessionState.STOPPED)
+
+
+SESSION_STATES = tuple(SessionState)
 
 
 @dataclass(frozen=True)
@@ -558,7 +580,7 @@ class SessionReport:
     session_id: str
     substation: str
     vehicle_id: str
-    state: str
+    state: SessionState
     allocated_kw: float
     min_power_kw: float
     max_power_kw: float

@@ -19,8 +19,8 @@ from grid_common.clock import steady_time
 from grid_common.protocol import (
     DEFAULT_MAX_POWER_KW,
     DEFAULT_MIN_POWER_KW,
-    FAIR,
     MIN_POWER_KW,
+    Allocation,
     ChargeRequest,
     LoadReport,
     MalformedReport,
@@ -84,7 +84,7 @@ class KnownSubstation:
 
     @property
     def shares(self) -> bool:
-        return self.report is not None and self.report.allocation == FAIR
+        return self.report is not None and self.report.allocation == Allocation.FAIR
 
     # --- what this balancer sent here, and the last report does not count yet -------------------------
     @property

@@ -16,10 +16,9 @@ from grid_common.web import new_app, probes_blueprint
 from substation_service import routes
 from substation_service.background import BackgroundDemand
 from substation_service.config import SubstationConfig
-from substation_service.journal import open_journal
+from substation_service.journal import Journal, open_journal
 from substation_service.metrics import build_registry
 from substation_service.openapi import SPEC
-from substation_service.sessions import Journal
 from substation_service.substation import Substation
 
 log = logging.getLogger(__name__)

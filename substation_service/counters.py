@@ -5,6 +5,8 @@ from __future__ import annotations
 import bisect
 from dataclasses import dataclass, field
 
+from substation_service.sessions import RefusalReason
+
 # Buckets of the histograms the substation keeps (seconds).
 WAIT_BUCKETS_S = (0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300, 600)
 REALLOCATION_BUCKETS_S = (1e-5, 5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3, 2.5e-3, 5e-3, 0.01, 0.025, 0.05, 0.1, 0.25)
@@ -39,7 +41,7 @@ class Counters:
     paused: int = 0  # times a charging session was paused
     completed: int = 0
     stopped: int = 0
-    refused: dict[str, int] = field(default_factory=lambda: {"capacity": 0, "queue": 0, "charger": 0, "journal": 0})
+    refused: dict[RefusalReason, int] = field(default_factory=lambda: dict.fromkeys(RefusalReason, 0))
     overload_seconds: float = 0.0
     energy_finished_kwh: float = 0.0  # of sessions that ended; those still here add theirs
     waits: Distribution = field(default_factory=lambda: Distribution(WAIT_BUCKETS_S))

@@ -1,168 +1,57 @@
-"""Where a substation's sessions survive its process: SQLite in WAL mode, written as they change.
-
-Every admission, start, reallocation that changes a session's power, stop and completion is one small
-transaction. WAL with synchronous=NORMAL keeps what was committed when the process is killed (SIGKILL, a
-crash): the data is in the operating system's hands. Only a power cut can lose the last few transactions.
+"""Where a substation's sessions outlive its process: what a journal is (`Journal`), the ones that keep
+nothing or cannot be read, and the writer the substation writes through (`JournalWriter`).
+sqlite_journal.py keeps sessions in SQLite.
 """
 
 from __future__ import annotations
 
-import json
+import contextlib
 import logging
-import sqlite3
-from collections import deque
-from collections.abc import Callable, Iterable, Iterator
-from operator import attrgetter
+from collections.abc import Iterable, Iterator
+from typing import Protocol
 
-from grid_common.protocol import CHARGING, COMPLETED, DEFAULT_MIN_POWER_KW, SchedulePeriod
-from grid_common.sqlite import open_database, statement, transaction
-from substation_service.sessions import Journal, JournalError, NoJournal, Session
+from substation_service.sessions import Session
 
 log = logging.getLogger(__name__)
 
-# A journal held by another writer is given up on quickly: the substation answers meanwhile (503 for what
-# needs the journal, unready), and writes what it could not once the journal is free again.
-BUSY_TIMEOUT_S = 0.25
 
-# 3: the table is WITHOUT ROWID. A rowid table keeps its text primary key in a second b-tree, and every
-# write changes both; keyed by the session id alone, a write changes one b-tree.
-SCHEMA_VERSION = 3
-# The columns that hold the session's attribute of the same name; the schedule, last, is kept as JSON.
-ATTRIBUTE_COLUMNS = (
-    "session_id",
-    "vehicle_id",
-    "energy_kwh",
-    "min_kw",
-    "max_kw",
-    "priority",
-    "requested_at",
-    "sequence",
-    "state",
-    "allocated_kw",
-    "delivered_kwh",
-    "delivered_at",
-    "started_at",
-    "ended_at",
-)
-COLUMNS = (*ATTRIBUTE_COLUMNS, "schedule")
-_attributes_of = attrgetter(*ATTRIBUTE_COLUMNS)
-INSERT = f"INSERT INTO sessions ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"
-# An update in place: INSERT OR REPLACE deletes the row and inserts it anew, twice the work in the b-tree.
-UPSERT = (
-    f"{INSERT} ON CONFLICT (session_id)"
-    f" DO UPDATE SET {', '.join(f'{column} = excluded.{column}' for column in COLUMNS[1:])}"
-)
-# One row a probe rewrites: a real write (a page to the log), as the sessions' are, so that a probe finds a
-# full disk as well as a held lock.
-PROBE_TABLE = "CREATE TABLE IF NOT EXISTS probe (id INTEGER PRIMARY KEY, at REAL NOT NULL)"
-PROBE = "INSERT OR REPLACE INTO probe VALUES (1, julianday('now'))"
-CREATE = (
-    "CREATE TABLE IF NOT EXISTS sessions ("
-    " session_id TEXT PRIMARY KEY, vehicle_id TEXT NOT NULL, energy_kwh REAL NOT NULL, min_kw REAL NOT NULL,"
-    " max_kw REAL NOT NULL, priority INTEGER NOT NULL, requested_at REAL NOT NULL, sequence INTEGER NOT NULL,"
-    " state TEXT NOT NULL, allocated_kw REAL NOT NULL, delivered_kwh REAL NOT NULL, delivered_at REAL NOT NULL,"
-    " started_at REAL, ended_at REAL, schedule TEXT NOT NULL) WITHOUT ROWID"
-)
+class JournalError(Exception):
+    """The journal did not take a write (nothing of it was kept), or cannot be read."""
 
 
-class SqliteJournal:
-    def __init__(self, path: str, schedule_limit: int = 48) -> None:
-        # The substation's own lock orders every call, so one connection shared by its greenlets is safe.
-        self._db = open_database(path, BUSY_TIMEOUT_S)
-        self.schedule_limit = schedule_limit
-        version = self._db.execute("PRAGMA user_version").fetchone()[0]
-        has_table = self._db.execute("SELECT 1 FROM sqlite_master WHERE name = 'sessions'").fetchone()
-        if has_table and version < 2:
-            self._rebuild(self._rows_of_fixed_power)
-        elif has_table and version < SCHEMA_VERSION:
-            self._rebuild(lambda db: db.execute(f"SELECT {', '.join(COLUMNS)} FROM sessions_before"))
-        self._db.execute(CREATE)
-        self._db.execute(PROBE_TABLE)
-        self._db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-        self.path = path
+class Journal(Protocol):
+    """Called with the substation's lock held. `record` writes all of them or raises JournalError and writes
+    none; `probe` raises JournalError when the journal cannot write now; `sessions` when it cannot be read;
+    `reopen` gives the journal to use from now on (itself, or one opened anew), or raises JournalError."""
+
+    def record(self, sessions: Iterable[Session]) -> None: ...
+
+    def forget(self, session_ids: Iterable[str]) -> None: ...
+
+    def probe(self) -> None: ...
+
+    def sessions(self) -> Iterator[Session]: ...
+
+    def reopen(self) -> Journal: ...
+
+
+class NoJournal:
+    """Sessions live in memory only: a restart forgets them."""
 
     def record(self, sessions: Iterable[Session]) -> None:
-        """One transaction for all of them, or JournalError and none."""
-        rows = [self._row(session) for session in sessions]
-        if len(rows) == 1:  # most writes (an admission, a stop): one statement, no transaction around it
-            self._write(lambda: statement(self._db, UPSERT, rows[0], BUSY_TIMEOUT_S))
-        else:
-            self._write(lambda: transaction(self._db, lambda db: db.executemany(UPSERT, rows), BUSY_TIMEOUT_S))
-
-    def probe(self) -> None:
-        """Whether the journal can write now: JournalError if not."""
-        self._write(
-            lambda: statement(self._db, "INSERT OR REPLACE INTO probe VALUES (1, julianday('now'))", (), BUSY_TIMEOUT_S)
-        )
-
-    def reopen(self) -> SqliteJournal:
-        return self
+        pass
 
     def forget(self, session_ids: Iterable[str]) -> None:
-        rows = [(i,) for i in session_ids]
-        delete = "DELETE FROM sessions WHERE session_id = ?"
-        self._write(lambda: transaction(self._db, lambda db: db.executemany(delete, rows), BUSY_TIMEOUT_S))
+        pass
 
-    @staticmethod
-    def _write(write: Callable[[], object]) -> None:
-        try:
-            write()
-        except sqlite3.Error as error:
-            raise JournalError(f"the journal cannot write: {error}") from error
+    def probe(self) -> None:
+        pass
 
     def sessions(self) -> Iterator[Session]:
-        """Every session kept, in order of arrival; JournalError when they cannot be read."""
-        try:
-            rows = self._db.execute(f"SELECT {', '.join(COLUMNS)} FROM sessions ORDER BY sequence").fetchall()
-        except sqlite3.Error as error:
-            raise JournalError(unreadable(self.path, error)) from error
-        for row in rows:
-            fields = dict(zip(COLUMNS, row, strict=True))
-            periods = [SchedulePeriod(start, limit) for start, limit in json.loads(fields.pop("schedule"))]
-            yield Session(**fields, schedule=deque(periods))
+        return iter(())
 
-    def close(self) -> None:
-        self._db.close()
-
-    @staticmethod
-    def _row(session: Session) -> tuple:
-        schedule = json.dumps([[period.start, period.limit_kw] for period in session.schedule])
-        return (*_attributes_of(session), schedule)
-
-    def _rebuild(self, rows_before: Callable[[sqlite3.Connection], Iterable[tuple]]) -> None:
-        """The table made anew in the current schema, from the rows `rows_before` reads of the old one
-        (renamed sessions_before), all in one transaction: a crash midway leaves the old table as it was."""
-
-        def rebuild(db: sqlite3.Connection) -> None:
-            db.execute("ALTER TABLE sessions RENAME TO sessions_before")
-            db.execute(CREATE)
-            db.executemany(INSERT, list(rows_before(db)))
-            db.execute("DROP TABLE sessions_before")
-
-        transaction(self._db, rebuild, BUSY_TIMEOUT_S)
-
-    @staticmethod
-    def _rows_of_fixed_power(db: sqlite3.Connection) -> list[tuple]:
-        """Version 0.2 kept each session at one power for its whole life: it becomes a session whose
-        maximum is that power, and whose energy so far counts from its start."""
-        old = db.execute(
-            "SELECT session_id, vehicle_id, power_kw, energy_kwh, started_at, ends_at, state, ended_at, rowid"
-            " FROM sessions_before"
-        ).fetchall()
-        rows = []
-        for key, vehicle, power, energy, started, ends, state, ended, rowid in old:
-            if state == CHARGING:  # at its power since it started: the catch-up counts its energy
-                delivered, at, allocated = 0.0, started, power
-            else:  # energy flowed evenly from its start to its end, or until it was stopped
-                share = 1.0 if state == COMPLETED or ends <= started else (ended - started) / (ends - started)
-                delivered, at, allocated = energy * min(1.0, share), ended, 0.0
-            minimum = min(power, DEFAULT_MIN_POWER_KW)
-            schedule = json.dumps([[started, power]])
-            rows.append(
-                (key, vehicle, energy, minimum, power, 0, started, rowid, state, allocated, delivered, at, started,
-                 ended, schedule)
-            )  # fmt: skip
-        return rows
+    def reopen(self) -> Journal:
+        return self
 
 
 class UnreadJournal:
@@ -200,6 +89,10 @@ def unreadable(path: str, error: Exception) -> str:
 def open_journal(path: str, *, or_unread: bool = True) -> Journal:
     """The journal at `path` (none when it is empty). One that cannot be opened is an UnreadJournal (or, not
     `or_unread`, JournalError): the process stays up, unready, and opens it as soon as it can."""
+    import sqlite3
+
+    from substation_service.sqlite_journal import SqliteJournal
+
     if not path:
         return NoJournal()
     try:
@@ -209,3 +102,71 @@ def open_journal(path: str, *, or_unread: bool = True) -> Journal:
             raise JournalError(unreadable(path, error)) from error
         log.error("%s", unreadable(path, error))
         return UnreadJournal(path, error)
+
+
+class JournalWriter:
+    """How a substation writes: what a client asks for is written before it is answered, or refused; what
+    changes on its own (allocations, completions, starts from the queue) is written behind, at the first
+    chance. `error` says why the journal cannot write, meanwhile."""
+
+    def __init__(self, journal: Journal) -> None:
+        self.journal = journal
+        self.error: str | None = None
+        # What changed on its own while the journal could not write: written, latest state, at the next chance.
+        self._unwritten: dict[str, Session] = {}
+
+    def record(self, sessions: list[Session]) -> bool:
+        """Write what a client asked for, with whatever waits to be written; False when the journal cannot,
+        and then nothing of the request may change."""
+        try:
+            self.journal.record([*self._unwritten.values(), *sessions])
+        except JournalError as error:
+            self.error = str(error)
+            return False
+        self._unwritten.clear()
+        self.error = None
+        return True
+
+    def write_behind(self, sessions: list[Session]) -> None:
+        """What changed on its own is written now if the journal can, else at the next chance."""
+        if not sessions and not self._unwritten:
+            return
+        for session in sessions:
+            self._unwritten[session.session_id] = session
+        self.record([])
+
+    def forget(self, session_ids: list[str]) -> None:
+        """Rows kept longer than the history needs; left for next time if the journal cannot."""
+        with contextlib.suppress(JournalError):
+            self.journal.forget(session_ids)
+
+    def sessions(self) -> list[Session]:
+        """Every session kept; JournalError (and `error` says it) when they cannot be read."""
+        try:
+            kept = list(self.journal.sessions())
+        except JournalError as error:
+            self.error = str(error)
+            raise
+        self.error = None
+        return kept
+
+    def reopen(self) -> bool:
+        """The journal opened anew; whether it could be."""
+        try:
+            self.journal = self.journal.reopen()
+        except JournalError as error:
+            self.error = str(error)
+            return False
+        return True
+
+    def try_again(self) -> None:
+        """A journal in error, tried again: what waits to be written, else a probe that writes."""
+        if self._unwritten:
+            self.record([])
+            return
+        try:
+            self.journal.probe()
+        except JournalError as error:
+            self.error = str(error)
+        else:
+            self.error = None

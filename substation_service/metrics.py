@@ -31,6 +31,7 @@ class SubstationCollector:
         if not s.sessions_known:
             return  # nothing else is known
         report = s.report(now)
+        snapshot = s.snapshot(now)
 
         def gauge(metric: str, doc: str, value: float) -> GaugeMetricFamily:
             family = GaugeMetricFamily(metric, doc, labels=["substation"])
@@ -68,14 +69,14 @@ class SubstationCollector:
         allocation.add_metric([s.name, s.allocation], 1)
         yield allocation
         by_state = GaugeMetricFamily("substation_sessions", "Sessions now, by state.", labels=["substation", "state"])
-        for state, count in s.sessions_by_state(now).items():
+        for state, count in snapshot.sessions_by_state.items():
             by_state.add_metric([s.name, state], count)
         yield by_state
         yield gauge("substation_queue_length", "Sessions waiting in the queue.", report.queued_sessions)
         yield gauge(
             "substation_queue_oldest_wait_seconds",
             "How long the session longest in the queue has waited (0: none waits).",
-            s.oldest_wait_s(now),
+            snapshot.oldest_wait_s,
         )
         fairness = GaugeMetricFamily(
             "substation_fairness_jain_ratio",
@@ -83,7 +84,7 @@ class SubstationCollector:
             "(1: all get their fair share; a paused session counts 0).",
             labels=["substation", "priority"],
         )
-        for priority, index in s.fairness(now).items():
+        for priority, index in snapshot.fairness.items():
             fairness.add_metric([s.name, str(priority)], index)
         yield fairness
         yield histogram(
@@ -97,7 +98,7 @@ class SubstationCollector:
         yield counter(
             "substation_energy_delivered_joules",
             "Energy delivered to EVs while this process ran.",
-            s.energy_delivered_kwh(now) * 3.6e6,
+            snapshot.energy_delivered_kwh * 3.6e6,
         )
         yield counter(
             "substation_overload_seconds",

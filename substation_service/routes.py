@@ -25,7 +25,8 @@ from grid_common.protocol import (
 )
 from grid_common.responses import json_response
 from grid_common.web import invalid_request_problem, read_json_body, refuse_if_late
-from substation_service.sessions import Abandoned, Admitted, JournalError, Outdated, Queued, SessionConflict
+from substation_service.journal import JournalError
+from substation_service.sessions import Abandoned, Admitted, Outdated, Queued, RefusalReason, SessionConflict
 from substation_service.substation import Substation
 
 # When the grid is full because of background demand alone, no session end tells us when to retry.
@@ -148,18 +149,18 @@ def begin_charging():
             "choose again with this load.",
             load=outcome.report.to_json(),
         )
-    if outcome.reason == "journal":
+    if outcome.reason == RefusalReason.JOURNAL:
         raise journal_problem(substation)
     details = {
-        "capacity": f"{substation.name} cannot take {outcome.needed_kw:g} kW more without exceeding its "
+        RefusalReason.CAPACITY: f"{substation.name} cannot take {outcome.needed_kw:g} kW more without exceeding its "
         f"{substation.capacity_kw:g} kW capacity.",
-        "queue": f"{substation.name}'s queue is full ({substation.queue_limit} sessions).",
-        "charger": f"{substation.name}'s chargers give at most {substation.charger_max_power_kw:g} kW, less than "
-        f"the {outcome.needed_kw:g} kW this car needs at least.",
+        RefusalReason.QUEUE: f"{substation.name}'s queue is full ({substation.queue_limit} sessions).",
+        RefusalReason.CHARGER: f"{substation.name}'s chargers give at most {substation.charger_max_power_kw:g} kW, "
+        f"less than the {outcome.needed_kw:g} kW this car needs at least.",
     }
     raise Problem(
         409,
-        "Substation full" if outcome.reason != "charger" else "Charger too small",
+        "Substation full" if outcome.reason != RefusalReason.CHARGER else "Charger too small",
         details[outcome.reason],
         retry_after=outcome.retry_after_s or DEFAULT_RETRY_AFTER_S,
         reason=outcome.reason,

@@ -1,15 +1,16 @@
-"""A substation's sessions and what an admission may come to: the data of substation.py, and the journal's
-contract (journal.py keeps sessions in SQLite; NoJournal in memory only)."""
+"""A substation's sessions, and what an admission may come to: the data substation.py works on."""
 
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Protocol
+from enum import StrEnum
 
-from grid_common.protocol import CHARGING, PAUSED, QUEUED, ChargeRequest, LoadReport, SchedulePeriod, SessionReport
+from grid_common.protocol import ChargeRequest, LoadReport, SchedulePeriod, SessionReport, SessionState
 from substation_service.allocation import Demand
+
+# Periods a session's schedule keeps: the latest, which is what a charger needs.
+SCHEDULE_LIMIT = 48
 
 
 @dataclass(eq=False)
@@ -24,7 +25,7 @@ class Session:
     priority: int
     requested_at: float
     sequence: int  # order of arrival: who was first
-    state: str = QUEUED
+    state: SessionState = SessionState.QUEUED
     allocated_kw: float = 0.0
     delivered_kwh: float = 0.0
     delivered_at: float = 0.0
@@ -37,6 +38,7 @@ class Session:
     version: int = 0  # bumped whenever allocated_kw changes: older completion times are stale
 
     def __post_init__(self) -> None:
+        self.state = SessionState(self.state)
         # What it may draw, as the allocator takes it: made once, since a session's limits do not change.
         self.demand = Demand(self.session_id, self.min_kw, self.max_kw, self.priority)
 
@@ -55,20 +57,38 @@ class Session:
 
     @property
     def started(self) -> bool:
-        return self.state in (CHARGING, PAUSED)
+        return self.state.started
 
     def delivered(self, now: float, time_scale: float) -> float:
-        if self.state not in (CHARGING, PAUSED) or self.allocated_kw == 0:
+        if not self.state.started or self.allocated_kw == 0:
             return self.delivered_kwh
         flowing = self.allocated_kw * max(0.0, now - self.delivered_at) * time_scale / 3600.0
         return min(self.energy_kwh, self.delivered_kwh + flowing)
 
+    def settle(self, moment: float, time_scale: float) -> None:
+        """Count the energy delivered up to `moment` at the power in effect."""
+        self.delivered_kwh = self.delivered(moment, time_scale)
+        self.delivered_at = moment
+
     def ends_at(self, time_scale: float) -> float | None:
         """When the last kWh arrives at the current allocation; None while it draws nothing."""
-        if self.state != CHARGING or self.allocated_kw <= 0:
+        if self.state != SessionState.CHARGING or self.allocated_kw <= 0:
             return None
         remaining = max(0.0, self.energy_kwh - self.delivered_kwh)
         return self.delivered_at + remaining / self.allocated_kw * 3600.0 / time_scale
+
+    def set_limit(self, kw: float, moment: float) -> None:
+        """A new power for the session, kept in its schedule when it differs by 0.1 kW or more (OCPP's
+        resolution); several changes at one moment are one period."""
+        self.allocated_kw = kw
+        self.version += 1
+        schedule = self.schedule
+        if schedule and schedule[-1].start == moment:
+            schedule.pop()
+        if not schedule or round(schedule[-1].limit_kw, 1) != round(kw, 1):
+            schedule.append(SchedulePeriod(moment, kw))
+            if len(schedule) > SCHEDULE_LIMIT:
+                schedule.popleft()
 
     def same_request(self, request: ChargeRequest, max_kw: float) -> bool:
         return (self.vehicle_id, self.energy_kwh, self.min_kw, self.max_kw, self.priority) == (
@@ -78,6 +98,13 @@ class Session:
             max_kw,
             request.priority,
         )
+
+
+class RefusalReason(StrEnum):
+    CAPACITY = "capacity"  # its minimum (fair) or power (fixed) does not fit now, and it may not wait
+    QUEUE = "queue"  # it may wait, but the queue is full
+    CHARGER = "charger"  # it needs more than this substation's chargers give
+    JOURNAL = "journal"  # the journal cannot keep it
 
 
 @dataclass(frozen=True)
@@ -98,11 +125,9 @@ class Queued:
 
 @dataclass(frozen=True)
 class Refused:
-    """No room (`reason` "capacity"), a full queue ("queue"), a car this charger cannot serve ("charger"),
-    or a journal that cannot keep it ("journal"); `retry_after_s` is when the next session here ends, if
-    any does."""
+    """Not admitted, for `reason`; `retry_after_s` is when the next session here ends, if any does."""
 
-    reason: str
+    reason: RefusalReason
     report: LoadReport
     needed_kw: float
     retry_after_s: float | None
@@ -124,46 +149,6 @@ class Abandoned:
     """The caller gave up on the admission (its deadline passed) before it could be made: nothing changed."""
 
     report: LoadReport
-
-
-class JournalError(Exception):
-    """The journal did not take a write: nothing of it was kept."""
-
-
-class Journal(Protocol):
-    """Where sessions outlive the process (see journal.py); called with the substation's lock held.
-    `record` writes all of them or raises JournalError and writes none; `probe` raises JournalError when the
-    journal cannot write now; `sessions` when it cannot be read; `reopen` gives the journal to use from now
-    on (itself, or one opened anew), or raises JournalError."""
-
-    def record(self, sessions: Iterable[Session]) -> None: ...
-
-    def forget(self, session_ids: Iterable[str]) -> None: ...
-
-    def probe(self) -> None: ...
-
-    def sessions(self) -> Iterator[Session]: ...
-
-    def reopen(self) -> Journal: ...
-
-
-class NoJournal:
-    """Sessions live in memory only: a restart forgets them."""
-
-    def record(self, sessions: Iterable[Session]) -> None:
-        pass
-
-    def forget(self, session_ids: Iterable[str]) -> None:
-        pass
-
-    def probe(self) -> None:
-        pass
-
-    def sessions(self) -> Iterator[Session]:
-        return iter(())
-
-    def reopen(self) -> Journal:
-        return self
 
 
 class SessionConflict(Exception):

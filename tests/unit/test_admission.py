@@ -5,12 +5,14 @@ import threading
 
 import pytest
 
-from grid_common.protocol import COMPLETED, STOPPED
+from grid_common.protocol import SessionState
 from grid_common.simulated_time import DailyProfile, SimulatedClock
 from substation_service.background import BackgroundDemand
 from substation_service.sessions import Admitted, Outdated, Refused, Session, SessionConflict
 from substation_service.substation import Substation
 from tests.helpers import charge
+
+COMPLETED, STOPPED = SessionState.COMPLETED, SessionState.STOPPED
 
 TIME_SCALE = 360.0  # 11 kWh at 11 kW takes one simulated hour: 10 wall seconds
 

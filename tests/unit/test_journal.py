@@ -6,13 +6,21 @@ import sqlite3
 
 import pytest
 
-from grid_common.protocol import CHARGING, COMPLETED, PAUSED, QUEUED, STOPPED
+from grid_common.protocol import SessionState
 from grid_common.simulated_time import DailyProfile, SimulatedClock
 from substation_service.background import BackgroundDemand
-from substation_service.journal import CREATE, SCHEMA_VERSION, SqliteJournal
 from substation_service.sessions import Admitted, Queued, Refused
+from substation_service.sqlite_journal import CREATE, SCHEMA_VERSION, SqliteJournal
 from substation_service.substation import Substation
 from tests.helpers import charge
+
+QUEUED, CHARGING, PAUSED, COMPLETED, STOPPED = (
+    SessionState.QUEUED,
+    SessionState.CHARGING,
+    SessionState.PAUSED,
+    SessionState.COMPLETED,
+    SessionState.STOPPED,
+)
 
 TIME_SCALE = 360.0  # 11 kWh at 11 kW: 10 s
 
@@ -168,7 +176,7 @@ def test_the_journal_holds_every_session_as_the_substation_does_with_one_write_p
     substation = Substation("s1", 44.0, 22.0, TIME_SCALE, background, journal=journal, now=0, allocation=allocation)
 
     def kept_as_held() -> bool:
-        held = {s.session_id: SqliteJournal._row(s) for s in substation._sessions.values()}
+        held = {s.session_id: SqliteJournal._row(s) for s in substation.book.sessions.values()}
         kept = {s.session_id: SqliteJournal._row(s) for s in journal.sessions()}
         return all(kept[key] == row for key, row in held.items())
 

@@ -4,12 +4,20 @@ from __future__ import annotations
 
 import pytest
 
-from grid_common.protocol import CHARGING, COMPLETED, PAUSED, QUEUED, STOPPED
+from grid_common.protocol import SessionState
 from grid_common.simulated_time import DailyProfile, SimulatedClock
 from substation_service.background import BackgroundDemand
 from substation_service.sessions import Admitted, Outdated, Queued, Refused
 from substation_service.substation import Substation
 from tests.helpers import charge
+
+QUEUED, CHARGING, PAUSED, COMPLETED, STOPPED = (
+    SessionState.QUEUED,
+    SessionState.CHARGING,
+    SessionState.PAUSED,
+    SessionState.COMPLETED,
+    SessionState.STOPPED,
+)
 
 TIME_SCALE = 360.0  # one simulated hour in 10 wall seconds: 11 kWh at 11 kW lasts 10 s
 HOUR = 3600 / TIME_SCALE  # wall seconds of a simulated hour
@@ -206,11 +214,21 @@ def test_sessions_by_state_fairness_and_energy_for_the_metrics():
     substation = rising_background()
     for n in range(3):
         substation.admit(charge(f"EV-{n}", 250, 11, min_power_kw=11), now=0)
-    assert substation.sessions_by_state(1) == {QUEUED: 0, CHARGING: 3, PAUSED: 0}
-    assert substation.fairness(1)[0] == pytest.approx(1)
-    assert substation.sessions_by_state(17 * HOUR) == {QUEUED: 0, CHARGING: 2, PAUSED: 1}
-    assert substation.fairness(17 * HOUR)[0] == pytest.approx(2 / 3), "one of three paused: Jain's index 2/3"
-    assert 22 * 17 < substation.energy_delivered_kwh(17 * HOUR) < 33 * 17, "two to three cars at 11 kW for 17 hours"
+    assert substation.snapshot(1).sessions_by_state == {
+        QUEUED: 0,
+        CHARGING: 3,
+        PAUSED: 0,
+    }
+    assert substation.snapshot(1).fairness[0] == pytest.approx(1)
+    assert substation.snapshot(17 * HOUR).sessions_by_state == {
+        QUEUED: 0,
+        CHARGING: 2,
+        PAUSED: 1,
+    }
+    assert substation.snapshot(17 * HOUR).fairness[0] == pytest.approx(2 / 3), "one of three paused: Jain's index 2/3"
+    assert 22 * 17 < substation.snapshot(17 * HOUR).energy_delivered_kwh < 33 * 17, (
+        "two to three cars at 11 kW for 17 hours"
+    )
 
 
 def test_a_request_that_read_the_clock_earlier_but_came_second_does_not_run_time_back():
@@ -220,4 +238,4 @@ def test_a_request_that_read_the_clock_earlier_but_came_second_does_not_run_time
         substation.admit(charge(name, 200, 22), now=moment)
     # 22 kW for 2 s, then 30 kW shared: 3.0 s in, 44 + 30 kW-s... in simulated hours at 360x.
     expected = (22 * 2 + 30 * 1) / HOUR
-    assert substation.energy_delivered_kwh(3.0) == pytest.approx(expected)
+    assert substation.snapshot(3.0).energy_delivered_kwh == pytest.approx(expected)

@@ -1,0 +1,40 @@
+"""Sums over a substation's sessions, kept as sessions change, so that no answer walks them all."""
+
+from __future__ import annotations
+
+from grid_common.protocol import PRIORITIES, SessionState
+from substation_service.sessions import Session
+
+
+class Totals:
+    def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        """Every sum exactly 0: with no session left, float drift does not outlive the sessions."""
+        self.ev_power_kw = 0.0  # allocated to started sessions
+        self.committed_kw = 0.0  # what admission counts for started sessions (their minimums, or maxima)
+        self.max_sum_kw = 0.0  # the maxima of started sessions
+        self.queued_max_kw = 0.0  # the maxima of queued ones
+        self.paused = 0
+        self.excess_kw = [0.0] * len(PRIORITIES)  # per priority: charging sessions' power above their minimum
+        self.charging = [0] * len(PRIORITIES)  # per priority: charging sessions
+
+    def add(self, session: Session, needed_kw: float, sign: int = +1) -> None:
+        """A session counted in (+1), or out (-1), in its state now; `needed_kw` is what admission counts."""
+        if session.state.started:
+            self.ev_power_kw += sign * session.allocated_kw
+            self.committed_kw += sign * needed_kw
+            self.max_sum_kw += sign * session.max_kw
+            if session.state == SessionState.CHARGING:
+                self.excess_kw[session.priority] += sign * (session.allocated_kw - session.min_kw)
+                self.charging[session.priority] += sign
+            else:
+                self.paused += sign
+        elif session.state == SessionState.QUEUED:
+            self.queued_max_kw += sign * session.max_kw
+
+    def change_power(self, session: Session, delta_kw: float) -> None:
+        """A charging session that goes on charging, at `delta_kw` more (or less)."""
+        self.ev_power_kw += delta_kw
+        self.excess_kw[session.priority] += delta_kw
