@@ -42,8 +42,9 @@ def watched(expr: str) -> str:
 
 
 def values_of(variable: dict) -> str:
-    """The values a variable offers, `label_values(<metric>, <label>)`, as a PromQL query."""
-    found = LABEL_VALUES.fullmatch(variable["definition"])
+    """The values a variable offers, `label_values(<metric>, <label>)`, as a PromQL query. Grafana's Prometheus
+    data source runs the variable's `query.query` (`definition` is only the editor's label, unknown to the schema)."""
+    found = LABEL_VALUES.fullmatch(variable["query"]["query"])
     assert found, f"variable {variable['name']}: label_values(<metric>, <label>)"
     return f"group by ({found['label']}) ({found['metric']})"
 
