@@ -25,8 +25,8 @@ Usage examples:
     python load_tester/test.py -n 60 -c 4 -q --energy-kwh 22 --plot utilization.png --plot-tail 25
 
     # A day of EV arrivals in 120 s (the default): a Poisson process following a daily curve with a morning
-    # bump and an evening peak around 18:30 (load_tester/day.py), each car a request with wait: true. The
-    # grid's substations must run TIME_SCALE=720 (86400 / 120) for the played day to be theirs: it starts
+    # bump and an evening peak around 18:30 (load_tester/day/arrivals.py), each car a request with wait: true.
+    # The grid's substations must run TIME_SCALE=720 (86400 / 120) for the played day to be theirs: it starts
     # at the hour the grid has now, and warns if the grid's clock does not follow. Compose runs 360: 240 s.
     python load_tester/test.py --scenario day --day-seconds 240 --plot day.png --json day.json
 

@@ -16,12 +16,12 @@ import time
 from pathlib import Path
 
 from grid_common.simulated_time import SimulatedClock
-from load_tester.day import COMPOSE_GRID, schedule, time_scale_for
-from load_tester.day_report import scenario_header
-from load_tester.day_run import PlayedDay, play
-from load_tester.day_stats import DayResult, summarise_day
-from load_tester.grid_sampler import GridSampler
-from load_tester.scenario import finish, peak_rate_of
+from load_tester.day.arrivals import COMPOSE_GRID, schedule, time_scale_for
+from load_tester.day.grid_sampler import GridSampler
+from load_tester.day.play import PlayedDay, play
+from load_tester.day.report import scenario_header
+from load_tester.day.scenario import finish, peak_rate_of
+from load_tester.day.stats import DayResult, summarise_day
 
 ALLOCATIONS = ("fixed", "fair")
 # docker-compose.yml's balancer (tests/unit/test_load_tester_day.py checks that they agree).

@@ -8,12 +8,12 @@ import time
 from typing import Any
 
 from grid_common.simulated_time import SimulatedClock
-from load_tester.day import Arrival, default_peak_rate, schedule, time_scale_for
-from load_tester.day_chart import write_day_chart
-from load_tester.day_report import day_report, scenario_header
-from load_tester.day_run import PlayedDay, play
-from load_tester.day_stats import DayResult, summarise_day
-from load_tester.grid_sampler import GridSampler, substation_urls
+from load_tester.day.arrivals import Arrival, default_peak_rate, schedule, time_scale_for
+from load_tester.day.chart import write_day_chart
+from load_tester.day.grid_sampler import GridSampler, substation_urls
+from load_tester.day.play import PlayedDay, play
+from load_tester.day.report import day_report, scenario_header
+from load_tester.day.stats import DayResult, summarise_day
 from load_tester.report import write_json
 
 
@@ -23,7 +23,7 @@ def peak_rate_of(args: argparse.Namespace) -> float:
 
 def run_scenario(args: argparse.Namespace) -> int:
     if args.compare:
-        from load_tester.compare import run_compare  # starts processes: only this mode needs tools/
+        from load_tester.day.compare import run_compare  # starts processes: only this mode needs tools/
 
         return run_compare(args)
     return run_live(args)
