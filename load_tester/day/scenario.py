@@ -5,16 +5,14 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from typing import Any
 
 from grid_common.simulated_time import SimulatedClock
-from load_tester.day.arrivals import Arrival, default_peak_rate, schedule, time_scale_for
-from load_tester.day.chart import write_day_chart
+from load_tester.day.arrivals import default_peak_rate, schedule, time_scale_for
 from load_tester.day.grid_sampler import GridSampler, substation_urls
-from load_tester.day.play import PlayedDay, play
-from load_tester.day.report import day_report, scenario_header
-from load_tester.day.stats import DayResult, summarise_day
-from load_tester.report import write_json
+from load_tester.day.output import finish
+from load_tester.day.play import play
+from load_tester.day.report import scenario_header
+from load_tester.day.stats import summarise_day
 
 
 def peak_rate_of(args: argparse.Namespace) -> float:
@@ -25,14 +23,13 @@ def run_scenario(args: argparse.Namespace) -> int:
     if args.compare:
         from load_tester.day.compare import run_compare  # starts processes: only this mode needs tools/
 
-        return run_compare(args)
-    return run_live(args)
+        return run_compare(args, peak_rate_of(args))
+    return run_live(args, peak_rate_of(args))
 
 
-def run_live(args: argparse.Namespace) -> int:
+def run_live(args: argparse.Namespace, peak_rate: float) -> int:
     """The day against the grid at --url and --balancer-url, played from the hour that grid has now."""
     time_scale = time_scale_for(args.day_seconds)
-    peak_rate = peak_rate_of(args)
     urls, error = substation_urls(args.balancer_url, args.timeout)
     if urls is None:
         print(f"cannot list the substations of the balancer at {args.balancer_url}: {error}", file=sys.stderr)
@@ -59,46 +56,3 @@ def run_live(args: argparse.Namespace) -> int:
     result = summarise_day(played, peak_rate)
     result.label = result.allocation or "grid"
     return finish(args, [played], [result], f"A day on the grid at {args.url}", arrivals)
-
-
-def finish(
-    args: argparse.Namespace, played: list[PlayedDay], results: list[DayResult], title: str, arrivals: list[Arrival]
-) -> int:
-    """Report, warn, write the JSON and the chart; the exit code."""
-    print(day_report(results, title))
-    for result in results:
-        for warning in result.warnings:
-            print(f"WARNING ({result.label}): {warning}", file=sys.stderr)
-    if args.json:
-        problem = write_json(args.json, day_json(args, played, results, arrivals))
-        if problem:
-            print(problem, file=sys.stderr)
-    if args.plot:
-        problem = write_day_chart(args.plot, played, results)
-        if problem:
-            print(problem, file=sys.stderr)
-        else:
-            print(f"chart written to {args.plot}")
-    answered = [o for day in played for o in day.outcomes]
-    return 0 if not answered or any(o.ok for o in answered) else 1
-
-
-def day_json(
-    args: argparse.Namespace, played: list[PlayedDay], results: list[DayResult], arrivals: list[Arrival]
-) -> dict[str, Any]:
-    return {
-        "scenario": "day",
-        "day_seconds": args.day_seconds,
-        "seed": args.seed,
-        "arrivals": [
-            {"index": a.index, "at_s": round(a.at_s, 3), "hour": round(a.hour, 3), **a.body} for a in arrivals
-        ],
-        "runs": [
-            {
-                **result.as_json(),
-                "replies": [outcome.as_json() for outcome in day.outcomes],
-                "samples": [sample.as_json() for sample in day.sampler.samples],
-            }
-            for day, result in zip(played, results, strict=True)
-        ],
-    }
