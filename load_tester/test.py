@@ -39,10 +39,7 @@ Every request has a timeout; HTTP error statuses, timeouts and connection errors
 outcomes, never raised. The exit code is 0 if at least one request got a 2xx answer (or none were
 asked for) and 1 if every request failed; the chart of --plot never changes it.
 
-`python -m load_tester` (from the repository root) takes the same options. The code is in the load_tester
-package, one module per part: cli, client, run, progress, sampler, stats, report and chart; and for the day
-scenario: day (the arrival curve and the schedule), grid_sampler, day_run, day_stats, day_report, day_chart,
-scenario (the day against a running grid) and compare (fixed against fair on grids it starts).
+`python -m load_tester` (from the repository root) takes the same options.
 """
 
 import sys
