@@ -11,7 +11,7 @@ from typing import NoReturn
 
 from load_tester.chart import write_chart
 from load_tester.client import fetch_balancer_view
-from load_tester.grid_sampler import DAY_SAMPLE_INTERVAL_S
+from load_tester.day.grid_sampler import DAY_SAMPLE_INTERVAL_S
 from load_tester.report import report, write_json
 from load_tester.run import run, watch_tail
 from load_tester.sampler import SAMPLE_INTERVAL_S, Sampler
@@ -23,7 +23,7 @@ SCENARIOS = ("requests", "day")
 DAY_SECONDS = 120.0  # default of --day-seconds
 DEFAULT_SEED = 1
 MAX_TIME_SCALE = 1e7  # what a substation accepts as TIME_SCALE
-DEFAULT_PEAK_RATE_TEXT = "12.4"  # load_tester.day.default_peak_rate(DAY_SECONDS), as the tests check
+DEFAULT_PEAK_RATE_TEXT = "12.4"  # load_tester.day.arrivals.default_peak_rate(DAY_SECONDS), as the tests check
 
 
 def parse_args(argv: list[str] | None, prog: str | None = None) -> argparse.Namespace:
@@ -75,8 +75,8 @@ def parse_args(argv: list[str] | None, prog: str | None = None) -> argparse.Name
     day = parser.add_argument_group(
         "a day of arrivals",
         "--scenario day plays one simulated day of EV arrivals (a Poisson process following a daily curve with an "
-        "evening peak, see load_tester/day.py), each a request with wait: true, against the grid at --url and "
-        "--balancer-url, whose substations should run TIME_SCALE = 86400 / --day-seconds; or, with --compare, "
+        "evening peak, see load_tester/day/arrivals.py), each a request with wait: true, against the grid at --url "
+        "and --balancer-url, whose substations should run TIME_SCALE = 86400 / --day-seconds; or, with --compare, "
         "against two fresh grids it starts itself (ALLOCATION=fixed, then fair). It samples every substation's "
         "/load and /metrics, and reports outcomes, energy, waits, overload and fairness.",
     )
@@ -170,7 +170,7 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     args = parse_args(argv, prog)
     if args.scenario == "day":
         try:
-            from load_tester.scenario import run_scenario  # only the day needs substation_service's profile
+            from load_tester.day.scenario import run_scenario  # the day's modules, imported only to play one
 
             return run_scenario(args)
         except KeyboardInterrupt:

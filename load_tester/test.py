@@ -25,8 +25,8 @@ Usage examples:
     python load_tester/test.py -n 60 -c 4 -q --energy-kwh 22 --plot utilization.png --plot-tail 25
 
     # A day of EV arrivals in 120 s (the default): a Poisson process following a daily curve with a morning
-    # bump and an evening peak around 18:30 (load_tester/day.py), each car a request with wait: true. The
-    # grid's substations must run TIME_SCALE=720 (86400 / 120) for the played day to be theirs: it starts
+    # bump and an evening peak around 18:30 (load_tester/day/arrivals.py), each car a request with wait: true.
+    # The grid's substations must run TIME_SCALE=720 (86400 / 120) for the played day to be theirs: it starts
     # at the hour the grid has now, and warns if the grid's clock does not follow. Compose runs 360: 240 s.
     python load_tester/test.py --scenario day --day-seconds 240 --plot day.png --json day.json
 
@@ -39,10 +39,7 @@ Every request has a timeout; HTTP error statuses, timeouts and connection errors
 outcomes, never raised. The exit code is 0 if at least one request got a 2xx answer (or none were
 asked for) and 1 if every request failed; the chart of --plot never changes it.
 
-`python -m load_tester` (from the repository root) takes the same options. The code is in the load_tester
-package, one module per part: cli, client, run, progress, sampler, stats, report and chart; and for the day
-scenario: day (the arrival curve and the schedule), grid_sampler, day_run, day_stats, day_report, day_chart,
-scenario (the day against a running grid) and compare (fixed against fair on grids it starts).
+`python -m load_tester` (from the repository root) takes the same options.
 """
 
 import sys

@@ -12,8 +12,7 @@ import pytest
 from grid_common.simulated_time import SimulatedClock
 from load_tester.cli import DEFAULT_PEAK_RATE_TEXT, parse_args
 from load_tester.client import Outcome
-from load_tester.compare import COMPOSE_BALANCER, phase_for_midnight_at, substation_env
-from load_tester.day import (
+from load_tester.day.arrivals import (
     COMPOSE_GRID,
     ENERGY_KWH,
     MAX_POWERS_KW,
@@ -27,9 +26,11 @@ from load_tester.day import (
     schedule,
     time_scale_for,
 )
-from load_tester.day_report import day_report, day_tables
-from load_tester.day_run import PlayedDay
-from load_tester.day_stats import (
+from load_tester.day.compare import COMPOSE_BALANCER, phase_for_midnight_at, substation_env
+from load_tester.day.grid_sampler import GridSample, GridSampler, parse_metrics, substation_metrics
+from load_tester.day.play import PlayedDay
+from load_tester.day.report import day_report, day_tables
+from load_tester.day.stats import (
     clock_warnings,
     energy_allowed_kwh,
     energy_delivered_kwh,
@@ -37,7 +38,6 @@ from load_tester.day_stats import (
     overload_instants,
     summarise_day,
 )
-from load_tester.grid_sampler import GridSample, GridSampler, parse_metrics, substation_metrics
 from tools.topology import load_compose
 
 HOURS = [index / 20 for index in range(24 * 20)]  # every 3 minutes of a day

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from load_tester.day import PEAK_HOUR as ARRIVAL_PEAK_HOUR
-from load_tester.day import Arrival, arrival_power_kw, clock, headroom_kw, mean_shape, oversubscription
-from load_tester.day_stats import DayResult
+from load_tester.day.arrivals import PEAK_HOUR as ARRIVAL_PEAK_HOUR
+from load_tester.day.arrivals import Arrival, arrival_power_kw, clock, headroom_kw, mean_shape, oversubscription
+from load_tester.day.stats import DayResult
 from load_tester.report import fmt, table
 
 

@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from load_tester.client import Outcome, fetch_json, send
-from load_tester.day import Arrival, clock, hour_at
-from load_tester.grid_sampler import GridSampler
+from load_tester.day.arrivals import Arrival, clock, hour_at
+from load_tester.day.grid_sampler import GridSampler
 from load_tester.progress import PROGRESS_INTERVAL_S, Progress
 from load_tester.run import ENDPOINT
 

@@ -13,9 +13,9 @@ from datetime import datetime
 from typing import Any
 
 from load_tester.client import Outcome
-from load_tester.day import DAY_HOURS, MEAN_ENERGY_KWH, PEAK_HOUR, arrival_power_kw, clock, hour_at
-from load_tester.day_run import PlayedDay
-from load_tester.grid_sampler import GridSample
+from load_tester.day.arrivals import DAY_HOURS, MEAN_ENERGY_KWH, PEAK_HOUR, arrival_power_kw, clock, hour_at
+from load_tester.day.grid_sampler import GridSample
+from load_tester.day.play import PlayedDay
 from load_tester.stats import percentile
 
 OVERLOAD_TOLERANCE_KW = 1e-6

@@ -16,12 +16,12 @@ import time
 from pathlib import Path
 
 from grid_common.simulated_time import SimulatedClock
-from load_tester.day import COMPOSE_GRID, schedule, time_scale_for
-from load_tester.day_report import scenario_header
-from load_tester.day_run import PlayedDay, play
-from load_tester.day_stats import DayResult, summarise_day
-from load_tester.grid_sampler import GridSampler
-from load_tester.scenario import finish, peak_rate_of
+from load_tester.day.arrivals import COMPOSE_GRID, schedule, time_scale_for
+from load_tester.day.grid_sampler import GridSampler
+from load_tester.day.output import finish
+from load_tester.day.play import PlayedDay, play
+from load_tester.day.report import scenario_header
+from load_tester.day.stats import DayResult, summarise_day
 
 ALLOCATIONS = ("fixed", "fair")
 # docker-compose.yml's balancer (tests/unit/test_load_tester_day.py checks that they agree).
@@ -119,14 +119,13 @@ def play_on_fresh_grid(args: argparse.Namespace, allocation: str, arrivals, time
             stack.stop_all()
 
 
-def run_compare(args: argparse.Namespace) -> int:
+def run_compare(args: argparse.Namespace, peak_rate: float) -> int:
     try:
         import tools.stack  # noqa: F401 - only to say early what is missing
     except ImportError as error:
         print(f"--compare starts the services, and needs the project's requirements: {error}", file=sys.stderr)
         return 1
     time_scale = time_scale_for(args.day_seconds)
-    peak_rate = peak_rate_of(args)
     arrivals = schedule(args.seed, args.day_seconds, peak_rate, 0.0, args.vehicle_prefix)
     print("\n".join(scenario_header(arrivals, args.day_seconds, peak_rate, 0.0, args.seed, time_scale)), flush=True)
     played: list[PlayedDay] = []

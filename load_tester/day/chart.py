@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import math
 
-from load_tester.day import DAY_HOURS, arrival_shape, clock
-from load_tester.day_run import PlayedDay
-from load_tester.day_stats import DayResult, usable_kw
+from load_tester.day.arrivals import DAY_HOURS, arrival_shape, clock
+from load_tester.day.play import PlayedDay
+from load_tester.day.stats import DayResult, usable_kw
 
 BIN_HOURS = 0.5  # arrivals are counted per half hour of the played day
 OUTCOME_COLORS = (("201", "started at once (201)", "C2"), ("202", "queued (202)", "C1"), ("503", "refused (503)", "C3"))
