@@ -35,7 +35,7 @@ def worst_case_grid(size: int, rng: random.Random) -> GridView:
         full = i >= 2 and rng.random() < FULL_SHARE  # two at least have room
         committed = capacity if full else capacity * rng.uniform(0.1, 0.8)
         charging = max(1, int(committed / 11))
-        report = LoadReport(
+        report = LoadReport.of(
             name=f"substation{i}", capacity_kw=capacity, ev_power_kw=committed, background_kw=0.0,
             active_sessions=charging, charger_max_power_kw=22.0, epoch="bench", sequence=1,
             others_ev_power_kw=0.0, others_sessions=0, allocation="fair", headroom_kw=capacity,

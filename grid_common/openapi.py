@@ -1,6 +1,6 @@
 """OpenAPI 3.1 pieces every service's document is built from, and the route that serves it.
 
-The schemas of what crosses between services are the protocol's own (grid_common/protocol.py);
+The schemas of what crosses between services are the protocol's own (grid_common/protocol/);
 tests/app/test_api_contract.py runs schemathesis against each service's app, and sends what generated
 requests cannot reach, to keep them true.
 """
@@ -10,16 +10,7 @@ from __future__ import annotations
 from flask import Blueprint
 
 from grid_common import __version__
-from grid_common.protocol import (
-    ADMISSION_ANSWER_SCHEMA,
-    ADMISSION_SCHEMA,
-    BALANCER_ID,
-    BALANCER_ID_PATTERN,
-    CHARGE_REQUEST_SCHEMA,
-    LOAD_REPORT_SCHEMA,
-    SESSION_ID_PATTERN,
-    SESSION_SCHEMA,
-)
+from grid_common.protocol import BALANCER_ID, BALANCER_ID_PATTERN, COMPONENTS, SESSION_ID_PATTERN
 
 PROBLEM = {"$ref": "#/components/schemas/Problem"}
 SESSION = {"$ref": "#/components/schemas/Session"}
@@ -46,11 +37,7 @@ SCHEMAS: dict = {
             },
         },
     },
-    "ChargeRequest": CHARGE_REQUEST_SCHEMA,
-    "Admission": ADMISSION_SCHEMA,
-    "AdmissionAnswer": ADMISSION_ANSWER_SCHEMA,
-    "Session": SESSION_SCHEMA,
-    "Load": LOAD_REPORT_SCHEMA,
+    **COMPONENTS,
     "Health": {"type": "object", "required": ["status"], "properties": {"status": {"type": "string"}}},
 }
 

@@ -40,7 +40,9 @@ def json_response(
     headers: dict[str, str] | None = None,
     content_type: str = JSON_CONTENT_TYPE,
 ) -> Response:
-    response = JsonResponse(orjson.dumps(body), status=status, content_type=content_type, headers=headers)
+    # Bytes are a body already encoded (msgspec, for the protocol's messages): sent as they are.
+    data = body if isinstance(body, bytes) else orjson.dumps(body)
+    response = JsonResponse(data, status=status, content_type=content_type, headers=headers)
     if location is not None:
         if _PLAIN_PATH.fullmatch(location):
             response.plain_location = location

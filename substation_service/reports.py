@@ -125,7 +125,7 @@ def load_report(substation: Substation, now: float, balancer: str | None) -> Loa
     next_end = book.next_end()
     sessions = len(book.sessions)
     available_kw = substation.available_kw(now)
-    return LoadReport(
+    return LoadReport.of(
         name=substation.name,
         capacity_kw=substation.capacity_kw,
         ev_power_kw=max(0.0, totals.ev_power_kw),

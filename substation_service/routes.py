@@ -6,6 +6,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import msgspec
 from flask import Blueprint, current_app, request
 
 from grid_common import deadline
@@ -172,7 +173,7 @@ def begin_charging():
 def load():
     ctx = context()
     balancer = asking_balancer()
-    return reported(lambda: ctx.substation.report(ctx.clock(), balancer).to_json())
+    return json_response(reported(lambda: ctx.substation.report(ctx.clock(), balancer).encode()))
 
 
 def journal_problem(substation: Substation) -> Problem:
@@ -189,7 +190,7 @@ def session_answer(session_id: str, find: Callable[[Substation, str, float], Ses
     session = reported(lambda: find(ctx.substation, session_id_from_path(session_id), ctx.clock()))
     if session is None:
         raise Problem(404, "Not Found", f"No session {session_id} at {ctx.substation.name}.")
-    return session.to_json()
+    return json_response(msgspec.json.encode(session.wire()))
 
 
 @blueprint.get("/sessions/<session_id>")

@@ -103,7 +103,7 @@ def load_report(
         "shareable_kw": (spare,) * 4,
         "demand_kw": load_kw,
     }
-    return LoadReport(
+    return LoadReport.of(
         name=name,
         capacity_kw=capacity_kw,
         ev_power_kw=load_kw,

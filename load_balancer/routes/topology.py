@@ -66,7 +66,7 @@ def answers_as_substation(name: str, url: str) -> str | None:
     """Why `url` is not substation `name` as far as its answer tells (its load report), or None."""
     ctx = context()
     try:
-        report = ctx.substations.load(url, timeout_s=ctx.config.poll_timeout_s)
+        report = ctx.substations.load(url, timeout_s=ctx.config.admission_timeout_s)
     except UpstreamError as error:
         return f"does not answer as a substation ({error})"
     except MalformedReport as error:

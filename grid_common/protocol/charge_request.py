@@ -1,0 +1,214 @@
+"""The charging request (an EV, the gateway and the balancer speak it) and the admission (the balancer asks a
+substation with it). Each field is declared once, in `ChargeRequest`: its type, limits, default and
+description make the JSON Schema (msgspec), and the parser reads its checks from them, naming every field
+that is wrong at once, in words a client can act on."""
+
+from __future__ import annotations
+
+import math
+import secrets
+from collections.abc import Callable
+from typing import Annotated, Any
+
+import msgspec
+from msgspec import Meta, Struct
+
+from grid_common.protocol.names import SESSION_ID_PATTERN, VEHICLE_ID_PATTERN, is_session_id
+
+DEFAULT_ENERGY_KWH = 11.0
+DEFAULT_MAX_POWER_KW = 11.0
+# Upper bounds are physical: no road vehicle battery above 250 kWh, no charger above 1 MW.
+MAX_ENERGY_KWH = 250.0
+MAX_POWER_KW = 1000.0
+# No charger delivers less than about 1.4 kW (6 A at 230 V): below 1 kW a "session" would last for ages.
+MIN_POWER_KW = 1.0
+# The least a car charges at unless it says otherwise: 6 A on one 230 V phase (IEC 61851's minimum).
+DEFAULT_MIN_POWER_KW = 1.4
+# Higher is served first; 0 unless the request says otherwise.
+PRIORITIES = (0, 1, 2, 3)
+
+
+class InvalidRequest(ValueError):
+    """The body is JSON but says something impossible; `errors` names each field."""
+
+    def __init__(self, errors: list[dict]) -> None:
+        self.errors = errors
+        super().__init__("; ".join(f"{e['field']}: {e['message']}" for e in errors))
+
+
+class ChargeRequest(Struct, frozen=True, forbid_unknown_fields=True):
+    """Every field is optional; a body-less POST asks for the defaults."""
+
+    vehicle_id: Annotated[
+        str,
+        Meta(
+            pattern=VEHICLE_ID_PATTERN.pattern,
+            description="Generated when absent.",
+            extra={"message": "must be 1-64 characters: letters, digits and . _ : - (not first)"},
+        ),
+    ] = ""
+    energy_kwh: Annotated[float, Meta(gt=0, le=MAX_ENERGY_KWH)] = DEFAULT_ENERGY_KWH
+    max_power_kw: Annotated[float, Meta(ge=MIN_POWER_KW, le=MAX_POWER_KW)] = DEFAULT_MAX_POWER_KW
+    # The least the car charges at: it is given at least this, or waits (paused, queued) at 0 kW.
+    min_power_kw: Annotated[
+        float,
+        Meta(
+            ge=MIN_POWER_KW,
+            le=MAX_POWER_KW,
+            description=f"At most max_power_kw; by default the lesser of max_power_kw and {DEFAULT_MIN_POWER_KW:g}.",
+        ),
+    ] = DEFAULT_MIN_POWER_KW
+    priority: Annotated[int, Meta(ge=PRIORITIES[0], le=PRIORITIES[-1])] = 0
+    # Queue at the substation where it starts soonest (202) rather than be refused (503) when all are full.
+    wait: Annotated[
+        bool, Meta(description="When no substation can start it now: queue (202) instead of a refusal (503).")
+    ] = False
+
+    def to_json(self) -> dict:
+        return msgspec.structs.asdict(self)
+
+
+class Admission(ChargeRequest, frozen=True, forbid_unknown_fields=True):
+    """A ChargeRequest, and the session id the balancer chose (the same id again: the same session)."""
+
+    session_id: Annotated[str, Meta(pattern=SESSION_ID_PATTERN.pattern)] | None = None
+
+
+# --- checking a request field by field, from its declaration --------------------------------------------
+Check = Callable[[Any], tuple[Any, str | None]]  # the value to keep, or why it is wrong
+
+
+def _number_check(minimum: float | None, maximum: float) -> Check:
+    """Every quantity here is positive: not a number, not finite, not above 0, too big, too small."""
+
+    def check(value: Any) -> tuple[Any, str | None]:
+        # bool is an int in Python; `true` is never a quantity of energy.
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return None, "must be a number"
+        try:
+            value = float(value)
+        except OverflowError:  # an integer of hundreds of digits: JSON allows it, no quantity here is one
+            return None, f"must be at most {maximum:g}"
+        if not math.isfinite(value):
+            return None, "must be finite"
+        if value <= 0:
+            return None, "must be greater than 0"
+        if value > maximum:
+            return None, f"must be at most {maximum:g}"
+        if minimum is not None and value < minimum:
+            return None, f"must be at least {minimum:g}"
+        return value, None
+
+    return check
+
+
+def _integer_check(low: int, high: int) -> Check:
+    def check(value: Any) -> tuple[Any, str | None]:
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)  # JSON has numbers, not integers: 3.0 is 3
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            return None, f"must be an integer from {low} to {high}"
+        return value, None
+
+    return check
+
+
+def _flag_check(value: Any) -> tuple[Any, str | None]:
+    return (value, None) if isinstance(value, bool) else (None, "must be true or false")
+
+
+def _text_check(pattern: str, message: str) -> Check:
+    import re
+
+    compiled = re.compile(pattern)
+
+    def check(value: Any) -> tuple[Any, str | None]:
+        if not isinstance(value, str) or not compiled.fullmatch(value):
+            return None, message
+        return value, None
+
+    return check
+
+
+def _checks_of(struct: type[Struct]) -> dict[str, Check]:
+    """Each field's check, from its type and limits as declared."""
+    checks: dict[str, Check] = {}
+    for field in msgspec.inspect.type_info(struct).fields:  # type: ignore[attr-defined]
+        kind = field.type
+        extra = {}
+        if isinstance(kind, msgspec.inspect.Metadata):
+            extra, kind = kind.extra or {}, kind.type
+        if isinstance(kind, msgspec.inspect.FloatType):
+            checks[field.name] = _number_check(kind.ge, kind.le)
+        elif isinstance(kind, msgspec.inspect.IntType):
+            checks[field.name] = _integer_check(kind.ge, kind.le)
+        elif isinstance(kind, msgspec.inspect.BoolType):
+            checks[field.name] = _flag_check
+        elif isinstance(kind, msgspec.inspect.StrType):
+            checks[field.name] = _text_check(kind.pattern, extra["message"])
+    return checks
+
+
+CHECKS = _checks_of(ChargeRequest)
+CHARGE_REQUEST_FIELDS = frozenset(CHECKS)
+
+
+FIELD_ORDER = {field: index for index, field in enumerate(CHECKS)}
+
+
+def parse_charge_request(body: object, *, extra_fields: frozenset[str] = frozenset()) -> ChargeRequest:
+    """A decoded JSON body (None for a body-less POST) as a request with defaults filled in; InvalidRequest
+    naming every field that is wrong (unknown ones first, then in the order they are declared).
+    `extra_fields` are fields a caller reads itself (the admission's session_id): not unknown here."""
+    if body is None:
+        body = {}
+    if not isinstance(body, dict):
+        raise InvalidRequest([{"field": "(body)", "message": "must be a JSON object"}])
+    values: dict[str, Any] = {}
+    unknown: list[str] = []
+    wrong: list[dict] = []
+    for field, value in body.items():  # what was sent only: every request asks this, three times on its way
+        check = CHECKS.get(field)
+        if check is None:
+            if field not in extra_fields:
+                unknown.append(field)
+        elif value is not None or field != "vehicle_id":  # null: one is made up
+            kept, error = check(value)
+            if error is None:
+                values[field] = kept
+            else:
+                wrong.append({"field": field, "message": error})
+    max_kw = values.get("max_power_kw", DEFAULT_MAX_POWER_KW)
+    if "min_power_kw" in values and values["min_power_kw"] > max_kw and "max_power_kw" not in _fields(wrong):
+        wrong.append({"field": "min_power_kw", "message": f"must be at most max_power_kw ({max_kw:g})"})
+    if unknown or wrong:
+        wrong.sort(key=lambda error: FIELD_ORDER[error["field"]])
+        raise InvalidRequest([{"field": field, "message": "is not a known field"} for field in sorted(unknown)] + wrong)
+    if "vehicle_id" not in values:
+        values["vehicle_id"] = f"EV-{secrets.token_hex(4)}"
+    if "min_power_kw" not in values:
+        values["min_power_kw"] = min(max_kw, DEFAULT_MIN_POWER_KW)
+    return ChargeRequest(**values)
+
+
+def _fields(errors: list[dict]) -> set[str]:
+    return {error["field"] for error in errors}
+
+
+def admission_body(request: ChargeRequest, session_id: str) -> dict:
+    return {**request.to_json(), "session_id": session_id}
+
+
+def parse_admission(body: object) -> tuple[ChargeRequest, str | None]:
+    """The request and the session id the balancer chose for it, if it chose one."""
+    session_id = body.get("session_id") if isinstance(body, dict) else None
+    request_errors: list[dict] = []
+    try:
+        request = parse_charge_request(body, extra_fields=frozenset({"session_id"}))
+    except InvalidRequest as error:
+        request_errors = error.errors
+    if isinstance(body, dict) and "session_id" in body and not is_session_id(session_id):
+        request_errors.append({"field": "session_id", "message": "must look like <substation>.<token>"})
+    if request_errors:
+        raise InvalidRequest(request_errors)
+    return request, session_id

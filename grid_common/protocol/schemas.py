@@ -1,0 +1,40 @@
+"""The protocol's JSON Schemas, as the OpenAPI documents name them: made by msgspec from each message's
+declaration, so that a field's schema is never written apart from the field."""
+
+from __future__ import annotations
+
+import json
+
+import msgspec
+
+from grid_common.protocol.charge_request import Admission, ChargeRequest
+from grid_common.protocol.load_report import LoadReport
+from grid_common.protocol.session_report import AdmissionAnswer, SessionJson
+
+# The names the OpenAPI documents have always used, where a type's own name differs.
+NAMES = {"SessionJson": "Session", "LoadReport": "Load"}
+REF = "#/components/schemas/{name}"
+
+
+def component_schemas() -> dict[str, dict]:
+    """Every message's schema, and the schemas they refer to, by component name."""
+    _, components = msgspec.json.schema_components(
+        [ChargeRequest, Admission, AdmissionAnswer, SessionJson, LoadReport], ref_template=REF
+    )
+    text = json.dumps(components)
+    for name, public in NAMES.items():
+        text = text.replace(f'"{REF.format(name=name)}"', f'"{REF.format(name=public)}"')
+    schemas = {NAMES.get(name, name): schema for name, schema in json.loads(text).items()}
+    for request in (schemas["ChargeRequest"], schemas["Admission"]):
+        # A parsed request always has a vehicle id; a request sent may leave it out, or send null, for one
+        # to be made up.
+        request["properties"]["vehicle_id"] |= {"type": ["string", "null"], "default": None}
+    return schemas
+
+
+COMPONENTS = component_schemas()
+CHARGE_REQUEST_SCHEMA = COMPONENTS["ChargeRequest"]
+ADMISSION_SCHEMA = COMPONENTS["Admission"]
+ADMISSION_ANSWER_SCHEMA = COMPONENTS["AdmissionAnswer"]
+SESSION_SCHEMA = COMPONENTS["Session"]
+LOAD_REPORT_SCHEMA = COMPONENTS["Load"]

@@ -1,0 +1,178 @@
+"""A session as its substation reports it, to every service and client: what a substation knows of it
+(`SessionReport`, in its own units: wall seconds, kW) and its shape on the wire (`SessionJson`: ISO times, an
+OCPP charging schedule), whose declaration makes its JSON Schema."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Annotated, Literal
+
+import msgspec
+from msgspec import Meta, Struct
+
+from grid_common.protocol.charge_request import PRIORITIES
+from grid_common.protocol.load_report import KW, LoadReport
+from grid_common.protocol.names import SessionId, SubstationName, VehicleId, is_session_id, iso_utc, substation_of
+
+Moment = Annotated[str, Meta(extra_json_schema={"format": "date-time"})]
+
+
+class SessionState(StrEnum):
+    QUEUED = "queued"  # waiting in its substation's queue
+    CHARGING = "charging"
+    PAUSED = "paused"  # started, at 0 kW until the background leaves room again
+    COMPLETED = "completed"  # all its energy delivered
+    STOPPED = "stopped"  # ended early (a queued one: cancelled)
+
+    @property
+    def started(self) -> bool:
+        return self in (SessionState.CHARGING, SessionState.PAUSED)
+
+    @property
+    def ended(self) -> bool:
+        return self in (SessionState.COMPLETED, SessionState.STOPPED)
+
+
+SESSION_STATES = tuple(SessionState)
+
+
+@dataclass(frozen=True)
+class SchedulePeriod:
+    """From `start` (wall seconds) on, the session's limit was `limit_kw`, until the next period."""
+
+    start: float
+    limit_kw: float
+
+
+class ChargingSchedulePeriod(Struct, rename="camel"):
+    start_period: Annotated[int, Meta(ge=0)]
+    limit: KW
+
+
+class ChargingSchedule(Struct, rename="camel"):
+    """Its limits so far, as an OCPP ChargingSchedule (the latest periods)."""
+
+    start_schedule: Moment
+    charging_rate_unit: Literal["W"]
+    charging_schedule_period: list[ChargingSchedulePeriod]
+    min_charging_rate: KW
+
+
+EstimatedEnd = Annotated[Moment | None, Meta(description="At the current allocation; null while it draws nothing.")]
+
+
+class SessionJson(Struct):
+    """A session on the wire."""
+
+    session_id: SessionId
+    substation: SubstationName
+    vehicle_id: VehicleId
+    state: SessionState
+    allocated_kw: Annotated[float, Meta(ge=0, description="What it may draw now: 0 while queued or paused.")]
+    power_kw: Annotated[float, Meta(ge=0, description="The same as allocated_kw (the name of version 0.2).")]
+    min_power_kw: KW
+    max_power_kw: Annotated[float, Meta(ge=0, description="The car's maximum, capped by the substation's charger.")]
+    priority: Annotated[int, Meta(ge=PRIORITIES[0], le=PRIORITIES[-1])]
+    energy_kwh: KW
+    energy_delivered_kwh: KW
+    energy_remaining_kwh: KW
+    requested_at: Moment
+    started_at: Annotated[Moment | None, Meta(description="When it first charged; null while queued.")]
+    position: Annotated[Annotated[int, Meta(ge=1)] | None, Meta(description="Place in the queue, 1 first.")]
+    estimated_start: Annotated[Moment | None, Meta(description="While queued: when it should start.")]
+    estimated_end: EstimatedEnd
+    ended_at: Moment | None
+    charging_schedule: ChargingSchedule | None
+
+
+@dataclass(frozen=True)
+class SessionReport:
+    session_id: str
+    substation: str
+    vehicle_id: str
+    state: SessionState
+    allocated_kw: float
+    min_power_kw: float
+    max_power_kw: float
+    priority: int
+    energy_kwh: float
+    energy_delivered_kwh: float
+    requested_at: float
+    started_at: float | None
+    estimated_end: float | None
+    ended_at: float | None
+    position: int | None = None
+    estimated_start: float | None = None
+    schedule: tuple[SchedulePeriod, ...] = ()
+
+    def wire(self) -> SessionJson:
+        allocated = round(self.allocated_kw, 6)
+        return SessionJson(
+            session_id=self.session_id,
+            substation=self.substation,
+            vehicle_id=self.vehicle_id,
+            state=self.state,
+            allocated_kw=allocated,
+            power_kw=allocated,
+            min_power_kw=self.min_power_kw,
+            max_power_kw=self.max_power_kw,
+            priority=self.priority,
+            energy_kwh=self.energy_kwh,
+            energy_delivered_kwh=round(self.energy_delivered_kwh, 6),
+            energy_remaining_kwh=round(max(0.0, self.energy_kwh - self.energy_delivered_kwh), 6),
+            requested_at=iso_utc(self.requested_at),  # type: ignore[arg-type]
+            started_at=iso_utc(self.started_at),
+            position=self.position,
+            estimated_start=iso_utc(self.estimated_start),
+            estimated_end=iso_utc(self.estimated_end),
+            ended_at=iso_utc(self.ended_at),
+            charging_schedule=self.ocpp_schedule(),
+        )
+
+    def to_json(self) -> dict:
+        return msgspec.to_builtins(self.wire())
+
+    def charging_schedule(self) -> dict | None:
+        """The limits so far, as the wire has them (an OCPP ChargingSchedule)."""
+        schedule = self.ocpp_schedule()
+        return None if schedule is None else msgspec.to_builtins(schedule)
+
+    def ocpp_schedule(self) -> ChargingSchedule | None:
+        """The limits so far, shaped as an OCPP ChargingSchedule (W, periods in seconds from its start)."""
+        if not self.schedule:
+            return None
+        start = self.schedule[0].start
+        return ChargingSchedule(
+            start_schedule=iso_utc(start),  # type: ignore[arg-type]
+            charging_rate_unit="W",
+            charging_schedule_period=[
+                ChargingSchedulePeriod(round(period.start - start), round(period.limit_kw * 1000, 1))
+                for period in self.schedule
+            ],
+            min_charging_rate=round(self.min_power_kw * 1000, 1),
+        )
+
+
+def is_session_report(body: object) -> bool:
+    """Enough of a session to pass on: a proxy checks what it relies on, and relays the rest as it is."""
+    return (
+        isinstance(body, dict)
+        and is_session_id(body.get("session_id"))
+        and body.get("substation") == substation_of(body["session_id"])
+    )
+
+
+class AdmissionAnswer(Struct):
+    """A substation's answer to an admission: the session, and its load now."""
+
+    session: SessionJson
+    load: LoadReport
+
+
+_ENCODER = msgspec.json.Encoder()
+
+
+def admission_answer(session: SessionReport, load: LoadReport) -> bytes:
+    """The answer, encoded: it goes out as it is."""
+    return _ENCODER.encode(AdmissionAnswer(session.wire(), load))
