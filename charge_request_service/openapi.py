@@ -92,7 +92,17 @@ SPEC = document(
                 },
             }
         },
-        **session_paths({**UNAUTHORIZED, "503": problem("The balancer is not ready.", retry_after=True), **UPSTREAM}),
+        **session_paths(
+            {
+                **UNAUTHORIZED,
+                "503": problem(
+                    "The session's substation cannot read its journal, or (a stop) write it; or (a stop) its "
+                    "clock is ahead of the balancer's (`Clock skew`): nothing was changed.",
+                    retry_after=True,
+                ),
+                **UPSTREAM,
+            }
+        ),
         **probe_paths("Ready for traffic (off while draining)."),
     },
     security_schemes={

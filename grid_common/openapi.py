@@ -81,11 +81,15 @@ SESSION_ID_PARAMETER = {
     "schema": {"type": "string", "pattern": SESSION_ID_PATTERN.pattern},
     "description": "`<substation>.<token>`",
 }
-BAD_INPUT = {
-    "400": problem("Malformed JSON or session id."),
-    "404": problem("No such session or route."),
+# Any request that comes with a body: the edge answers before the route does (grid_common/edge.py).
+BODY_LIMITS = {
     "408": problem("The body did not arrive within 5 s."),
     "413": problem("Body over 16 KiB."),
+}
+# An operation that reads a JSON body.
+BAD_INPUT = {
+    "400": problem("Malformed JSON."),
+    **BODY_LIMITS,
     "415": problem("A body that is not application/json."),
     "422": problem("A field that is unknown or out of range; `errors` names each."),
 }
@@ -103,7 +107,13 @@ def session_paths(failures: dict, stop_parameters: tuple[dict, ...] = ()) -> dic
     `stop_parameters` what else a stop takes there."""
 
     def operation(summary: str, answer: str, parameters: tuple[dict, ...] = ()) -> dict:
-        responses = {"200": json_response(answer, SESSION), **BAD_INPUT, **failures}
+        responses = {
+            "200": json_response(answer, SESSION),
+            "400": problem("Malformed session id."),
+            "404": problem("No such session, or its substation is not known."),
+            **BODY_LIMITS,
+            **failures,
+        }
         return {"summary": summary, "parameters": [SESSION_ID_PARAMETER, *parameters], "responses": responses}
 
     return {

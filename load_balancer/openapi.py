@@ -59,6 +59,7 @@ REGISTRATION = {
         }
     },
 }
+SUBSTATION_LOCATION = {"schema": {"type": "string"}, "description": "/substations/<name>"}
 AUTH = {
     "401": problem(
         "No bearer token.",
@@ -131,7 +132,7 @@ SPEC = document(
                 "security": TOKEN,
                 "requestBody": REGISTRATION,
                 "responses": {
-                    "201": json_response("Registered, and polled once.", VIEW),
+                    "201": json_response("Registered, and polled once.", VIEW, Location=SUBSTATION_LOCATION),
                     **BAD_INPUT,
                     **AUTH,
                     "409": problem("A substation with this name is known."),
@@ -146,7 +147,16 @@ SPEC = document(
                 "responses": {"204": {"description": "Removed."}, **AUTH, "404": problem("No such substation.")},
             }
         },
-        **session_paths(UPSTREAM),
+        **session_paths(
+            {
+                **UPSTREAM,
+                "503": problem(
+                    "The session's substation cannot read its journal, or (a stop) write it; or (a stop) its clock "
+                    "is ahead of this balancer's (`Clock skew`): nothing was changed.",
+                    retry_after=True,
+                ),
+            }
+        ),
         "/sessions/by-token/{token}": {
             "get": {
                 "summary": "The session a substation holds under a token: what a gateway's retry looks for.",

@@ -36,6 +36,9 @@ from grid_common.protocol import (
     REQUEST_DEADLINE,
     SESSION_TOKEN,
 )
+from substation_service.app import create_app as create_substation
+from substation_service.config import SubstationConfig
+from substation_service.journal import UnreadJournal
 from tests.fakes import Clock
 from tests.in_process import BALANCER_URL, in_process_grid, substation_url
 
@@ -201,7 +204,8 @@ def test_what_the_gateway_answers_beyond_generated_requests_is_documented():
 
 
 def test_what_the_balancer_answers_beyond_generated_requests_is_documented():
-    grid = in_process_grid({"a": 30}, balancer={"topology_token": "a-topology-token-for-tests"})
+    topology = {"topology_token": "a-topology-token-for-tests", "substation_networks": ("127.0.0.0/8",)}
+    grid = in_process_grid({"a": 30}, balancer=topology)
     balancer, assign = grid.balancer, "/assign_substation"
     token = {SESSION_TOKEN: "reusedtoken0001"}
     big = {"min_power_kw": 22, "max_power_kw": 22}
@@ -215,6 +219,10 @@ def test_what_the_balancer_answers_beyond_generated_requests_is_documented():
     auth = {"Authorization": "Bearer a-topology-token-for-tests"}
     answer(balancer, "POST", "/substations", 401, body={"name": "b", "url": "http://127.0.0.1:5999"})
     answer(balancer, "DELETE", "/substations/{name}", 204, path_parameters={"name": "a"}, headers=auth)
+    grid.transport.serve("http://127.0.0.1:5999", grid.substations["a"])
+    registration = {"name": "a", "url": "http://127.0.0.1:5999"}
+    registered = answer(balancer, "POST", "/substations", 201, headers=auth, body=registration)
+    assert registered.headers["location"] == ["/substations/a"]
 
 
 def test_what_a_substation_answers_beyond_generated_requests_is_documented():
@@ -231,6 +239,17 @@ def test_what_a_substation_answers_beyond_generated_requests_is_documented():
     answer(a, "POST", begin, 408, headers=late)
     answer(a, "POST", "/sessions/{session_id}/stop", 408, path_parameters={"session_id": named["session_id"]},
            headers=late)  # fmt: skip
+
+
+def test_a_session_whose_substation_cannot_read_its_journal_is_answered_as_documented():
+    """Such a substation answers 503 for its sessions, which the balancer and the gateway pass on."""
+    grid = in_process_grid({"a": 30})
+    unread = UnreadJournal("/gone/sessions.db", OSError("no such file"))
+    substation = create_substation(SubstationConfig(name="a"), clock=grid.clock, journal=unread, tick=False)
+    grid.transport.serve(substation_url("a"), substation)
+    for app in (substation, grid.balancer, grid.gateway):
+        for method, path in (("GET", "/sessions/{session_id}"), ("POST", "/sessions/{session_id}/stop")):
+            answer(app, method, path, 503, path_parameters={"session_id": "a.sometoken0001"})
 
 
 # Sent on every call a balancer makes to a substation; only the answers that carry a load report read it.
