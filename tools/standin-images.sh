@@ -130,7 +130,8 @@ done
 [ ${#todo[@]} -eq 0 ] && exit 0
 
 if [ "$(id -u)" != 0 ]; then
-  echo "stand-ins to build, as root (debootstrap and rootful Podman): ${todo[*]}: sudo bash tools/standin-images.sh" >&2
+  echo "no registry serves ${todo[*]}: their stand-ins are built by root (debootstrap) for root's Podman," \
+    "so run this and the compose test as root (sudo bash tools/standin-images.sh)" >&2
   exit 2
 fi
 bash tools/system-packages.sh standins
