@@ -11,15 +11,16 @@
 # Debian root file system (debootstrap, cached in $STANDIN_CACHE), tagged with the public image's name:
 #  - docker.io/library/python:TAG: Debian's Python in a virtualenv at /usr/local (python and pip on PATH,
 #    as in the official image), trusting this machine's CA certificates, so that `pip install` works;
-#  - docker.io/prom/prometheus:TAG: this machine's Debian prometheus (a static build), wget for healthchecks;
+#  - docker.io/prom/prometheus:TAG: this machine's prometheus (Debian's, a Go binary needing only libc), and
+#    wget for its healthcheck;
 #  - docker.io/library/redis:TAG: Debian's redis-server and redis-cli.
 # A stand-in is not the real image: the versions are Debian's (Python 3.11.2, Prometheus 2.42, Redis 7.0).
 #
-# Does nothing when the compose test will not use Podman (a Docker engine and no Podman), and builds no
-# stand-in for an image its registry would serve. An image that exists is kept: a second run takes seconds.
+# Does nothing when the compose test will not use Podman (a Docker engine and no Podman); else configures
+# Podman (below) and builds no stand-in for an image its registry would serve. An image that exists is kept: a second run takes seconds.
 # --rebuild builds them all again (after a change to a recipe below), from the cached root file system, and
 # moves their names only once each is built.
-# Building needs root (debootstrap, rootful Podman): about 3 minutes the first time.
+# Building needs root (debootstrap, rootful Podman): about 4 minutes the first time.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rebuild=false
