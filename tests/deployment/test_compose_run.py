@@ -2,10 +2,10 @@
 starts, and from outside the grid answers, Prometheus scrapes every target, a substation killed comes back
 with its sessions, and `down -v` leaves nothing behind.
 
-Runs with Docker (docker compose) or Podman (podman-compose, from PyPI); .ci/run installs Podman and builds
-offline stand-ins for the public images where no registry is reachable (../shared/containers/
-standin-images.sh and .ci/standin-redis.sh). Podman 4.3 refuses a host port range (see
-compose/podman.override.yml) and does not wait for `condition: service_healthy`: this test waits itself.
+Runs with Podman (podman-compose, from PyPI) or else Docker (docker compose); tools/system-packages.sh installs
+Podman, and tools/standin-images.sh builds offline stand-ins for the public images where no registry is
+reachable. Podman 4.3 refuses a host port range (see compose/podman.override.yml) and does not wait for
+`condition: service_healthy`: this test waits itself.
 """
 
 from __future__ import annotations
