@@ -8,9 +8,10 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /app
+# The runtime's locked dependencies, exported from uv.lock (`make lock`): pinned and hashed.
 COPY requirements.txt .
 # A substation's sessions live in /data: a named volume takes this folder's owner when first mounted.
-RUN pip install --no-cache-dir -r requirements.txt \
+RUN pip install --no-cache-dir --require-hashes -r requirements.txt \
     && useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin grid \
     && mkdir /data && chown 10001:10001 /data
 COPY grid_common/ grid_common/

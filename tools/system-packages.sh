@@ -32,6 +32,8 @@ present() {
     chromium) [ -x /usr/bin/chromium ] ;;             # test_live_page.py drives it through Playwright
     kubernetes-client) has kubectl ;;                 # test_kubernetes.py renders with `kubectl kustomize`
     redis-server) has redis-server ;;                 # test_idempotency_redis.py
+    nodejs) has node ;;                               # test_grafana_types.py type-checks the dashboard ...
+    npm) has npm ;;                                   # ... with @grafana/schema and tsc, installed by npm ci
     util-linux) has unshare ;;                        # test_hostile.py gives a balancer its own /etc/hosts ...
     mount) has mount ;;                               # ... with `unshare --mount` and `mount --bind`
     podman) has podman ;;                             # test_compose_run.py builds and runs docker-compose.yml
@@ -56,7 +58,7 @@ case $group in
   up) wanted=(python3 python3-venv) ;;
   standins) wanted=("${podman_stack[@]}" debootstrap prometheus) ;;
   test)
-    wanted=(make python3 python3-venv git prometheus chromium kubernetes-client redis-server util-linux mount)
+    wanted=(make python3 python3-venv git prometheus chromium kubernetes-client redis-server nodejs npm util-linux mount)
     if has podman || ! docker_engine; then wanted+=("${podman_stack[@]}" debootstrap); fi
     ;;
   *) echo "usage: bash tools/system-packages.sh [test|up|standins]" >&2; exit 64 ;;
