@@ -356,7 +356,7 @@ def test_the_topology_api_cannot_aim_the_balancer_anywhere(grid, services):
     wait_until(lambda: view_of(grid, "c")["healthy"])
     c.process.stop()  # its polls fail: a series for those failures appears
     wait_until(lambda: metric_value(call("GET", f"{grid.balancer.url}/metrics").raw.decode(),
-                                    "balancer_upstream_failures_total", substation="c"))  # fmt: skip
+                                    "balancer_upstream_failures_total", substation="c", operation="poll"))  # fmt: skip
     assert call("DELETE", f"{registrations}/c", headers=auth).status == 204
     exposed = call("GET", f"{grid.balancer.url}/metrics").raw.decode()
     assert 'substation="c"' not in exposed, "every series of a removed substation goes"
