@@ -6,21 +6,17 @@ import threading
 import pytest
 
 from grid_common.protocol import SessionState
-from grid_common.simulated_time import DailyProfile, SimulatedClock
-from substation_service.background import BackgroundDemand
 from substation_service.sessions import Admitted, Outdated, Refused, Session, SessionConflict
-from substation_service.substation import Substation
+from tests import substations
 from tests.helpers import charge
+from tests.substations import TIME_SCALE
 
 COMPLETED, STOPPED = SessionState.COMPLETED, SessionState.STOPPED
 
-TIME_SCALE = 360.0  # 11 kWh at 11 kW takes one simulated hour: 10 wall seconds
 
-
-def make_substation(capacity_kw=50.0, background_peak_kw=0.0, charger_kw=22.0, history_limit=100, **kwargs):
-    background = BackgroundDemand(background_peak_kw, DailyProfile(), SimulatedClock(TIME_SCALE))
-    kwargs.setdefault("allocation", "fixed")
-    return Substation("s1", capacity_kw, charger_kw, TIME_SCALE, background, history_limit=history_limit, **kwargs)
+def make_substation(capacity_kw=50.0, **settings):
+    """Admission as `fixed` allocation makes it: each session its maximum for its whole life."""
+    return substations.make_substation(capacity_kw, **{"allocation": "fixed", "history_limit": 100, **settings})
 
 
 def test_admits_until_capacity_then_refuses():

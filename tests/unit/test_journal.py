@@ -7,12 +7,11 @@ import sqlite3
 import pytest
 
 from grid_common.protocol import SessionState
-from grid_common.simulated_time import DailyProfile, SimulatedClock
-from substation_service.background import BackgroundDemand
 from substation_service.sessions import Admitted, Queued, Refused
 from substation_service.sqlite_journal import CREATE, SCHEMA_VERSION, SqliteJournal
 from substation_service.substation import Substation
 from tests.helpers import charge
+from tests.substations import make_substation
 
 QUEUED, CHARGING, PAUSED, COMPLETED, STOPPED = (
     SessionState.QUEUED,
@@ -22,14 +21,13 @@ QUEUED, CHARGING, PAUSED, COMPLETED, STOPPED = (
     SessionState.STOPPED,
 )
 
-TIME_SCALE = 360.0  # 11 kWh at 11 kW: 10 s
 
-
-def substation_on(path, now: float, capacity_kw=33.0, history_limit=100, allocation="fixed", **kwargs) -> Substation:
-    background = BackgroundDemand(kwargs.pop("background_peak_kw", 0.0), DailyProfile(), SimulatedClock(TIME_SCALE))
+def substation_on(path, now: float, capacity_kw=33.0, history_limit=100, allocation="fixed", **settings) -> Substation:
+    """A substation whose journal is the SQLite file at `path`, started (or restarted) at `now`."""
     journal = SqliteJournal(str(path))
-    return Substation("s1", capacity_kw, 22.0, TIME_SCALE, background, history_limit=history_limit,
-                      journal=journal, now=now, allocation=allocation, **kwargs)  # fmt: skip
+    return make_substation(
+        capacity_kw, journal=journal, now=now, history_limit=history_limit, allocation=allocation, **settings
+    )
 
 
 def test_a_restarted_substation_knows_every_session_its_energy_and_its_load(tmp_path):
@@ -172,8 +170,7 @@ def test_the_journal_holds_every_session_as_the_substation_does_with_one_write_p
     tmp_path, allocation
 ):
     journal = CountingJournal(str(tmp_path / "sessions.sqlite3"))
-    background = BackgroundDemand(0.0, DailyProfile(), SimulatedClock(TIME_SCALE))
-    substation = Substation("s1", 44.0, 22.0, TIME_SCALE, background, journal=journal, now=0, allocation=allocation)
+    substation = make_substation(44.0, journal=journal, now=0, allocation=allocation)
 
     def kept_as_held() -> bool:
         held = {s.session_id: SqliteJournal._row(s) for s in substation.book.sessions.values()}

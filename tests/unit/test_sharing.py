@@ -5,11 +5,9 @@ from __future__ import annotations
 import pytest
 
 from grid_common.protocol import SessionState
-from grid_common.simulated_time import DailyProfile, SimulatedClock
-from substation_service.background import BackgroundDemand
 from substation_service.sessions import Admitted, Outdated, Queued, Refused
-from substation_service.substation import Substation
 from tests.helpers import charge
+from tests.substations import HOUR, make_substation
 
 QUEUED, CHARGING, PAUSED, COMPLETED, STOPPED = (
     SessionState.QUEUED,
@@ -18,14 +16,6 @@ QUEUED, CHARGING, PAUSED, COMPLETED, STOPPED = (
     SessionState.COMPLETED,
     SessionState.STOPPED,
 )
-
-TIME_SCALE = 360.0  # one simulated hour in 10 wall seconds: 11 kWh at 11 kW lasts 10 s
-HOUR = 3600 / TIME_SCALE  # wall seconds of a simulated hour
-
-
-def make_substation(capacity_kw=33.0, background_peak_kw=0.0, **kwargs) -> Substation:
-    background = BackgroundDemand(background_peak_kw, DailyProfile(), SimulatedClock(TIME_SCALE))
-    return Substation("s1", capacity_kw, 22.0, TIME_SCALE, background, **kwargs)
 
 
 def test_sessions_share_the_headroom_max_min_fairly():
