@@ -54,7 +54,9 @@ def decision_us(size: int, decisions: int = 20_000, seed: int = 1) -> float:
     started = time.perf_counter()
     for _ in range(decisions):
         with grid.lock:
-            choice, _ = strategy.pick(grid, REQUEST, NOTHING_EXCLUDED, conditional=True)
+            picked = strategy.pick(grid, REQUEST, NOTHING_EXCLUDED, conditional=True)
+            assert picked is not None  # two substations at least have room for far more than 32 in flight
+            choice, _ = picked
             grid.reserve(choice.name, 11.0, 1.4)
         in_flight.append(choice.name)
         if len(in_flight) > 32:  # 32 requests in flight, as under the benchmark's load

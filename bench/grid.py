@@ -37,7 +37,7 @@ def bench_stack(log_dir: Path) -> Stack:
 
 
 def pid(service: RunningService) -> int:
-    return service.process.process.pid
+    return service.process.pid
 
 
 class Substations:

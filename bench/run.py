@@ -112,13 +112,14 @@ def main(argv: list[str] | None = None) -> int:
             blocks = plan(sizes)
             for number in range(args.rounds):
                 print(f"round {number + 1}/{args.rounds} ({time.monotonic() - started:.0f} s so far)", flush=True)
-                measured: dict[str, dict] = {}
+                measured: dict[str, dict | float] = {}  # each run's figures, and the idle polling's share of a core
                 backwards = number % 2 == 1
                 for last_hops, steps in reversed(blocks) if backwards else blocks:
                     ordered = list(reversed(steps)) if backwards else steps
                     measured |= measure_block(last_hops, ordered, grids, log_dir, args.duration)
-                measured["idle_poll_cpu"] = measure_polling(grids["deployment/fair"].urls, log_dir)
-                print(f"  idle balancer polling {largest}: {measured['idle_poll_cpu'] * 100:.1f} % of a core")
+                idle_poll_cpu = measure_polling(grids["deployment/fair"].urls, log_dir)
+                measured["idle_poll_cpu"] = idle_poll_cpu
+                print(f"  idle balancer polling {largest}: {idle_poll_cpu * 100:.1f} % of a core")
                 rounds.append(measured)
         finally:
             for substations in grids.values():

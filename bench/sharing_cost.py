@@ -20,6 +20,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import TypedDict
 
 from bench.grid import Substations, substation_settings
 from bench.measure import STRATEGIES, measure_suite
@@ -31,9 +32,17 @@ from bench.wrk import CONNECTIONS, require_wrk, session_seconds
 ALLOCATIONS = ("fair", "fixed")
 
 
+class PairedRuns(TypedDict):
+    """One N: each pair's req/s per allocation, its fair / fixed ratio, and their median."""
+
+    pairs: list[dict[str, float]]
+    ratios: list[float]
+    median: float
+
+
 def summarise(pairs: dict[str, list[dict[str, float]]]) -> dict:
     """Per N, each pair's req/s and fair / fixed ratio, their median, and the target."""
-    sizes = {}
+    sizes: dict[str, PairedRuns] = {}
     for size, measured in pairs.items():
         ratios = [round(pair["fair"] / pair["fixed"], 3) for pair in measured]
         sizes[size] = {"pairs": measured, "ratios": ratios, "median": round(statistics.median(ratios), 3)}

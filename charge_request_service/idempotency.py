@@ -432,7 +432,9 @@ class RedisKeyStore:
                                 if kept is _RELEASED:
                                     pipe.delete(name)
                                 else:
-                                    pipe.hset(name, mapping=_fields_of(kept))
+                                    # redis-py types `mapping` as a Mapping keyed by a union: Mapping's key is
+                                    # invariant, so no dict[str, str] matches it, though any is what it takes.
+                                    pipe.hset(name, mapping=_fields_of(kept))  # type: ignore[arg-type]
                                     # Relative: Redis's clock need not be the gateway's. A second more, so
                                     # that Redis never drops a key before its life has ended here.
                                     pipe.pexpire(name, max(1, round((kept.expires_at - now) * 1000)) + 1000)

@@ -28,7 +28,7 @@ def instrument(app: Flask) -> None:
     """Count every request by route, and create each route's latency series at zero, so that its panel has
     data before the first request."""
     for rule in app.url_map.iter_rules():
-        for method in rule.methods - {"HEAD", "OPTIONS"}:
+        for method in (rule.methods or set()) - {"HEAD", "OPTIONS"}:  # None: any method, which Flask never makes
             REQUEST_SECONDS.labels(rule.rule, method)
 
     @app.before_request

@@ -38,7 +38,7 @@ SESSION_HEADERS = {
 UNAUTHORIZED = {
     "401": problem(
         "The gateway has clients (CLIENT_TOKENS) and the request has no bearer token of one of them.",
-        **{"WWW-Authenticate": {"schema": {"type": "string"}, "description": 'Bearer realm="gateway"'}},
+        headers={"WWW-Authenticate": {"schema": {"type": "string"}, "description": 'Bearer realm="gateway"'}},
     )
 }
 

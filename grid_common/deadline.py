@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import time
+from typing import TypedDict
 
 from grid_common.protocol import REQUEST_DEADLINE
 
@@ -41,7 +42,12 @@ def passed(deadline: float | None) -> bool:
     return deadline is not None and time.time() > deadline
 
 
-def late_body(deadline: float) -> dict[str, float]:
+class LateBody(TypedDict):
+    deadline: float
+    now: float
+
+
+def late_body(deadline: float) -> LateBody:
     """What a 408 says besides its message: the deadline, and when it was read by this host's clock, so that a
     caller whose clock says it was in time can tell (and say) that the clocks differ (clock_ahead_s)."""
     return {"deadline": deadline, "now": round(time.time(), 3)}

@@ -12,6 +12,7 @@ import functools
 import io
 import time
 from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING
 
 import orjson
 
@@ -29,6 +30,17 @@ def problem_bytes(status: int, title: str, detail: str) -> bytes:
 
 class BodyTooSlow(Exception):
     pass
+
+
+if TYPE_CHECKING:
+
+    class _GeventTimeout(BaseException):
+        """What this module uses of gevent.Timeout, which publishes no types: an exception, raised in the
+        greenlet that entered it once its seconds are up."""
+
+        def __init__(self, seconds: float) -> None: ...
+        def __enter__(self) -> _GeventTimeout: ...
+        def __exit__(self, *exc_info: object) -> None: ...
 
 
 def _read_within(stream, limit: int, timeout_s: float) -> bytes:
@@ -61,7 +73,7 @@ def _read_some(stream, size: int, timeout_s: float) -> bytes:
 
 
 @functools.cache
-def _gevent_timeout() -> type | None:
+def _gevent_timeout() -> type[_GeventTimeout] | None:
     """gevent's Timeout when gevent serves this process (asked once: a worker patches before its first
     request), else None: a plain WSGI server hands the app a body already in memory."""
     try:

@@ -54,8 +54,10 @@ RETRY_AFTER = {"schema": {"type": "string", "pattern": "^[1-9][0-9]*$"}, "descri
 LOCATION = {"schema": {"type": "string"}, "description": "/sessions/<session_id>"}
 
 
-def problem(description: str, retry_after: bool = False, **headers: dict) -> dict:
+def problem(description: str, retry_after: bool = False, *, headers: dict[str, dict] | None = None) -> dict:
+    """`headers` by name: a name need not be an identifier (WWW-Authenticate), nor can it clash with `retry_after`."""
     response: dict = {"description": description, "content": {"application/problem+json": {"schema": PROBLEM}}}
+    headers = dict(headers or {})
     if retry_after:
         headers = {"Retry-After": RETRY_AFTER, **headers}
     if headers:

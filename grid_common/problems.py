@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 
 from flask import Flask, Response, request
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 from grid_common.edge import PROBLEM_CONTENT_TYPE  # defined where no Flask is imported: gunicorn's config uses it
 from grid_common.responses import json_response
@@ -72,7 +72,7 @@ def install_problem_handlers(app: Flask) -> None:
         # Werkzeug's own errors (404, 405, 413...) would otherwise be HTML pages.
         problem = Problem(error.code or 500, error.name, error.description)
         response = problem_response(problem)
-        if error.code == 405 and error.valid_methods:
+        if isinstance(error, MethodNotAllowed) and error.valid_methods:
             response.headers["Allow"] = ", ".join(sorted(error.valid_methods))
         return response
 

@@ -71,7 +71,7 @@ class Urllib3Transport:
     def __init__(self, pool_size: int, address_check: AddressCheck | None = None) -> None:
         self.pool = urllib3.PoolManager(num_pools=256, maxsize=pool_size, retries=False)
         if address_check is not None:
-            self.pool.pool_classes_by_scheme = checked_pools(address_check)  # type: ignore[assignment]
+            self.pool.pool_classes_by_scheme = checked_pools(address_check)
 
     def send(
         self, method: str, url: str, body: bytes | None, headers: dict[str, str], timeout: tuple[float, float]

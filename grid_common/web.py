@@ -6,6 +6,7 @@ import json
 from collections.abc import Callable
 
 from flask import Blueprint, Flask, Response, request
+from flask.json.provider import DefaultJSONProvider
 from prometheus_client import CollectorRegistry
 
 from grid_common import deadline
@@ -21,8 +22,10 @@ from grid_common.upstream import UpstreamError, UpstreamResponse, UpstreamTimeou
 def new_app(name: str) -> Flask:
     app = Flask(name)
     # The body arrives whole, bounded in size and time, before the app reads it (grid_common/edge.py).
-    app.wsgi_app = BoundedBody(app.wsgi_app)
+    # Flask's documented way to add WSGI middleware, though its types declare wsgi_app a method.
+    app.wsgi_app = BoundedBody(app.wsgi_app)  # type: ignore[method-assign]
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
+    assert isinstance(app.json, DefaultJSONProvider)  # Flask's own: this app configures no other
     app.json.sort_keys = False
     install_problem_handlers(app)
     return app

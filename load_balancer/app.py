@@ -27,7 +27,8 @@ def substation_urls(config: BalancerConfig, resolve: Resolve) -> SubstationUrls:
     """Where a registered substation may be: SUBSTATION_NETWORKS, or the networks of the configured topology."""
     if config.substation_networks:
         return SubstationUrls([ipaddress.ip_network(n, strict=False) for n in config.substation_networks])
-    hosts = [urlsplit(url).hostname for _, url in config.substations]
+    # A URL without a host (none passes parse_substations) is left out: resolving None would give loopback.
+    hosts = [host for _, url in config.substations if (host := urlsplit(url).hostname) is not None]
     if config.substations_dns:
         hosts.append(config.substations_dns.rpartition(":")[0])
     return SubstationUrls.of_topology(hosts, resolve=lambda host: sorted(resolve(host, 80)))

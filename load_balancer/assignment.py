@@ -90,6 +90,12 @@ class Placed:
     queued: bool = False  # waiting in the substation's queue (202), not charging yet
 
 
+def placed(answer: Answer, attempts: list[str]) -> Placed:
+    """The session an admitted or queued answer places."""
+    assert answer.session is not None  # an admitted or queued answer always carries its session
+    return Placed(answer.session, attempts, queued=answer.outcome == Outcome.QUEUED)
+
+
 @dataclass
 class NotPlaced(Exception):
     """No substation took the session: all full, all failing, or none healthy."""
@@ -209,7 +215,7 @@ class Assigner:
         # Not to wait: were it not there after all, it should start elsewhere now rather than queue here.
         answer = self._ask_reserved(holder, request, attempts, None)
         if answer.outcome in (Outcome.ADMITTED, Outcome.QUEUED):
-            return Placed(answer.session, attempts.names, queued=answer.outcome == Outcome.QUEUED)
+            return placed(answer, attempts.names)
         if answer.outcome == Outcome.FAILED:
             # It holds the session as far as this balancer knows (it placed it there): placing it elsewhere
             # could make a second one.
@@ -236,7 +242,7 @@ class Assigner:
             if answer.outcome in (Outcome.ADMITTED, Outcome.QUEUED):
                 # Queued only when an admission whose answer was lost had asked to wait: it is where it is.
                 metrics.of_substation(metrics.DECISIONS, substation.name, self.strategy.name).inc()
-                return Placed(answer.session, attempts.names, queued=answer.outcome == Outcome.QUEUED)
+                return placed(answer, attempts.names)
             if answer.outcome == Outcome.OUTDATED:
                 # Another balancer placed sessions there since this one heard: choose again with the fresh
                 # load, that substation included.
@@ -253,7 +259,7 @@ class Assigner:
             answer = self._ask_reserved(substation, request, attempts, None, wait=True)
             if answer.outcome in (Outcome.ADMITTED, Outcome.QUEUED):
                 metrics.of_substation(metrics.DECISIONS, substation.name, self.strategy.name).inc()
-                return Placed(answer.session, attempts.names, queued=answer.outcome == Outcome.QUEUED)
+                return placed(answer, attempts.names)
         return None
 
     def _soonest_starts(self, request: ChargeRequest) -> list[KnownSubstation]:

@@ -49,6 +49,7 @@ def parse_registration(body: object, urls: SubstationUrls) -> tuple[str, str]:
         errors.append({"field": "url", "message": problem})
     if errors:
         raise InvalidRequest(errors)
+    assert isinstance(name, str) and isinstance(url, str)  # each was checked above, and named in errors if not
     return name, url.rstrip("/")
 
 

@@ -28,7 +28,7 @@ def resolve_ipv4(host: str, port: int) -> set[str]:
         infos = socket.getaddrinfo(host, port, socket.AF_INET, socket.SOCK_STREAM)
     except socket.gaierror:
         return set()
-    return {info[4][0] for info in infos}
+    return {info[4][0] for info in infos if info[0] == socket.AF_INET}  # all of them: AF_INET was asked for
 
 
 class Discovery:

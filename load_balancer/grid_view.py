@@ -12,6 +12,7 @@ import math
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Literal
 
 from sortedcontainers import SortedList
 
@@ -31,6 +32,8 @@ from grid_common.protocol import (
 # serves it as well as any, and then the least utilized is chosen among them.
 FULL_POWER_KW = DEFAULT_MAX_POWER_KW
 TOLERANCE_KW = 1e-6
+# A ranking of the healthy substations: by least utilization, or by the most power for a newcomer of a priority.
+RankingKind = Literal["utilization"] | int
 
 
 @dataclass
@@ -194,6 +197,7 @@ class KnownSubstation:
         grid's first sessions go to the biggest), then to fewer sessions, then by name. Only a substation
         that reported is ranked."""
         report = self.report
+        assert report is not None, "only a substation that reported is ranked"
         return (
             (report.load_kw + self.uncounted_kw) / report.capacity_kw,
             -report.capacity_kw,
@@ -239,9 +243,9 @@ class GridView:
         self._in_order = tuple(self._known.values())
         # Rankings are made when a strategy first asks for one ("utilization", or the power a newcomer of a
         # priority would get), then kept: a balancer pays only for the rankings its strategy reads.
-        self._rankings: dict[object, SortedList] = {}
+        self._rankings: dict[RankingKind, SortedList] = {}
         # The key each substation is ranked under in each ranking now, so that it can be found and taken out.
-        self._keys: dict[str, dict[object, tuple]] = {}
+        self._keys: dict[str, dict[RankingKind, tuple]] = {}
         self._counted_healthy: set[str] = set()
         # When the soonest session ends at each healthy substation that has one (monotonic, with its name), so
         # that a refusal can say when room may free up without walking every full substation.
@@ -279,7 +283,7 @@ class GridView:
         key = self._keys.get(substation.name, {}).get(priority)
         return min(substation.offered_kw(priority), FULL_POWER_KW) if key is None else -key[0]
 
-    def _ranking(self, kind: object) -> SortedList:
+    def _ranking(self, kind: RankingKind) -> SortedList:
         ranking = self._rankings.get(kind)
         if ranking is None:
             ranking = self._rankings[kind] = SortedList()
@@ -289,7 +293,7 @@ class GridView:
         return ranking
 
     @staticmethod
-    def _key(substation: KnownSubstation, kind: object, rank_key: tuple | None = None) -> tuple:
+    def _key(substation: KnownSubstation, kind: RankingKind, rank_key: tuple | None = None) -> tuple:
         """Its key in a ranking: least utilization first ("utilization"), or the most power for a newcomer of
         priority `kind` first, anything above full power counted as full, ties as by utilization."""
         rank_key = rank_key or substation.rank_key()

@@ -36,7 +36,7 @@ GRID_VIEW = {
     "required": ["strategy", "substations"],
     "properties": {"strategy": {"type": "string"}, "substations": {"type": "array", "items": VIEW}},
 }
-TOKEN = [{"topology_token": []}]
+TOKEN: list[dict[str, list[str]]] = [{"topology_token": []}]  # a security requirement, no scopes
 NAME = {
     "name": "name",
     "in": "path",
@@ -63,7 +63,7 @@ SUBSTATION_LOCATION = {"schema": {"type": "string"}, "description": "/substation
 AUTH = {
     "401": problem(
         "No bearer token.",
-        **{"WWW-Authenticate": {"schema": {"type": "string"}, "description": 'Bearer realm="topology"'}},
+        headers={"WWW-Authenticate": {"schema": {"type": "string"}, "description": 'Bearer realm="topology"'}},
     ),
     "403": problem("A wrong token, or topology changes are off (no TOPOLOGY_TOKEN)."),
 }
@@ -107,7 +107,7 @@ SPEC = document(
                     "409": problem(
                         "A session exists under this Session-Token, made for another request: `session_id` and "
                         "Location name it.",
-                        Location=LOCATION,
+                        headers={"Location": LOCATION},
                     ),
                     "503": problem(
                         "Nothing was placed: no substation has room, or none is reachable, or they refused it as "

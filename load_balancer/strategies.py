@@ -59,6 +59,11 @@ def can_take(substation: KnownSubstation, request: ChargeRequest, exclude: Set[s
 class LoadBlind:
     """Strategies whose choice does not depend on load: other balancers' sessions cannot make it wrong."""
 
+    def choose(
+        self, grid: GridView, request: ChargeRequest, exclude: Set[str] = NOTHING_EXCLUDED
+    ) -> KnownSubstation | None:
+        raise NotImplementedError
+
     def admission_condition(self, grid, chosen, request, exclude=NOTHING_EXCLUDED) -> None:
         return None
 
@@ -71,7 +76,9 @@ class Ranked:
     """Strategies that take the first candidate of a ranking: the runner-up their condition rests on is the
     next candidate, so a decision walks the ranking once for both."""
 
-    def choose(self, grid: GridView, request: ChargeRequest, exclude: Set[str] = NOTHING_EXCLUDED):
+    def choose(
+        self, grid: GridView, request: ChargeRequest, exclude: Set[str] = NOTHING_EXCLUDED
+    ) -> KnownSubstation | None:
         return next(self._candidates(grid, request, exclude), None)
 
     def admission_condition(self, grid, chosen, request, exclude=NOTHING_EXCLUDED) -> Condition | None:
@@ -171,7 +178,9 @@ class RoundRobin(LoadBlind):
     def __init__(self) -> None:
         self._turn = 0
 
-    def choose(self, grid: GridView, request: ChargeRequest, exclude: Set[str] = NOTHING_EXCLUDED):
+    def choose(
+        self, grid: GridView, request: ChargeRequest, exclude: Set[str] = NOTHING_EXCLUDED
+    ) -> KnownSubstation | None:
         candidates = grid.in_order()
         count = len(candidates)
         for offset in range(count):
@@ -193,7 +202,9 @@ class Random(LoadBlind):
     def __init__(self, rng: random.Random | None = None) -> None:
         self._rng = rng or random.Random()
 
-    def choose(self, grid: GridView, request: ChargeRequest, exclude: Set[str] = NOTHING_EXCLUDED):
+    def choose(
+        self, grid: GridView, request: ChargeRequest, exclude: Set[str] = NOTHING_EXCLUDED
+    ) -> KnownSubstation | None:
         candidates = grid.in_order()
         if not candidates:
             return None

@@ -18,6 +18,7 @@ import ipaddress
 import re
 import socket
 from collections.abc import Callable, Iterable
+from typing import cast
 from urllib.parse import urlsplit
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -30,7 +31,9 @@ NEVER = [ipaddress.ip_network(n) for n in ("169.254.0.0/16", "fe80::/10", "224.0
 def resolve_all(host: str) -> list[str]:
     """Every address `host` resolves to; none when it does not."""
     try:
-        return sorted({info[4][0] for info in socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)})
+        # An IPv4 or IPv6 socket address starts with the address as text (typeshed also allows the
+        # (int, bytes) of a Python built without IPv6, which hands out no such address).
+        return sorted({cast(str, info[4][0]) for info in socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)})
     except (socket.gaierror, UnicodeError):
         return []
 

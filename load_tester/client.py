@@ -83,10 +83,10 @@ def describe_error(error: BaseException) -> str:
 
 def send(url: str, body: dict[str, Any] | None, timeout: float, index: int) -> Outcome:
     data = None if body is None else json.dumps(body).encode()
-    headers = {"Accept": "application/json"}
+    request_headers = {"Accept": "application/json"}
     if data is not None:
-        headers["Content-Type"] = "application/json"
-    request = urllib.request.Request(url, data=data, headers=headers, method="POST")
+        request_headers["Content-Type"] = "application/json"
+    request = urllib.request.Request(url, data=data, headers=request_headers, method="POST")
     sent_at = time.time()
     started = time.perf_counter()
     try:

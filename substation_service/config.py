@@ -4,7 +4,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from grid_common.protocol import ALLOCATIONS, is_substation_name
+from grid_common.protocol import ALLOCATIONS, Allocation, is_substation_name
 from grid_common.settings import EnvReader
 
 MAX_HOSTED = 1000
@@ -26,7 +26,7 @@ class SubstationConfig:
     # A SQLite file where sessions outlive the process; empty: in memory only.
     session_db: str = ""
     # "fair" shares the headroom among sessions (admitted on their minimum); "fixed" gives each its maximum.
-    allocation: str = "fair"
+    allocation: Allocation = Allocation.FAIR
     # Wall seconds between reallocations (every admission, stop and completion reallocates too).
     allocation_step_s: float = 1.0
     # Simulated minutes of background demand a session's minimum must fit under to be admitted: long enough
@@ -58,7 +58,7 @@ class SubstationConfig:
             session_history_limit=env.integer("SESSION_HISTORY_LIMIT", cls.session_history_limit, minimum=0),
             count=env.integer("SUBSTATION_COUNT", cls.count, minimum=1, maximum=MAX_HOSTED),
             session_db=env.string("SESSION_DB", cls.session_db),
-            allocation=env.choice("ALLOCATION", cls.allocation, ALLOCATIONS),
+            allocation=Allocation(env.choice("ALLOCATION", cls.allocation, ALLOCATIONS)),
             allocation_step_s=env.number("ALLOCATION_STEP_S", cls.allocation_step_s, minimum=0.05, maximum=60),
             admission_lookahead_min=env.number(
                 "ADMISSION_LOOKAHEAD_MIN", cls.admission_lookahead_min, minimum=0, maximum=24 * 60

@@ -14,6 +14,7 @@ Pure: a policy reads sessions and sums, and says what to do; the substation does
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -162,4 +163,5 @@ class FixedPower:
 
 
 def policy_for(allocation: Allocation, grid: Grid) -> Policy:
-    return {Allocation.FAIR: FairSharing, Allocation.FIXED: FixedPower}[Allocation(allocation)](grid)
+    policies: dict[Allocation, Callable[[Grid], Policy]] = {Allocation.FAIR: FairSharing, Allocation.FIXED: FixedPower}
+    return policies[Allocation(allocation)](grid)

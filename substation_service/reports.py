@@ -32,7 +32,8 @@ def estimated_starts(
     (nothing charging will end)."""
     frees = [(end, policy.needed_kw(s)) for s in started if (end := s.ends_at(time_scale)) is not None]
     heapq.heapify(frees)
-    moment, starts = now, []
+    moment = now
+    starts: list[float | None] = []
     for session in queued:
         need = policy.needed_kw(session)
         while available_kw < need - TOLERANCE_KW and frees:

@@ -13,6 +13,7 @@ import time
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
+from typing import IO, BinaryIO
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -99,8 +100,8 @@ class ServiceProcess:
         self.health_url = health_url
         self.output = output
         self.log_path = log_path
-        self.process: subprocess.Popen | None = None
-        self._log_file = None
+        self.process: subprocess.Popen[bytes] | None = None
+        self._log_file: BinaryIO | None = None
 
     def start(self) -> ServiceProcess:
         env = {**os.environ, "PYTHONUNBUFFERED": "1", "SERVICE_NAME": self.name, **self.env}
@@ -108,7 +109,7 @@ class ServiceProcess:
             if self._log_file is not None:
                 self._log_file.close()  # started again after it died: one file object at a time
             self._log_file = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
-            stdout = self._log_file
+            stdout: BinaryIO | int = self._log_file
         else:
             stdout = subprocess.PIPE if self.output else subprocess.DEVNULL
         self.process = subprocess.Popen(
@@ -121,13 +122,23 @@ class ServiceProcess:
             start_new_session=True,
         )
         if self.output and self.process.stdout is not None:
-            threading.Thread(target=self._pump, daemon=True).start()
+            threading.Thread(target=self._pump, args=(self.process.stdout, self.output), daemon=True).start()
         return self
 
-    def _pump(self) -> None:
-        assert self.process and self.process.stdout
-        for raw in self.process.stdout:
-            self.output(self.name, raw.decode(errors="replace").rstrip())
+    def _pump(self, stdout: IO[bytes], output: Callable[[str, str], None]) -> None:
+        for raw in stdout:
+            output(self.name, raw.decode(errors="replace").rstrip())
+
+    def _popen(self) -> subprocess.Popen[bytes]:
+        """The OS process: there is one once start() has run."""
+        if self.process is None:
+            raise RuntimeError(f"{self.name} has not been started")
+        return self.process
+
+    @property
+    def pid(self) -> int:
+        """The process's id, and its process group's (it leads a session of its own); once started."""
+        return self._popen().pid
 
     @property
     def running(self) -> bool:
@@ -137,7 +148,7 @@ class ServiceProcess:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if not self.running:
-                raise RuntimeError(f"{self.name} exited with code {self.process.returncode} before it was healthy")
+                raise RuntimeError(f"{self.name} exited with code {self._popen().returncode} before it was healthy")
             if url_answers(self.health_url, timeout=0.5):
                 return self
             time.sleep(0.05)
@@ -145,7 +156,7 @@ class ServiceProcess:
 
     def signal(self, signum: int) -> None:
         if self.running:
-            os.killpg(self.process.pid, signum)
+            os.killpg(self.pid, signum)
 
     def stop(self, timeout: float = 15.0) -> int | None:
         """SIGTERM (gunicorn's graceful shutdown), then SIGKILL whatever is left of the group."""

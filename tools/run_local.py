@@ -15,6 +15,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import TypedDict
 
 from tools.processes import ROOT, ServiceProcess, port_in_use
 from tools.stack import Stack
@@ -96,6 +97,16 @@ def redis_process(emit, services, port_offset: int) -> list[tuple]:
     return [("redis", command, {}, f"tcp://127.0.0.1:{port}")]
 
 
+class Watched(TypedDict):
+    """One process under the supervisor: the pause before its next start, when it last started, and when it
+    is due to start again (None while it runs, or until its exit has been seen)."""
+
+    process: ServiceProcess
+    pause: float
+    since: float
+    due: float | None
+
+
 class Supervisor:
     """What compose's `restart: unless-stopped` does: a service that exits is started again, after a pause
     that doubles each time it dies soon after a start (1 s, 2 s, 4 s ... 30 s), while the others go on."""
@@ -106,8 +117,10 @@ class Supervisor:
 
     def __init__(self, processes: list[ServiceProcess], emit) -> None:
         self.emit = emit
-        self.state = {p.name: {"process": p, "pause": self.FIRST_PAUSE_S, "since": time.monotonic(), "due": None}
-                      for p in processes}  # fmt: skip
+        self.state: dict[str, Watched] = {
+            p.name: {"process": p, "pause": self.FIRST_PAUSE_S, "since": time.monotonic(), "due": None}
+            for p in processes
+        }
 
     def check(self) -> None:
         now = time.monotonic()
@@ -123,8 +136,8 @@ class Supervisor:
                 self.emit("runner", f"{name} exited (code {code}); restarting it in {state['pause']:g} s")
             elif now >= state["due"]:
                 process.start()
-                self.emit("runner", f"{name} restarted (pid {process.process.pid})")
-                state.update(due=None, since=now, pause=min(state["pause"] * 2, self.LONGEST_PAUSE_S))
+                self.emit("runner", f"{name} restarted (pid {process.pid})")
+                state.update({"due": None, "since": now, "pause": min(state["pause"] * 2, self.LONGEST_PAUSE_S)})
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -161,7 +174,7 @@ def main(argv: list[str] | None = None) -> int:
             if stop.is_set():
                 break
             process = stack.run(name, command, env, health_url, timeout_s=60)
-            emit("runner", f"{name} is up (pid {process.process.pid})")
+            emit("runner", f"{name} is up (pid {process.pid})")
         if not stop.is_set():
             emit("runner", "all services are up:")
             for line in (

@@ -10,7 +10,7 @@ import signal
 import time
 import urllib.request
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from tools.processes import ServiceProcess, free_port
@@ -38,9 +38,9 @@ class RunningService:
 
 @dataclass
 class Grid:
-    substations: dict[str, RunningService] = field(default_factory=dict)
-    balancer: RunningService | None = None
-    gateway: RunningService | None = None
+    substations: dict[str, RunningService]
+    balancer: RunningService
+    gateway: RunningService
 
 
 class Stack:
@@ -140,20 +140,19 @@ class Stack:
     ) -> Grid:
         """Substations, a balancer that sees them all healthy, and a gateway in front."""
         capacities = capacities or {"substation1": 150, "substation2": 150, "substation3": 300}
-        grid = Grid()
+        substations = {}
         for name, capacity in capacities.items():
-            grid.substations[name] = self.substation(name, capacity, **(substation_env or {}))
-        grid.balancer = self.service(
+            substations[name] = self.substation(name, capacity, **(substation_env or {}))
+        balancer = self.service(
             "balancer",
             "balancer",
             {
-                "SUBSTATIONS": ",".join(f"{n}={s.url}" for n, s in grid.substations.items()),
+                "SUBSTATIONS": ",".join(f"{n}={s.url}" for n, s in substations.items()),
                 **{k: str(v) for k, v in (balancer_env or {}).items()},
             },
         )
-        wait_for(lambda: balancer_sees_all_healthy(grid.balancer.url), 10, "the balancer sees every substation")
-        grid.gateway = self.gateway(grid.balancer.url, **(gateway_env or {}))
-        return grid
+        wait_for(lambda: balancer_sees_all_healthy(balancer.url), 10, "the balancer sees every substation")
+        return Grid(substations, balancer, self.gateway(balancer.url, **(gateway_env or {})))
 
     def wait_healthy(self, timeout_s: float = 30.0) -> None:
         for process in self.started:

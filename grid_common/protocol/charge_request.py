@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 import secrets
 from collections.abc import Callable
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import msgspec
 from msgspec import Meta, Struct
@@ -130,6 +130,16 @@ def _text_check(pattern: str, message: str) -> Check:
     return check
 
 
+T = TypeVar("T")
+
+
+def _declared(struct: type[Struct], field: str, what: str, value: T | None) -> T:
+    """A limit the checks need the field's declaration to give (they have no default for it)."""
+    if value is None:
+        raise TypeError(f"{struct.__name__}.{field} declares no {what}, and its check needs one")
+    return value
+
+
 def _checks_of(struct: type[Struct]) -> dict[str, Check]:
     """Each field's check, from its type and limits as declared."""
     checks: dict[str, Check] = {}
@@ -139,13 +149,14 @@ def _checks_of(struct: type[Struct]) -> dict[str, Check]:
         if isinstance(kind, msgspec.inspect.Metadata):
             extra, kind = kind.extra or {}, kind.type
         if isinstance(kind, msgspec.inspect.FloatType):
-            checks[field.name] = _number_check(kind.ge, kind.le)
+            checks[field.name] = _number_check(kind.ge, _declared(struct, field.name, "maximum (le)", kind.le))
         elif isinstance(kind, msgspec.inspect.IntType):
-            checks[field.name] = _integer_check(kind.ge, kind.le)
+            low = _declared(struct, field.name, "minimum (ge)", kind.ge)
+            checks[field.name] = _integer_check(low, _declared(struct, field.name, "maximum (le)", kind.le))
         elif isinstance(kind, msgspec.inspect.BoolType):
             checks[field.name] = _flag_check
         elif isinstance(kind, msgspec.inspect.StrType):
-            checks[field.name] = _text_check(kind.pattern, extra["message"])
+            checks[field.name] = _text_check(_declared(struct, field.name, "pattern", kind.pattern), extra["message"])
     return checks
 
 

@@ -121,7 +121,7 @@ class LoadReport(Struct, frozen=True, kw_only=True, omit_defaults=True):
         fields = {**OF_DEFAULTS, **fields}
         capacity, ev, background = fields["capacity_kw"], fields["ev_power_kw"], fields["background_kw"]
         load = ev + background  # type: ignore[operator]
-        fields |= {"load_kw": load, "utilization": load / capacity, "available_kw": max(0.0, capacity - load)}  # type: ignore[operator]
+        fields |= {"load_kw": load, "utilization": load / capacity, "available_kw": max(0.0, capacity - load)}
         return cls(**{name: _rounded(name, value) for name, value in fields.items()})  # type: ignore[arg-type]
 
     def to_json(self) -> dict:

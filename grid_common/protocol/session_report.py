@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal, TypeGuard
 
 import msgspec
 from msgspec import Meta, Struct
@@ -154,7 +154,7 @@ class SessionReport:
         )
 
 
-def is_session_report(body: object) -> bool:
+def is_session_report(body: object) -> TypeGuard[dict[str, Any]]:
     """Enough of a session to pass on: a proxy checks what it relies on, and relays the rest as it is."""
     return (
         isinstance(body, dict)

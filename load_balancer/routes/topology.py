@@ -86,6 +86,6 @@ def remove_substation(name: str):
     if not any(known.url == removed.url for known in ctx.grid_view.all()):
         ctx.substations.registered(removed.url, False)
     metrics.forget(name)
-    removed = Response(status=204)
-    del removed.headers["Content-Type"]  # Flask types every response, but a 204 has no body to type
-    return removed
+    response = Response(status=204)
+    del response.headers["Content-Type"]  # Flask types every response, but a 204 has no body to type
+    return response

@@ -4,10 +4,14 @@ side with --compare): arrivals and what became of them, the grid's power against
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 from load_tester.day.arrivals import DAY_HOURS, arrival_shape, clock
 from load_tester.day.play import PlayedDay
 from load_tester.day.stats import DayResult, usable_kw
+
+if TYPE_CHECKING:
+    from matplotlib.artist import Artist
 
 BIN_HOURS = 0.5  # arrivals are counted per half hour of the played day
 OUTCOME_COLORS = (("201", "started at once (201)", "C2"), ("202", "queued (202)", "C1"), ("503", "refused (503)", "C3"))
@@ -105,7 +109,7 @@ def write_day_chart(path: str, played: list[PlayedDay], results: list[DayResult]
             power_ax.set_ylabel("power, all substations (kW)")
             queue_ax.set_ylabel("sessions")
     for row in axes:  # one legend per row, of every column's lines (fair may have no queue to show)
-        handles = {}
+        handles: dict[str, Artist] = {}  # label -> the first line drawn with it
         for ax in row:
             for handle, label in zip(*ax.get_legend_handles_labels(), strict=True):
                 handles.setdefault(label, handle)

@@ -142,7 +142,7 @@ class GridSampler(PeriodicReader):
             self._failed(f"{name} /load: {error or 'not a JSON object'}")
             return None
         # When it answered, as near as can be told: what integrals over this substation's reads count from.
-        read = {"t": round((asked + time.perf_counter()) / 2 - self.origin, 4)}
+        read: dict[str, float | None] = {"t": round((asked + time.perf_counter()) / 2 - self.origin, 4)}
         read |= {key: number(load.get(key)) for key in LOAD_FIELDS}
         if isinstance(load.get("allocation"), str):
             self.allocations[name] = load["allocation"]

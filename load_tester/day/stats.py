@@ -15,7 +15,7 @@ from typing import Any
 from load_tester.client import Outcome
 from load_tester.day.arrivals import DAY_HOURS, MEAN_ENERGY_KWH, PEAK_HOUR, arrival_power_kw, clock, hour_at
 from load_tester.day.grid_sampler import GridSample
-from load_tester.day.play import PlayedDay
+from load_tester.day.play import PlayedDay, session_id_of
 from load_tester.stats import percentile
 
 OVERLOAD_TOLERANCE_KW = 1e-6
@@ -62,8 +62,8 @@ def energy_delivered_kwh(samples: list[GridSample]) -> float | None:
     """What the substations' energy counters grew by from the first sample to the last; None if unread."""
     deltas = []
     for name in {name for sample in samples for name in sample.substations}:
-        readings = [s.substations[name].get("energy_kwh") for s in samples if name in s.substations]
-        readings = [reading for reading in readings if reading is not None]
+        read = (s.substations[name].get("energy_kwh") for s in samples if name in s.substations)
+        readings = [reading for reading in read if reading is not None]
         if len(readings) >= 2:
             deltas.append(max(0.0, readings[-1] - readings[0]))  # a restarted process starts its counter at 0
     return sum(deltas) if deltas else None
@@ -167,7 +167,8 @@ def waits_wall_s(played: PlayedDay) -> tuple[list[float], int]:
         if outcome.status != "202":
             continue
         body = outcome.body if isinstance(outcome.body, dict) else {}
-        session = played.sessions.get(body.get("session_id"), body)
+        session_id = session_id_of(outcome)  # as read_queued_sessions keyed what it read
+        session = body if session_id is None else played.sessions.get(session_id, body)
         requested = parse_moment(session.get("requested_at")) or outcome.sent_at or played.started_wall
         began = parse_moment(session.get("started_at"))
         if began is not None and began <= played.ended_wall:
@@ -225,7 +226,7 @@ def summarise_day(played: PlayedDay, peak_rate: float) -> DayResult:
     delivered = energy_delivered_kwh(samples)
     sampled = kwh(integral(samples, lambda fields: fields.get("ev_power_kw") or 0.0), played.time_scale)
     last = samples[-1].substations.values() if samples else []
-    overload = [fields.get("overload_s") for fields in last]
+    overload = [o for fields in last if (o := fields.get("overload_s")) is not None]
     jain_end = [j for fields in last if (j := fields.get("jain")) is not None]
     jain_all = [j for s in samples for fields in s.substations.values() if (j := fields.get("jain")) is not None]
     allocations = sorted(set(played.sampler.allocations.values()))
@@ -247,7 +248,7 @@ def summarise_day(played: PlayedDay, peak_rate: float) -> DayResult:
         wait_p50_min=percentile(ordered, 50) if ordered else None,
         wait_p95_min=percentile(ordered, 95) if ordered else None,
         overload_instants=overload_instants(samples),
-        overload_counter_s=None if not overload or None in overload else sum(overload),
+        overload_counter_s=sum(overload) if last and len(overload) == len(last) else None,  # every one read
         jain_end=min(jain_end, default=None),
         jain_lowest=min(jain_all, default=None),
         peak_waiting=int(max((s.total("queued_sessions") for s in samples), default=0)),
