@@ -35,6 +35,15 @@ def services(tmp_path):
     """Real processes of the suite; all stopped when the test ends."""
     stack = Stack(tmp_path, defaults=TEST_DEFAULTS)
     yield stack
-    # gunicorn's gevent worker lets idle keep-alive connections run out before it exits: close ours first.
     close_connections()
-    stack.stop_all()
+    stack.kill_all()  # nothing left to finish: the test has seen what it needed
+
+
+@pytest.fixture(scope="module")
+def module_services(tmp_path_factory):
+    """Real processes shared by the tests of a module (for a grid that only answers what they send, whose
+    state none of them relies on); all stopped when the module's tests end."""
+    stack = Stack(tmp_path_factory.mktemp("module-services"), defaults=TEST_DEFAULTS)
+    yield stack
+    close_connections()
+    stack.kill_all()  # nothing left to finish: the test has seen what it needed

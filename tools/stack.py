@@ -127,8 +127,9 @@ class Stack:
         listing = ",".join(f"{key}={s if isinstance(s, str) else s.url}" for key, s in substations.items())
         return self.service(name, "balancer", {"SUBSTATIONS": listing, **{k: str(v) for k, v in env.items()}})
 
-    def gateway(self, balancer_url: str, name: str = "gateway", **env: str) -> RunningService:
-        return self.service(name, "gateway", {"BALANCER_URL": balancer_url, **{k: str(v) for k, v in env.items()}})
+    def gateway(self, balancer_url: str, name: str = "gateway", *, wait: bool = True, **env: str) -> RunningService:
+        settings = {"BALANCER_URL": balancer_url, **{k: str(v) for k, v in env.items()}}
+        return self.service(name, "gateway", settings, wait=wait)
 
     def grid(
         self,
@@ -164,6 +165,13 @@ class Stack:
             process.signal(signal.SIGTERM)
         for process in reversed(self.started):
             process.stop(timeout=timeout_s)
+        self.started.clear()
+
+    def kill_all(self) -> None:
+        """SIGKILL to every process at once: what a test's end needs, where nothing is left to finish (a
+        graceful stop waits up to a second per gunicorn master for its workers' next heartbeat)."""
+        for process in reversed(self.started):
+            process.stop(timeout=0)
         self.started.clear()
 
 

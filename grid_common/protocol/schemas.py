@@ -26,9 +26,12 @@ def component_schemas() -> dict[str, dict]:
         text = text.replace(f'"{REF.format(name=name)}"', f'"{REF.format(name=public)}"')
     schemas = {NAMES.get(name, name): schema for name, schema in json.loads(text).items()}
     for request in (schemas["ChargeRequest"], schemas["Admission"]):
-        # A parsed request always has a vehicle id; a request sent may leave it out, or send null, for one
-        # to be made up.
-        request["properties"]["vehicle_id"] |= {"type": ["string", "null"], "default": None}
+        fields = request["properties"]
+        # A parsed request always has these; a request sent may leave them out (or send a null vehicle id),
+        # and gets one made up, or the lesser of its maximum and 1.4 kW: no single default to show.
+        fields["vehicle_id"]["type"] = ["string", "null"]
+        fields["vehicle_id"].pop("default")
+        fields["min_power_kw"].pop("default")
     return schemas
 
 

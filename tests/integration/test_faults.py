@@ -123,4 +123,5 @@ def test_a_substation_too_slow_to_answer_is_skipped_and_rejoins(services, tmp_pa
     assert_within_capacity(substations)
 
 
-pytestmark = pytest.mark.timeout(180)
+# The machine to itself: the load tester's load, and every answer within the gateway's timeout.
+pytestmark = [pytest.mark.timeout(180), pytest.mark.serial]

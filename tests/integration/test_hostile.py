@@ -69,9 +69,20 @@ def status_and_type(answer: bytes) -> tuple[int, str]:
     return status, content_type
 
 
+def hostile_grid(stack):
+    return stack.grid({"a": 150, "b": 150}, substation_env=LONG, balancer_env={"TOPOLOGY_TOKEN": TOKEN})
+
+
+@pytest.fixture(scope="module")
+def grid(module_services):
+    """One grid for the tests that only send it what a hostile client would: none relies on its state."""
+    return hostile_grid(module_services)
+
+
 @pytest.fixture
-def grid(services):
-    return services.grid({"a": 150, "b": 150}, substation_env=LONG, balancer_env={"TOPOLOGY_TOKEN": TOKEN})
+def own_grid(services):
+    """A grid of the test's own, for one that registers substations or counts sessions."""
+    return hostile_grid(services)
 
 
 def test_made_up_methods_do_not_grow_the_gateways_metrics(grid):
@@ -184,9 +195,10 @@ def test_what_gunicorn_refuses_itself_is_problem_json_too(grid, request_bytes, s
 
 
 def test_a_substation_refuses_a_session_named_after_another(grid):
+    held = call("GET", f"{grid.substations['a'].url}/load").body["active_sessions"]
     reply = call("POST", f"{grid.substations['a'].url}/begin_charging", {"session_id": "b.0123456789abcdef"})
     assert reply.status == 422 and reply.body["errors"][0]["field"] == "session_id"
-    assert call("GET", f"{grid.substations['a'].url}/load").body["active_sessions"] == 0
+    assert call("GET", f"{grid.substations['a'].url}/load").body["active_sessions"] == held, "none started"
 
 
 def test_a_locked_journal_refuses_what_it_cannot_keep_blocks_nothing_and_loses_nothing(services, tmp_path):
@@ -336,9 +348,9 @@ def test_a_retry_after_a_504_never_starts_a_second_session(services):
     assert again.headers["Idempotent-Replayed"] == "true"
 
 
-def test_the_topology_api_cannot_aim_the_balancer_anywhere(grid, services):
+def test_the_topology_api_cannot_aim_the_balancer_anywhere(own_grid, services):
     auth = {"Authorization": f"Bearer {TOKEN}"}
-    registrations = f"{grid.balancer.url}/substations"
+    registrations = f"{own_grid.balancer.url}/substations"
     for url in (
         "http://admin:secret@127.0.0.1:5999",
         "http://127.0.0.1:5999/admin?x=1",
@@ -353,17 +365,17 @@ def test_the_topology_api_cannot_aim_the_balancer_anywhere(grid, services):
 
     c = services.substation("c", 150, **LONG)
     assert call("POST", registrations, {"name": "c", "url": c.url}, headers=auth).status == 201
-    wait_until(lambda: view_of(grid, "c")["healthy"])
+    wait_until(lambda: view_of(own_grid, "c")["healthy"])
     c.process.stop()  # its polls fail: a series for those failures appears
-    wait_until(lambda: metric_value(call("GET", f"{grid.balancer.url}/metrics").raw.decode(),
+    wait_until(lambda: metric_value(call("GET", f"{own_grid.balancer.url}/metrics").raw.decode(),
                                     "balancer_upstream_failures_total", substation="c", operation="poll"))  # fmt: skip
     assert call("DELETE", f"{registrations}/c", headers=auth).status == 204
-    exposed = call("GET", f"{grid.balancer.url}/metrics").raw.decode()
+    exposed = call("GET", f"{own_grid.balancer.url}/metrics").raw.decode()
     assert 'substation="c"' not in exposed, "every series of a removed substation goes"
 
 
-def test_a_session_token_reused_at_the_balancer_names_one_session_not_one_per_substation(grid, services):
-    assign = f"{grid.balancer.url}/assign_substation"
+def test_a_session_token_reused_at_the_balancer_names_one_session_not_one_per_substation(own_grid, services):
+    assign = f"{own_grid.balancer.url}/assign_substation"
     token = {"Session-Token": "reusedtoken0123456789"}
     first = call("POST", assign, {"vehicle_id": "EV-1"}, headers=token)
     assert first.status == 201, first.body
@@ -372,20 +384,20 @@ def test_a_session_token_reused_at_the_balancer_names_one_session_not_one_per_su
         again = call("POST", assign, {"vehicle_id": vehicle}, headers=token)
         assert again.status == 409 and again.content_type == PROBLEM, again.body
         assert again.body["session_id"] == session_id and again.headers["Location"] == f"/sessions/{session_id}"
-    assert sessions_held(grid) == 1
+    assert sessions_held(own_grid) == 1
     same = call("POST", assign, {"vehicle_id": "EV-1"}, headers=token)
     assert same.status == 201 and same.body["session_id"] == session_id, "the same request: its session again"
-    assert sessions_held(grid) == 1
+    assert sessions_held(own_grid) == 1
 
     # A balancer that did not place it learns it from the substation, whose 409 is no failure of its own.
     holder = first.body["substation"]
-    other = services.balancer({holder: grid.substations[holder]}, name="other-balancer")
+    other = services.balancer({holder: own_grid.substations[holder]}, name="other-balancer")
     wait_until(lambda: view_of(other, holder)["healthy"])
     for vehicle in ("EV-4", "EV-5", "EV-6"):
         reply = call("POST", f"{other.url}/assign_substation", {"vehicle_id": vehicle}, headers=token)
         assert reply.status == 409 and reply.body["session_id"] == session_id, reply.body
     assert view_of(other, holder)["healthy"]
-    assert sessions_held(grid) == 1
+    assert sessions_held(own_grid) == 1
 
 
 def test_a_keyed_request_refused_for_clock_skew_leaves_its_key_free(services, tmp_path):
@@ -401,9 +413,9 @@ def test_a_keyed_request_refused_for_clock_skew_leaves_its_key_free(services, tm
     assert retry.status == 201, "nothing was started: the key was not left unknown"
 
 
-def test_a_registration_is_a_substation_by_what_answers_there_and_addresses_in_their_usual_form(grid, services):
+def test_a_registration_is_a_substation_by_what_answers_there_and_addresses_in_their_usual_form(own_grid, services):
     auth = {"Authorization": f"Bearer {TOKEN}"}
-    registrations = f"{grid.balancer.url}/substations"
+    registrations = f"{own_grid.balancer.url}/substations"
     redis = redis_server(services, name="not-a-substation")
     c = services.substation("c", 150, **LONG)
     for url, says in (

@@ -151,6 +151,7 @@ def test_a_key_whose_look_up_cannot_tell_stays_unknown_however_long_it_takes(ser
     held_back.stop()
 
 
+@pytest.mark.serial  # 400 requests at once: the machine to itself
 def test_four_hundred_keyed_requests_at_once_never_find_a_healthy_store_unavailable(services, redis_url):
     grid = services.grid({"a": 1000, "b": 1000}, substation_env=LONG)
     gateway = services.gateway(grid.balancer.url, name="busy-gateway", IDEMPOTENCY_REDIS_URL=redis_url)

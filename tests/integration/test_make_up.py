@@ -12,9 +12,14 @@ import sys
 import threading
 import time
 
+import pytest
+
 from tests.helpers import call, wait_until
 from tools.processes import ROOT, port_in_use, url_answers
 from tools.topology import local_services
+
+# The machine to itself: `make up` binds the suite's ports (with an offset), and its restarts are timed.
+pytestmark = pytest.mark.serial
 
 
 def free_offset() -> int:

@@ -13,6 +13,9 @@ import pytest
 from tests.helpers import call, wait_until
 from tools.processes import ROOT
 
+# The machine to itself: a drain and a grace period are timed, under load.
+pytestmark = pytest.mark.serial
+
 DRAIN_S = 1.5
 # While it drains, the service serves: every request sent then is answered 201 (a substation draining has a
 # second one beside it, where the balancer sends what it no longer sends there). Once it is gone, its clients

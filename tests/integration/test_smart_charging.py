@@ -6,7 +6,12 @@ from __future__ import annotations
 import signal
 import time
 
+import pytest
+
 from tests.helpers import call, metric_value, wait_until
+
+# The machine to itself: simulated time runs on the wall clock, an hour every 2 s.
+pytestmark = pytest.mark.serial
 
 SCALE = 1800  # a simulated hour every 2 wall seconds
 HOUR_S = 3600 / SCALE
