@@ -76,6 +76,7 @@ def container_of(service: str) -> str:
 
 @pytest.fixture(scope="module")
 def grid():
+    compose("down", "-v", timeout=300)  # whatever an interrupted earlier run left of this project
     busy = [port for port in PORTS if port_in_use(port)]
     assert not busy, f"ports {busy} are in use: stop `make up` or a compose grid first"
     timings = {}

@@ -17,17 +17,28 @@ SCALE = 1800  # a simulated hour every 2 wall seconds
 HOUR_S = 3600 / SCALE
 
 
-def phase_for(simulated_hour: float) -> str:
+def phase_for(simulated_hour: float) -> float:
     """BACKGROUND_PHASE_HOURS that makes it `simulated_hour` o'clock now (the profile runs on wall time)."""
     now_hour = (time.time() * SCALE / 3600) % 24
-    return f"{(simulated_hour - now_hour) % 24:.4f}"
+    return (simulated_hour - now_hour) % 24
+
+
+def wait_for_hour(phase: float, simulated_hour: float) -> None:
+    """Sleep until it is `simulated_hour` o'clock at a substation of `phase`: what it sees when is known."""
+    now_hour = (time.time() * SCALE / 3600 + phase) % 24
+    hours_left = (simulated_hour - now_hour) % 24
+    assert hours_left < 6, "the grid took longer to start than the hours given to it"
+    time.sleep(hours_left * HOUR_S)
 
 
 def test_through_the_evening_peak_nothing_is_over_capacity_and_sessions_wait_in_order(services):
     # 100 kW, background up to 60 kW at 19:00: 58 kW of headroom at 15:30, 40 at the peak.
-    env = {"TIME_SCALE": str(SCALE), "BACKGROUND_PEAK_FRACTION": "0.6", "BACKGROUND_PHASE_HOURS": phase_for(15.5),
+    # Noon when it starts: however long the grid takes to start (up to 7 s), the cars come at 15:30.
+    phase = phase_for(12.0)
+    env = {"TIME_SCALE": str(SCALE), "BACKGROUND_PEAK_FRACTION": "0.6", "BACKGROUND_PHASE_HOURS": f"{phase:.4f}",
            "ALLOCATION_STEP_S": "0.2", "QUEUE_LIMIT": "50"}  # fmt: skip
     grid = services.grid({"only": 100}, substation_env=env)
+    wait_for_hour(phase, 15.5)
     substation = grid.substations["only"]
     # 12 cars of at least 4 kW: 48 kW of minimums, more than the 40 kW the peak leaves; 4 more wait.
     body = {"energy_kwh": 150, "max_power_kw": 11, "min_power_kw": 4, "wait": True}
