@@ -8,6 +8,9 @@ UV := $(BIN)/uv
 UV_VERSION := 0.13.9
 # This machine's Python, never one uv would download.
 export UV_PYTHON_DOWNLOADS := never
+# Bytecode written at install: every service process the tests start would otherwise compile its libraries
+# anew (uv does not compile by default, and where PYTHONDONTWRITEBYTECODE is set nothing is ever cached).
+export UV_COMPILE_BYTECODE := 1
 RUN_STAMP := $(VENV)/.run-installed
 TEST_STAMP := $(VENV)/.test-installed
 # Integration tests run this many at a time (each starts its own processes, on free ports); the few that need the

@@ -44,7 +44,7 @@ def engine() -> tuple[str, list[str]] | None:
 
 ENGINE = engine()
 # The machine to itself: compose publishes the suite's own ports (6000, 7000, 5001-5003, 9090).
-pytestmark = pytest.mark.serial
+pytestmark = [pytest.mark.serial, pytest.mark.timeout(900)]  # the first test waits for the images to build
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -59,6 +59,21 @@ def compose(*args: str, timeout: float = 600) -> subprocess.CompletedProcess:
     run = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=timeout)
     assert run.returncode == 0, f"{' '.join(args)} failed:\n{run.stdout[-3000:]}\n{run.stderr[-3000:]}"
     return run
+
+
+def clear_project() -> None:
+    """Nothing left of this compose project: `down -v`, then whatever it could not remove (podman-compose
+    can leave a container that its restart policy brought back while `down` stopped the others)."""
+    subprocess.run([*ENGINE[1], "down", "-v"], cwd=ROOT, capture_output=True, timeout=300)
+    if ENGINE[0] != "podman":
+        return
+    label = f"label=com.docker.compose.project={PROJECT}"
+    for kind, listing in (("container", ["ps", "-a", "-q"]), ("volume", ["volume", "ls", "-q"])):
+        left = subprocess.run(["podman", *listing, "--filter", label], capture_output=True, text=True).stdout.split()
+        if left:
+            remove = ["rm", "-f"] if kind == "container" else ["volume", "rm", "-f"]
+            subprocess.run(["podman", *remove, *left], capture_output=True, timeout=120)
+    subprocess.run(["podman", "network", "rm", "-f", f"{PROJECT}_default"], capture_output=True, timeout=60)
 
 
 def inspect(container: str, template: str) -> str:
@@ -76,7 +91,7 @@ def container_of(service: str) -> str:
 
 @pytest.fixture(scope="module")
 def grid():
-    compose("down", "-v", timeout=300)  # whatever an interrupted earlier run left of this project
+    clear_project()  # whatever an earlier run left of this project
     busy = [port for port in PORTS if port_in_use(port)]
     assert not busy, f"ports {busy} are in use: stop `make up` or a compose grid first"
     timings = {}
@@ -93,7 +108,7 @@ def grid():
         yield timings
     finally:
         started = time.monotonic()
-        compose("down", "-v", timeout=300)
+        clear_project()
         print(f"compose: down -v {time.monotonic() - started:.0f} s", file=sys.stderr)
 
 
