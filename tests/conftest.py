@@ -28,6 +28,8 @@ def pytest_collection_modifyitems(config, items):
         kind = Path(item.fspath).relative_to(tests).parts[0]
         if kind in KINDS:
             item.add_marker(kind)
+    # Long tests first: run in parallel, a long one started last would keep the run going after the rest.
+    items.sort(key=lambda item: item.get_closest_marker("long") is None)
 
 
 @pytest.fixture

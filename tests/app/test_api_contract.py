@@ -154,18 +154,21 @@ def answer(app, method: str, path: str, status: int, *, path_parameters=None, he
     return response
 
 
+@pytest.mark.long
 def test_the_gateway_keeps_its_contract(gateway_api):
     ran = fuzz(gateway_api)
     assert ran["POST /initiate_energy_transfer (positive)"] >= EXAMPLES_PER_OPERATION // 2
     assert ran["POST /initiate_energy_transfer (negative)"] >= EXAMPLES_PER_OPERATION // 2
 
 
+@pytest.mark.long
 def test_the_balancer_keeps_its_contract(balancer_api):
     ran = fuzz(balancer_api)
     assert ran["POST /assign_substation (positive)"] >= EXAMPLES_PER_OPERATION // 2
     assert ran["POST /substations (negative)"] >= EXAMPLES_PER_OPERATION // 2
 
 
+@pytest.mark.long
 def test_the_substation_keeps_its_contract(substation_api):
     ran = fuzz(substation_api)
     assert ran["POST /begin_charging (positive)"] >= EXAMPLES_PER_OPERATION // 2

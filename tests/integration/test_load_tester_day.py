@@ -28,6 +28,7 @@ def table_rows(output: str) -> dict[str, tuple[str, str]]:
 
 
 @pytest.mark.timeout(180)
+@pytest.mark.long
 def test_compare_plays_the_same_day_on_a_fixed_and_a_fair_grid(tmp_path):
     out, chart = tmp_path / "day.json", tmp_path / "day.png"
     command = [sys.executable, "load_tester/test.py", "--scenario", "day", "--compare", "--day-seconds", DAY_SECONDS]

@@ -18,8 +18,9 @@ from tests.helpers import call, wait_until
 from tools.processes import ROOT, port_in_use, url_answers
 from tools.topology import local_services
 
-# The machine to itself: `make up` binds the suite's ports (with an offset), and its restarts are timed.
-pytestmark = pytest.mark.serial
+# `make up` binds the suite's ports (with an offset), as the compose test does without one: one after the
+# other, on one worker.
+pytestmark = pytest.mark.xdist_group("fixed-ports")
 
 
 def free_offset() -> int:
