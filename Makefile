@@ -43,7 +43,7 @@ system-packages:
 
 test: system-packages $(TEST_STAMP) lint
 	@bash tools/standin-images.sh
-	$(BIN)/python -m pytest -n $(WORKERS) --dist loadgroup -m "not serial"
+	$(BIN)/python -m pytest -n $(WORKERS) -m "not serial"
 	$(BIN)/python -m pytest -m serial
 
 # Lint, types, and the tests that start no process: under a minute.
@@ -54,7 +54,7 @@ unit: $(TEST_STAMP)
 	$(BIN)/python -m pytest tests/unit tests/app
 
 integration: $(TEST_STAMP)
-	$(BIN)/python -m pytest -n $(WORKERS) --dist loadgroup -m "not serial" tests/integration
+	$(BIN)/python -m pytest -n $(WORKERS) -m "not serial" tests/integration
 	$(BIN)/python -m pytest -m serial tests/integration
 
 lint: $(TEST_STAMP)

@@ -32,6 +32,25 @@ def pytest_collection_modifyitems(config, items):
     items.sort(key=lambda item: item.get_closest_marker("long") is None)
 
 
+# Modules whose tests share a module-scoped grid that must run once: each is sent to one worker, whole
+# (pytest-xdist 3.8's own grouping, xdist_group, does nothing under pytest 9). The compose file's grid binds
+# the suite's fixed ports; the hostile-input tests share one grid rather than start one per worker.
+ONE_WORKER_MODULES = ("tests/deployment/test_compose_run.py", "tests/integration/test_hostile.py")
+
+
+def pytest_xdist_make_scheduler(config, log):
+    from xdist.scheduler import LoadScopeScheduling
+
+    class WholeModulesWhereShared(LoadScopeScheduling):
+        """Each test is a unit of work of its own, but for the modules above, each a unit whole."""
+
+        def _split_scope(self, nodeid: str) -> str:
+            module = nodeid.split("::", 1)[0]
+            return module if module in ONE_WORKER_MODULES else nodeid
+
+    return WholeModulesWhereShared(config, log)
+
+
 @pytest.fixture
 def services(tmp_path):
     """Real processes of the suite; all stopped when the test ends."""

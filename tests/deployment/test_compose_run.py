@@ -43,10 +43,9 @@ def engine() -> tuple[str, list[str]] | None:
 
 
 ENGINE = engine()
-# Compose publishes the suite's own ports (6000, 7000, 5001-5003, 9090), as `make up` does (with an offset):
-# the two run one after the other, on one worker, and first, being long. The first test waits for the images
-# to build.
-pytestmark = [pytest.mark.xdist_group("fixed-ports"), pytest.mark.long, pytest.mark.timeout(900)]
+# Compose publishes the suite's own ports (6000, 7000, 5001-5003, 9090): its tests run on one worker, whole
+# (tests/conftest.py), and first, being long. The first test waits for the images to build.
+pytestmark = [pytest.mark.long, pytest.mark.timeout(900)]
 
 
 @pytest.fixture(autouse=True, scope="module")
