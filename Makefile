@@ -13,9 +13,10 @@ export UV_PYTHON_DOWNLOADS := never
 export UV_COMPILE_BYTECODE := 1
 RUN_STAMP := $(VENV)/.run-installed
 TEST_STAMP := $(VENV)/.test-installed
-# Integration tests run this many at a time (each starts its own processes, on free ports); the few that need the
-# machine to themselves (ports fixed, CPU timed, load) run after, one by one: tests marked `serial`.
-WORKERS ?= 4
+# Tests run this many at a time (each integration test starts its own processes, on free loopback ports; the
+# modules that share one grid go to one worker, tests/conftest.py); the few that need the machine to themselves
+# (timed CPU, load) run after, two at a time: tests marked `serial`.
+WORKERS ?= 6
 
 .PHONY: up test check lint format unit integration lock bench bench-all profile clean system-packages
 
@@ -44,7 +45,7 @@ system-packages:
 test: system-packages $(TEST_STAMP) lint
 	@bash tools/standin-images.sh
 	$(BIN)/python -m pytest -n $(WORKERS) -m "not serial"
-	$(BIN)/python -m pytest -m serial
+	$(BIN)/python -m pytest -n 2 -m serial
 
 # Lint, types, and the tests that start no process: under a minute.
 check: $(TEST_STAMP) lint
@@ -55,7 +56,7 @@ unit: $(TEST_STAMP)
 
 integration: $(TEST_STAMP)
 	$(BIN)/python -m pytest -n $(WORKERS) -m "not serial" tests/integration
-	$(BIN)/python -m pytest -m serial tests/integration
+	$(BIN)/python -m pytest -n 2 -m serial tests/integration
 
 lint: $(TEST_STAMP)
 	$(BIN)/ruff check .
