@@ -4,6 +4,7 @@ waiting for a condition, and the protocol's shapes built with test defaults."""
 from __future__ import annotations
 
 import json
+import socket
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -76,6 +77,23 @@ def wait_until(predicate, timeout: float = 10.0, interval: float = 0.05):
             return value
         time.sleep(interval)
     raise AssertionError(f"condition not met within {timeout} s: {getattr(predicate, '__name__', predicate)}")
+
+
+def refuses_connections(port: int) -> bool:
+    """Whether nothing listens on the loopback `port` any more. A killed process's socket may accept a connection
+    and reset it until its last process is gone: not down yet."""
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+    except ConnectionRefusedError:
+        return True
+    except OSError:
+        return False
+    return False
+
+
+def wait_until_down(port: int) -> None:
+    """Until a killed service's port refuses connections: what its callers then see at once."""
+    wait_until(lambda: refuses_connections(port))
 
 
 def load_report(

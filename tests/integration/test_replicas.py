@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import concurrent.futures
 import signal
-import socket
 
-from tests.helpers import call, metric_value, view_of, wait_until
+from tests.helpers import call, metric_value, view_of, wait_until, wait_until_down
 
 CAPACITY_KW = 220.0  # 20 sessions of 11 kW each
 LONG = {"TIME_SCALE": "1"}
@@ -64,21 +63,13 @@ def test_two_balancers_share_a_burst_fairly_and_never_overbook(services):
         assert load["active_sessions"] == 20
 
 
-def refuses_connections(port: int) -> bool:
-    try:
-        socket.create_connection(("127.0.0.1", port), timeout=1).close()
-    except ConnectionRefusedError:
-        return True
-    return False
-
-
 def test_the_gateway_skips_a_balancer_that_is_down(services):
     _, balancers, gateway = replicated_grid(services)
     balancers[0].process.signal(signal.SIGKILL)
     balancers[0].process.process.wait()
     # Down means its port refuses: until its last worker is gone, the kernel may still accept a connection
     # that then drops with the request sent, which the gateway rightly does not send again (502).
-    wait_until(lambda: refuses_connections(balancers[0].port))
+    wait_until_down(balancers[0].port)
     replies = [call("POST", f"{gateway.url}/initiate_energy_transfer") for _ in range(10)]
     assert [r.status for r in replies] == [201] * 10
     session = replies[0].body["session_id"]
