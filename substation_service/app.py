@@ -17,6 +17,7 @@ from substation_service import routes
 from substation_service.background import BackgroundDemand
 from substation_service.config import SubstationConfig
 from substation_service.journal import Journal, open_journal
+from substation_service.meter import MeterSettings
 from substation_service.metrics import build_registry
 from substation_service.openapi import SPEC
 from substation_service.substation import Substation
@@ -42,6 +43,9 @@ def build_substation(config: SubstationConfig, now: float, journal: Journal | No
         queue_limit=config.queue_limit,
         history_limit=config.session_history_limit,
         journal=journal if journal is not None else open_journal(config.session_db),
+        meters=MeterSettings(
+            config.meter_stale_s, config.meter_follow_s, config.meter_underdraw_s, config.meter_margin_kw
+        ),
         now=now,
     )
 

@@ -38,6 +38,11 @@ class SessionBook:
         self.ends = Completions()
         self.totals = Totals()
         self.ledger = BalancerLedger()
+        self.on_chargers: dict[str, Session] = {}  # started sessions plugged into a charger
+        self.metered: dict[str, Session] = {}  # those of them whose meter has reported
+        # Sessions on chargers, by the number of the change that last touched them (OCPP service's feed).
+        self.charger_changes: dict[str, int] = {}
+        self.change_count = 0
 
     def get(self, session_id: str) -> Session | None:
         """A session held now or finished lately."""
@@ -51,6 +56,13 @@ class SessionBook:
         bisect.insort(self.queue, session, key=ORDER)
         self._count(session, +1)
         self.counters.queued += 1
+        self.changed(session)
+
+    def changed(self, session: Session) -> None:
+        """A session on a charger changed (its state or limit): the feed shows it again."""
+        if session.charger_id is not None:
+            self.change_count += 1
+            self.charger_changes[session.session_id] = self.change_count
 
     def start(self, session: Session, now: float) -> None:
         """Queued or new, it starts: at 0 kW until the reallocation that follows gives it its power."""
@@ -61,10 +73,13 @@ class SessionBook:
         session.state = SessionState.PAUSED
         session.started_at = session.delivered_at = now
         self.sessions[session.session_id] = session
+        if session.charger_id is not None:
+            self.on_chargers[session.session_id] = session
         bisect.insort(self.started, session, key=ORDER)
         self._count(session, +1)
         self.fresh.append(session)
         self.counters.started += 1
+        self.changed(session)
 
     def apply(self, session: Session, kw: float, moment: float) -> bool:
         """Give a started session its new power (0: paused); whether anything changed."""
@@ -86,7 +101,22 @@ class SessionBook:
             self._count(session, +1)
         if state == SessionState.CHARGING:
             self.ends.push(session, self.time_scale)
+        self.changed(session)
         return True
+
+    def meter(self, session: Session, energy_kwh: float | None, moment: float) -> None:
+        """A started session's meter read `session.meter.power_kw` now, and `energy_kwh` since it started: the
+        energy is the meter's from here on, and it flows at what the car draws, up to its limit."""
+        session.settle(moment, self.time_scale)
+        if energy_kwh is not None:
+            session.delivered_kwh = energy_kwh
+            session.meter.energy_kwh = energy_kwh
+        measured = session.meter.power_kw or 0.0
+        session.flow_kw = min(measured, session.allocated_kw)
+        session.version += 1  # its end moves
+        self.metered[session.session_id] = session
+        if session.state == SessionState.CHARGING:
+            self.ends.push(session, self.time_scale)
 
     def complete_due(self, moment: float) -> None:
         """Every session whose energy is all delivered by `moment` completes, at its own moment."""
@@ -111,6 +141,9 @@ class SessionBook:
             session.set_limit(0.0, moment)
         session.version += 1
         del self.sessions[session.session_id]
+        self.metered.pop(session.session_id, None)
+        self.on_chargers.pop(session.session_id, None)
+        self.changed(session)
         self.journal.write_behind([session])
         self.counters.energy_finished_kwh += session.delivered_kwh
         self.finished[session.session_id] = session
@@ -120,6 +153,7 @@ class SessionBook:
         """Take back the sessions a journal kept, in order of arrival; when the latest of them last changed."""
         last_moment = None
         for session in kept:
+            self.changed(session)
             if session.state.ended:
                 self.finished[session.session_id] = session
                 continue
@@ -129,6 +163,10 @@ class SessionBook:
                 bisect.insort(self.queue, session, key=ORDER)
                 continue
             bisect.insort(self.started, session, key=ORDER)
+            if session.charger_id is not None:
+                # What it drew while this process was down is the meter's to say, not a replay of its limit.
+                session.meter.power_kw = session.flow_kw = 0.0
+                self.on_chargers[session.session_id] = session
             self.ends.push(session, self.time_scale)
             last_moment = session.delivered_at if last_moment is None else max(last_moment, session.delivered_at)
         self.trim_history()
@@ -138,6 +176,7 @@ class SessionBook:
         dropped = []
         while len(self.finished) > self.history_limit:
             dropped.append(self.finished.popitem(last=False)[0])
+            self.charger_changes.pop(dropped[-1], None)
         if dropped:
             self.journal.forget(dropped)  # rows kept longer than the history: trimmed next time if not now
 

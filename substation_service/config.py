@@ -35,6 +35,13 @@ class SubstationConfig:
     admission_lookahead_min: float = 15.0
     # Sessions that may wait in the queue (wait: true); beyond it, 503.
     queue_limit: int = 100
+    # Chargers' meters (substation_service/meter.py), in wall seconds: a meter silent this long counts at the
+    # session's limit (and its charger's default); a car has this long to follow a lower limit (IEC 61851);
+    # a car drawing more than the margin below its limit this long gives the rest of its share to others.
+    meter_stale_s: float = 10.0
+    meter_follow_s: float = 5.0
+    meter_underdraw_s: float = 10.0
+    meter_margin_kw: float = 1.0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> SubstationConfig:
@@ -64,6 +71,10 @@ class SubstationConfig:
                 "ADMISSION_LOOKAHEAD_MIN", cls.admission_lookahead_min, minimum=0, maximum=24 * 60
             ),
             queue_limit=env.integer("QUEUE_LIMIT", cls.queue_limit, minimum=0, maximum=100_000),
+            meter_stale_s=env.number("METER_STALE_S", cls.meter_stale_s, minimum=0, exclusive_minimum=True),
+            meter_follow_s=env.number("METER_FOLLOW_S", cls.meter_follow_s, minimum=0),
+            meter_underdraw_s=env.number("METER_UNDERDRAW_S", cls.meter_underdraw_s, minimum=0),
+            meter_margin_kw=env.number("METER_MARGIN_KW", cls.meter_margin_kw, minimum=0),
         )
         if config.session_db and not Path(config.session_db).parent.is_dir():
             env.errors.append(f"SESSION_DB {config.session_db!r}: its folder does not exist")

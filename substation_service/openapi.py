@@ -98,6 +98,41 @@ SPEC = document(
             }
         },
         **session_paths({"408": LATE, "503": JOURNAL_UNAVAILABLE}, stop_parameters=(DEADLINE,)),
+        "/chargers/feed": {
+            "get": {
+                "summary": "Sessions on chargers that changed since a cursor: what the OCPP service sends down.",
+                "parameters": [
+                    {
+                        "name": "since",
+                        "in": "query",
+                        "required": False,
+                        "description": "The `cursor` of an earlier answer of the same `epoch`; 0 or absent: all.",
+                        "schema": {"type": "integer", "minimum": 0, "maximum": 10**18 - 1},
+                    }
+                ],
+                "responses": {
+                    "200": json_response("The sessions that changed.", {"$ref": "#/components/schemas/ChargerFeed"}),
+                    "400": problem("A malformed cursor."),
+                    "503": JOURNAL_UNAVAILABLE,
+                },
+            }
+        },
+        "/meters": {
+            "post": {
+                "summary": "What chargers' meters read: power now, energy since each session started.",
+                "requestBody": {
+                    "required": True,
+                    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/MeterReadings"}}},
+                },
+                "responses": {
+                    "200": json_response(
+                        "Taken; with the sessions it does not hold.", {"$ref": "#/components/schemas/MeterAnswer"}
+                    ),
+                    **BAD_INPUT,
+                    "503": JOURNAL_UNAVAILABLE,
+                },
+            }
+        },
         "/": {
             "get": {
                 "summary": "Name and load.",

@@ -112,6 +112,9 @@ def session_report(
         position=position if session.state == SessionState.QUEUED else None,
         estimated_start=estimated_start,
         schedule=tuple(session.schedule),
+        charger_id=session.charger_id,
+        transaction_id=session.transaction_id,
+        measured_kw=session.meter.power_kw if session.meter.read_at > -math.inf else None,
     )
 
 

@@ -16,12 +16,15 @@ from grid_common.protocol import (
     OTHERS_EV_POWER_CONDITION,
     OTHERS_SESSIONS_CONDITION,
     SESSION_EXISTS,
+    ChargerFeed,
     InvalidRequest,
+    MeterAnswer,
     SessionReport,
     admission_answer,
+    decode_meter_readings,
     is_balancer_id,
     is_session_id,
-    parse_admission,
+    parse_charger_admission,
     substation_of,
 )
 from grid_common.responses import json_response
@@ -97,7 +100,7 @@ def begin_charging():
     ctx = context()
     substation = ctx.substation
     try:
-        charge, session_id = parse_admission(read_json_body(optional=True))
+        charge, session_id, charger = parse_charger_admission(read_json_body(optional=True))
     except InvalidRequest as error:
         raise invalid_request_problem(error) from None
     if session_id is not None and substation_of(session_id) != substation.name:
@@ -118,6 +121,7 @@ def begin_charging():
             others_ev_power_at_most=allowed_kw,
             others_sessions_at_most=allowed_sessions,
             abandoned=None if late is None else (lambda: deadline.passed(late)),
+            charger=charger,
         )
     except JournalError:
         raise journal_problem(substation) from None
@@ -203,3 +207,35 @@ def stop_session(session_id: str):
     session_id_from_path(session_id)
     refuse_if_late()
     return session_answer(session_id, Substation.stop)
+
+
+@blueprint.get("/chargers/feed")
+def charger_feed():
+    """Sessions on chargers that changed since `since` (a cursor from the last answer; 0 or absent: all)."""
+    ctx = context()
+    substation = ctx.substation
+    raw = request.args.get("since", "0")
+    if not raw.isdigit() or len(raw) > 18:
+        raise Problem(400, "Bad Request", "since must be a cursor from an earlier answer: an integer, 0 or more.")
+    cursor, sessions = reported(lambda: substation.charger_feed(int(raw), ctx.clock()))
+    feed = ChargerFeed(
+        substation=substation.name,
+        epoch=substation.epoch,
+        cursor=cursor,
+        capacity_kw=substation.capacity_kw,
+        background_peak_kw=substation.background_day_peak_kw,
+        sessions=[session.wire() for session in sessions],
+    )
+    return json_response(msgspec.json.encode(feed))
+
+
+@blueprint.post("/meters")
+def meters():
+    """What chargers' meters read: power now and energy since each session started (the OCPP service)."""
+    ctx = context()
+    try:
+        readings = decode_meter_readings(request.get_data())
+    except (msgspec.ValidationError, msgspec.DecodeError) as error:
+        raise Problem(400, "Bad Request", f"Not a batch of meter readings: {error}") from None
+    unknown = reported(lambda: ctx.substation.read_meters(readings.readings, ctx.clock()))
+    return json_response(msgspec.json.encode(MeterAnswer(unknown)))

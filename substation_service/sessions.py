@@ -8,6 +8,7 @@ from enum import StrEnum
 
 from grid_common.protocol import ChargeRequest, LoadReport, SchedulePeriod, SessionReport, SessionState
 from substation_service.allocation import Demand
+from substation_service.meter import Meter
 
 # Periods a session's schedule keeps: the latest, which is what a charger needs.
 SCHEDULE_LIMIT = 48
@@ -15,7 +16,8 @@ SCHEDULE_LIMIT = 48
 
 @dataclass(eq=False)
 class Session:
-    """One car's session. Energy is counted up to `delivered_at`; from then on it flows at `allocated_kw`."""
+    """One car's session. Energy is counted up to `delivered_at`; from then on it flows at `flow_kw` (its
+    limit, or what its meter read: meter.py)."""
 
     session_id: str
     vehicle_id: str
@@ -36,11 +38,31 @@ class Session:
     placed_by: str | None = None
     schedule: deque[SchedulePeriod] = field(default_factory=deque)
     version: int = 0  # bumped whenever allocated_kw changes: older completion times are stale
+    # The charger it is plugged into, and the charger's transaction (OCPP), when it came from one.
+    charger_id: str | None = None
+    transaction_id: str | None = None
+    # What its charger draws on its own when it hears nothing (its default profile): counted while its meter
+    # is silent, since then nobody knows whether its limits still reach it.
+    failsafe_kw: float = 0.0
 
     def __post_init__(self) -> None:
         self.state = SessionState(self.state)
-        # What it may draw, as the allocator takes it: made once, since a session's limits do not change.
+        # What it may draw, as the allocator takes it: made anew only when its meter caps it (meter.py).
         self.demand = Demand(self.session_id, self.min_kw, self.max_kw, self.priority)
+        self.meter = Meter()
+        # What energy flows at: its limit, or what its meter read last (a car may take less than it is given).
+        self.flow_kw = self.allocated_kw
+
+    @property
+    def cap_kw(self) -> float:
+        """The most the allocator gives it: its maximum, or less while its meter shows it takes less."""
+        return self.demand.max_kw
+
+    def cap(self, kw: float | None) -> None:
+        """Give it at most `kw` (None: its maximum again), never below its minimum."""
+        limit = self.max_kw if kw is None else min(self.max_kw, max(self.min_kw, kw))
+        if limit != self.demand.max_kw:
+            self.demand = Demand(self.session_id, self.min_kw, limit, self.priority)
 
     def copy(self, **changes: object) -> Session:
         """This session with `changes` (fields), sharing the rest, its schedule too unless a new one is among
@@ -60,9 +82,9 @@ class Session:
         return self.state.started
 
     def delivered(self, now: float, time_scale: float) -> float:
-        if not self.state.started or self.allocated_kw == 0:
+        if not self.state.started or self.flow_kw == 0:
             return self.delivered_kwh
-        flowing = self.allocated_kw * max(0.0, now - self.delivered_at) * time_scale / 3600.0
+        flowing = self.flow_kw * max(0.0, now - self.delivered_at) * time_scale / 3600.0
         return min(self.energy_kwh, self.delivered_kwh + flowing)
 
     def settle(self, moment: float, time_scale: float) -> None:
@@ -71,16 +93,20 @@ class Session:
         self.delivered_at = moment
 
     def ends_at(self, time_scale: float) -> float | None:
-        """When the last kWh arrives at the current allocation; None while it draws nothing."""
-        if self.state != SessionState.CHARGING or self.allocated_kw <= 0:
+        """When the last kWh arrives at the power it draws now; None while it draws nothing."""
+        if self.state != SessionState.CHARGING or self.flow_kw <= 0:
             return None
         remaining = max(0.0, self.energy_kwh - self.delivered_kwh)
-        return self.delivered_at + remaining / self.allocated_kw * 3600.0 / time_scale
+        return self.delivered_at + remaining / self.flow_kw * 3600.0 / time_scale
 
     def set_limit(self, kw: float, moment: float) -> None:
         """A new power for the session, kept in its schedule when it differs by 0.1 kW or more (OCPP's
         resolution); several changes at one moment are one period."""
+        if kw < self.allocated_kw:
+            self.meter.lowered_at = moment
         self.allocated_kw = kw
+        measured = self.meter.power_kw
+        self.flow_kw = kw if measured is None else min(measured, kw)
         self.version += 1
         schedule = self.schedule
         if schedule and schedule[-1].start == moment:
@@ -90,13 +116,14 @@ class Session:
             if len(schedule) > SCHEDULE_LIMIT:
                 schedule.popleft()
 
-    def same_request(self, request: ChargeRequest, max_kw: float) -> bool:
-        return (self.vehicle_id, self.energy_kwh, self.min_kw, self.max_kw, self.priority) == (
+    def same_request(self, request: ChargeRequest, max_kw: float, charger_id: str | None = None) -> bool:
+        return (self.vehicle_id, self.energy_kwh, self.min_kw, self.max_kw, self.priority, self.charger_id) == (
             request.vehicle_id,
             request.energy_kwh,
             request.min_power_kw,
             max_kw,
             request.priority,
+            charger_id,
         )
 
 

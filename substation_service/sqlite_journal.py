@@ -24,7 +24,8 @@ BUSY_TIMEOUT_S = 0.25
 
 # 3: the table is WITHOUT ROWID. A rowid table keeps its text primary key in a second b-tree, and every
 # write changes both; keyed by the session id alone, a write changes one b-tree.
-SCHEMA_VERSION = 3
+# 4: the charger a session is plugged into, its transaction, and the charger's default power (OCPP).
+SCHEMA_VERSION = 4
 # The columns that hold the session's attribute of the same name; the schedule, last, is kept as JSON.
 ATTRIBUTE_COLUMNS = (
     "session_id",
@@ -41,8 +42,13 @@ ATTRIBUTE_COLUMNS = (
     "delivered_at",
     "started_at",
     "ended_at",
+    "charger_id",
+    "transaction_id",
+    "failsafe_kw",
 )
 COLUMNS = (*ATTRIBUTE_COLUMNS, "schedule")
+# What versions 2 and 3 kept, and what their rows become: on no charger.
+COLUMNS_BEFORE_CHARGERS = tuple(c for c in COLUMNS if c not in ("charger_id", "transaction_id", "failsafe_kw"))
 _attributes_of = attrgetter(*ATTRIBUTE_COLUMNS)
 INSERT = f"INSERT INTO sessions ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"
 # An update in place: INSERT OR REPLACE deletes the row and inserts it anew, twice the work in the b-tree.
@@ -59,7 +65,8 @@ CREATE = (
     " session_id TEXT PRIMARY KEY, vehicle_id TEXT NOT NULL, energy_kwh REAL NOT NULL, min_kw REAL NOT NULL,"
     " max_kw REAL NOT NULL, priority INTEGER NOT NULL, requested_at REAL NOT NULL, sequence INTEGER NOT NULL,"
     " state TEXT NOT NULL, allocated_kw REAL NOT NULL, delivered_kwh REAL NOT NULL, delivered_at REAL NOT NULL,"
-    " started_at REAL, ended_at REAL, schedule TEXT NOT NULL) WITHOUT ROWID"
+    " started_at REAL, ended_at REAL, charger_id TEXT, transaction_id TEXT, failsafe_kw REAL NOT NULL DEFAULT 0,"
+    " schedule TEXT NOT NULL) WITHOUT ROWID"
 )
 
 
@@ -72,7 +79,11 @@ class SqliteJournal:
         if has_table and version < 2:
             self._rebuild(self._rows_of_fixed_power)
         elif has_table and version < SCHEMA_VERSION:
-            self._rebuild(lambda db: db.execute(f"SELECT {', '.join(COLUMNS)} FROM sessions_before"))
+            self._rebuild(
+                lambda db: db.execute(
+                    f"SELECT {', '.join(COLUMNS_BEFORE_CHARGERS[:-1])}, NULL, NULL, 0, schedule FROM sessions_before"
+                )
+            )
         self._db.execute(CREATE)
         self._db.execute(PROBE_TABLE)
         self._db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
@@ -159,6 +170,6 @@ class SqliteJournal:
             schedule = json.dumps([[started, power]])
             rows.append(
                 (key, vehicle, energy, minimum, power, 0, started, rowid, state, allocated, delivered, at, started,
-                 ended, schedule)
+                 ended, None, None, 0.0, schedule)
             )  # fmt: skip
         return rows

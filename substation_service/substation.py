@@ -19,13 +19,15 @@ import secrets
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from operator import attrgetter
 
 from grid_common.protocol import (
     Allocation,
     ChargeRequest,
+    ChargerLink,
     LoadReport,
+    MeterReading,
     SessionReport,
     SessionState,
     new_session_id,
@@ -34,6 +36,7 @@ from substation_service.background import BackgroundDemand
 from substation_service.book import SessionBook
 from substation_service.counters import Counters
 from substation_service.journal import Journal, JournalError, JournalWriter, NoJournal
+from substation_service.meter import MeterSettings, counted_kw, lapse, read
 from substation_service.policy import TOLERANCE_KW, Grid, policy_for
 from substation_service.reports import Snapshot, estimated_starts, fairness, load_report, session_report
 from substation_service.sessions import (
@@ -69,6 +72,7 @@ class Substation:
         queue_limit: int = 100,
         history_limit: int = 10_000,
         journal: Journal | None = None,
+        meters: MeterSettings | None = None,
         now: float = 0.0,
     ) -> None:
         self.name = name
@@ -82,6 +86,7 @@ class Substation:
         self.policy = policy_for(allocation, self.grid)
         self.allocation = self.policy.kind
         self.queue_limit = queue_limit
+        self.meters = meters or MeterSettings()
         self.counters = Counters()
         self.journal = JournalWriter(journal or NoJournal())
         self.book = SessionBook(self.policy, time_scale, history_limit, self.journal, self.counters)
@@ -99,6 +104,11 @@ class Substation:
         # Whether the journal's sessions were read: until they are, nothing is admitted, read or changed.
         self.sessions_known = False
         self._restore(now)
+
+    @property
+    def background_day_peak_kw(self) -> float:
+        """The background's highest over a whole day."""
+        return self.background.peak_kw * self.background.profile.peak_between(0.0, 24.0)
 
     @property
     def journal_error(self) -> str | None:
@@ -150,6 +160,7 @@ class Substation:
         others_ev_power_at_most: float | None = None,
         others_sessions_at_most: int | None = None,
         abandoned: Callable[[], bool] | None = None,
+        charger: ChargerLink | None = None,
     ) -> Admitted | Queued | Refused | Outdated | Abandoned:
         """Start the session if it fits now; else queue it if it asked to wait and the queue has room.
 
@@ -168,7 +179,7 @@ class Substation:
             now = self._advance(now)
             existing = None if session_id is None else self.book.get(session_id)
             if existing is not None:
-                if not existing.same_request(request, max_kw):
+                if not existing.same_request(request, max_kw, None if charger is None else charger.charger_id):
                     raise SessionConflict(existing.session_id)
                 kind = Queued if existing.state == SessionState.QUEUED else Admitted
                 return kind(self._session_report(existing, now), self._report(now, placed_by), replayed=True)
@@ -185,8 +196,12 @@ class Substation:
                 request.min_power_kw, max_kw, request.priority, requested_at=now, sequence=self._arrivals,
                 delivered_at=now, placed_by=placed_by,
             )  # fmt: skip
+            if charger is not None:
+                session.charger_id, session.transaction_id = charger.charger_id, charger.transaction_id
+                session.failsafe_kw = charger.failsafe_kw
             needed_kw = self.policy.needed_kw(session)
-            if not self._blocked(session.priority) and self.policy.fits(book.totals.committed_kw, session, now):
+            committed_kw = book.totals.committed_kw + self._silent_chargers_kw(now)
+            if not self._blocked(session.priority) and self.policy.fits(committed_kw, session, now):
                 if outdated:
                     return Outdated(outdated, self._report(now, placed_by))
                 return self._begin(session, now)
@@ -298,8 +313,18 @@ class Substation:
             self._reallocate(moment, step_s)
 
     def _step_headroom(self, moment: float, step_s: float) -> float:
-        """What the sessions may draw together over the step from `moment`: capacity less the background's peak."""
-        return max(0.0, self.capacity_kw - self.background.peak_between(moment, moment + step_s))
+        """What the sessions may draw together over the step from `moment`: capacity less the background's peak,
+        and less what silent chargers may draw on their own."""
+        peak = self.background.peak_between(moment, moment + step_s)
+        return max(0.0, self.capacity_kw - peak - self._silent_chargers_kw(moment))
+
+    def _silent_chargers_kw(self, moment: float) -> float:
+        """What chargers whose meters are silent may draw on their own (their default profiles), kept apart from
+        what is shared: their limits may not reach them, so they may draw that beside whatever they were given."""
+        meters = self.meters
+        return sum(
+            s.failsafe_kw for s in self.book.on_chargers.values() if s.failsafe_kw and not s.meter.fresh(moment, meters)
+        )
 
     def _draws_max(self, max_sum_kw: float, paused: int, headroom: float) -> bool:
         """Whether every started session draws its maximum over the next step, their maxima summing to
@@ -313,6 +338,9 @@ class Substation:
         began = time.perf_counter()
         step_s = step_s or self.step_s
         self._account(moment)
+        for session in self.book.metered.values():
+            if lapse(session, moment, self.meters):
+                self._all_at_max = False  # its share comes back: share anew
         headroom = self._step_headroom(moment, step_s)
         book, totals = self.book, self.book.totals
         paused_before = totals.paused - len(book.fresh)  # the fresh ones are at 0 kW only until now
@@ -343,9 +371,59 @@ class Substation:
         if moment <= self._accounted_until:
             return
         background_peak = self.background.peak_between(self._accounted_until, moment)
-        if self.book.totals.ev_power_kw + background_peak > self.capacity_kw + TOLERANCE_KW:
+        if self.counted_ev_power_kw(moment) + background_peak > self.capacity_kw + TOLERANCE_KW:
             self.counters.overload_seconds += moment - self._accounted_until
         self._accounted_until = moment
+
+    def counted_ev_power_kw(self, moment: float) -> float:
+        """The EV power capacity is checked against: the limits, but what metered cars draw where that is known
+        (meter.py), and for a silent charger the more of its limit and its default."""
+        power = self.book.totals.ev_power_kw
+        meters = self.meters
+        for session in self.book.on_chargers.values():
+            if session.meter.fresh(moment, meters):
+                power += counted_kw(session, moment, meters) - session.allocated_kw
+            else:
+                power += max(0.0, session.failsafe_kw - session.allocated_kw)
+        return power
+
+    def read_meters(self, readings: Iterable[MeterReading], now: float) -> list[str]:
+        """What chargers' meters read now: power drawn, and energy since each session started. A session whose
+        meter shows its energy delivered completes. The ids of sessions this substation does not hold."""
+        with self._lock:
+            self._require_sessions()
+            now = self._advance(now)
+            book, unknown, completed = self.book, [], False
+            for reading in readings:
+                session = book.sessions.get(reading.session_id)
+                if session is None:
+                    unknown.append(reading.session_id)
+                    continue
+                if not session.started:
+                    continue  # a queued car draws nothing, whatever its meter says
+                if read(session, reading.power_kw, now, self.meters):
+                    self._all_at_max = False  # capped or uncapped: the next step shares anew
+                book.meter(session, reading.energy_kwh, now)
+                if session.delivered_kwh >= session.energy_kwh:
+                    self._account(now)
+                    book.finish(session, SessionState.COMPLETED, now)
+                    self.counters.completed += 1
+                    completed = True
+            if completed:
+                self._reallocate(now)
+            return unknown
+
+    def charger_feed(self, since: int, now: float) -> tuple[int, list[SessionReport]]:
+        """Sessions on chargers that changed since change number `since` (0: all there are), and the latest
+        change's number: what the OCPP service polls to send limits down."""
+        with self._lock:
+            self._require_sessions()
+            now = self._advance(now)
+            book = self.book
+            changed = [key for key, number in book.charger_changes.items() if number > since]
+            reports = [self._session_report(session, now, estimate=False) for key in changed
+                       if (session := book.get(key)) is not None]  # fmt: skip
+            return book.change_count, reports
 
     def _restore(self, now: float) -> None:
         """Take back every session the journal kept: a restarted process knows what it knew, then catches up
@@ -366,9 +444,9 @@ class Substation:
         """What admission could still count for new sessions now."""
         return self.grid.admission_headroom_kw(now) - self.book.totals.committed_kw
 
-    def _session_report(self, session: Session, now: float) -> SessionReport:
+    def _session_report(self, session: Session, now: float, *, estimate: bool = True) -> SessionReport:
         position = estimated_start = None
-        if session.state == SessionState.QUEUED:
+        if estimate and session.state == SessionState.QUEUED:
             queue = self.book.queue
             position = queue.index(session) + 1
             estimated_start = estimated_starts(

@@ -7,7 +7,9 @@ Who speaks what:
 - an EV, the gateway and the balancer: a ChargeRequest (charge_request.py);
 - the balancer to a substation: an Admission (a ChargeRequest and the session id the balancer chose);
 - a substation to the balancer: a LoadReport (load_report.py: polled, and in every admission answer);
-- every service to its caller: a session (session_report.py).
+- every service to its caller: a session (session_report.py);
+- the OCPP service and a substation: the charger a session is plugged into (charger_link.py), meter readings
+  and the feed of sessions on chargers (charger.py).
 """
 
 from grid_common.protocol.charge_request import (
@@ -25,7 +27,19 @@ from grid_common.protocol.charge_request import (
     admission_body,
     parse_admission,
     parse_charge_request,
+    parse_charger_admission,
 )
+from grid_common.protocol.charger import (
+    ChargerFeed,
+    ChargerId,
+    MeterAnswer,
+    MeterReading,
+    MeterReadings,
+    decode_charger_feed,
+    decode_meter_readings,
+    is_charger_id,
+)
+from grid_common.protocol.charger_link import ChargerLink
 from grid_common.protocol.headers import (
     BALANCER_ID,
     IDEMPOTENCY_KEY,
@@ -39,6 +53,7 @@ from grid_common.protocol.headers import (
 from grid_common.protocol.load_report import ALLOCATIONS, MAX_COUNT, Allocation, LoadReport, MalformedReport
 from grid_common.protocol.names import (
     BALANCER_ID_PATTERN,
+    CHARGER_ID_PATTERN,
     SESSION_EXISTS,
     SESSION_ID_PATTERN,
     SESSION_TOKEN_PATTERN,
@@ -73,15 +88,70 @@ from grid_common.protocol.session_report import (
 )
 
 __all__ = [
-    "ADMISSION_ANSWER_SCHEMA", "ADMISSION_SCHEMA", "ALLOCATIONS", "BALANCER_ID", "BALANCER_ID_PATTERN",
-    "CHARGE_REQUEST_FIELDS", "CHARGE_REQUEST_SCHEMA", "COMPONENTS", "DEFAULT_ENERGY_KWH", "DEFAULT_MAX_POWER_KW",
-    "DEFAULT_MIN_POWER_KW", "IDEMPOTENCY_KEY", "IDEMPOTENCY_KEY_MAX_LENGTH", "IDEMPOTENT_REPLAYED",
-    "LOAD_REPORT_SCHEMA", "MAX_COUNT", "MAX_ENERGY_KWH", "MAX_POWER_KW", "MIN_POWER_KW",
-    "OTHERS_EV_POWER_CONDITION", "OTHERS_SESSIONS_CONDITION", "PRIORITIES", "REQUEST_DEADLINE", "SESSION_EXISTS",
-    "SESSION_ID_PATTERN", "SESSION_SCHEMA", "SESSION_STATES", "SESSION_TOKEN", "SESSION_TOKEN_PATTERN",
-    "SUBSTATION_NAME_PATTERN", "VEHICLE_ID_PATTERN", "Admission", "AdmissionAnswer", "Allocation",
-    "ChargeRequest", "InvalidRequest", "LoadReport", "MalformedReport", "SchedulePeriod", "SessionJson",
-    "SessionReport", "SessionState", "admission_answer", "admission_body", "is_balancer_id",
-    "is_idempotency_key", "is_session_id", "is_session_report", "is_session_token", "is_substation_name",
-    "iso_utc", "new_session_id", "parse_admission", "parse_charge_request", "substation_of",
+    "ADMISSION_ANSWER_SCHEMA",
+    "ADMISSION_SCHEMA",
+    "ALLOCATIONS",
+    "BALANCER_ID",
+    "BALANCER_ID_PATTERN",
+    "CHARGER_ID_PATTERN",
+    "CHARGE_REQUEST_FIELDS",
+    "CHARGE_REQUEST_SCHEMA",
+    "COMPONENTS",
+    "DEFAULT_ENERGY_KWH",
+    "DEFAULT_MAX_POWER_KW",
+    "DEFAULT_MIN_POWER_KW",
+    "IDEMPOTENCY_KEY",
+    "IDEMPOTENCY_KEY_MAX_LENGTH",
+    "IDEMPOTENT_REPLAYED",
+    "LOAD_REPORT_SCHEMA",
+    "MAX_COUNT",
+    "MAX_ENERGY_KWH",
+    "MAX_POWER_KW",
+    "MIN_POWER_KW",
+    "OTHERS_EV_POWER_CONDITION",
+    "OTHERS_SESSIONS_CONDITION",
+    "PRIORITIES",
+    "REQUEST_DEADLINE",
+    "SESSION_EXISTS",
+    "SESSION_ID_PATTERN",
+    "SESSION_SCHEMA",
+    "SESSION_STATES",
+    "SESSION_TOKEN",
+    "SESSION_TOKEN_PATTERN",
+    "SUBSTATION_NAME_PATTERN",
+    "VEHICLE_ID_PATTERN",
+    "Admission",
+    "AdmissionAnswer",
+    "Allocation",
+    "ChargeRequest",
+    "ChargerFeed",
+    "ChargerId",
+    "ChargerLink",
+    "InvalidRequest",
+    "LoadReport",
+    "MalformedReport",
+    "MeterAnswer",
+    "MeterReading",
+    "MeterReadings",
+    "SchedulePeriod",
+    "SessionJson",
+    "SessionReport",
+    "SessionState",
+    "admission_answer",
+    "admission_body",
+    "decode_charger_feed",
+    "decode_meter_readings",
+    "is_balancer_id",
+    "is_charger_id",
+    "is_idempotency_key",
+    "is_session_id",
+    "is_session_report",
+    "is_session_token",
+    "is_substation_name",
+    "iso_utc",
+    "new_session_id",
+    "parse_admission",
+    "parse_charge_request",
+    "parse_charger_admission",
+    "substation_of",
 ]  # fmt: skip

@@ -13,7 +13,14 @@ from typing import Annotated, Any, TypeVar
 import msgspec
 from msgspec import Meta, Struct
 
-from grid_common.protocol.names import SESSION_ID_PATTERN, VEHICLE_ID_PATTERN, is_session_id
+from grid_common.protocol.charger_link import ChargerLink
+from grid_common.protocol.names import (
+    CHARGER_ID_PATTERN,
+    SESSION_ID_PATTERN,
+    TRANSACTION_ID_PATTERN,
+    VEHICLE_ID_PATTERN,
+    is_session_id,
+)
 
 DEFAULT_ENERGY_KWH = 11.0
 DEFAULT_MAX_POWER_KW = 11.0
@@ -69,9 +76,17 @@ class ChargeRequest(Struct, frozen=True, forbid_unknown_fields=True):
 
 
 class Admission(ChargeRequest, frozen=True, forbid_unknown_fields=True):
-    """A ChargeRequest, and the session id the balancer chose (the same id again: the same session)."""
+    """A ChargeRequest, and the session id the balancer chose (the same id again: the same session); from the
+    OCPP service also the charger the car is plugged into, its transaction, and the charger's default power."""
 
     session_id: Annotated[str, Meta(pattern=SESSION_ID_PATTERN.pattern)] | None = None
+    charger_id: Annotated[str, Meta(pattern=CHARGER_ID_PATTERN.pattern)] | None = None
+    transaction_id: Annotated[
+        Annotated[str, Meta(pattern=TRANSACTION_ID_PATTERN.pattern)] | None, Meta(description="With charger_id.")
+    ] = None
+    failsafe_kw: Annotated[
+        float, Meta(ge=0, le=MAX_POWER_KW, description="With charger_id: what it draws on its own (its default).")
+    ] = 0.0
 
 
 # --- checking a request field by field, from its declaration --------------------------------------------
@@ -210,16 +225,42 @@ def admission_body(request: ChargeRequest, session_id: str) -> dict:
     return {**request.to_json(), "session_id": session_id}
 
 
+ADMISSION_FIELDS = frozenset({"session_id", "charger_id", "transaction_id", "failsafe_kw"})
+_CHARGER_ID_CHECK = _text_check(CHARGER_ID_PATTERN.pattern, "must be 1-48 letters, digits and . _ : - (not first)")
+_TRANSACTION_ID_CHECK = _text_check(TRANSACTION_ID_PATTERN.pattern, "must be 1-36 letters, digits and . _ : -")
+_FAILSAFE_CHECK = _number_check(None, MAX_POWER_KW)
+
+
 def parse_admission(body: object) -> tuple[ChargeRequest, str | None]:
     """The request and the session id the balancer chose for it, if it chose one."""
-    session_id = body.get("session_id") if isinstance(body, dict) else None
+    request, session_id, _ = parse_charger_admission(body)
+    return request, session_id
+
+
+def parse_charger_admission(body: object) -> tuple[ChargeRequest, str | None, ChargerLink | None]:
+    """The request, the session id chosen for it if any, and the charger the car is plugged into if any."""
+    fields = body if isinstance(body, dict) else {}
+    session_id = fields.get("session_id")
     request_errors: list[dict] = []
     try:
-        request = parse_charge_request(body, extra_fields=frozenset({"session_id"}))
+        request = parse_charge_request(body, extra_fields=ADMISSION_FIELDS)
     except InvalidRequest as error:
         request_errors = error.errors
-    if isinstance(body, dict) and "session_id" in body and not is_session_id(session_id):
+    if "session_id" in fields and not is_session_id(session_id):
         request_errors.append({"field": "session_id", "message": "must look like <substation>.<token>"})
+    link_values: dict[str, Any] = {}
+    for field, check in (
+        ("charger_id", _CHARGER_ID_CHECK),
+        ("transaction_id", _TRANSACTION_ID_CHECK),
+        ("failsafe_kw", _FAILSAFE_CHECK),
+    ):
+        if fields.get(field) is not None:
+            kept, wrong = check(fields[field]) if fields[field] != 0 else (0.0, None)
+            if wrong is None:
+                link_values[field] = kept
+            else:
+                request_errors.append({"field": field, "message": wrong})
     if request_errors:
         raise InvalidRequest(request_errors)
-    return request, session_id
+    link = ChargerLink(**link_values) if "charger_id" in link_values else None
+    return request, session_id, link

@@ -17,6 +17,10 @@ SUBSTATION_NAME_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,63}$")
 VEHICLE_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$")
 BALANCER_ID_PATTERN = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 SESSION_TOKEN_PATTERN = re.compile(r"^[A-Za-z0-9]{8,64}$")
+# OCPP 1.6's chargeBoxIdentity is at most 48 characters; the path segment it comes in is checked against this.
+CHARGER_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,47}$")
+# 1.6 numbers its transactions (an integer), 2.0.1 names them (a string of at most 36 characters).
+TRANSACTION_ID_PATTERN = re.compile(r"^[A-Za-z0-9._:-]{1,36}$")
 # `<substation name>.<token>`: any balancer routes a session by its prefix, without shared state.
 SESSION_ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,63}\.[A-Za-z0-9]{8,64}$")
 # The `reason` of a substation's 409 for a session id it holds for another request: unlike a full substation's

@@ -8,6 +8,7 @@ import json
 import msgspec
 
 from grid_common.protocol.charge_request import Admission, ChargeRequest
+from grid_common.protocol.charger import ChargerFeed, MeterAnswer, MeterReadings
 from grid_common.protocol.load_report import LoadReport
 from grid_common.protocol.session_report import AdmissionAnswer, SessionJson
 
@@ -19,7 +20,8 @@ REF = "#/components/schemas/{name}"
 def component_schemas() -> dict[str, dict]:
     """Every message's schema, and the schemas they refer to, by component name."""
     _, components = msgspec.json.schema_components(
-        [ChargeRequest, Admission, AdmissionAnswer, SessionJson, LoadReport], ref_template=REF
+        [ChargeRequest, Admission, AdmissionAnswer, SessionJson, LoadReport, ChargerFeed, MeterReadings, MeterAnswer],
+        ref_template=REF,
     )
     text = json.dumps(components)
     for name, public in NAMES.items():

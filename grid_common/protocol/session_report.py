@@ -4,6 +4,7 @@ OCPP charging schedule), whose declaration makes its JSON Schema."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Annotated, Any, Literal, TypeGuard
@@ -84,6 +85,9 @@ class SessionJson(Struct):
     estimated_end: EstimatedEnd
     ended_at: Moment | None
     charging_schedule: ChargingSchedule | None
+    charger_id: Annotated[str | None, Meta(description="The charger it is plugged into (OCPP); null if none.")]
+    transaction_id: Annotated[str | None, Meta(description="Its transaction at that charger.")]
+    measured_kw: Annotated[float | None, Meta(description="What the charger's meter read last; null if none.")]
 
 
 @dataclass(frozen=True)
@@ -105,6 +109,9 @@ class SessionReport:
     position: int | None = None
     estimated_start: float | None = None
     schedule: tuple[SchedulePeriod, ...] = ()
+    charger_id: str | None = None
+    transaction_id: str | None = None
+    measured_kw: float | None = None
 
     def wire(self) -> SessionJson:
         allocated = round(self.allocated_kw, 6)
@@ -128,6 +135,9 @@ class SessionReport:
             estimated_end=iso_utc(self.estimated_end),
             ended_at=iso_utc(self.ended_at),
             charging_schedule=self.ocpp_schedule(),
+            charger_id=self.charger_id,
+            transaction_id=self.transaction_id,
+            measured_kw=None if self.measured_kw is None else round(self.measured_kw, 3),
         )
 
     def to_json(self) -> dict:
@@ -146,12 +156,23 @@ class SessionReport:
         return ChargingSchedule(
             start_schedule=iso_utc(start),  # type: ignore[arg-type]
             charging_rate_unit="W",
-            charging_schedule_period=[
-                ChargingSchedulePeriod(round(period.start - start), round(period.limit_kw * 1000, 1))
-                for period in self.schedule
-            ],
+            charging_schedule_period=whole_second_periods(start, self.schedule),
             min_charging_rate=round(self.min_power_kw * 1000, 1),
         )
+
+
+def whole_second_periods(start: float, schedule: Iterable[SchedulePeriod]) -> list[ChargingSchedulePeriod]:
+    """OCPP's periods: whole seconds from `start`, the first at 0, strictly increasing (a charger rejects a
+    schedule whose startPeriod repeats). Limits set within one second are one period: the last of them."""
+    periods: list[ChargingSchedulePeriod] = []
+    for period in schedule:
+        offset = max(0, round(period.start - start))
+        limit = round(period.limit_kw * 1000, 1)
+        if periods and offset <= periods[-1].start_period:
+            periods[-1].limit = limit
+        else:
+            periods.append(ChargingSchedulePeriod(offset, limit))
+    return periods
 
 
 def is_session_report(body: object) -> TypeGuard[dict[str, Any]]:

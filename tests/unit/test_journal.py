@@ -6,12 +6,16 @@ import sqlite3
 
 import pytest
 
-from grid_common.protocol import SessionState
+from grid_common.protocol import ChargerLink, SessionState
 from substation_service.sessions import Admitted, Queued, Refused
-from substation_service.sqlite_journal import CREATE, SCHEMA_VERSION, SqliteJournal
+from substation_service.sqlite_journal import COLUMNS_BEFORE_CHARGERS, CREATE, SCHEMA_VERSION, SqliteJournal
 from substation_service.substation import Substation
 from tests.helpers import charge
 from tests.substations import make_substation
+
+CREATE_BEFORE_CHARGERS = CREATE.replace(
+    " charger_id TEXT, transaction_id TEXT, failsafe_kw REAL NOT NULL DEFAULT 0,", ""
+)
 
 QUEUED, CHARGING, PAUSED, COMPLETED, STOPPED = (
     SessionState.QUEUED,
@@ -138,9 +142,9 @@ def test_a_journal_of_schema_2_is_rebuilt_keyed_by_session_id_alone_and_keeps_ev
     sessions = [before.admit(charge(f"EV-{n}", 11, 11), now=n).session for n in range(3)]
     before.stop(sessions[1].session_id, now=4)
     db = sqlite3.connect(path, isolation_level=None)
-    db.execute("ALTER TABLE sessions RENAME TO sessions_3")  # as schema 2 kept them: a rowid table
-    db.execute(CREATE.removesuffix(" WITHOUT ROWID"))
-    db.execute("INSERT INTO sessions SELECT * FROM sessions_3")
+    db.execute("ALTER TABLE sessions RENAME TO sessions_3")  # as schema 2 kept them: a rowid table, no chargers
+    db.execute(CREATE_BEFORE_CHARGERS.removesuffix(" WITHOUT ROWID"))
+    db.execute(f"INSERT INTO sessions SELECT {', '.join(COLUMNS_BEFORE_CHARGERS)} FROM sessions_3")
     db.execute("DROP TABLE sessions_3")
     db.execute("PRAGMA user_version = 2")
     db.close()
@@ -149,10 +153,30 @@ def test_a_journal_of_schema_2_is_rebuilt_keyed_by_session_id_alone_and_keeps_ev
     states = [after.session(s.session_id, 5).state for s in sessions]
     assert states == [CHARGING, STOPPED, CHARGING]
     db = sqlite3.connect(path)
-    assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
+    assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 4
     with pytest.raises(sqlite3.OperationalError, match="rowid"):
         db.execute("SELECT rowid FROM sessions")
     assert db.execute("SELECT count(*) FROM sqlite_master WHERE name = 'sessions_before'").fetchone()[0] == 0
+
+
+def test_a_journal_of_schema_3_takes_its_sessions_over_as_on_no_charger_and_keeps_a_chargers_session(tmp_path):
+    path = tmp_path / "sessions.sqlite3"
+    before = substation_on(path, now=0)
+    session = before.admit(charge("EV-1", 11, 11), now=0).session
+    db = sqlite3.connect(path, isolation_level=None)
+    db.execute("ALTER TABLE sessions RENAME TO sessions_4")
+    db.execute(CREATE_BEFORE_CHARGERS)
+    db.execute(f"INSERT INTO sessions SELECT {', '.join(COLUMNS_BEFORE_CHARGERS)} FROM sessions_4")
+    db.execute("DROP TABLE sessions_4")
+    db.execute("PRAGMA user_version = 3")
+    db.close()
+
+    after = substation_on(path, now=1)
+    kept = after.session(session.session_id, 1)
+    assert kept.state == CHARGING and kept.charger_id is None
+    plugged = after.admit(charge("EV-2", 11, 11), now=1, charger=ChargerLink("s1-cp1", "17", 7.5)).session
+    again = substation_on(path, now=2).session(plugged.session_id, 2)
+    assert (again.charger_id, again.transaction_id) == ("s1-cp1", "17")
 
 
 class CountingJournal(SqliteJournal):

@@ -1,0 +1,66 @@
+"""What the OCPP service and a substation say to each other about chargers: which charger a session is plugged
+into (sent with its admission), what the chargers' meters read (`POST /meters`), and the sessions on chargers
+that changed (`GET /chargers/feed`), from which the OCPP service sends limits down."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import msgspec
+from msgspec import Meta, Struct
+
+from grid_common.protocol.load_report import KW
+from grid_common.protocol.names import CHARGER_ID_PATTERN, TRANSACTION_ID_PATTERN, SessionId, SubstationName
+from grid_common.protocol.session_report import SessionJson
+
+ChargerId = Annotated[str, Meta(pattern=CHARGER_ID_PATTERN.pattern)]
+TransactionId = Annotated[str, Meta(pattern=TRANSACTION_ID_PATTERN.pattern)]
+
+
+def is_charger_id(value: object) -> bool:
+    return isinstance(value, str) and bool(CHARGER_ID_PATTERN.fullmatch(value))
+
+
+class MeterReading(Struct, forbid_unknown_fields=True):
+    session_id: SessionId
+    power_kw: Annotated[float, Meta(ge=0, le=10_000)]
+    energy_kwh: Annotated[float, Meta(ge=0, le=10_000, description="Delivered since the session started.")] | None = (
+        None
+    )
+
+
+# A batch stays under the 16 KiB every request body is held to (grid_common/edge.py): at most about 200 bytes a reading.
+MAX_READINGS = 64
+
+
+class MeterReadings(Struct, forbid_unknown_fields=True):
+    readings: Annotated[list[MeterReading], Meta(max_length=MAX_READINGS)]
+
+
+class MeterAnswer(Struct):
+    unknown: Annotated[list[str], Meta(description="Sessions this substation does not hold (ended, or never).")]
+
+
+class ChargerFeed(Struct):
+    """Sessions on chargers that changed since `since`; `cursor` is what to ask from next time. A different
+    `epoch` (the substation restarted) means: ask again from 0."""
+
+    substation: SubstationName
+    epoch: str
+    cursor: Annotated[int, Meta(ge=0)]
+    capacity_kw: KW
+    background_peak_kw: Annotated[float, Meta(ge=0, description="The background's peak over the day.")]
+    sessions: list[SessionJson]
+
+
+_METER_DECODER = msgspec.json.Decoder(MeterReadings)
+_FEED_DECODER = msgspec.json.Decoder(ChargerFeed)
+
+
+def decode_meter_readings(body: bytes) -> MeterReadings:
+    """msgspec.ValidationError / DecodeError when the body is not one."""
+    return _METER_DECODER.decode(body)
+
+
+def decode_charger_feed(body: bytes) -> ChargerFeed:
+    return _FEED_DECODER.decode(body)

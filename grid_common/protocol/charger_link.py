@@ -1,0 +1,15 @@
+"""Which charger a session's car is plugged into: what the OCPP service sends with an admission."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class ChargerLink:
+    """The charger a session's car is plugged into, its transaction there, and what the charger draws on its
+    own when it hears nothing (its default profile), which the substation counts while its meter is silent."""
+
+    charger_id: str
+    transaction_id: str | None = None
+    failsafe_kw: float = 0.0

@@ -1,0 +1,116 @@
+"""Chargers' meters at the substation (substation_service/meter.py): measured power checked against capacity,
+under-draw given to others and given back, silent chargers counted at their default, energy from the meter,
+the feed of sessions on chargers, and OCPP periods that never repeat."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+
+from grid_common.protocol import ChargerLink, MeterReading, SchedulePeriod, SessionState
+from grid_common.protocol.session_report import whole_second_periods
+from substation_service.meter import MeterSettings
+from tests.helpers import charge
+from tests.substations import make_substation
+
+pytestmark = pytest.mark.unit
+
+METERS = MeterSettings(stale_s=10.0, follow_s=5.0, underdraw_s=10.0, margin_kw=1.0)
+
+
+def on_charger(substation, vehicle: str, now: float, *, max_kw: float = 22.0, failsafe_kw: float = 0.0, **fields):
+    link = ChargerLink(f"cp-{vehicle}", f"tx-{vehicle}", failsafe_kw)
+    return substation.admit(charge(vehicle, 100, max_kw, **fields), now, charger=link).session
+
+
+def test_a_charger_that_draws_more_than_its_limit_shows_as_overload_once_it_had_time_to_follow():
+    substation = make_substation(22.0, meters=METERS, now=0)
+    a = on_charger(substation, "a", 0)
+    b = on_charger(substation, "b", 0)
+    assert substation.session(a.session_id, 0).allocated_kw == pytest.approx(11.0)
+    substation.read_meters([MeterReading(a.session_id, 11.0), MeterReading(b.session_id, 11.0)], 6.0)
+    substation.advance(8.0)
+    assert substation.counters.overload_seconds == 0
+    substation.read_meters([MeterReading(a.session_id, 16.0), MeterReading(b.session_id, 11.0)], 8.0)
+    substation.advance(12.0)
+    assert substation.counters.overload_seconds == pytest.approx(4.0, abs=1.01), "5 kW over 22 kW, for 4 s"
+
+
+def test_a_silent_meter_counts_at_the_limit_and_the_chargers_default_never_at_zero():
+    substation = make_substation(40.0, charger_kw=40.0, meters=METERS, now=0)
+    a = on_charger(substation, "a", 0, failsafe_kw=10.0, max_kw=11.0, min_power_kw=4.0)
+    # Never read: its charger may draw its default beside its limit, so the others share 10 kW less.
+    assert substation.counted_ev_power_kw(0) == pytest.approx(11.0 + 0.0)  # limit 11 covers a default of 10
+    b = substation.admit(charge("b", 100, 40.0, min_power_kw=4.0), 0).session
+    assert substation.session(b.session_id, 0).allocated_kw == pytest.approx(40 - 10 - 11)
+    substation.read_meters([MeterReading(a.session_id, 2.0)], 1.0)
+    substation.advance(2.0)
+    assert substation.session(b.session_id, 2.0).allocated_kw == pytest.approx(40 - 11), "heard: no reserve"
+    assert substation.counted_ev_power_kw(2.0) == pytest.approx(2.0 + 29.0), "what it draws, measured"
+    substation.advance(12.0)  # 11 s without a reading
+    assert substation.session(b.session_id, 12.0).allocated_kw == pytest.approx(40 - 10 - 11)
+    assert substation.counted_ev_power_kw(12.0) == pytest.approx(11.0 + 19.0), "its limit again, not 2 kW"
+
+
+def test_a_car_that_takes_less_gives_the_rest_to_the_others_and_gets_it_back_when_it_draws_more():
+    substation = make_substation(22.0, meters=METERS, now=0)
+    a = on_charger(substation, "a", 0)
+    b = on_charger(substation, "b", 0)
+    for second in range(0, 12):
+        substation.read_meters([MeterReading(a.session_id, 3.0), MeterReading(b.session_id, 11.0)], float(second))
+    substation.advance(13.0)
+    a_now, b_now = (substation.session(s.session_id, 13.0) for s in (a, b))
+    assert a_now.allocated_kw == pytest.approx(4.0), "what it draws and a 1 kW margin"
+    assert b_now.allocated_kw == pytest.approx(18.0)
+    substation.read_meters([MeterReading(a.session_id, 3.8), MeterReading(b.session_id, 18.0)], 14.0)
+    substation.advance(15.0)
+    assert substation.session(a.session_id, 15.0).allocated_kw == pytest.approx(11.0), "its share back"
+
+
+def test_energy_comes_from_the_meter_and_a_session_whose_meter_shows_it_all_completes():
+    substation = make_substation(22.0, meters=METERS, now=0)
+    a = substation.admit(charge("a", 5.0, 11.0), 0, charger=ChargerLink("cp-a", "1")).session
+    substation.read_meters([MeterReading(a.session_id, 7.0, energy_kwh=1.25)], 1.0)
+    assert substation.session(a.session_id, 1.0).energy_delivered_kwh == pytest.approx(1.25)
+    assert substation.session(a.session_id, 1.0).measured_kw == 7.0
+    unknown = substation.read_meters([MeterReading(a.session_id, 7.0, 5.0), MeterReading("s1.0000000000", 1)], 2.0)
+    assert unknown == ["s1.0000000000"]
+    assert substation.session(a.session_id, 2.0).state == SessionState.COMPLETED
+
+
+def test_the_feed_shows_sessions_on_chargers_that_changed_since_a_cursor():
+    substation = make_substation(22.0, meters=METERS, now=0)
+    substation.admit(charge("plain", 100, 11.0), 0)  # on no charger: never in the feed
+    a = on_charger(substation, "a", 0)
+    cursor, sessions = substation.charger_feed(0, 0)
+    assert [s.session_id for s in sessions] == [a.session_id] and sessions[0].charger_id == "cp-a"
+    assert substation.charger_feed(cursor, 0.5) == (cursor, [])
+    b = on_charger(substation, "b", 1.0)  # a's limit falls as b shares
+    cursor_2, sessions = substation.charger_feed(cursor, 1.0)
+    assert cursor_2 > cursor and {s.session_id for s in sessions} == {a.session_id, b.session_id}
+    substation.stop(a.session_id, 2.0)
+    _, sessions = substation.charger_feed(cursor_2, 2.0)
+    assert {(s.session_id, s.state) for s in sessions} >= {(a.session_id, SessionState.STOPPED)}
+
+
+def test_a_restarted_substation_takes_a_chargers_energy_from_its_meter_not_from_a_replay(tmp_path):
+    from substation_service.sqlite_journal import SqliteJournal
+
+    path = str(tmp_path / "s.sqlite3")
+    before = make_substation(22.0, meters=METERS, journal=SqliteJournal(path), now=0)
+    a = on_charger(before, "a", 0, max_kw=11.0)
+    before.read_meters([MeterReading(a.session_id, 11.0, energy_kwh=0.5)], 1.0)
+    after = make_substation(22.0, meters=METERS, journal=SqliteJournal(path), now=30.0)
+    # 29 s at 11 kW would be 32 kWh of replay; the meter has said nothing since.
+    assert after.session(a.session_id, 30.0).energy_delivered_kwh < 1.0
+    after.read_meters([MeterReading(a.session_id, 11.0, energy_kwh=2.0)], 31.0)
+    assert after.session(a.session_id, 31.0).energy_delivered_kwh == pytest.approx(2.0)
+
+
+def test_ocpp_periods_start_at_0_and_increase_strictly_when_limits_change_within_a_second():
+    schedule = [SchedulePeriod(100.0, 11), SchedulePeriod(100.3, 7), SchedulePeriod(100.6, 5), SchedulePeriod(101.2, 6)]
+    periods = whole_second_periods(100.0, schedule)
+    assert [(p.start_period, p.limit) for p in periods] == [(0, 7000.0), (1, 6000.0)]
+    starts = [p.start_period for p in periods]
+    assert starts[0] == 0 and all(a < b for a, b in itertools.pairwise(starts))
