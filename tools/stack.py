@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import signal
+import sys
 import time
 import urllib.request
 from collections.abc import Callable
@@ -154,6 +155,17 @@ class Stack:
         )
         wait_for(lambda: balancer_sees_all_healthy(balancer.url), 10, "the balancer sees every substation")
         return Grid(substations, balancer, self.gateway(balancer.url, **(gateway_env or {})))
+
+    def ocpp(self, substations: dict[str, RunningService | str], name: str = "ocpp", *, port: int | None = None,
+             wait: bool = True, **env: str) -> RunningService:  # fmt: skip
+        """The OCPP service (asyncio, not gunicorn) for the given substations, on a loopback port."""
+        port = port or free_port()
+        listing = ",".join(f"{key}={s if isinstance(s, str) else s.url}" for key, s in substations.items())
+        settings = {"SUBSTATIONS": listing, "OCPP_HOST": "127.0.0.1", "OCPP_PORT": str(port),
+                    **self.defaults.get("ocpp", {}), **{k: str(v) for k, v in env.items()}}  # fmt: skip
+        process = self.run(name, [sys.executable, "-m", "ocpp_service"], settings,
+                           f"http://127.0.0.1:{port}/healthz", wait=wait)  # fmt: skip
+        return RunningService(name, port, process)
 
     def wait_healthy(self, timeout_s: float = 30.0) -> None:
         for process in self.started:

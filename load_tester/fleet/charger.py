@@ -53,6 +53,7 @@ from load_tester.fleet.v201 import V201Session
 LOGGER = logging.getLogger(__name__)
 T = TypeVar("T")
 
+START_WAIT_S = 2.0  # what a TxProfile that came with a start's answer waits for the start to be done
 HEARTBEAT_MAX_S = 60.0  # whatever interval the CSMS answers, a heartbeat at least this often
 BOOT_RETRY_S = 10.0  # after a Pending boot whose answer gives no interval
 BOOT_ATTEMPTS = 10
@@ -721,8 +722,10 @@ class SimulatedCharger:
         starting = self._starting
         if starting is not None and summary.purpose == Purpose.TX.value:
             # A TxProfile right after our StartTransaction's answer: its id is known once the start is done.
+            # Briefly: this handler holds the connection's read loop, so a CSMS that sent the profile before
+            # the answer would have it wait for an answer it cannot read.
             with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(self.response_timeout_s):
+                async with asyncio.timeout(min(self.response_timeout_s, START_WAIT_S)):
                     await asyncio.shield(starting)
         now = self.clock()
         reason: str | None = None

@@ -311,7 +311,9 @@ class ProfileStore:
         return self.max_current_a * min(self.phases, phases_in_use) * voltage
 
     def limit_w(self, now: float, phases_in_use: int = 3, voltage: float = DEFAULT_VOLTAGE) -> float:
-        """The composite limit in watts at `now`: the winner of each purpose, the lowest across purposes."""
+        """The composite limit in watts at `now`: the winner of each purpose (the highest stack level in force);
+        a transaction's TxProfile overrules the TxDefaultProfile (OCPP 1.6 3.13.2, 2.0.1 K01), and the station
+        maximum caps whichever applies."""
         limit = self.max_w(phases_in_use, voltage)
         winners: dict[Purpose, tuple[tuple[int, bool], float]] = {}
         for entry in self._installed:
@@ -324,6 +326,8 @@ class ProfileStore:
             rank = (profile.stack_level, profile.connector_id != 0)
             if profile.purpose not in winners or rank > winners[profile.purpose][0]:
                 winners[profile.purpose] = (rank, _watts(profile.unit, period, phases_in_use, voltage))
+        if Purpose.TX in winners:
+            winners.pop(Purpose.TX_DEFAULT, None)
         for _, watts in winners.values():
             limit = min(limit, watts)
         return limit

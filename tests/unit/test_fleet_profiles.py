@@ -105,15 +105,18 @@ def test_a_connector_profile_beats_a_station_wide_one_of_the_same_level():
     assert store.limit_w(T0, 3, V) == pytest.approx(watts(20))
 
 
-def test_across_purposes_the_lowest_wins():
+def test_a_tx_profile_overrules_the_default_and_the_station_maximum_caps_both():
     store = ProfileStore()
     store.begin_transaction("tx-1", T0)
     store.install(profile(1, purpose=Purpose.STATION_MAX, connector_id=0, limits=((0, 20.0),)), T0)
     store.install(profile(2, purpose=Purpose.TX_DEFAULT, limits=((0, 16.0),)), T0)
+    assert store.limit_w(T0 + 1, 3, V) == pytest.approx(watts(16)), "no TxProfile: the default"
     store.install(profile(3, purpose=Purpose.TX, limits=((0, 25.0),), kind=ProfileKind.RELATIVE, start=None), T0)
-    assert store.limit_w(T0 + 1, 3, V) == pytest.approx(watts(16))
+    assert store.limit_w(T0 + 1, 3, V) == pytest.approx(watts(20)), "the TxProfile's 25 A, capped at 20"
+    store.install(profile(5, purpose=Purpose.TX, limits=((0, 18.0),), kind=ProfileKind.RELATIVE, start=None), T0)
+    assert store.limit_w(T0 + 1, 3, V) == pytest.approx(watts(18)), "above the default: it overrules it"
     store.install(profile(4, purpose=Purpose.STATION_MAX, connector_id=0, limits=((0, 6.0),)), T0)  # same level
-    assert [p.id for p in store.profiles] == [2, 3, 4]  # 4 replaced 1: same purpose, level and connector
+    assert [p.id for p in store.profiles] == [2, 5, 4]  # 4 replaced 1 (5 replaced 3): same purpose, level, connector
     assert store.limit_w(T0 + 1, 3, V) == pytest.approx(watts(6))
 
 

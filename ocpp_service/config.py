@@ -1,0 +1,69 @@
+"""The OCPP service's settings, from environment variables, checked at start with every error named at once."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+
+from grid_common.settings import EnvReader
+from load_balancer.config import parse_substations
+
+
+class Authentication(StrEnum):
+    NONE = "none"  # any registered charger may connect: the default local set-up
+    BASIC = "basic"  # OCPP security profile 1: HTTP Basic, a password per charger (from the registry)
+
+
+@dataclass(frozen=True)
+class OcppConfig:
+    substations: tuple[tuple[str, str], ...]  # (name, base URL)
+    host: str = "0.0.0.0"
+    port: int = 9000
+    # A JSON file of chargers (registry.py); empty: ten public and three fleet chargers per substation.
+    registry: str = ""
+    chargers_per_substation: int = 10
+    fleet_chargers_per_substation: int = 3
+    authentication: Authentication = Authentication.NONE
+    # Wall seconds a TxProfile stays valid unless renewed: how long a charger that hears nothing more keeps its
+    # last limit before it falls back to its safe default.
+    profile_validity_s: float = 60.0
+    # How often each substation's feed of changed sessions is read: well within an allocation step (1 s).
+    feed_interval_s: float = 0.25
+    # How often meter readings are sent on to the substations, batched.
+    meter_flush_s: float = 1.0
+    # The energy a car that says nothing of its needs asks for (OCPP 1.6 never says): it charges until unplugged.
+    session_energy_kwh: float = 80.0
+    http_timeout_s: float = 2.0
+    voltage_v: float = 230.0
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> OcppConfig:
+        env = EnvReader(environ)
+        substations = parse_substations(env.string("SUBSTATIONS", required=True), env.errors)
+        config = cls(
+            substations=tuple(substations),
+            host=env.string("OCPP_HOST", cls.host),
+            port=env.integer("OCPP_PORT", cls.port, minimum=1, maximum=65535),
+            registry=env.string("CHARGER_REGISTRY", cls.registry),
+            chargers_per_substation=env.integer("CHARGERS_PER_SUBSTATION", cls.chargers_per_substation, minimum=0),
+            fleet_chargers_per_substation=env.integer(
+                "FLEET_CHARGERS_PER_SUBSTATION", cls.fleet_chargers_per_substation, minimum=0
+            ),
+            authentication=Authentication(
+                env.choice("OCPP_AUTH", cls.authentication, tuple(kind.value for kind in Authentication))
+            ),
+            profile_validity_s=env.number("PROFILE_VALIDITY_S", cls.profile_validity_s, minimum=5, maximum=86400),
+            feed_interval_s=env.number("FEED_INTERVAL_S", cls.feed_interval_s, minimum=0.05, maximum=10),
+            meter_flush_s=env.number("METER_FLUSH_S", cls.meter_flush_s, minimum=0.05, maximum=60),
+            session_energy_kwh=env.number("SESSION_ENERGY_KWH", cls.session_energy_kwh, minimum=0.1, maximum=250),
+            http_timeout_s=env.number("HTTP_TIMEOUT_S", cls.http_timeout_s, minimum=0.1, maximum=60),
+            voltage_v=env.number("VOLTAGE_V", cls.voltage_v, minimum=100, maximum=400),
+        )
+        if config.registry and not Path(config.registry).is_file():
+            env.errors.append(f"CHARGER_REGISTRY {config.registry!r}: no such file")
+        if not substations and not env.errors:
+            env.errors.append("SUBSTATIONS must name at least one substation: name=http://host:port,...")
+        env.check("ocpp_service")
+        return config

@@ -1,0 +1,438 @@
+"""The central system's state and its loops, whatever the protocol version: every registered charger's link
+(connected or not, its transaction, the session it is at the substation, what it was told last), the feeds of
+the substations' changes that send limits down, and the meter readings that go up.
+
+Each charger has one sender task: it sends the newest limit only (a change superseded before it went out is
+never sent), one call at a time as OCPP wants, and renews the profile before it expires. A handler never waits
+for a charger's answer: the library reads that connection's messages one after another, so a handler that
+called the charger would wait for an answer it cannot read.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from grid_common.protocol import MeterReading, SessionState, new_session_id
+from ocpp_service import metrics
+from ocpp_service.config import OcppConfig
+from ocpp_service.grid_client import GridClient, GridUnavailable
+from ocpp_service.limits import RESOLUTION_A, Profile, limit_a, safe_default_a
+from ocpp_service.meters import Reading
+from ocpp_service.registry import MIN_CURRENT_A, Charger
+
+log = logging.getLogger(__name__)
+
+MAX_READINGS_PER_POST = 64
+RETRY_S = 1.0
+
+
+class ChargerConnection(Protocol):
+    """What the central system asks of a connected charger, in either protocol version."""
+
+    protocol: str
+
+    async def send_profile(self, profile: Profile) -> bool:
+        """Whether the charger accepted it; raises on no answer."""
+        ...
+
+    async def remote_start(self, id_tag: str) -> bool: ...
+
+
+@dataclass
+class Transaction:
+    transaction_id: str
+    session_id: str
+    meter_start_wh: float | None = None
+    id_tag: str = ""
+    admitted: bool = False
+    ended: bool = False
+    # The charger has the answer that started it: only then can a profile for it be understood (a 1.6
+    # charger learns the transaction's id from that answer).
+    announced: bool = False
+
+
+@dataclass
+class Link:
+    """One registered charger, as the central system knows it."""
+
+    charger: Charger
+    connection: ChargerConnection | None = None
+    transaction: Transaction | None = None
+    allocated_kw: float = 0.0  # what its session may draw now (0: queued, paused, or no session yet)
+    state: SessionState | None = None
+    sent: Profile | None = None  # the TxProfile it accepted last
+    default_sent: float | None = None  # the default it accepted last, in A
+    measured_kw: float | None = None
+    changed_at: float = 0.0  # monotonic: when the newest limit was learned
+    wake: asyncio.Event = field(default_factory=asyncio.Event)
+
+    @property
+    def connected(self) -> bool:
+        return self.connection is not None
+
+    @property
+    def protocol(self) -> str | None:
+        return None if self.connection is None else self.connection.protocol
+
+
+@dataclass
+class SubstationFeed:
+    epoch: str = ""
+    cursor: int = 0
+    capacity_kw: float | None = None
+    background_peak_kw: float = 0.0
+    read: bool = False  # read once at least: what it holds is known
+
+
+class Csms:
+    def __init__(self, config: OcppConfig, registry: dict[str, Charger], grid: GridClient) -> None:
+        self.config = config
+        self.grid = grid
+        self.links = {charger_id: Link(charger) for charger_id, charger in registry.items()}
+        self.feeds = {name: SubstationFeed() for name, _ in config.substations}
+        self.per_substation = {name: sum(c.substation == name for c in registry.values()) for name in self.feeds}
+        self.by_session: dict[str, Link] = {}
+        self.pending_meters: dict[str, dict[str, MeterReading]] = {name: {} for name in self.feeds}
+        self._next_transaction = int(time.time() * 10) % 2**30
+        # Sessions on chargers the substations hold for transactions this process did not see start (it
+        # restarted): matched when their chargers speak of them again.
+        self.orphans: dict[tuple[str, str], str] = {}
+        self._tasks: set[asyncio.Task] = set()
+        self._senders: dict[str, asyncio.Task] = {}
+
+    # --- state ---------------------------------------------------------------------------------------
+    @property
+    def ready(self) -> bool:
+        """Every substation's sessions on chargers are known: transactions can be matched after a restart."""
+        return all(feed.read for feed in self.feeds.values())
+
+    def default_a(self, link: Link) -> float | None:
+        """The charger's safe default, once its substation's capacity is known."""
+        feed = self.feeds[link.charger.substation]
+        if feed.capacity_kw is None:
+            return None
+        chargers = self.per_substation[link.charger.substation]
+        return safe_default_a(feed.capacity_kw, feed.background_peak_kw, chargers, link.charger, self.config.voltage_v)
+
+    def next_transaction_id(self) -> str:
+        """1.6's transaction ids are the central system's to give: integers, never one given before."""
+        self._next_transaction += 1
+        return str(self._next_transaction)
+
+    # --- what chargers say ---------------------------------------------------------------------------
+    def connected(self, charger_id: str, connection: ChargerConnection) -> Link:
+        link = self.links[charger_id]
+        link.connection = connection
+        link.default_sent = None  # a charger that reconnects may have rebooted: its default is sent again
+        if link.sent is not None:
+            link.sent = None  # and its transaction's limit too
+        metrics.CONNECTED.labels(connection.protocol).inc()
+        self._ensure_sender(link)
+        link.wake.set()
+        return link
+
+    def disconnected(self, charger_id: str, connection: ChargerConnection) -> None:
+        link = self.links[charger_id]
+        if link.connection is connection:
+            link.connection = None
+            metrics.CONNECTED.labels(connection.protocol).dec()
+
+    def transaction_started(self, charger_id: str, transaction_id: str, meter_start_wh: float | None,
+                            id_tag: str) -> None:  # fmt: skip
+        link = self.links[charger_id]
+        if link.transaction is not None and link.transaction.transaction_id == transaction_id:
+            return  # said again (a retry after a lost answer): the same transaction
+        if link.transaction is not None and not link.transaction.ended:
+            self._end(link)  # a new car: the old transaction's end was never heard
+        token = secrets.token_hex(12)
+        link.transaction = Transaction(transaction_id, new_session_id(link.charger.substation, token),
+                                       meter_start_wh, id_tag)  # fmt: skip
+        link.allocated_kw, link.state, link.sent = 0.0, SessionState.QUEUED, None
+        link.changed_at = time.monotonic()
+        self.by_session[link.transaction.session_id] = link
+        self._spawn(self._admit(link, link.transaction))
+
+    def transaction_announced(self, charger_id: str, transaction_id: str) -> None:
+        """The answer that started the transaction has gone out: profiles for it may follow (limit 0 until
+        the substation says more: a queued car does not charge)."""
+        link = self.links[charger_id]
+        if link.transaction is not None and link.transaction.transaction_id == transaction_id:
+            link.transaction.announced = True
+            link.wake.set()
+
+    def meter(self, charger_id: str, transaction_id: str | None, reading: Reading) -> None:
+        link = self.links[charger_id]
+        transaction = link.transaction
+        if transaction is None or (transaction_id is not None and transaction.transaction_id != transaction_id):
+            transaction = self._adopt(link, transaction_id)
+            if transaction is None:
+                return
+        if reading.energy_wh is not None and transaction.meter_start_wh is None:
+            transaction.meter_start_wh = reading.energy_wh  # 2.0.1 need not say where the register stood
+        if reading.power_w is None:
+            return
+        link.measured_kw = reading.power_w / 1000.0
+        energy_kwh = None
+        if reading.energy_wh is not None and transaction.meter_start_wh is not None:
+            energy_kwh = max(0.0, reading.energy_wh - transaction.meter_start_wh) / 1000.0
+        if transaction.admitted:
+            self.pending_meters[link.charger.substation][transaction.session_id] = MeterReading(
+                transaction.session_id, link.measured_kw, energy_kwh
+            )
+
+    def transaction_ended(self, charger_id: str, transaction_id: str | None, reading: Reading) -> None:
+        link = self.links[charger_id]
+        if link.transaction is None or (
+            transaction_id is not None and link.transaction.transaction_id != transaction_id
+        ):
+            return
+        self.meter(charger_id, transaction_id, reading)
+        self._end(link)
+
+    def _end(self, link: Link) -> None:
+        transaction = link.transaction
+        assert transaction is not None
+        transaction.ended = True
+        link.transaction, link.allocated_kw, link.state, link.sent, link.measured_kw = None, 0.0, None, None, None
+        self._spawn(self._stop(link.charger.substation, transaction))
+
+    def _adopt(self, link: Link, transaction_id: str | None) -> Transaction | None:
+        """A transaction this process did not see start (it restarted, or the charger reconnected): the
+        substation's feed named its session, kept in `orphans` until the charger is heard."""
+        if transaction_id is None:
+            return None
+        session_id = self.orphans.pop((link.charger.charger_id, transaction_id), None)
+        if session_id is None:
+            return None
+        link.transaction = Transaction(transaction_id, session_id, None, admitted=True, announced=True)
+        self.by_session[session_id] = link
+        link.sent = None
+        link.wake.set()
+        return link.transaction
+
+    # --- the substations -----------------------------------------------------------------------------
+    async def _admit(self, link: Link, transaction: Transaction) -> None:
+        """The session for a transaction, at the charger's own substation: asked again (the same session id:
+        the same session) until it is known to be there or the transaction ends."""
+        charger = link.charger
+        voltage = self.config.voltage_v
+        vehicle = "".join(c for c in transaction.id_tag if c.isalnum() or c in "._:-")[:64].lstrip("._:-")
+        body = {
+            "session_id": transaction.session_id,
+            "vehicle_id": vehicle or f"EV-{charger.charger_id}"[:64],
+            "energy_kwh": self.config.session_energy_kwh,
+            "max_power_kw": round(charger.kw(charger.max_current_a, voltage), 3),
+            "min_power_kw": round(charger.kw(MIN_CURRENT_A, voltage), 3),
+            "wait": True,
+            "charger_id": charger.charger_id,
+            "transaction_id": transaction.transaction_id,
+            "failsafe_kw": charger.kw(self.default_a(link) or charger.max_current_a, voltage),
+        }
+        while not transaction.ended:
+            try:
+                status, answer = await self.grid.admit(charger.substation, body)
+            except GridUnavailable as error:
+                log.warning("admission of %s at %s: no answer (%s); asking again", transaction.session_id,
+                            charger.substation, error)  # fmt: skip
+                await asyncio.sleep(RETRY_S)
+                continue
+            if status in (200, 201, 202):
+                transaction.admitted = True
+                session = answer.get("session", {})
+                if link.transaction is transaction:
+                    self._set_limit(link, float(session.get("allocated_kw", 0.0)), SessionState(session["state"]))
+                return
+            retry = float(answer.get("retry_after", 0) or 0) if status == 409 else 0
+            log.warning("admission of %s at %s: %s %s", transaction.session_id, charger.substation, status,
+                        answer.get("detail"))  # fmt: skip
+            await asyncio.sleep(max(RETRY_S, min(retry, 10.0)))
+        if transaction.admitted:
+            return
+
+    async def _stop(self, substation: str, transaction: Transaction) -> None:
+        for _ in range(30):
+            if not transaction.admitted:
+                await asyncio.sleep(RETRY_S)  # its admission may still be on its way: stop what it makes
+                continue
+            try:
+                status, _ = await self.grid.stop(transaction.session_id, substation)
+            except GridUnavailable:
+                await asyncio.sleep(RETRY_S)
+                continue
+            if status in (200, 404):
+                self.by_session.pop(transaction.session_id, None)
+                return
+            await asyncio.sleep(RETRY_S)
+
+    async def follow_feed(self, substation: str) -> None:
+        """Read the substation's changes, forever: every limit that changed goes to its charger's sender."""
+        feed = self.feeds[substation]
+        while True:
+            try:
+                answer = await self.grid.feed(substation, feed.cursor if feed.read else 0)
+            except GridUnavailable as error:
+                log.debug("feed of %s: %s", substation, error)
+                await asyncio.sleep(self.config.feed_interval_s)
+                continue
+            if feed.read and answer.epoch != feed.epoch:
+                feed.read = False  # it restarted: read everything it holds again
+                feed.epoch = answer.epoch
+                continue
+            feed.epoch, feed.cursor = answer.epoch, answer.cursor
+            if feed.capacity_kw != answer.capacity_kw or feed.background_peak_kw != answer.background_peak_kw:
+                feed.capacity_kw, feed.background_peak_kw = answer.capacity_kw, answer.background_peak_kw
+                for link in self.links.values():
+                    if link.charger.substation == substation:
+                        link.wake.set()  # its safe default may differ
+            for session in answer.sessions:
+                self._learn(session.session_id, session.charger_id, session.transaction_id, session.state,
+                            session.allocated_kw)  # fmt: skip
+            feed.read = True
+            await asyncio.sleep(self.config.feed_interval_s)
+
+    def _learn(self, session_id: str, charger_id: str | None, transaction_id: str | None, state: SessionState,
+               allocated_kw: float) -> None:  # fmt: skip
+        link = self.by_session.get(session_id)
+        if link is None:
+            if charger_id in self.links and transaction_id is not None and not state.ended:
+                known = self.links[charger_id]
+                if known.transaction is None:
+                    self.orphans[(charger_id, transaction_id)] = session_id  # matched when the charger speaks
+                    self._bump_transactions(transaction_id)
+            return
+        transaction = link.transaction
+        if transaction is None or transaction.session_id != session_id:
+            return
+        if state.ended:
+            # Ended at the substation (its energy delivered, or stopped there): the car may charge no more.
+            self._set_limit(link, 0.0, state)
+            return
+        self._set_limit(link, allocated_kw, state)
+
+    def _bump_transactions(self, transaction_id: str) -> None:
+        if transaction_id.isdigit():
+            self._next_transaction = max(self._next_transaction, int(transaction_id))
+
+    def _set_limit(self, link: Link, kw: float, state: SessionState) -> None:
+        link.state = state
+        kw = kw if state == SessionState.CHARGING else 0.0
+        if kw != link.allocated_kw:
+            link.allocated_kw = kw
+            link.changed_at = time.monotonic()
+            link.wake.set()
+
+    async def flush_meters(self) -> None:
+        """Send the readings gathered since the last flush, per substation, in batches."""
+        while True:
+            await asyncio.sleep(self.config.meter_flush_s)
+            for substation, pending in self.pending_meters.items():
+                if not pending:
+                    continue
+                readings = list(pending.values())
+                pending.clear()
+                for start in range(0, len(readings), MAX_READINGS_PER_POST):
+                    try:
+                        await self.grid.meters(substation, readings[start : start + MAX_READINGS_PER_POST])
+                    except GridUnavailable as error:
+                        log.debug("meters to %s: %s", substation, error)  # the next readings will say it again
+
+    async def renew_profiles(self) -> None:
+        """Wake the senders of transactions whose profiles expire within half their validity."""
+        validity = self.config.profile_validity_s
+        while True:
+            await asyncio.sleep(validity / 6)
+            now = time.time()
+            for link in self.links.values():
+                sent = link.sent
+                if (
+                    link.connected
+                    and sent is not None
+                    and sent.valid_to is not None
+                    and sent.valid_to - now < validity / 2
+                ):
+                    link.wake.set()
+
+    # --- the chargers --------------------------------------------------------------------------------
+    def _ensure_sender(self, link: Link) -> None:
+        if link.charger.charger_id not in self._senders:
+            self._senders[link.charger.charger_id] = self._spawn(self._send(link))
+
+    async def _send(self, link: Link) -> None:
+        """Tell the charger its newest limit, forever: the default once it connects, then its transaction's."""
+        validity = self.config.profile_validity_s
+        while True:
+            await link.wake.wait()
+            link.wake.clear()
+            connection = link.connection
+            if connection is None:
+                continue
+            try:
+                default = self.default_a(link)
+                if (
+                    default is not None
+                    and link.default_sent != default
+                    and await self._deliver(connection, Profile(default, link.charger.phases), None)
+                ):
+                    link.default_sent = default
+                transaction = link.transaction
+                if transaction is None or not transaction.announced:
+                    continue
+                amperes = limit_a(link.allocated_kw, link.charger, self.config.voltage_v)
+                now = time.time()
+                sent = link.sent
+                due = sent is None or sent.valid_to is None or sent.valid_to - now < validity / 2
+                if sent is not None and abs(sent.amperes - amperes) < RESOLUTION_A / 2 and not due:
+                    continue  # below the charger's resolution, and not about to expire
+                profile = Profile(amperes, link.charger.phases, transaction.transaction_id, now + validity)
+                learned = link.changed_at
+                if await self._deliver(connection, profile, transaction.transaction_id):
+                    link.sent = profile
+                    metrics.DELIVERY.observe(time.monotonic() - learned)
+            except (TimeoutError, OSError, Exception) as error:
+                log.info("%s: profile not delivered (%r); trying again", link.charger.charger_id, error)
+                await asyncio.sleep(RETRY_S)
+                link.wake.set()
+
+    async def _deliver(self, connection: ChargerConnection, profile: Profile, transaction_id: str | None) -> bool:
+        accepted = await connection.send_profile(profile)
+        purpose = "TxProfile" if transaction_id else "TxDefaultProfile"
+        metrics.PROFILES.labels(purpose, "accepted" if accepted else "rejected").inc()
+        return accepted
+
+    def _spawn(self, work: Awaitable) -> asyncio.Task:
+        task = asyncio.ensure_future(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    def start(self) -> list[asyncio.Task]:
+        loops: list[Callable[[], Awaitable]] = [self.flush_meters, self.renew_profiles]
+        tasks = [self._spawn(loop()) for loop in loops]
+        tasks += [self._spawn(self.follow_feed(name)) for name in self.feeds]
+        return tasks
+
+    # --- what is shown -------------------------------------------------------------------------------
+    def describe(self, link: Link) -> dict:
+        transaction = link.transaction
+        return {
+            "charger_id": link.charger.charger_id,
+            "substation": link.charger.substation,
+            "connected": link.connected,
+            "protocol": link.protocol,
+            "phases": link.charger.phases,
+            "max_current_a": link.charger.max_current_a,
+            "transaction_id": None if transaction is None else transaction.transaction_id,
+            "session_id": None if transaction is None else transaction.session_id,
+            "state": None if link.state is None else str(link.state),
+            "limit_kw": round(link.allocated_kw, 3) if transaction is not None else None,
+            "limit_a": None if link.sent is None else link.sent.amperes,
+            "default_a": link.default_sent,
+            "measured_kw": link.measured_kw,
+            "fleet": link.charger.fleet,
+        }

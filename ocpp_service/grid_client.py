@@ -1,0 +1,78 @@
+"""The OCPP service's calls to the substations, async, each with a deadline: admit a plugged car at its charger's
+substation (never elsewhere), stop it, read the feed of sessions on chargers, send meter readings on."""
+
+from __future__ import annotations
+
+import time
+
+import httpx
+import msgspec
+
+from grid_common.protocol import (
+    BALANCER_ID,
+    REQUEST_DEADLINE,
+    ChargerFeed,
+    MeterReading,
+    MeterReadings,
+    decode_charger_feed,
+)
+
+# The name the OCPP service's sessions are placed under: balancers count them as another's.
+PLACED_BY = "ocpp"
+
+
+class GridUnavailable(Exception):
+    """No answer, or one that says nothing usable: the outcome of a change is not known."""
+
+
+class GridClient:
+    def __init__(self, substations: dict[str, str], timeout_s: float) -> None:
+        self.urls = substations
+        self.timeout_s = timeout_s
+        limits = httpx.Limits(max_connections=64, max_keepalive_connections=32)
+        self._http = httpx.AsyncClient(timeout=timeout_s, limits=limits)
+
+    async def close(self) -> None:
+        await self._http.aclose()
+
+    async def admit(self, substation: str, body: dict) -> tuple[int, dict]:
+        """(status, body) of the substation's answer to an admission; GridUnavailable when there is none."""
+        headers = {BALANCER_ID: PLACED_BY, REQUEST_DEADLINE: f"{time.time() + self.timeout_s:.3f}"}
+        return await self._json("POST", f"{self.urls[substation]}/begin_charging", json=body, headers=headers)
+
+    async def stop(self, session_id: str, substation: str) -> tuple[int, dict]:
+        headers = {REQUEST_DEADLINE: f"{time.time() + self.timeout_s:.3f}"}
+        return await self._json("POST", f"{self.urls[substation]}/sessions/{session_id}/stop", headers=headers)
+
+    async def feed(self, substation: str, since: int) -> ChargerFeed:
+        try:
+            response = await self._http.get(f"{self.urls[substation]}/chargers/feed", params={"since": since})
+        except httpx.HTTPError as error:
+            raise GridUnavailable(f"{substation}: {error!r}") from None
+        if response.status_code != 200:
+            raise GridUnavailable(f"{substation}: feed answered {response.status_code}")
+        try:
+            return decode_charger_feed(response.content)
+        except (msgspec.ValidationError, msgspec.DecodeError) as error:
+            raise GridUnavailable(f"{substation}: a feed that is not one: {error}") from None
+
+    async def meters(self, substation: str, readings: list[MeterReading]) -> list[str]:
+        """The sessions the substation does not hold."""
+        body = msgspec.json.encode(MeterReadings(readings))
+        status, answer = await self._json(
+            "POST", f"{self.urls[substation]}/meters", content=body, headers={"Content-Type": "application/json"}
+        )
+        if status != 200:
+            raise GridUnavailable(f"{substation}: meters answered {status}")
+        return list(answer.get("unknown", []))
+
+    async def _json(self, method: str, url: str, **kwargs) -> tuple[int, dict]:
+        try:
+            response = await self._http.request(method, url, **kwargs)
+        except httpx.HTTPError as error:
+            raise GridUnavailable(f"{url}: {error!r}") from None
+        try:
+            body = response.json()
+        except ValueError:
+            body = {}
+        return response.status_code, body if isinstance(body, dict) else {}

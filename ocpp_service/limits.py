@@ -1,0 +1,88 @@
+"""From the substation's kW to what a charger is told: amperes per phase in OCPP's 0.1 steps, IEC 61851's 6 A
+floor, profiles that expire unless renewed, and a default that is safe on its own. Pure: no I/O."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from ocpp_service.registry import MIN_CURRENT_A, Charger
+
+# OCPP limits go in steps of 0.1: a change smaller than that is not sent.
+RESOLUTION_A = 0.1
+# Profile ids: one default per charger, one TxProfile per transaction (a new one replaces the old: same id).
+DEFAULT_PROFILE_ID = 1
+TX_PROFILE_ID = 2
+
+
+def limit_a(kw: float, charger: Charger, voltage_v: float) -> float:
+    """The current per phase for `kw`, rounded down to OCPP's step (never above what was given), within the
+    charger's maximum; 0 below 6 A, which no car may be offered (a pause)."""
+    amperes = min(
+        charger.max_current_a, math.floor(charger.amperes(kw, voltage_v) / RESOLUTION_A + 1e-9) * RESOLUTION_A
+    )
+    return round(amperes, 1) if amperes >= MIN_CURRENT_A else 0.0
+
+
+def safe_default_a(capacity_kw: float, background_peak_kw: float, chargers: int, charger: Charger,
+                   voltage_v: float) -> float:  # fmt: skip
+    """What a charger may draw on its own, with no word from anyone: if every one of the substation's chargers
+    fell back to it at once, they and the background at its peak would still be within capacity."""
+    share_kw = max(0.0, capacity_kw - background_peak_kw) / max(1, chargers)
+    return limit_a(share_kw, charger, voltage_v)
+
+
+def iso(wall_seconds: float) -> str:
+    return datetime.fromtimestamp(wall_seconds, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+@dataclass(frozen=True)
+class Profile:
+    """A limit to send: for a transaction (TxProfile, valid until `valid_to`) or the charger's default."""
+
+    amperes: float
+    phases: int
+    transaction_id: str | None = None  # None: the default (TxDefaultProfile), valid until replaced
+    valid_to: float | None = None
+
+    def v16(self) -> dict:
+        """OCPP 1.6 csChargingProfiles, snake_case as the library takes it."""
+        profile: dict = {
+            "charging_profile_id": TX_PROFILE_ID if self.transaction_id else DEFAULT_PROFILE_ID,
+            "stack_level": 1 if self.transaction_id else 0,
+            "charging_profile_purpose": "TxProfile" if self.transaction_id else "TxDefaultProfile",
+            "charging_profile_kind": "Relative",
+            "charging_schedule": {
+                "charging_rate_unit": "A",
+                "charging_schedule_period": [{"start_period": 0, "limit": self.amperes, "number_phases": self.phases}],
+            },
+        }
+        if self.transaction_id is not None:
+            profile["transaction_id"] = int(self.transaction_id)
+        if self.valid_to is not None:
+            profile["valid_to"] = iso(self.valid_to)
+        return profile
+
+    def v201(self) -> dict:
+        """OCPP 2.0.1 chargingProfile, snake_case as the library takes it."""
+        profile: dict = {
+            "id": TX_PROFILE_ID if self.transaction_id else DEFAULT_PROFILE_ID,
+            "stack_level": 1 if self.transaction_id else 0,
+            "charging_profile_purpose": "TxProfile" if self.transaction_id else "TxDefaultProfile",
+            "charging_profile_kind": "Relative",
+            "charging_schedule": [
+                {
+                    "id": 1,
+                    "charging_rate_unit": "A",
+                    "charging_schedule_period": [
+                        {"start_period": 0, "limit": self.amperes, "number_phases": self.phases}
+                    ],
+                }
+            ],
+        }
+        if self.transaction_id is not None:
+            profile["transaction_id"] = self.transaction_id
+        if self.valid_to is not None:
+            profile["valid_to"] = iso(self.valid_to)
+        return profile

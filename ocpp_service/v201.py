@@ -1,0 +1,83 @@
+"""OCPP 2.0.1: what a charging station says, handed to the central system; what the central system tells it."""
+
+from __future__ import annotations
+
+from ocpp.routing import after, on
+from ocpp.v201 import ChargePoint, call, call_result
+from ocpp.v201.enums import (
+    Action,
+    AuthorizationStatusEnumType,
+    ChargingProfileStatusEnumType,
+    RegistrationStatusEnumType,
+    RequestStartStopStatusEnumType,
+    TransactionEventEnumType,
+)
+
+from ocpp_service.csms import Csms
+from ocpp_service.limits import Profile
+from ocpp_service.meters import read_meter_values
+from ocpp_service.protocol_base import HEARTBEAT_S, Guarded
+from ocpp_service.v16 import now_iso
+
+
+class ChargerV201(Guarded, ChargePoint):
+    protocol = "ocpp2.0.1"
+
+    def __init__(self, charger_id: str, connection, csms: Csms) -> None:
+        super().__init__(charger_id, connection, response_timeout=10)
+        self.csms = csms
+        self._remote_start_id = 0
+
+    @on(Action.boot_notification)
+    def on_boot(self, charging_station: dict, reason: str, **_) -> call_result.BootNotification:
+        self.csms.links[self.id].wake.set()
+        return call_result.BootNotification(now_iso(), HEARTBEAT_S, RegistrationStatusEnumType.accepted)
+
+    @on(Action.heartbeat)
+    def on_heartbeat(self) -> call_result.Heartbeat:
+        return call_result.Heartbeat(now_iso())
+
+    @on(Action.status_notification)
+    def on_status(self, **_) -> call_result.StatusNotification:
+        return call_result.StatusNotification()
+
+    @on(Action.authorize)
+    def on_authorize(self, id_token: dict, **_) -> call_result.Authorize:
+        return call_result.Authorize({"status": AuthorizationStatusEnumType.accepted})
+
+    @on(Action.meter_values)
+    def on_meter_values(self, evse_id: int, meter_value: list, **_) -> call_result.MeterValues:
+        return call_result.MeterValues()  # outside a transaction: nothing to share
+
+    @on(Action.transaction_event)
+    def on_transaction_event(self, event_type: str, timestamp: str, trigger_reason: str, seq_no: int,
+                             transaction_info: dict, **kwargs) -> call_result.TransactionEvent:  # fmt: skip
+        transaction_id = str(transaction_info["transaction_id"])
+        reading = read_meter_values(kwargs.get("meter_value") or [])
+        if event_type == TransactionEventEnumType.started:
+            id_token = (kwargs.get("id_token") or {}).get("id_token", "")
+            self.csms.transaction_started(self.id, transaction_id, reading.energy_wh, id_token)
+            self.csms.meter(self.id, transaction_id, reading)
+        elif event_type == TransactionEventEnumType.updated:
+            self.csms.meter(self.id, transaction_id, reading)
+        else:
+            self.csms.transaction_ended(self.id, transaction_id, reading)
+        return call_result.TransactionEvent()
+
+    @after(Action.transaction_event)
+    def after_transaction_event(self, event_type: str, transaction_info: dict, **_) -> None:
+        if event_type == TransactionEventEnumType.started:
+            self.csms.transaction_announced(self.id, str(transaction_info["transaction_id"]))
+
+    async def send_profile(self, profile: Profile) -> bool:
+        evse = 1 if profile.transaction_id else 0
+        answer = await self.call(call.SetChargingProfile(evse, profile.v201()), suppress=False)
+        return answer.status == ChargingProfileStatusEnumType.accepted
+
+    async def remote_start(self, id_tag: str) -> bool:
+        self._remote_start_id += 1
+        request = call.RequestStartTransaction(
+            id_token={"id_token": id_tag, "type": "Central"}, remote_start_id=self._remote_start_id, evse_id=1
+        )
+        answer = await self.call(request, suppress=False)
+        return answer.status == RequestStartStopStatusEnumType.accepted
