@@ -107,7 +107,21 @@ def parse_args(argv: list[str] | None, prog: str | None = None) -> argparse.Name
         help="play the same arrivals on a fresh grid of the compose shape with ALLOCATION=fixed, then on one with "
         "ALLOCATION=fair, started here (needs the project's requirements), and report them side by side",
     )
+    fleet = parser.add_argument_group(
+        "a fleet of OCPP chargers",
+        "--chargers N runs N simulated OCPP chargers (1.6J and 2.0.1, alternating) with cars against the OCPP "
+        "service for 60 s, instead of sending requests (needs the project's requirements); for all its options: "
+        "python -m load_tester.fleet --help, docs/fleet.md",
+    )
+    fleet.add_argument("--chargers", type=int, metavar="N", help="run N simulated chargers")
+    fleet.add_argument(
+        "--ocpp-url",
+        default="ws://127.0.0.1:9000/ocpp",
+        help="with --chargers, the OCPP service's base URL (default: %(default)s)",
+    )
     args = parser.parse_args(argv)
+    if args.chargers is not None and args.chargers < 1:
+        parser.error("--chargers must be 1 or more")
     check_scenario(parser, args)
     if args.requests < 0:
         parser.error("-n/--requests must be 0 or more")
@@ -168,6 +182,10 @@ def check_scenario(parser: argparse.ArgumentParser, args: argparse.Namespace) ->
 
 def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     args = parse_args(argv, prog)
+    if args.chargers is not None:
+        from load_tester.fleet.cli import main as run_fleet  # needs the ocpp library: imported for a fleet only
+
+        return run_fleet(["--url", args.ocpp_url, "--chargers", str(args.chargers)], prog)
     if args.scenario == "day":
         try:
             from load_tester.day.scenario import run_scenario  # the day's modules, imported only to play one

@@ -35,6 +35,10 @@ Usage examples:
     # evening peak 3 times (--peak-rate to change it, --seed for other arrivals)
     python load_tester/test.py --scenario day --compare --plot fixed-vs-fair.png
 
+    # 10 simulated OCPP chargers with cars against the OCPP service for 60 s (docs/fleet.md; needs the
+    # project's requirements; python -m load_tester.fleet has all the fleet's options)
+    python load_tester/test.py --chargers 10 --ocpp-url ws://127.0.0.1:9000/ocpp
+
 Every request has a timeout; HTTP error statuses, timeouts and connection errors are counted as
 outcomes, never raised. The exit code is 0 if at least one request got a 2xx answer (or none were
 asked for) and 1 if every request failed; the chart of --plot never changes it.
