@@ -39,7 +39,11 @@ PATH_PREFIX = "/ocpp/"
 
 def respond(status: HTTPStatus, body: object, content_type: str = "application/json", **headers: str) -> Response:
     text = body if isinstance(body, bytes) else json.dumps(body).encode()
-    all_headers = Headers({"Content-Type": content_type, "Content-Length": str(len(text)), **headers})
+    # Each answer closes its connection (what websockets does after an HTTP answer): say so, or a client that
+    # keeps connections would send its next request down one that is gone.
+    all_headers = Headers(
+        {"Content-Type": content_type, "Content-Length": str(len(text)), "Connection": "close", **headers}
+    )
     return Response(status.value, status.phrase, all_headers, text)
 
 

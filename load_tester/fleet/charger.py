@@ -227,13 +227,17 @@ class SimulatedCharger:
         self._connection: ClientConnection | None = None
         self._session: V16Session | V201Session | None = None
         self._serve_task: asyncio.Task[None] | None = None
-        self._run_task: asyncio.Task[None] | None = None
+        self._run_task: asyncio.Task[None] | None = None  # the physics: never waits for the network
+        self._send_task: asyncio.Task[None] | None = None  # what is due to the CSMS, one message at a time
+        self._reconnect_task: asyncio.Task[None] | None = None
         self._inflight: set[asyncio.Future[Any]] = set()
         self._tasks: set[asyncio.Task[Any]] = set()
-        self._wake = asyncio.Event()
+        self._wake = asyncio.Event()  # the physics loop's
+        self._send_wake = asyncio.Event()  # the sender's
         self._transaction_lock = asyncio.Lock()  # one transaction message at a time, in order
         self._starting: asyncio.Future[None] | None = None  # set while a start is on its way
-        self._unsent_stops: list[tuple[Transaction, MeterReading]] = []  # ended while offline
+        self._unsent_stops: list[tuple[Transaction, MeterReading]] = []  # ended, not yet told
+        self._stops_retry_at = 0.0  # after a stop the CSMS answered with an error
         self._status_due = False
         self._user_offline = False
         self._idle = asyncio.Event()  # set while no transaction runs
@@ -315,8 +319,11 @@ class SimulatedCharger:
             self._status_due = True
         if self._run_task is None:
             self._run_task = asyncio.create_task(self._run(), name=f"charger {self.id}")
+            self._send_task = asyncio.create_task(self._send_loop(), name=f"send {self.id}")
         self._wake.set()
-        await self._send_due()
+        # Said before connect() returns, so that a plug() right after comes after it.
+        await self._send_status_if_due()
+        self._send_wake.set()
 
     async def _open(self, url: str) -> None:
         headers = {}
@@ -422,13 +429,15 @@ class SimulatedCharger:
             with contextlib.suppress(ChargerError, OCPPError, TimeoutError):
                 await self.unplug(reason=StopReason.LOCAL)
         self._user_offline = True
-        tasks = [task for task in (self._run_task, *self._tasks) if task is not None]
+        tasks = [
+            task for task in (self._run_task, self._send_task, self._reconnect_task, *self._tasks) if task is not None
+        ]
         for task in tasks:
             task.cancel()
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
-        self._run_task = None
+        self._run_task = self._send_task = self._reconnect_task = None
         await self._drop_connection()
         self.state = ChargerState.CLOSED
 
@@ -519,7 +528,8 @@ class SimulatedCharger:
                     await self._call(lambda session: session.status(ConnectorState.AVAILABLE))
             raise
         self._wake.set()
-        await self._send_due()
+        self._send_wake.set()
+        await self._send_status_if_due()  # 1.6 Charging (or suspended) before plug() returns
         return transaction
 
     def _finish_start(self, starting: asyncio.Future[None]) -> None:
@@ -546,34 +556,36 @@ class SimulatedCharger:
     async def unplug(self, *, reason: StopReason = StopReason.UNPLUGGED) -> TransactionRecord | None:
         """End the running transaction (StopTransaction / TransactionEvent Ended) and take the car away; the
         record of the transaction, or None if there was none. Offline, the stop is sent once back online."""
-        ended = await self._end_transaction(reason)
+        ended = self._end_transaction(reason)
         await self._send_stops()
         return ended
 
-    async def _end_transaction(self, reason: StopReason) -> TransactionRecord | None:
-        async with self._transaction_lock:
-            transaction = self.transaction
-            if transaction is None:
-                return None
-            now = self.clock()
-            self._evaluate(now)
-            reading = self._reading(now)
-            transaction.ended_at = now
-            transaction.stop_reason = reason
-            transaction.meter_stop_wh = reading.energy_wh
-            self._meter_base_wh = reading.energy_wh
-            self._forget(transaction)
-            ended = TransactionRecord(
-                id=transaction.id,
-                car=transaction.car.name,
-                started_at=transaction.started_at,
-                ended_at=now,
-                energy_wh=reading.energy_wh - transaction.meter_start_wh,
-                stop_reason=reason.value,
-            )
-            self.record.transactions.append(ended)
-            self._unsent_stops.append((transaction, reading))
-            self._status_due = False
+    def _end_transaction(self, reason: StopReason) -> TransactionRecord | None:
+        """Ends it here and now (the physics may not wait for the network); its stop is queued, to be sent
+        after whatever is on its way for it (the transaction lock keeps the order)."""
+        transaction = self.transaction
+        if transaction is None:
+            return None
+        now = self.clock()
+        self._evaluate(now)
+        reading = self._reading(now)
+        transaction.ended_at = now
+        transaction.stop_reason = reason
+        transaction.meter_stop_wh = reading.energy_wh
+        self._meter_base_wh = reading.energy_wh
+        self._forget(transaction)
+        ended = TransactionRecord(
+            id=transaction.id,
+            car=transaction.car.name,
+            started_at=transaction.started_at,
+            ended_at=now,
+            energy_wh=reading.energy_wh - transaction.meter_start_wh,
+            stop_reason=reason.value,
+        )
+        self.record.transactions.append(ended)
+        self._unsent_stops.append((transaction, reading))
+        self._status_due = False
+        self._send_wake.set()
         return ended
 
     async def _send_stops(self) -> None:
@@ -606,6 +618,7 @@ class SimulatedCharger:
             transaction.extra["state_changed"] = True  # 2.0.1: the next Updated event says why it is sent
             if self.protocol is OcppVersion.V16:
                 self._status_due = True  # 1.6 tells a charging state as a connector status
+            self._send_wake.set()
         self.record.samples.append(Sample(now, self.limit_w, draw))
 
     def _reading(self, now: float) -> MeterReading:
@@ -617,36 +630,80 @@ class SimulatedCharger:
         currents = tuple(current if phase < car.phases else 0.0 for phase in range(3))
         return MeterReading(now, car.power_w, (currents[0], currents[1], currents[2]), self.meter_wh)
 
-    # --- the charger's own loop ----------------------------------------------------------------------------
+    # --- the charger's own loops ---------------------------------------------------------------------------
     async def _run(self) -> None:
+        """The physics, at least every meter interval whatever the network does: a real charger applies its
+        profiles (and lets one expire) on its own clock, not when the CSMS answers. Nothing here waits for
+        the network: sending is the sender's (_send_loop), reconnecting a task of its own."""
         while True:
             self._wake.clear()
             now = self.clock()
             self._evaluate(now)
             transaction = self.transaction
             if transaction is not None and transaction.car.need_met:
-                with contextlib.suppress(ChargerOffline):
-                    await self.unplug(reason=StopReason.ENERGY_MET)
-            elif self._reconnecting() and now >= self._next_reconnect_at:
-                await self._try_reconnect()
+                self._end_transaction(StopReason.ENERGY_MET)
+            elif self._reconnecting() and now >= self._next_reconnect_at and not self._reconnect_running():
+                self._reconnect_task = asyncio.create_task(self._try_reconnect(), name=f"reconnect {self.id}")
+            await self._sleep_until(self._next_evaluation(now), self._wake)
+
+    def _next_evaluation(self, now: float) -> float:
+        wake = now + self.heartbeat_max_s
+        if self.transaction is not None:
+            wake = min(wake, now + self.meter_interval_s)
+            deadline = self.transaction.car.follow_deadline()
+            if deadline is not None:
+                wake = min(wake, deadline)
+        if self._reconnecting() and not self._reconnect_running():
+            wake = min(wake, max(now, self._next_reconnect_at))
+        return wake
+
+    async def _send_loop(self) -> None:
+        """What is due to the CSMS, in order, one message at a time; woken by the physics and by connect()."""
+        while True:
+            self._send_wake.clear()
             await self._send_due()
-            await self._sleep_until(self._next_wake())
+            await self._sleep_until(self._next_send(self.clock()), self._send_wake)
+
+    def _next_send(self, now: float) -> float:
+        if not self.online:
+            return now + self.heartbeat_max_s  # connect() wakes us
+        wake = self._next_heartbeat_at
+        if self._status_due:
+            wake = now
+        if self._unsent_stops:
+            wake = min(wake, max(now, self._stops_retry_at))
+        if self.transaction is not None:
+            wake = min(wake, self._next_meter_at)
+        return wake
+
+    async def _send_status_if_due(self) -> None:
+        if not self._status_due or not self.online:
+            return
+        self._status_due = False
+        transaction = self.transaction
+        state = ConnectorState.AVAILABLE if transaction is None else transaction.state
+        try:
+            await self._call(lambda session: session.status(state))
+        except ChargerOffline:
+            pass
+        except (OCPPError, TimeoutError) as error:
+            self.record.error(f"StatusNotification: {type(error).__name__}: {error}")
 
     async def _send_due(self) -> None:
-        """Whatever is due now and can be sent: stops kept while offline, a status change, meter values, a
+        """Whatever is due now and can be sent: ended transactions, a status change, meter values, a
         heartbeat. Failures are recorded, never raised: the loop goes on."""
         if not self.online:
             return
+        now = self.clock()
         try:
-            if self._unsent_stops:
-                await self._send_stops()
-            now = self.clock()
-            transaction = self.transaction
-            if self._status_due:
-                self._status_due = False
-                state = ConnectorState.AVAILABLE if transaction is None else transaction.state
-                await self._call(lambda session: session.status(state))
-            if transaction is not None and now >= self._next_meter_at:
+            if self._unsent_stops and now >= self._stops_retry_at:
+                try:
+                    await self._send_stops()
+                except (OCPPError, TimeoutError):
+                    self._stops_retry_at = self.clock() + self.heartbeat_interval_s  # kept; tried again later
+                    raise
+            await self._send_status_if_due()
+            if self.transaction is not None and now >= self._next_meter_at:
                 await self._send_meter_values(now)
             if now >= self._next_heartbeat_at:
                 self._next_heartbeat_at = now + self.heartbeat_interval_s * self.rng.uniform(0.9, 1.0)
@@ -679,30 +736,22 @@ class SimulatedCharger:
             self._reconnect_delay_s = min(self._reconnect_delay_s * 2, RECONNECT_MAX_S)
             self._next_reconnect_at = self.clock() + self._reconnect_delay_s * self.rng.uniform(0.5, 1.0)
 
+    def _reconnect_running(self) -> bool:
+        return self._reconnect_task is not None and not self._reconnect_task.done()
+
     def _reconnecting(self) -> bool:
         return self.state is ChargerState.OFFLINE and self.auto_reconnect and not self._user_offline
 
-    def _next_wake(self) -> float:
-        now = self.clock()
-        wake = now + self.heartbeat_max_s
-        if self.online:
-            wake = min(wake, self._next_heartbeat_at)
-        if self.transaction is not None:
-            wake = min(wake, self._next_meter_at if self.online else now + self.meter_interval_s)
-            deadline = self.transaction.car.follow_deadline()
-            if deadline is not None:
-                wake = min(wake, deadline)
-        if self._reconnecting():
-            wake = min(wake, self._next_reconnect_at)
-        return wake
-
-    async def _sleep_until(self, moment: float) -> None:
+    async def _sleep_until(self, moment: float, wake: asyncio.Event) -> None:
+        """Until `moment` or `wake`; always yields to the loop, even when already due, so that no loop of
+        ours can hold the others up however its clocks stand."""
         delay = moment - self.clock()
-        if delay <= 0 or self._wake.is_set():
+        if delay <= 0 or wake.is_set():
+            await asyncio.sleep(0)
             return
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(delay):
-                await self._wake.wait()
+                await wake.wait()
 
     def _spawn(self, work: Awaitable[Any], what: str) -> None:
         async def guarded() -> None:
@@ -750,6 +799,7 @@ class SimulatedCharger:
         if reason is None:
             self._evaluate(now)
             self._wake.set()
+            self._send_wake.set()
         return reason is None, reason
 
     def clear_charging_profile(

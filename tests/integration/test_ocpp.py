@@ -1,0 +1,286 @@
+"""Chargers on OCPP, against real processes: a substation, the OCPP service, and simulated chargers that speak
+OCPP 1.6J and 2.0.1 over real WebSockets with the `ocpp` library (load_tester/fleet)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import time
+import urllib.request
+from datetime import datetime
+
+import pytest
+import websockets
+
+from load_tester.fleet.car import Car
+from load_tester.fleet.charger import ChargerRefused, SimulatedCharger
+from tests.helpers import call, metric_value
+
+pytestmark = pytest.mark.integration
+
+VOLTAGE = 230.0
+# Quick enough for a test: readings every 0.25 s, silent after 2 s, under-draw after 2 s.
+SUBSTATION = {"METER_STALE_S": "2", "METER_UNDERDRAW_S": "2", "METER_FOLLOW_S": "1", "ALLOCATION_STEP_S": "0.25"}
+OCPP = {"FEED_INTERVAL_S": "0.1", "METER_FLUSH_S": "0.2", "CHARGERS_PER_SUBSTATION": "10",
+        "FLEET_CHARGERS_PER_SUBSTATION": "0"}  # fmt: skip
+
+
+def amperes(kw: float, phases: int = 3) -> float:
+    return kw * 1000 / (phases * VOLTAGE)
+
+
+def get(url: str) -> dict:
+    with urllib.request.urlopen(url, timeout=5) as response:
+        return json.load(response)
+
+
+async def until(predicate, timeout: float = 10.0, what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"within {timeout} s: {what}")
+
+
+def tx_limits(charger: SimulatedCharger) -> list[float]:
+    """The limits (A) of the TxProfiles it accepted, in order."""
+    return [p.limits[0] for p in charger.record.profiles if p.purpose == "TxProfile" and p.accepted]
+
+
+def grid(services, capacity_kw: float = 110.0, **ocpp_env: str):
+    substation = services.substation("s", capacity_kw, **SUBSTATION)
+    ocpp = services.ocpp({"s": substation}, **{**OCPP, **ocpp_env})
+    return substation, ocpp, f"ws://127.0.0.1:{ocpp.port}/ocpp"
+
+
+def chargers(count: int, **settings) -> list[SimulatedCharger]:
+    settings.setdefault("meter_interval_s", 0.25)
+    return [SimulatedCharger(f"s-cp{n}", "1.6" if n % 2 else "2.0.1", **settings) for n in range(1, count + 1)]
+
+
+def big_car(**fields) -> Car:
+    return Car(phases=3, max_current_a=32, energy_need_wh=200_000, **fields)
+
+
+def test_ten_chargers_share_a_substation_each_told_its_share_within_3_s_of_its_start(services):
+    substation, ocpp, url = grid(services, 110.0)
+
+    async def scenario():
+        fleet = chargers(10)
+        for charger in fleet:
+            await charger.connect(url)
+        started = {}
+        for charger in fleet:
+            await charger.plug(big_car())
+            started[charger.id] = time.time()
+        share = amperes(11.0)  # 110 kW over ten 22 kW cars
+        await until(lambda: all(abs(c.limit_w / (3 * VOLTAGE) - share) < 0.15 for c in fleet), 5, "fair shares")
+        for charger in fleet:
+            first = next(p for p in charger.record.profiles if p.purpose == "TxProfile")
+            assert first.at - started[charger.id] < 3.0, "a profile within 3 s of the start"
+            assert first.valid_to is not None, "TxProfiles expire unless renewed"
+            assert datetime.fromisoformat(first.valid_to.replace("Z", "+00:00")).timestamp() > first.at
+            assert max(tx_limits(charger)) <= 32.0
+        # The chargers' defaults: every one of them at its default at once stays within capacity.
+        defaults = [p.limits[0] for c in fleet for p in c.record.profiles if p.purpose == "TxDefaultProfile"]
+        assert len(defaults) >= 10 and sum(defaults[:10]) * 3 * VOLTAGE / 1000 <= 110.0 + 1e-6
+        await until(lambda: call("GET", f"{ocpp.url}/chargers/s-cp1").body["measured_kw"] is not None, 5, "meters")
+        listed = call("GET", f"{ocpp.url}/chargers").body["chargers"]
+        plugged = [c for c in listed if c["session_id"]]
+        assert len(plugged) == 10 and {c["protocol"] for c in plugged} == {"ocpp1.6", "ocpp2.0.1"}
+        assert sum(c["limit_kw"] for c in plugged) <= 110.0 + 1e-6
+        session = call("GET", f"{substation.url}/sessions/{plugged[0]['session_id']}").body
+        assert session["charger_id"] == plugged[0]["charger_id"] and session["state"] == "charging"
+        for charger in fleet:
+            await charger.close()
+
+    asyncio.run(scenario())
+
+
+def test_a_stop_raises_the_others_limits_and_ends_its_session(services):
+    substation, ocpp, url = grid(services, 44.0)
+
+    async def scenario():
+        fleet = chargers(3)
+        for charger in fleet:
+            await charger.connect(url)
+            await charger.plug(big_car())
+        await until(lambda: all(abs(c.limit_w - 44_000 / 3) < 400 for c in fleet), 5, "thirds")
+        session_id = call("GET", f"{ocpp.url}/chargers/s-cp1").body["session_id"]
+        await fleet[0].unplug()
+        await until(lambda: all(abs(c.limit_w - 22_000) < 400 for c in fleet[1:]), 5, "halves of 44 kW")
+        assert call("GET", f"{substation.url}/sessions/{session_id}").body["state"] == "stopped"
+        for charger in fleet:
+            await charger.close()
+
+    asyncio.run(scenario())
+
+
+def test_a_car_that_draws_less_than_its_limit_gives_the_rest_to_the_others(services):
+    _, _, url = grid(services, 30.0)
+
+    async def scenario():
+        small, large = chargers(2)
+        await small.connect(url)
+        await large.connect(url)
+        await small.plug(Car(phases=1, max_current_a=16, energy_need_wh=200_000))  # 3.7 kW on a 22 kW charger
+        await large.plug(big_car())
+        await until(lambda: large.limit_w == pytest.approx(15_000, abs=300), 5, "halves of 30 kW at first")
+        await until(lambda: large.limit_w > 21_000, 10, "the large car gets what the small one leaves")
+        assert small.draw_w == pytest.approx(3680, abs=50)
+        for charger in (small, large):
+            await charger.close()
+
+    asyncio.run(scenario())
+
+
+def test_a_charger_that_overdraws_is_overload_at_its_substation(services):
+    substation, _, url = grid(services, 22.0)
+
+    async def scenario():
+        honest, rogue = chargers(2)
+        for charger in (honest, rogue):
+            await charger.connect(url)
+        await honest.plug(big_car())
+        await rogue.plug(big_car(misbehaving=True))  # ignores its 11 kW: draws 22
+        await until(
+            lambda: (metric_value(call("GET", f"{substation.url}/metrics").raw.decode(), "substation_overload_seconds_total")
+                     or 0) > 0.5,
+            10,
+            "the overdraw is counted",
+        )  # fmt: skip
+        for charger in (honest, rogue):
+            await charger.close()
+
+    asyncio.run(scenario())
+
+
+def test_a_charger_that_drops_off_counts_at_its_limit_and_is_told_again_when_back(services):
+    substation, ocpp, url = grid(services, 44.0)
+
+    async def scenario():
+        first, second = chargers(2)
+        for charger in (first, second):
+            await charger.connect(url)
+            await charger.plug(big_car())
+        await until(lambda: first.limit_w == pytest.approx(22_000, abs=300), 5, "halves")
+        before = len(first.record.profiles)
+        await first.disconnect()
+        await asyncio.sleep(2.5)  # its meter goes silent: it counts at its limit (and its default), not 0
+        session = call("GET", f"{ocpp.url}/chargers/s-cp1").body
+        assert session["connected"] is False and session["session_id"] is not None
+        kept = call("GET", f"{substation.url}/sessions/{session['session_id']}").body
+        default_kw = 3 * VOLTAGE * next(p.limits[0] for p in first.record.profiles if p.purpose == "TxDefaultProfile")
+        assert kept["state"] == "charging", "its session goes on: the car may well be charging"
+        # What it may draw on its default, beside its limit, is kept apart; the rest is shared as before.
+        assert kept["allocated_kw"] == pytest.approx((44.0 - default_kw / 1000) / 2, abs=0.2)
+        metrics = call("GET", f"{ocpp.url}/metrics").raw.decode()
+        assert metric_value(metrics, "ocpp_chargers_offline_in_transaction", substation="s") == 1
+        await first.reconnect()
+        await until(lambda: len(first.record.profiles) > before, 5, "profiles sent again after it is back")
+        await until(lambda: first.draw_w > 20_000, 5, "charging again")
+        for charger in (first, second):
+            await charger.close()
+
+    asyncio.run(scenario())
+
+
+def test_after_a_csms_restart_chargers_reconnect_and_their_transactions_go_on(services):
+    substation = services.substation("s", 44.0, **SUBSTATION)
+    ocpp = services.ocpp({"s": substation}, **OCPP)
+    url = f"ws://127.0.0.1:{ocpp.port}/ocpp"
+
+    async def scenario():
+        fleet = chargers(2, auto_reconnect=True)
+        for charger in fleet:
+            await charger.connect(url)
+            await charger.plug(big_car())
+        await until(lambda: all(c.limit_w == pytest.approx(22_000, abs=300) for c in fleet), 5, "halves")
+        sessions = [call("GET", f"{ocpp.url}/chargers/{c.id}").body["session_id"] for c in fleet]
+        ocpp.process.signal(signal.SIGKILL)
+        await asyncio.to_thread(ocpp.process.process.wait)
+        counts = [len(c.record.profiles) for c in fleet]
+        await asyncio.to_thread(ocpp.process.start().wait_healthy)
+        await until(lambda: all(c.online for c in fleet), 40, "reconnected")
+        await until(lambda: all(len(c.record.profiles) > n for c, n in zip(fleet, counts, strict=True)), 10,
+                    "limits sent again")  # fmt: skip
+        await until(
+            lambda: [call("GET", f"{ocpp.url}/chargers/{c.id}").body["session_id"] for c in fleet] == sessions,
+            10,
+            "each transaction matched to its session",
+        )
+        assert call("GET", f"{substation.url}/load").body["active_sessions"] == 2, "no second session"
+        for charger in fleet:
+            await charger.close()
+
+    asyncio.run(scenario())
+
+
+def test_a_charger_whose_csms_goes_silent_falls_back_to_its_safe_default_when_its_profile_expires(services):
+    _, ocpp, url = grid(services, 44.0, PROFILE_VALIDITY_S="5")
+
+    async def scenario():
+        (charger,) = chargers(1)
+        await charger.connect(url)
+        await charger.plug(big_car())
+        await until(lambda: charger.limit_w == pytest.approx(22_000, abs=300), 5, "all 22 kW")
+        default = next(p.limits[0] for p in charger.record.profiles if p.purpose == "TxDefaultProfile")
+        assert default == pytest.approx(amperes(44.0 / 10), abs=0.1), "capacity over the ten registered chargers"
+        ocpp.process.signal(signal.SIGSTOP)  # silent, not gone: the connection stays open
+        try:
+            await until(lambda: charger.limit_w == pytest.approx(default * 3 * VOLTAGE, abs=1), 8,
+                        f"fallback: {charger.limit_w} {default} {charger.record.profiles[-3:]} {time.time()}")
+        finally:
+            ocpp.process.signal(signal.SIGCONT)
+        await charger.close()
+
+    asyncio.run(scenario())
+
+
+def test_an_unregistered_charger_is_refused_at_the_handshake(services):
+    _, _, url = grid(services)
+
+    async def scenario():
+        stranger = SimulatedCharger("nobody-cp1", "2.0.1")
+        with pytest.raises(ChargerRefused) as refusal:
+            await stranger.connect(url)
+        assert refusal.value.status == 404
+
+    asyncio.run(scenario())
+
+
+@pytest.mark.parametrize(("protocol", "code"), [("ocpp1.6", "FormationViolation"), ("ocpp2.0.1", "FormatViolation")])
+def test_malformed_and_oversized_messages_get_call_errors_and_no_other_charger_notices(services, protocol, code):
+    _, ocpp, url = grid(services)
+
+    async def scenario():
+        (bystander,) = chargers(1)
+        await bystander.connect(url)
+        await bystander.plug(big_car())
+        async with websockets.connect(f"{url}/s-cp5", subprotocols=[protocol]) as raw:  # type: ignore[list-item]
+
+            async def answer() -> list:
+                """The CSMS's answer, past the calls it makes of its own (its default profile)."""
+                while (message := json.loads(await raw.recv()))[0] == 2:
+                    continue
+                return message
+
+            await raw.send("this is not json")
+            assert (await answer())[:3] == [4, "-1", code]
+            await raw.send(json.dumps([2, "big-1", "Heartbeat", {"padding": "x" * 100_000}]))
+            assert (await answer())[:3] == [4, "big-1", code]
+            await raw.send(json.dumps([2, "bad-1", "Heartbeat", {"unexpected": 1}]))
+            refused = await answer()
+            assert refused[0] == 4 and refused[1] == "bad-1", "a schema violation is a CallError too"
+            await raw.send(json.dumps({"not": "a list"}))
+            assert (await answer())[:3] == [4, "-1", "ProtocolError"]
+            await raw.send(json.dumps([2, "hb-1", "Heartbeat", {}]))
+            assert (await answer())[:2] == [3, "hb-1"], "the connection still works"
+        assert bystander.online and bystander.charging
+        metrics = call("GET", f"{ocpp.url}/metrics").raw.decode()
+        assert (metric_value(metrics, "ocpp_messages_total", action="(malformed)", result="error") or 0) >= 3
+        await bystander.close()
+
+    asyncio.run(scenario())
