@@ -3,34 +3,17 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
 from grid_common.protocol import InvalidRequest, is_substation_name
-from grid_common.settings import EnvReader
+from grid_common.settings import EnvReader, is_http_url
+from grid_common.substation_urls import parse_substations
 from load_balancer.strategies import STRATEGIES
-from load_balancer.substation_urls import SubstationUrls, url_shape_problem
+from load_balancer.substation_urls import SubstationUrls
 
 MIN_TOKEN_LENGTH = 16
 # The most substations one balancer knows of: registrations beyond it are refused.
 MAX_SUBSTATIONS = 10_000
-
-
-def parse_substations(value: str, errors: list[str]) -> list[tuple[str, str]]:
-    """`name=url,name=url` -> [(name, url)], with every malformed entry reported."""
-    substations: list[tuple[str, str]] = []
-    for entry in filter(None, (part.strip() for part in value.split(","))):
-        name, sep, url = entry.partition("=")
-        name, url = name.strip(), url.strip().rstrip("/")
-        if not sep or not is_substation_name(name) or url_shape_problem(url, path_allowed=True):
-            # The entry itself is not repeated: it may hold credentials.
-            errors.append(
-                f"SUBSTATIONS entry {len(substations) + 1} must be name=http://host:port (name: letters, digits, "
-                "_ or -; the URL with no credentials or query)"
-            )
-        elif any(name == existing for existing, _ in substations):
-            errors.append(f"SUBSTATIONS names {name!r} twice")
-        else:
-            substations.append((name, url))
-    return substations
 
 
 def parse_registration(body: object, urls: SubstationUrls) -> tuple[str, str]:
@@ -53,6 +36,17 @@ def parse_registration(body: object, urls: SubstationUrls) -> tuple[str, str]:
     return name, url.rstrip("/")
 
 
+def is_plain_http_url(url: str) -> bool:
+    """http(s)://host[:port][/path], with no credentials, query or fragment."""
+    parts = urlsplit(url)
+    try:
+        port = parts.port
+    except ValueError:
+        return False
+    plain = parts.username is None and parts.password is None and not parts.query and not parts.fragment
+    return is_http_url(url) and plain and port != 0
+
+
 @dataclass(frozen=True)
 class BalancerConfig:
     substations: tuple[tuple[str, str], ...]
@@ -72,6 +66,8 @@ class BalancerConfig:
     discovery_interval_s: float = 5.0
     # Networks a registered substation may be on (CIDRs); empty: those the configured topology is on.
     substation_networks: tuple[str, ...] = ()
+    # Base URL of the OCPP service, whose chargers the live page shows (GET /grid/chargers); empty: none.
+    ocpp_url: str = ""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> BalancerConfig:
@@ -99,7 +95,11 @@ class BalancerConfig:
                 "DISCOVERY_INTERVAL_S", cls.discovery_interval_s, minimum=0.05, maximum=3600
             ),
             substation_networks=tuple(n.strip() for n in env.string("SUBSTATION_NETWORKS", "").split(",") if n.strip()),
+            ocpp_url=env.string("OCPP_URL", "").rstrip("/"),
         )
+        if config.ocpp_url and not is_plain_http_url(config.ocpp_url):
+            # The value itself is never printed: it may hold credentials.
+            env.errors.append("OCPP_URL must be the OCPP service's http(s)://host:port, with no credentials or query")
         for network in config.substation_networks:
             try:
                 ipaddress.ip_network(network, strict=False)

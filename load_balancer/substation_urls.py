@@ -15,15 +15,15 @@ what answers there must be that substation (load_balancer/routes/topology.py).
 from __future__ import annotations
 
 import ipaddress
-import re
 import socket
 from collections.abc import Callable, Iterable
 from typing import cast
 from urllib.parse import urlsplit
 
+from grid_common.substation_urls import host_form_problem, url_shape_problem  # noqa: F401 - re-exported
+
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 # A last label a resolver reads as a number (WHATWG's "ends in a number"): decimal, or hexadecimal with 0x.
-NUMERIC_LABEL = re.compile(r"[0-9]+|0x[0-9a-f]*", re.IGNORECASE)
 Resolve = Callable[[str], list[str]]
 NEVER = [ipaddress.ip_network(n) for n in ("169.254.0.0/16", "fe80::/10", "224.0.0.0/4", "ff00::/8", "0.0.0.0/32")]
 
@@ -36,38 +36,6 @@ def resolve_all(host: str) -> list[str]:
         return sorted({cast(str, info[4][0]) for info in socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)})
     except (socket.gaierror, UnicodeError):
         return []
-
-
-def url_shape_problem(url: str, *, path_allowed: bool = False) -> str | None:
-    """What is wrong with the URL's shape, or None: http(s)://host[:port] and nothing more (a path too, for
-    the URLs an operator configures: one process may host several substations, each under its path)."""
-    try:
-        parts = urlsplit(url)
-        port = parts.port
-    except ValueError:
-        return "a URL such as http://substation4:5000"
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        return "an http(s) URL such as http://substation4:5000"
-    if parts.username is not None or parts.password is not None:
-        return "no credentials in it: they would be shown to anyone who lists the substations"
-    if (parts.path not in ("", "/") and not path_allowed) or parts.query or parts.fragment:
-        return "no path, query or fragment: the substation's own address only"
-    if port == 0:
-        return "a port from 1 to 65535"
-    return host_form_problem(parts.hostname)
-
-
-def host_form_problem(host: str) -> str | None:
-    """A host is a name, or an IP address as it is usually written; never a number a resolver would read as
-    an address (2130706433, 0x7f000001, 127.1, 0177.0.0.1)."""
-    try:
-        ipaddress.ip_address(host)  # only the usual forms parse
-        return None
-    except ValueError:
-        pass
-    if NUMERIC_LABEL.fullmatch(host.rstrip(".").rsplit(".", 1)[-1]):
-        return "a host name, or an IP address written as usual (a.b.c.d), not a number"
-    return None
 
 
 def networks_around(addresses: Iterable[str]) -> list[Network]:

@@ -8,7 +8,7 @@ from enum import StrEnum
 from pathlib import Path
 
 from grid_common.settings import EnvReader
-from load_balancer.config import parse_substations
+from grid_common.substation_urls import parse_substations
 
 
 class Authentication(StrEnum):
@@ -19,8 +19,8 @@ class Authentication(StrEnum):
 @dataclass(frozen=True)
 class OcppConfig:
     substations: tuple[tuple[str, str], ...]  # (name, base URL)
-    host: str = "0.0.0.0"
-    port: int = 9000
+    # host:port of its one port: chargers' WebSockets and its HTTP (as BIND is for every service of the suite).
+    bind: str = "0.0.0.0:9000"
     # A JSON file of chargers (registry.py); empty: ten public and three fleet chargers per substation.
     registry: str = ""
     chargers_per_substation: int = 10
@@ -37,6 +37,9 @@ class OcppConfig:
     session_energy_kwh: float = 80.0
     http_timeout_s: float = 2.0
     voltage_v: float = 230.0
+    # After SIGTERM: seconds of answering /readyz 503 (so that a load balancer stops sending new chargers here)
+    # before the connections close; chargers then reconnect, to another replica if there is one.
+    shutdown_drain_s: float = 0.0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> OcppConfig:
@@ -44,8 +47,7 @@ class OcppConfig:
         substations = parse_substations(env.string("SUBSTATIONS", required=True), env.errors)
         config = cls(
             substations=tuple(substations),
-            host=env.string("OCPP_HOST", cls.host),
-            port=env.integer("OCPP_PORT", cls.port, minimum=1, maximum=65535),
+            bind=env.string("BIND", cls.bind),
             registry=env.string("CHARGER_REGISTRY", cls.registry),
             chargers_per_substation=env.integer("CHARGERS_PER_SUBSTATION", cls.chargers_per_substation, minimum=0),
             fleet_chargers_per_substation=env.integer(
@@ -60,10 +62,22 @@ class OcppConfig:
             session_energy_kwh=env.number("SESSION_ENERGY_KWH", cls.session_energy_kwh, minimum=0.1, maximum=250),
             http_timeout_s=env.number("HTTP_TIMEOUT_S", cls.http_timeout_s, minimum=0.1, maximum=60),
             voltage_v=env.number("VOLTAGE_V", cls.voltage_v, minimum=100, maximum=400),
+            shutdown_drain_s=env.number("SHUTDOWN_DRAIN_S", cls.shutdown_drain_s, minimum=0, maximum=300),
         )
+        host, _, port = config.bind.rpartition(":")
+        if not host or not port.isdigit() or not 0 < int(port) < 65536:
+            env.errors.append(f"BIND must be host:port, got {config.bind!r}")
         if config.registry and not Path(config.registry).is_file():
             env.errors.append(f"CHARGER_REGISTRY {config.registry!r}: no such file")
         if not substations and not env.errors:
             env.errors.append("SUBSTATIONS must name at least one substation: name=http://host:port,...")
         env.check("ocpp_service")
         return config
+
+    @property
+    def host(self) -> str:
+        return self.bind.rpartition(":")[0].strip("[]")
+
+    @property
+    def port(self) -> int:
+        return int(self.bind.rpartition(":")[2])

@@ -62,6 +62,7 @@ class Service:
             registry = default_registry(names, config.chargers_per_substation, config.fleet_chargers_per_substation)
         self.grid = GridClient(dict(config.substations), config.http_timeout_s)
         self.csms = Csms(config, registry, self.grid)
+        self.draining = False
         metrics.REGISTRY.register(SubstationCollector(self.csms))
 
     # --- HTTP, and the handshake's checks ---------------------------------------------------------------
@@ -74,6 +75,8 @@ class Service:
         if path == "/healthz":
             return respond(HTTPStatus.OK, {"status": "ok"})
         if path == "/readyz":
+            if self.draining:
+                return respond(HTTPStatus.SERVICE_UNAVAILABLE, {"status": "draining"})
             ready = self.csms.ready
             return respond(HTTPStatus.OK if ready else HTTPStatus.SERVICE_UNAVAILABLE,
                            {"status": "ready" if ready else "reading the substations' sessions"})  # fmt: skip
@@ -137,6 +140,8 @@ class Service:
             if ready is not None:
                 ready.set()
             await stop
+            self.draining = True
+            await asyncio.sleep(self.config.shutdown_drain_s)
             server.close()
         for task in loops:
             task.cancel()

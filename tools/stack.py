@@ -161,7 +161,7 @@ class Stack:
         """The OCPP service (asyncio, not gunicorn) for the given substations, on a loopback port."""
         port = port or free_port()
         listing = ",".join(f"{key}={s if isinstance(s, str) else s.url}" for key, s in substations.items())
-        settings = {"SUBSTATIONS": listing, "OCPP_HOST": "127.0.0.1", "OCPP_PORT": str(port),
+        settings = {"SUBSTATIONS": listing, "BIND": f"127.0.0.1:{port}",
                     **self.defaults.get("ocpp", {}), **{k: str(v) for k, v in env.items()}}  # fmt: skip
         process = self.run(name, [sys.executable, "-m", "ocpp_service"], settings,
                            f"http://127.0.0.1:{port}/healthz", wait=wait)  # fmt: skip

@@ -12,11 +12,14 @@ import contextlib
 import json
 import logging
 import math
+import os
 import signal
 import sys
 from pathlib import Path
 
+from grid_common.settings import ConfigError
 from load_tester.fleet.fleet import DEFAULT_URL, PROTOCOLS, Fleet, FleetConfig, FleetResult
+from load_tester.fleet.status import FleetEnvironment, serve_status
 
 
 def parse_args(argv: list[str] | None, prog: str | None = None) -> argparse.Namespace:
@@ -25,7 +28,11 @@ def parse_args(argv: list[str] | None, prog: str | None = None) -> argparse.Name
         description="Run simulated OCPP chargers (1.6J and 2.0.1) with cars against a CSMS.",
         epilog="Example: python -m load_tester.fleet --url ws://127.0.0.1:9000/ocpp --chargers 10 --duration 60",
     )
-    parser.add_argument("--url", default=DEFAULT_URL, help="the CSMS's base URL; chargers connect to URL/<id>")
+    parser.add_argument(
+        "--url",
+        default=os.environ.get("OCPP_URL", DEFAULT_URL),
+        help="the CSMS's base URL (default: $OCPP_URL, else %(default)s); chargers connect to URL/<id>",
+    )
     parser.add_argument("--chargers", type=int, default=10, help="number of chargers (default: %(default)s)")
     parser.add_argument("--prefix", default="fleet-cp", help="ids are PREFIX1..PREFIXN (default: %(default)s)")
     parser.add_argument("--ids", help="comma-separated charger ids instead of --prefix/--chargers")
@@ -105,14 +112,17 @@ def summary_line(result: FleetResult) -> str:
     return line
 
 
-async def run(config: FleetConfig) -> FleetResult:
+async def run(config: FleetConfig, status_bind: str | None = None) -> FleetResult:
     fleet = Fleet(config)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, fleet.stop_soon)  # stop cleanly: transactions end, sockets close
+    status = None if not status_bind else await serve_status(status_bind, fleet.counts)
     async with fleet:
         await fleet.run()
+    if status is not None:
+        status.close()
     assert fleet.result is not None
     return fleet.result
 
@@ -122,7 +132,12 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
     if not args.verbose:
         logging.getLogger("load_tester.fleet.ocpp").setLevel(logging.WARNING)
-    result = asyncio.run(run(config_from(args)))
+    try:
+        environment = FleetEnvironment.from_env()
+    except ConfigError as error:
+        print(error, file=sys.stderr)
+        return 2
+    result = asyncio.run(run(config_from(args), environment.bind))
     print(summary_line(result))
     if args.record:
         try:

@@ -18,14 +18,20 @@ import yaml
 from charge_request_service.config import GatewayConfig
 from grid_common import __version__
 from load_balancer.config import BalancerConfig
+from ocpp_service.config import OcppConfig
 from substation_service.config import SubstationConfig
 from tools.topology import PROMETHEUS_KUBERNETES_CONFIG, ROOT, load_compose
 
 KUBERNETES_VERSION = "1.31.0"
 DEPLOY = ROOT / "deploy" / "kubernetes"
-CONFIG_OF = {"substation": SubstationConfig, "balancer": BalancerConfig, "gateway": GatewayConfig}
+CONFIG_OF = {
+    "substation": SubstationConfig,
+    "balancer": BalancerConfig,
+    "gateway": GatewayConfig,
+    "ocpp": OcppConfig,
+}
 COMPOSE = load_compose()["services"]
-GRID = ("gateway", "balancer", "substation")
+GRID = ("gateway", "balancer", "substation", "ocpp")
 
 
 def render(path) -> list[dict]:

@@ -15,6 +15,8 @@ import yaml
 
 from charge_request_service.config import GatewayConfig
 from load_balancer.config import BalancerConfig
+from load_tester.fleet.status import FleetEnvironment
+from ocpp_service.config import OcppConfig
 from substation_service.config import SubstationConfig
 from tools.topology import (
     LOCAL_VOLUMES,
@@ -37,7 +39,15 @@ COMPOSE = load_compose()
 SERVICES = COMPOSE["services"]
 APP_SERVICES = {name: s for name, s in SERVICES.items() if "build" in s}
 SUBSTATIONS = ["substation1", "substation2", "substation3"]
-CONFIG_OF_TARGET = {"substation": SubstationConfig, "balancer": BalancerConfig, "gateway": GatewayConfig}
+CONFIG_OF_TARGET = {
+    "substation": SubstationConfig,
+    "balancer": BalancerConfig,
+    "gateway": GatewayConfig,
+    "ocpp": OcppConfig,
+    "fleet": FleetEnvironment,
+}
+# The simulated fleet drives the grid; it is no part of it, and has no metrics of its own.
+GRID_SERVICES = {name: s for name, s in APP_SERVICES.items() if s["build"]["target"] != "fleet"}
 
 
 def dockerfile_stages() -> dict[str, dict]:
@@ -169,9 +179,9 @@ def test_gateway_and_balancer_can_be_scaled_with_compose():
 
 def test_prometheus_scrapes_every_service_in_both_configs():
     compose_targets = scrape_targets(PROMETHEUS_COMPOSE_CONFIG)
-    expected = {f"{name}:{s['environment']['BIND'].rsplit(':', 1)[1]}" for name, s in APP_SERVICES.items()}
+    expected = {f"{name}:{s['environment']['BIND'].rsplit(':', 1)[1]}" for name, s in GRID_SERVICES.items()}
     assert compose_targets == expected
-    local = {f"127.0.0.1:{s.port}" for s in local_services(COMPOSE)}
+    local = {f"127.0.0.1:{s.port}" for s in local_services(COMPOSE) if s.name in GRID_SERVICES}
     assert scrape_targets(PROMETHEUS_LOCAL_CONFIG) == local
 
 

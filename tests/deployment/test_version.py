@@ -27,7 +27,7 @@ def test_every_api_document_carries_the_version():
 def test_the_kubernetes_manifests_deploy_this_release():
     images = yaml.safe_load(KUSTOMIZE_BASE.read_text())["images"]
     assert {image["name"] for image in images} == {
-        f"smart-grid-load-balancer/{n}" for n in ("substation", "balancer", "gateway")
+        f"smart-grid-load-balancer/{n}" for n in ("substation", "balancer", "gateway", "ocpp")
     }
     assert {image["newTag"] for image in images} == {__version__}
 

@@ -145,12 +145,12 @@ def test_a_charger_that_overdraws_is_overload_at_its_substation(services):
             await charger.connect(url)
         await honest.plug(big_car())
         await rogue.plug(big_car(misbehaving=True))  # ignores its 11 kW: draws 22
-        await until(
-            lambda: (metric_value(call("GET", f"{substation.url}/metrics").raw.decode(), "substation_overload_seconds_total")
-                     or 0) > 0.5,
-            10,
-            "the overdraw is counted",
-        )  # fmt: skip
+
+        def overload_s() -> float:
+            text = call("GET", f"{substation.url}/metrics").raw.decode()
+            return metric_value(text, "substation_overload_seconds_total") or 0.0
+
+        await until(lambda: overload_s() > 0.5, 10, "the overdraw is counted")
         for charger in (honest, rogue):
             await charger.close()
 
@@ -230,8 +230,11 @@ def test_a_charger_whose_csms_goes_silent_falls_back_to_its_safe_default_when_it
         assert default == pytest.approx(amperes(44.0 / 10), abs=0.1), "capacity over the ten registered chargers"
         ocpp.process.signal(signal.SIGSTOP)  # silent, not gone: the connection stays open
         try:
-            await until(lambda: charger.limit_w == pytest.approx(default * 3 * VOLTAGE, abs=1), 8,
-                        f"fallback: {charger.limit_w} {default} {charger.record.profiles[-3:]} {time.time()}")
+            await until(
+                lambda: charger.limit_w == pytest.approx(default * 3 * VOLTAGE, abs=1),
+                8,
+                f"fallback: {charger.limit_w} {default} {charger.record.profiles[-3:]} {time.time()}",
+            )
         finally:
             ocpp.process.signal(signal.SIGCONT)
         await charger.close()
