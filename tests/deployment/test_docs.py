@@ -14,6 +14,7 @@ import pytest
 from charge_request_service.config import GatewayConfig
 from grid_common.protocol import ALLOCATIONS
 from load_balancer.config import BalancerConfig
+from ocpp_service.config import OcppConfig
 from load_balancer.strategies import STRATEGIES
 from substation_service.config import SubstationConfig
 from tests.in_process import in_process_grid, substation_url
@@ -28,6 +29,7 @@ REQUIRED = {
     "Substation": (SubstationConfig, {"SUBSTATION_NAME": "substation1"}),
     "Balancer": (BalancerConfig, {"SUBSTATIONS": "substation1=http://127.0.0.1:5001"}),
     "Gateway": (GatewayConfig, {"BALANCER_URL": "http://127.0.0.1:7000"}),
+    "OCPP service": (OcppConfig, {"SUBSTATIONS": "substation1=http://127.0.0.1:5001"}),
 }
 VALUE = re.compile(r"^`([^`]*)`$")
 

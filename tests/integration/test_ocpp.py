@@ -287,3 +287,27 @@ def test_malformed_and_oversized_messages_get_call_errors_and_no_other_charger_n
         await bystander.close()
 
     asyncio.run(scenario())
+
+
+def test_with_basic_auth_a_charger_needs_its_own_password(services, tmp_path):
+    registry = tmp_path / "chargers.json"
+    registry.write_text(json.dumps([
+        {"charger_id": "s-cp1", "substation": "s", "password": "correct-horse-battery"},
+        {"charger_id": "s-cp2", "substation": "s", "phases": 1, "max_current_a": 16, "password": "another-long-secret"},
+    ]))  # fmt: skip
+    _, ocpp, url = grid(services, CHARGER_REGISTRY=str(registry), OCPP_AUTH="basic")
+
+    async def scenario():
+        for password in (None, "another-long-secret"):
+            with pytest.raises(ChargerRefused) as refusal:
+                await SimulatedCharger("s-cp1", "1.6", password=password).connect(url)
+            assert refusal.value.status == 401, "none, or another charger's"
+        charger = SimulatedCharger("s-cp1", "1.6", password="correct-horse-battery")
+        await charger.connect(url)
+        assert charger.online
+        await charger.close()
+
+    asyncio.run(scenario())
+    described = call("GET", f"{ocpp.url}/chargers/s-cp2").body
+    assert (described["phases"], described["max_current_a"]) == (1, 16.0)
+    assert "password" not in json.dumps(call("GET", f"{ocpp.url}/chargers").body)
