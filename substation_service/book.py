@@ -38,7 +38,9 @@ class SessionBook:
         self.ends = Completions()
         self.totals = Totals()
         self.ledger = BalancerLedger()
-        self.on_chargers: dict[str, Session] = {}  # started sessions plugged into a charger
+        # Sessions plugged into a charger, queued or started: a queued car's charger holds it at 0 kW only while
+        # its limits reach it.
+        self.on_chargers: dict[str, Session] = {}
         self.metered: dict[str, Session] = {}  # those of them whose meter has reported
         # Sessions on chargers, by the number of the change that last touched them (OCPP service's feed).
         self.charger_changes: dict[str, int] = {}
@@ -56,6 +58,8 @@ class SessionBook:
         bisect.insort(self.queue, session, key=ORDER)
         self._count(session, +1)
         self.counters.queued += 1
+        if session.charger_id is not None:
+            self.on_chargers[session.session_id] = session
         self.changed(session)
 
     def changed(self, session: Session) -> None:
@@ -161,6 +165,8 @@ class SessionBook:
             self._count(session, +1)
             if session.state == SessionState.QUEUED:
                 bisect.insort(self.queue, session, key=ORDER)
+                if session.charger_id is not None:
+                    self.on_chargers[session.session_id] = session
                 continue
             bisect.insort(self.started, session, key=ORDER)
             if session.charger_id is not None:

@@ -320,7 +320,8 @@ class Substation:
 
     def _silent_chargers_kw(self, moment: float) -> float:
         """What chargers whose meters are silent may draw on their own (their default profiles), kept apart from
-        what is shared: their limits may not reach them, so they may draw that beside whatever they were given."""
+        what is shared: their limits may not reach them, so they may draw that beside whatever they were given
+        (a queued car's too: its charger holds it at 0 kW only while it hears so)."""
         meters = self.meters
         return sum(
             s.failsafe_kw for s in self.book.on_chargers.values() if s.failsafe_kw and not s.meter.fresh(moment, meters)
@@ -382,7 +383,7 @@ class Substation:
         meters = self.meters
         for session in self.book.on_chargers.values():
             if session.meter.fresh(moment, meters):
-                power += counted_kw(session, moment, meters) - session.allocated_kw
+                power += counted_kw(session, moment, meters) - (session.allocated_kw if session.started else 0.0)
             else:
                 power += max(0.0, session.failsafe_kw - session.allocated_kw)
         return power
@@ -400,7 +401,9 @@ class Substation:
                     unknown.append(reading.session_id)
                     continue
                 if not session.started:
-                    continue  # a queued car draws nothing, whatever its meter says
+                    # Heard from: its charger holds it at 0 kW. What it draws is not shared, and counts.
+                    session.meter.power_kw, session.meter.read_at = reading.power_kw, now
+                    continue
                 if read(session, reading.power_kw, now, self.meters):
                     self._all_at_max = False  # capped or uncapped: the next step shares anew
                 book.meter(session, reading.energy_kwh, now)

@@ -114,3 +114,16 @@ def test_ocpp_periods_start_at_0_and_increase_strictly_when_limits_change_within
     assert [(p.start_period, p.limit) for p in periods] == [(0, 7000.0), (1, 6000.0)]
     starts = [p.start_period for p in periods]
     assert starts[0] == 0 and all(a < b for a, b in itertools.pairwise(starts))
+
+
+def test_a_queued_car_on_a_silent_charger_counts_at_its_default_since_only_its_limit_of_0_holds_it():
+    substation = make_substation(30.0, charger_kw=30.0, meters=METERS, now=0)
+    first = substation.admit(charge("a", 100, 30.0, min_power_kw=20.0), 0).session
+    queued = on_charger(substation, "q", 0, failsafe_kw=5.0, max_kw=11.0, min_power_kw=11.0, wait=True)
+    assert substation.session(queued.session_id, 0).state == SessionState.QUEUED
+    substation.advance(1.0)
+    assert substation.session(first.session_id, 1.0).allocated_kw == pytest.approx(25.0), "5 kW kept for it"
+    substation.read_meters([MeterReading(queued.session_id, 0.0)], 1.5)
+    substation.advance(2.0)
+    assert substation.session(first.session_id, 2.0).allocated_kw == pytest.approx(30.0), "heard at 0 kW"
+    assert substation.session(queued.session_id, 2.0).state == SessionState.QUEUED
