@@ -37,7 +37,7 @@ DEFAULT_URL = "ws://127.0.0.1:9000/ocpp"
 PROTOCOLS = ("mixed", "1.6", "2.0.1")
 CONNECT_RETRY_MAX_S = 30.0
 OFFLINE_POLL_S = 1.0  # how often a driver looks whether its charger is back, to plug the next car
-CLOSE_CONCURRENCY = 200  # chargers stopping at once at the end (each sends its StopTransaction)
+CLOSE_CONCURRENCY = 1000  # chargers stopping at once at the end (each sends its StopTransaction, then closes)
 FILE_DESCRIPTOR_MARGIN = 64  # the process's own files, besides one socket per charger
 
 

@@ -462,6 +462,24 @@ def test_a_reconnected_charger_goes_on_with_the_same_transaction(version):
     run(test)
 
 
+def test_a_charger_dropped_by_the_csms_reconnects_by_itself_and_goes_on():
+    async def test() -> None:
+        async with Csms() as csms, charger("2.0.1", auto_reconnect=True) as cp:
+            await cp.connect(csms.url)
+            transaction = await cp.plug(car())
+            await csms.points["cp-1"]._connection.close()  # the CSMS restarts, say
+            await eventually(lambda: csms.disconnects["cp-1"] == 1, what="the drop")
+            dropped_at = time.time()
+            await eventually(
+                lambda: any(m.at > dropped_at for m in meter_messages(csms, "cp-1")), what="meter values again"
+            )
+            assert cp.online and cp.record.connects == 2
+            assert {transaction_of(m) for m in meter_messages(csms, "cp-1")} == {transaction.id}
+            assert len(csms.messages("cp-1", "BootNotification")) == 1
+
+    run(test)
+
+
 @pytest.mark.parametrize("version", VERSIONS)
 def test_remote_start_and_stop(version):
     async def test() -> None:
