@@ -40,7 +40,7 @@ def promtool(*args: str) -> subprocess.CompletedProcess:
 def test_promtool_accepts_every_scrape_config(config: Path):
     result = promtool("check", "config", str(config))
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "8 rules found" in result.stdout, "every config loads the alert rules"
+    assert "10 rules found" in result.stdout, "every config loads the alert rules"
 
 
 def test_alert_rules_pass_their_promtool_unit_tests():
@@ -66,6 +66,8 @@ def test_every_alert_rule_has_a_unit_test():
             "NoHealthySubstation",
             "SubstationJournalDown",
             "ClockSkew",
+            "ChargerOfflineInTransaction",
+            "ChargingProfileRejected",
         }
     )
     for test in tests["tests"]:
@@ -88,6 +90,9 @@ def test_dashboard_panels_are_current_types_on_the_provisioned_data_source():
     assert all(p["type"] in CURRENT_PANEL_TYPES for p in panels), "no legacy graph panels"
     for panel in panels:
         assert panel["datasource"] == {"type": "prometheus", "uid": uid}, panel["title"]
+        if panel["type"] == "row":
+            assert "targets" not in panel, "a row only groups the panels below it"
+            continue
         assert panel["targets"], panel["title"]
         for target in panel["targets"]:
             assert target["datasource"]["uid"] == uid and target["expr"].strip(), panel["title"]
@@ -105,7 +110,7 @@ def test_dashboard_variables_are_defined_where_used():
 
 
 def queries(panel: dict) -> str:
-    return "\n".join(target["expr"] for target in panel["targets"])
+    return "\n".join(target["expr"] for target in panel.get("targets", []))
 
 
 def panel_querying(pattern: str, panel_type: str = "timeseries") -> dict:
@@ -212,3 +217,27 @@ def test_grafana_provisioning_is_mounted_where_grafana_reads_it():
     assert env["GF_AUTH_ANONYMOUS_ENABLED"] == "true" and env["GF_AUTH_ANONYMOUS_ORG_ROLE"] == "Viewer"
     prometheus = load_compose()["services"]["prometheus"]
     assert "./monitoring/prometheus:/etc/prometheus:ro" in prometheus["volumes"]
+
+
+def test_the_chargers_row_shows_the_ocpp_service():
+    """Below the grid, a row of its own: chargers connected by protocol, measured against allocated power per
+    substation, how fast profiles reach chargers, the messages chargers send, and profiles rejected."""
+    panels = dashboard()["panels"]
+    (row,) = [p for p in panels if p["type"] == "row"]
+    assert row["title"] == "Chargers (OCPP)" and row["collapsed"] is False and row["panels"] == []
+    below = [p for p in panels if p["gridPos"]["y"] > row["gridPos"]["y"]]
+    assert below and all(re.search(r"\bocpp_", queries(p)) for p in below), "the row holds the OCPP panels"
+    assert all(p["gridPos"]["y"] < row["gridPos"]["y"] for p in panels if p not in below and p is not row)
+    assert "by (protocol)" in queries(panel_querying(r"ocpp_chargers_connected"))
+    power = panel_querying(r"ocpp_measured_power_watts")
+    assert re.search(r"sum by \(substation\) \(ocpp_allocated_power_watts\)", queries(power))
+    assert "by (substation)" in queries(power).split("\n")[0] and power["fieldConfig"]["defaults"]["unit"] == "watt"
+    delivery = queries(panel_querying(r"ocpp_profile_delivery_seconds_bucket"))
+    for quantile in ("0.5", "0.99"):
+        assert re.search(
+            rf"histogram_quantile\({quantile}, sum by \(le\) \(rate\(ocpp_profile_delivery_seconds", delivery
+        )
+    assert "by (action, result)" in queries(panel_querying(r"ocpp_messages_total"))
+    rejected = panel_querying(r'ocpp_profiles_total\{result="rejected"\}', "stat")
+    assert rejected["fieldConfig"]["defaults"]["thresholds"]["steps"][0]["color"] == "green", "it should read 0"
+    assert rejected["fieldConfig"]["defaults"]["noValue"] == "0", "no rejection yet is 0, not No data"

@@ -11,6 +11,8 @@ import urllib.parse
 import pytest
 import yaml
 
+from load_tester.fleet.car import Car
+from tests.chargers import ChargerLoop, RejectProfiles
 from tests.helpers import call, wait_until
 from tools.processes import free_port
 from tools.topology import PROMETHEUS_COMPOSE_CONFIG, ROOT
@@ -25,6 +27,9 @@ LABEL_VALUES = re.compile(r"label_values\((?P<metric>\w+),\s*(?P<label>\w+)\)")
 RIGID = {"min_power_kw": 11, "max_power_kw": 11}
 LONG = {"TIME_SCALE": "1"}
 SHARING_ALERTS = {"SubstationOverload", "QueueWaitingTooLong", "FairnessLow"}
+# The OCPP service polls its substations' feeds and posts meters quickly, for a test.
+OCPP = {"FEED_INTERVAL_S": "0.1", "METER_FLUSH_S": "0.2", "CHARGERS_PER_SUBSTATION": "2",
+        "FLEET_CHARGERS_PER_SUBSTATION": "0"}  # fmt: skip
 
 
 def with_variables(expr: str) -> str:
@@ -49,7 +54,7 @@ def values_of(variable: dict) -> str:
     return f"group by ({found['label']}) ({found['metric']})"
 
 
-PANEL_QUERIES = [(p["title"], with_variables(t["expr"])) for p in DASHBOARD["panels"] for t in p["targets"]]
+PANEL_QUERIES = [(p["title"], with_variables(t["expr"])) for p in DASHBOARD["panels"] for t in p.get("targets", [])]
 ALERT_QUERIES = [(r["alert"], watched(r["expr"])) for g in RULES["groups"] for r in g["rules"]]
 VARIABLE_QUERIES = [(f"${v['name']}", values_of(v)) for v in VARIABLES]
 
@@ -89,13 +94,18 @@ def scrape_config(targets: dict[str, list[str]]) -> dict:
 
 @pytest.fixture
 def monitored_grid(services, tmp_path):
-    """Substations a (22 kW) and b behind the balancer and gateway; a second balancer watches only d."""
+    """Substations a (22 kW) and b behind the balancer and gateway; a second balancer watches only d; c has
+    chargers on OCPP (c-cp1 on OCPP 1.6, which rejects its first two profiles, and c-cp2 on 2.0.1), connected and
+    idle: the OCPP service's series exist before any car comes, as under `make up` with its fleet."""
     binary = shutil.which("prometheus")
     assert binary, "prometheus is missing: `apt-get install prometheus` (.ci/run installs it)"
-    subs = {name: services.substation(name, capacity, **LONG) for name, capacity in (("a", 22), ("b", 44), ("d", 150))}
+    sizes = (("a", 22), ("b", 44), ("c", 44), ("d", 150))
+    subs = {name: services.substation(name, capacity, **LONG) for name, capacity in sizes}
     balancer = services.balancer({"a": subs["a"], "b": subs["b"]})
     lonely_balancer = services.balancer({"d": subs["d"]})
     gateway = services.gateway(balancer.url)
+    ocpp = services.ocpp({"c": subs["c"]}, **OCPP)
+    wait_until(lambda: call("GET", f"{ocpp.url}/readyz").status == 200, 10)
     port = free_port()
     config = tmp_path / "prometheus.yml"
     address = lambda service: f"127.0.0.1:{service.port}"  # noqa: E731
@@ -106,6 +116,7 @@ def monitored_grid(services, tmp_path):
                     "gateway": [address(gateway)],
                     "balancer": [address(balancer), address(lonely_balancer)],
                     "substations": [address(s) for s in subs.values()],
+                    "ocpp": [address(ocpp)],
                 }
             )
         )
@@ -122,8 +133,15 @@ def monitored_grid(services, tmp_path):
         f"http://127.0.0.1:{port}/-/ready",
     )
     prometheus = Prometheus(f"http://127.0.0.1:{port}")
-    wait_until(lambda: len(prometheus.targets()) == 6 and all(t["health"] == "up" for t in prometheus.targets()), 20)
-    return prometheus, gateway, subs
+    wait_until(lambda: len(prometheus.targets()) == 8 and all(t["health"] == "up" for t in prometheus.targets()), 20)
+    with ChargerLoop() as chargers:
+        url = f"ws://127.0.0.1:{ocpp.port}/ocpp"
+        rejections = RejectProfiles(1)  # its default profile, as it connects
+        picky = chargers.connect(url, "c-cp1", "1.6", prepare=rejections)
+        chargers.connect(url, "c-cp2", "2.0.1")
+        wait_until(lambda: any(p.accepted is False for p in picky.record.profiles), 10)
+        wait_until(lambda: prometheus.value('sum(ocpp_profiles_total{result="rejected"})') == 1, 10)
+        yield prometheus, gateway, subs, chargers, rejections
 
 
 def assert_every_query_has_data(prometheus: Prometheus, queries: list[tuple[str, str]]) -> None:
@@ -139,7 +157,7 @@ def assert_every_query_has_data(prometheus: Prometheus, queries: list[tuple[str,
 
 
 def test_every_panel_and_alert_has_data(monitored_grid):
-    prometheus, gateway, subs = monitored_grid
+    prometheus, gateway, subs, chargers, rejections = monitored_grid
     # On an idle suite, before any traffic, no panel may show "No data", and every variable has values.
     assert_every_query_has_data(prometheus, PANEL_QUERIES + VARIABLE_QUERIES)
 
@@ -168,6 +186,16 @@ def test_every_panel_and_alert_has_data(monitored_grid):
             break
     assert waiting.status == 202
     call("POST", f"{gateway.url}/initiate_energy_transfer", {"energy_kwh": -1})
+    # Cars at both chargers of c: profiles delivered, meters read, and c-cp1 rejects one more (increase() sees
+    # none in a series whose first sample is already 1); then c-cp2's connection drops mid-transaction.
+    plugged, dropped = chargers.chargers
+    rejections.left = 1
+    for charger in (plugged, dropped):
+        chargers.run(charger.plug(Car(phases=3, max_current_a=32, energy_need_wh=200_000)))
+    wait_until(lambda: (prometheus.value("sum(ocpp_profile_delivery_seconds_count)") or 0) >= 1, timeout=10)
+    wait_until(lambda: prometheus.value('sum(ocpp_profiles_total{result="rejected"})') == 2, timeout=10)
+    wait_until(lambda: (prometheus.value("sum(ocpp_measured_power_watts)") or 0) > 0, timeout=10)
+    chargers.run(dropped.disconnect())
     # A substation goes down: the lonely balancer is left with no healthy substation.
     subs["d"].process.stop()
 
@@ -187,8 +215,18 @@ def test_every_panel_and_alert_has_data(monitored_grid):
     rules = call("GET", f"{prometheus.url}/api/v1/rules").body["data"]["groups"][0]["rules"]
     assert {r["name"] for r in rules} == {name for name, _ in ALERT_QUERIES}
     assert all(r["health"] == "ok" for r in rules), [(r["name"], r.get("lastError")) for r in rules]
+    delivery = [(title, expr) for title, expr in PANEL_QUERIES if "ocpp_profile_delivery_seconds_bucket" in expr]
+    assert delivery
+    for title, expr in delivery:
+        assert any(math.isfinite(float(series["value"][1])) for series in prometheus.query(expr)), (title, expr)
+    wait_until(lambda: prometheus.value("sum(ocpp_chargers_offline_in_transaction)") == 1, timeout=10)
+    # A charger offline mid-transaction is pending for its minute; a rejected profile fires at once.
     provoked = {"SessionsRefusedNoCapacity", "SubstationDown", "NoHealthySubstation"}
-    wait_until(lambda: provoked <= prometheus.alerts(), timeout=15)
+    provoked |= {"ChargerOfflineInTransaction", "ChargingProfileRejected"}
+    try:
+        wait_until(lambda: provoked <= prometheus.alerts(), timeout=15)
+    except AssertionError:
+        pytest.fail(f"alerts neither firing nor pending: {provoked - prometheus.alerts()}")
     # A full grid where every session gets its share is what smart charging aims at: no sharing alert.
     assert prometheus.value("sum(substation_overload_seconds_total)") == 0
     assert not SHARING_ALERTS & prometheus.alerts()
