@@ -15,6 +15,7 @@ from load_balancer.assignment import Assigner
 from load_balancer.config import BalancerConfig
 from load_balancer.discovery import Discovery, Resolve, resolve_ipv4
 from load_balancer.grid_view import GridView
+from load_balancer.ocpp_client import OcppClient
 from load_balancer.openapi import SPEC
 from load_balancer.poller import Poller
 from load_balancer.routes import Context, assign, grid, sessions, topology
@@ -35,9 +36,14 @@ def substation_urls(config: BalancerConfig, resolve: Resolve) -> SubstationUrls:
 
 
 def create_app(
-    config: BalancerConfig, *, substations: SubstationClient | None = None, resolve: Resolve = resolve_ipv4
+    config: BalancerConfig,
+    *,
+    substations: SubstationClient | None = None,
+    resolve: Resolve = resolve_ipv4,
+    ocpp: OcppClient | None = None,
 ) -> Flask:
-    """`substations`: the client every call to a substation goes through; `resolve`: DNS, for SUBSTATIONS_DNS."""
+    """`substations`: the client every call to a substation goes through; `resolve`: DNS, for SUBSTATIONS_DNS;
+    `ocpp`: the client of the OCPP service (by default one for OCPP_URL, if set)."""
     app = new_app(__name__)
     grid_view = GridView(list(config.substations), config.unhealthy_after_failures)
     urls = substation_urls(config, resolve)
@@ -74,7 +80,9 @@ def create_app(
         discover=discovery.run_once if discovery else None,
         discovery_interval_s=config.discovery_interval_s,
     )
-    app.extensions["balancer"] = Context(config, grid_view, strategy, substations, assigner, poller, urls)
+    if ocpp is None and config.ocpp_url:
+        ocpp = OcppClient(config.ocpp_url, connect_timeout_s=config.connect_timeout_s)
+    app.extensions["balancer"] = Context(config, grid_view, strategy, substations, assigner, poller, urls, ocpp)
     metrics.initialize([name for name, _ in config.substations], strategy.name)
     for blueprint in (assign.blueprint, sessions.blueprint, grid.blueprint, topology.blueprint):
         app.register_blueprint(blueprint)

@@ -36,6 +36,29 @@ GRID_VIEW = {
     "required": ["strategy", "substations"],
     "properties": {"strategy": {"type": "string"}, "substations": {"type": "array", "items": VIEW}},
 }
+# A charger as the OCPP service lists it (`GET /chargers` there), passed on as it is: what the page reads.
+CHARGER = {
+    "type": "object",
+    "required": ["charger_id", "substation", "connected"],
+    "properties": {
+        "charger_id": {"type": "string"},
+        "substation": {"type": "string"},
+        "connected": {"type": "boolean"},
+        "protocol": {"type": ["string", "null"], "description": "ocpp1.6 or ocpp2.0.1 while connected, else null"},
+        "session_id": {"type": ["string", "null"], "description": "its transaction's session, if one runs"},
+        "state": {"type": ["string", "null"]},
+        "limit_kw": {"type": ["number", "null"], "description": "what its session may draw"},
+        "limit_a": {"type": ["number", "null"], "description": "the limit last accepted, per phase"},
+        "default_a": {"type": ["number", "null"], "description": "its safe default, per phase"},
+        "measured_kw": {"type": ["number", "null"], "description": "what its meter read last"},
+        "fleet": {"type": "boolean"},
+    },
+}
+CHARGERS = {
+    "type": "object",
+    "required": ["chargers"],
+    "properties": {"chargers": {"type": "array", "items": CHARGER}},
+}
 TOKEN: list[dict[str, list[str]]] = [{"topology_token": []}]  # a security requirement, no scopes
 NAME = {
     "name": "name",
@@ -173,6 +196,17 @@ SPEC = document(
                     "400": problem("Not a session token."),
                     "404": problem("Every substation said it has none."),
                     "503": problem("A substation did not say: ask again.", retry_after=True),
+                },
+            }
+        },
+        "/grid/chargers": {
+            "get": {
+                "summary": "The OCPP service's chargers (with OCPP_URL), as it lists them: what the live page shows.",
+                "responses": {
+                    "200": json_response("Every charger the OCPP service knows, connected or not.", CHARGERS),
+                    "404": problem("No OCPP_URL: this balancer shows no chargers."),
+                    "502": problem("The OCPP service could not be reached, or gave no usable answer."),
+                    "504": problem("The OCPP service did not answer within 2 s."),
                 },
             }
         },

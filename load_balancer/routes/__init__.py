@@ -11,6 +11,7 @@ from grid_common.protocol import is_session_id, substation_of
 from load_balancer.assignment import Assigner
 from load_balancer.config import BalancerConfig
 from load_balancer.grid_view import GridView, KnownSubstation
+from load_balancer.ocpp_client import OcppClient
 from load_balancer.poller import Poller
 from load_balancer.strategies import Strategy
 from load_balancer.substation_client import SubstationClient
@@ -26,6 +27,7 @@ class Context:
     assigner: Assigner
     poller: Poller
     substation_urls: SubstationUrls
+    ocpp: OcppClient | None = None  # with OCPP_URL: the OCPP service, whose chargers the live page shows
 
 
 def context() -> Context:

@@ -1,4 +1,5 @@
-"""What the balancer knows of the grid: the live page, and the view it draws from (`GET /substations`)."""
+"""What the balancer knows of the grid: the live page, and what it draws from: the view (`GET /substations`)
+and, with OCPP_URL, the OCPP service's chargers (`GET /grid/chargers`)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,9 @@ from pathlib import Path
 
 from flask import Blueprint, Response
 
+from grid_common.problems import Problem
+from grid_common.upstream import UpstreamError
+from grid_common.web import relay, upstream_failure_problem
 from load_balancer.routes import context
 
 blueprint = Blueprint("grid", __name__)
@@ -24,3 +28,16 @@ def substations():
     with ctx.grid_view.lock:
         listed = [known.to_json() for known in ctx.grid_view.all()]
     return {"strategy": ctx.strategy.name, "substations": listed}
+
+
+@blueprint.get("/grid/chargers")
+def chargers():
+    """The OCPP service's `/chargers`, passed on: the page shows each substation's chargers on its card."""
+    ocpp = context().ocpp
+    if ocpp is None:
+        raise Problem(404, "Not Found", "No chargers here: the balancer has no OCPP_URL.")
+    try:
+        response = ocpp.chargers()
+    except UpstreamError as error:
+        raise upstream_failure_problem(error, "OCPP service") from None
+    return relay(response, "OCPP service")

@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect, sync_playwright
 
+from load_tester.fleet.car import Car
+from tests.chargers import ChargerLoop
 from tests.helpers import call, wait_until
 from tools.processes import free_port
 
@@ -29,6 +31,9 @@ WITH_BACKGROUND = {**LONG, "BACKGROUND_PEAK_FRACTION": "0.3"}
 WAITING_CAR = {"min_power_kw": 11, "max_power_kw": 11, "wait": True}
 WAIT_MS = 5000  # the page refreshes every second; the balancer polls every 0.2 s in tests
 CHART_WIDTH, CHART_HEIGHT = 300, 56  # the sparkline's viewBox
+# An OCPP service quick to learn of sessions and to pass meters on; three chargers registered per substation.
+OCPP = {"FEED_INTERVAL_S": "0.1", "METER_FLUSH_S": "0.2", "CHARGERS_PER_SUBSTATION": "3",
+        "FLEET_CHARGERS_PER_SUBSTATION": "0"}  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -257,6 +262,73 @@ def test_a_stopped_balancer_shows_a_notice_and_the_page_keeps_retrying(services,
     grid.balancer.process.start().wait_healthy()
     expect(notice).to_be_hidden(timeout=WAIT_MS)
     expect(field(page, "only", "health")).to_have_text("healthy", timeout=WAIT_MS)
+
+
+def tile(page: Page, charger_id: str):
+    return page.locator(f'[data-charger="{charger_id}"]')
+
+
+def tile_field(page: Page, charger_id: str, key: str):
+    return tile(page, charger_id).locator(f'[data-field="charger-{key}"]')
+
+
+def test_each_card_shows_its_chargers_on_ocpp(services, page):
+    substation = services.substation("s", 44, **LONG)
+    ocpp = services.ocpp({"s": substation}, **OCPP)
+    balancer = services.balancer({"s": substation}, OCPP_URL=ocpp.url)
+    wait_until(lambda: call("GET", f"{ocpp.url}/readyz").status == 200, 10)
+    requested: list[str] = []
+    page.on("request", lambda request: requested.append(request.url))
+    with ChargerLoop() as chargers:
+        url = f"ws://127.0.0.1:{ocpp.port}/ocpp"
+        charging = chargers.connect(url, "s-cp1", "1.6")
+        chargers.connect(url, "s-cp2", "2.0.1")  # connected, no car: idle
+        chargers.run(charging.plug(Car(phases=3, max_current_a=32, energy_need_wh=200_000)))
+
+        def listed() -> dict:
+            return {c["charger_id"]: c for c in call("GET", f"{balancer.url}/grid/chargers").body["chargers"]}
+
+        entry = wait_until(lambda: (c := listed()["s-cp1"])["measured_kw"] and c["limit_kw"] and c, timeout=10)
+        page.goto(f"{balancer.url}/")
+
+        expect(field(page, "s", "chargers")).to_be_visible(timeout=WAIT_MS)
+        expect(field(page, "s", "chargers-count")).to_have_text("2 of 3 connected")
+        expect(tile_field(page, "s-cp1", "name")).to_have_text("cp1")
+        expect(tile_field(page, "s-cp1", "protocol")).to_have_text("1.6")
+        expect(tile_field(page, "s-cp1", "state")).to_have_text("charging")
+        expect(tile(page, "s-cp1")).to_have_class(re.compile(r"\bcharging\b"))
+        # Measured / limit, as the OCPP service says: the limit is the session's share, the meter what the car draws.
+        expect(tile_field(page, "s-cp1", "power")).to_have_text(
+            re.compile(rf"^\d+\.\d / {entry['limit_kw']:.1f} kW$"), timeout=WAIT_MS
+        )
+        measured = float(tile_field(page, "s-cp1", "power").text_content().split(" / ")[0])
+        assert measured == pytest.approx(listed()["s-cp1"]["measured_kw"], abs=0.5)
+        expect(tile_field(page, "s-cp2", "protocol")).to_have_text("2.0.1")
+        expect(tile_field(page, "s-cp2", "state")).to_have_text("idle")
+        expect(tile_field(page, "s-cp2", "power")).to_have_text("")
+        expect(tile(page, "s-cp3")).to_have_count(0)  # registered, never connected: only counted
+
+        # Its connection drops mid-transaction: the tile says so, the charger still listed.
+        chargers.run(charging.disconnect())
+        expect(tile_field(page, "s-cp1", "state")).to_have_text("offline", timeout=WAIT_MS)
+        expect(tile(page, "s-cp1")).to_have_class(re.compile(r"\boffline\b"))
+        expect(tile_field(page, "s-cp1", "protocol")).to_have_text("")
+        expect(field(page, "s", "chargers-count")).to_have_text("1 of 3 connected")
+    assert any(url == f"{balancer.url}/grid/chargers" for url in requested)
+    assert not [url for url in requested if not url.startswith(f"{balancer.url}/")], "only the balancer is asked"
+
+
+def test_without_an_ocpp_service_the_page_shows_no_chargers_and_stops_asking(services, page):
+    substation = services.substation("s", 22, **LONG)
+    balancer = services.balancer({"s": substation})
+    requested: list[str] = []
+    page.on("request", lambda request: requested.append(request.url))
+    page.goto(f"{balancer.url}/")
+    expect(field(page, "s", "health")).to_have_text("healthy", timeout=WAIT_MS)
+    page.wait_for_timeout(2500)  # a few refreshes
+    expect(field(page, "s", "chargers")).to_be_hidden()
+    assert requested.count(f"{balancer.url}/grid/chargers") == 1, "asked once: 404, no OCPP_URL"
+    assert requested.count(f"{balancer.url}/substations") >= 2
 
 
 def test_live_page_is_one_self_contained_html_file(services):
