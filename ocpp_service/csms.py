@@ -312,6 +312,8 @@ class Csms:
         if state.ended:
             # Ended at the substation (its energy delivered, or stopped there): the car may charge no more.
             self._set_limit(link, 0.0, state)
+            if not link.connected:
+                link.transaction = None  # nothing is left to tell it: it is no longer offline mid-transaction
             return
         self._set_limit(link, allocated_kw, state)
 
