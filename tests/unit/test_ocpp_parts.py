@@ -1,0 +1,85 @@
+"""The OCPP service's pure parts: kW to amperes, the safe default, profiles valid against OCPP's own schemas,
+meter values of both versions, and the registry's rules."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+
+import pytest
+from ocpp.messages import Call, get_validator
+
+from ocpp_service.limits import Profile, limit_a, safe_default_a
+from ocpp_service.meters import read_meter_values
+from ocpp_service.registry import Charger, RegistryError, default_registry, load_registry
+
+pytestmark = pytest.mark.unit
+
+THREE_PHASE = Charger("cp", "s", phases=3, max_current_a=32)
+ONE_PHASE = Charger("cp1", "s", phases=1, max_current_a=16)
+
+
+def test_a_limit_is_rounded_down_to_0_1_a_capped_by_the_charger_and_0_below_6_a():
+    assert limit_a(11.0, THREE_PHASE, 230) == 15.9  # 15.94 A: never above what was given
+    assert limit_a(100.0, THREE_PHASE, 230) == 32.0
+    assert limit_a(4.13, THREE_PHASE, 230) == 0.0, "5.98 A: below what a car may be offered, a pause"
+    assert limit_a(4.14, THREE_PHASE, 230) == 6.0
+    assert limit_a(3.0, ONE_PHASE, 230) == 13.0
+
+
+def test_every_charger_at_its_safe_default_at_once_stays_within_capacity_less_the_background_peak():
+    amperes = safe_default_a(150.0, 45.0, 13, THREE_PHASE, 230)
+    assert 13 * THREE_PHASE.kw(amperes, 230) <= 150.0 - 45.0
+    assert safe_default_a(150.0, 140.0, 13, THREE_PHASE, 230) == 0.0, "less than 6 A each: none may charge"
+
+
+@pytest.mark.parametrize("amperes", [0.0, 6.0, 15.9, 32.0])
+@pytest.mark.parametrize("transaction", [None, "1234"])
+def test_profiles_are_what_the_official_schemas_allow_in_both_versions(amperes, transaction):
+    from ocpp.charge_point import snake_to_camel_case
+
+    profile = Profile(amperes, 3, transaction, 1_800_000_000.0 if transaction else None)
+    v16 = snake_to_camel_case({"connector_id": 1, "cs_charging_profiles": profile.v16()})
+    v201 = snake_to_camel_case({"evse_id": 1, "charging_profile": profile.v201()})
+    get_validator(2, "SetChargingProfile", "1.6", parse_float=Decimal).validate(
+        json.loads(json.dumps(v16), parse_float=Decimal)
+    )
+    get_validator(2, "SetChargingProfile", "2.0.1").validate(v201)
+    periods = v201["chargingProfile"]["chargingSchedule"][0]["chargingSchedulePeriod"]
+    assert periods[0]["startPeriod"] == 0 and periods[0]["limit"] == amperes
+    assert Call("x", "SetChargingProfile", v16).to_json()  # serialisable as sent
+
+
+def test_meter_values_of_1_6_are_strings_with_units_and_of_2_0_1_numbers_with_multipliers():
+    v16 = read_meter_values([{"timestamp": "t", "sampled_value": [
+        {"value": "7.4", "measurand": "Power.Active.Import", "unit": "kW"},
+        {"value": "12500", "measurand": "Energy.Active.Import.Register", "unit": "Wh"},
+        {"value": "32.1", "measurand": "Current.Import", "phase": "L1", "unit": "A"},
+        {"value": "not a number", "measurand": "Power.Active.Import"},
+    ]}])  # fmt: skip
+    assert (v16.power_w, v16.energy_wh, v16.current_a) == (7400.0, 12500.0, {"L1": 32.1})
+    v201 = read_meter_values([{"timestamp": "t", "sampled_value": [
+        {"value": 11.0, "measurand": "Power.Active.Import", "unit_of_measure": {"unit": "W", "multiplier": 3}},
+        {"value": 2.5, "unit_of_measure": {"unit": "kWh"}},  # no measurand: the energy register
+    ]}])  # fmt: skip
+    assert (v201.power_w, v201.energy_wh) == (11000.0, 2500.0)
+
+
+def test_the_default_registry_and_a_registry_file(tmp_path):
+    registry = default_registry(["substation1", "substation2"], 10, 3)
+    assert len(registry) == 26 and registry["substation2-cp10"].substation == "substation2"
+    assert registry["substation1-fleet3"].fleet and registry["substation1-cp1"].kw(32, 230) == pytest.approx(22.08)
+    good = tmp_path / "good.json"
+    good.write_text(json.dumps([{"charger_id": "a-1", "substation": "substation1", "phases": 1}]))
+    assert load_registry(str(good), ["substation1"])["a-1"].phases == 1
+    for wrong in (
+        [{"charger_id": "a-1", "substation": "nowhere"}],
+        [{"charger_id": "a-1", "substation": "substation1"}, {"charger_id": "a-1", "substation": "substation1"}],
+        [{"charger_id": "a-1", "substation": "substation1", "password": "short"}],
+        [{"charger_id": "a-1", "substation": "substation1", "max_current_a": 3}],
+        {"not": "a list"},
+    ):
+        bad = tmp_path / "bad.json"
+        bad.write_text(json.dumps(wrong))
+        with pytest.raises(RegistryError):
+            load_registry(str(bad), ["substation1"])
