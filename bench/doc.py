@@ -78,6 +78,12 @@ def sharing_cost_tables(figures: dict) -> list[Table]:
     return [sharing_cost_table(figures), targets_table(figures["targets"])]
 
 
+def ocpp_tables(figures: dict) -> list[Table]:
+    from bench.ocpp import tables
+
+    return tables(figures)
+
+
 RENDERERS: dict[str, Callable[[dict], list[Table]]] = {
     "run": run_tables,
     "decision": decision_tables,
@@ -86,6 +92,7 @@ RENDERERS: dict[str, Callable[[dict], list[Table]]] = {
     "profile": profile_tables,
     "day": day_tables,
     "sharing_cost": sharing_cost_tables,
+    "ocpp": ocpp_tables,
 }
 
 

@@ -248,7 +248,7 @@ def test_a_generated_block_is_made_again_from_its_results_file(tmp_path):
 
 def test_every_figure_in_the_benchmarks_doc_is_the_one_its_results_file_holds():
     document = DOC.read_text()
-    for name in ("run", "sharing_cost", "decision", "allocation", "replicas", "profile", "day"):
+    for name in ("run", "sharing_cost", "decision", "allocation", "replicas", "profile", "day", "ocpp"):
         assert f"<!-- bench:{name} -->" in document, f"docs/benchmarks.md has no block for {name}"
         assert (RESULTS / f"{name}.json").exists(), f"bench/results/{name}.json is not committed"
     assert render(document) == document, "docs/benchmarks.md is out of date: python -m bench.doc --write"
@@ -294,3 +294,42 @@ def test_the_chart_draws_every_strategys_rounds_against_the_target(tmp_path):
     chart(figures, path)
     image = path.read_bytes()
     assert image.startswith(b"\x89PNG") and len(image) > 10_000, "bars, dots, a target line and labels"
+
+
+def test_the_ocpp_benchmark_pools_every_chargers_delay_and_says_who_was_never_told():
+    from bench.ocpp import (
+        BUCKETS,
+        bucket_of,
+        limit_a,
+        ocpp_table,
+        reserve_steps,
+        share_kw,
+        summarise_size,
+        targets,
+        unsettled,
+    )
+
+    def step(latencies, chargers=5000, sent=5000, cpu=5.0):
+        return {"chargers": chargers, "latencies_s": latencies, "profiles_sent": sent, "csms_cpu_s": cpu,
+                "csms_idle_share": 0.1, "machine_share": 0.9}  # fmt: skip
+
+    # 99 quick deliveries and one slow one per step: one in a hundred is beyond the p99, never beyond the max.
+    quick = [0.5 + n / 100 for n in range(99)]
+    steps = [step([*quick, 3.0], chargers=101), step([*quick, 2.5], chargers=100)]
+    figures = summarise_size(101, 101, steps)
+    assert figures["deliveries"] == 200 and figures["missing"] == 1, "a charger never told counts, not dropped"
+    assert figures["p50_s"] == 0.99 and figures["max_s"] == 3.0 and figures["step_p99_s"] == [1.48, 1.48]
+    assert figures["p99_s"] == 1.48 and figures["csms_cpu_ms_per_profile"] == 1.0
+    found = targets({"5000": {**figures, "connected": 5000}})
+    assert [t["met"] for t in found] == [True, False], "a p99 within 2 s with a charger never told is a miss"
+    assert ocpp_table({"sizes": {"5000": figures}})[1][0][:6] == ["5,000", "101", "5,000", "2", "200", "1"]
+    # A step takes STEP_KW from the chargers' shares: a limit lower than their maximum, in OCPP's 0.1 A steps.
+    assert limit_a(share_kw(1000, 0)) == 32.0 and limit_a(share_kw(1000, 1)) == 30.6
+    assert limit_a(share_kw(5000, 1)) == 31.7
+    assert reserve_steps(5000, 20, 20) == 14, "600 chargers not heard from yet, 22.08 kW each"
+    # A size whose chargers never all charged at their limit: how far they got, and both targets missed.
+    stuck = unsettled(5000, {"connected": 3243, "charging": 2544, "at_limit": 2475}, 370)
+    assert [t["met"] for t in targets({"5000": stuck})] == [False, False]
+    assert ocpp_table({"sizes": {"5000": stuck}})[1][0][:4] == ["5,000", "3,243", "2,475", "0"]
+    assert bucket_of("validate (/v/jsonschema/validators.py:1)") == BUCKETS[0][1]
+    assert bucket_of("call (/v/ocpp/charge_point.py:9)") == "ocpp library (routing, dataclasses)"
