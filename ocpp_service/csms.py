@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import secrets
 import time
 from collections.abc import Awaitable, Callable
@@ -30,6 +31,7 @@ log = logging.getLogger(__name__)
 
 MAX_READINGS_PER_POST = 64
 RETRY_S = 1.0
+MAX_RETRY_S = 10.0
 
 
 class ChargerConnection(Protocol):
@@ -234,13 +236,15 @@ class Csms:
             "transaction_id": transaction.transaction_id,
             "failsafe_kw": charger.kw(self.default_a(link) or charger.max_current_a, voltage),
         }
+        pause = RETRY_S
         while not transaction.ended:
             try:
                 status, answer = await self.grid.admit(charger.substation, body)
             except GridUnavailable as error:
                 log.warning("admission of %s at %s: no answer (%s); asking again", transaction.session_id,
                             charger.substation, error)  # fmt: skip
-                await asyncio.sleep(RETRY_S)
+                await asyncio.sleep(pause * random.uniform(0.5, 1.0))  # apart, not all at once
+                pause = min(pause * 2, MAX_RETRY_S)
                 continue
             if status in (200, 201, 202):
                 transaction.admitted = True
@@ -251,7 +255,8 @@ class Csms:
             retry = float(answer.get("retry_after", 0) or 0) if status == 409 else 0
             log.warning("admission of %s at %s: %s %s", transaction.session_id, charger.substation, status,
                         answer.get("detail"))  # fmt: skip
-            await asyncio.sleep(max(RETRY_S, min(retry, 10.0)))
+            await asyncio.sleep(max(pause, min(retry, MAX_RETRY_S)) * random.uniform(0.5, 1.0))
+            pause = min(pause * 2, MAX_RETRY_S)
         if transaction.admitted:
             return
 

@@ -3,6 +3,7 @@ substation (never elsewhere), stop it, read the feed of sessions on chargers, se
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 import httpx
@@ -19,6 +20,9 @@ from grid_common.protocol import (
 
 # The name the OCPP service's sessions are placed under: balancers count them as another's.
 PLACED_BY = "ocpp"
+# Admissions and stops in flight to one substation at once: a thousand chargers plugged in together wait
+# here, not in the connection pool, so that each request's deadline starts when it leaves.
+CHANGES_IN_FLIGHT = 16
 
 
 class GridUnavailable(Exception):
@@ -31,18 +35,21 @@ class GridClient:
         self.timeout_s = timeout_s
         limits = httpx.Limits(max_connections=64, max_keepalive_connections=32)
         self._http = httpx.AsyncClient(timeout=timeout_s, limits=limits)
+        self._changes = {name: asyncio.Semaphore(CHANGES_IN_FLIGHT) for name in substations}
 
     async def close(self) -> None:
         await self._http.aclose()
 
     async def admit(self, substation: str, body: dict) -> tuple[int, dict]:
         """(status, body) of the substation's answer to an admission; GridUnavailable when there is none."""
-        headers = {BALANCER_ID: PLACED_BY, REQUEST_DEADLINE: f"{time.time() + self.timeout_s:.3f}"}
-        return await self._json("POST", f"{self.urls[substation]}/begin_charging", json=body, headers=headers)
+        async with self._changes[substation]:
+            headers = {BALANCER_ID: PLACED_BY, REQUEST_DEADLINE: f"{time.time() + self.timeout_s:.3f}"}
+            return await self._json("POST", f"{self.urls[substation]}/begin_charging", json=body, headers=headers)
 
     async def stop(self, session_id: str, substation: str) -> tuple[int, dict]:
-        headers = {REQUEST_DEADLINE: f"{time.time() + self.timeout_s:.3f}"}
-        return await self._json("POST", f"{self.urls[substation]}/sessions/{session_id}/stop", headers=headers)
+        async with self._changes[substation]:
+            headers = {REQUEST_DEADLINE: f"{time.time() + self.timeout_s:.3f}"}
+            return await self._json("POST", f"{self.urls[substation]}/sessions/{session_id}/stop", headers=headers)
 
     async def feed(self, substation: str, since: int) -> ChargerFeed:
         try:

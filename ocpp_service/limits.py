@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from ocpp_service.registry import MIN_CURRENT_A, Charger
 
@@ -86,3 +87,24 @@ class Profile:
         if self.valid_to is not None:
             profile["valid_to"] = iso(self.valid_to)
         return profile
+
+    def v16_payload(self) -> dict:
+        """The whole SetChargingProfile request of 1.6, as it goes on the wire (camelCase)."""
+        return _camel({"connector_id": 1 if self.transaction_id else 0, "cs_charging_profiles": self.v16()})
+
+    def v201_payload(self) -> dict:
+        """The whole SetChargingProfile request of 2.0.1, as it goes on the wire (camelCase)."""
+        return _camel({"evse_id": 1 if self.transaction_id else 0, "charging_profile": self.v201()})
+
+
+def _camel(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {_camel_key(key): _camel(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_camel(item) for item in value]
+    return value
+
+
+def _camel_key(key: str) -> str:
+    first, *rest = key.split("_")
+    return first + "".join(part[:1].upper() + part[1:] for part in rest)

@@ -1,20 +1,45 @@
-"""What both protocol versions do alike around the library: every message counted, and a message that is too
+"""What both protocol versions do alike around the library: every message counted, a message that is too
 big or not OCPP at all answered with a CallError (the library would log it and say nothing), so that a
-charger with a bug learns of it and no other charger notices."""
+charger with a bug learns of it and no other charger notices; and the one call the central system makes by
+the thousand, SetChargingProfile, sent on a short path of its own.
+
+Why a path of its own: the library's `call` turns a dataclass into a dict, renames every key, checks the
+message and the answer against the JSON schema (in a thread pool, by default), and waits through a queue:
+about 1.4 ms of CPU a profile, 7 s for a reallocation over 5 000 chargers. A profile is built by
+limits.Profile, whose output tests/unit/test_ocpp_parts.py checks against the official schemas, so it is
+encoded once and sent as it is; its answer is matched by message id. Everything a charger sends is still
+checked against the schemas by the library, in the event loop (no thread hops: a check is faster than the
+hand-over).
+"""
 
 from __future__ import annotations
 
+import asyncio
+import itertools
 import json
 import logging
 
+import ocpp.messages
+
 from ocpp_service import metrics
+
+ocpp.messages.ASYNC_VALIDATION = False
 
 log = logging.getLogger(__name__)
 
 HEARTBEAT_S = 60
+# How long a charger has to answer a profile before it is sent again.
+PROFILE_ANSWER_S = 10.0
 # A charger's message is a few hundred bytes; a profile a few kB. Beyond this it is refused with a CallError.
 MAX_MESSAGE_BYTES = 64 * 1024
 CALL, CALL_RESULT, CALL_ERROR = 2, 3, 4
+
+
+_message_ids = itertools.count(1)
+
+
+class CallFailed(Exception):
+    """The charger answered a call with a CallError."""
 
 
 class Guarded:
@@ -22,6 +47,22 @@ class Guarded:
 
     id: str
     protocol: str
+    _answers: dict[str, asyncio.Future] | None = None
+
+    async def quick_call(self, action: str, payload: dict, timeout_s: float) -> dict:
+        """Send `payload` (camelCase, as OCPP has it) as `action`, and return the answer's payload. Raises
+        TimeoutError, CallFailed, or websockets' ConnectionClosed."""
+        if self._answers is None:
+            self._answers = {}
+        message_id = f"q{next(_message_ids)}"
+        answer = asyncio.get_running_loop().create_future()
+        self._answers[message_id] = answer
+        try:
+            await super()._send(json.dumps([CALL, message_id, action, payload], separators=(",", ":")))  # type: ignore[misc]
+            async with asyncio.timeout(timeout_s):
+                return await answer
+        finally:
+            self._answers.pop(message_id, None)
 
     async def route_message(self, raw_msg):
         if len(raw_msg) > MAX_MESSAGE_BYTES:
@@ -43,6 +84,14 @@ class Guarded:
         )
         if not valid_frame:
             await self._refuse(raw_msg, "ProtocolError", "not an OCPP-J message: [2, id, action, payload] or a result")
+            return
+        if message[0] != CALL and self._answers and message[1] in self._answers:
+            answer = self._answers[message[1]]
+            if not answer.done():
+                if message[0] == CALL_RESULT and isinstance(message[2], dict):
+                    answer.set_result(message[2])
+                else:
+                    answer.set_exception(CallFailed(f"{message[2:4]}"))
             return
         self._action = message[2] if message[0] == CALL else None
         await super().route_message(raw_msg)  # type: ignore[misc]

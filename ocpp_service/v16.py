@@ -12,7 +12,7 @@ from ocpp.v16.enums import Action, AuthorizationStatus, ChargingProfileStatus, R
 from ocpp_service.csms import Csms
 from ocpp_service.limits import Profile
 from ocpp_service.meters import read_meter_values
-from ocpp_service.protocol_base import HEARTBEAT_S, Guarded
+from ocpp_service.protocol_base import HEARTBEAT_S, PROFILE_ANSWER_S, Guarded
 
 
 def now_iso() -> str:
@@ -75,9 +75,8 @@ class ChargerV16(Guarded, ChargePoint):
         return call_result.StopTransaction({"status": AuthorizationStatus.accepted})
 
     async def send_profile(self, profile: Profile) -> bool:
-        connector = 1 if profile.transaction_id else 0
-        answer = await self.call(call.SetChargingProfile(connector, profile.v16()), suppress=False)
-        return answer.status == ChargingProfileStatus.accepted
+        answer = await self.quick_call("SetChargingProfile", profile.v16_payload(), PROFILE_ANSWER_S)
+        return answer.get("status") == ChargingProfileStatus.accepted
 
     async def remote_start(self, id_tag: str) -> bool:
         answer = await self.call(call.RemoteStartTransaction(id_tag=id_tag, connector_id=1), suppress=False)

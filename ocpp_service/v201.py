@@ -16,7 +16,7 @@ from ocpp.v201.enums import (
 from ocpp_service.csms import Csms
 from ocpp_service.limits import Profile
 from ocpp_service.meters import read_meter_values
-from ocpp_service.protocol_base import HEARTBEAT_S, Guarded
+from ocpp_service.protocol_base import HEARTBEAT_S, PROFILE_ANSWER_S, Guarded
 from ocpp_service.v16 import now_iso
 
 
@@ -70,9 +70,8 @@ class ChargerV201(Guarded, ChargePoint):
             self.csms.transaction_announced(self.id, str(transaction_info["transaction_id"]))
 
     async def send_profile(self, profile: Profile) -> bool:
-        evse = 1 if profile.transaction_id else 0
-        answer = await self.call(call.SetChargingProfile(evse, profile.v201()), suppress=False)
-        return answer.status == ChargingProfileStatusEnumType.accepted
+        answer = await self.quick_call("SetChargingProfile", profile.v201_payload(), PROFILE_ANSWER_S)
+        return answer.get("status") == ChargingProfileStatusEnumType.accepted
 
     async def remote_start(self, id_tag: str) -> bool:
         self._remote_start_id += 1

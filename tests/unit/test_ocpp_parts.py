@@ -39,8 +39,10 @@ def test_profiles_are_what_the_official_schemas_allow_in_both_versions(amperes, 
     from ocpp.charge_point import snake_to_camel_case
 
     profile = Profile(amperes, 3, transaction, 1_800_000_000.0 if transaction else None)
-    v16 = snake_to_camel_case({"connector_id": 1, "cs_charging_profiles": profile.v16()})
-    v201 = snake_to_camel_case({"evse_id": 1, "charging_profile": profile.v201()})
+    # What goes on the wire (encoded once, past the library's call) is what the library would make of it.
+    v16, v201 = profile.v16_payload(), profile.v201_payload()
+    assert v16 == snake_to_camel_case({"connector_id": 1 if transaction else 0, "cs_charging_profiles": profile.v16()})
+    assert v201 == snake_to_camel_case({"evse_id": 1 if transaction else 0, "charging_profile": profile.v201()})
     get_validator(2, "SetChargingProfile", "1.6", parse_float=Decimal).validate(
         json.loads(json.dumps(v16), parse_float=Decimal)
     )
