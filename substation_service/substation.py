@@ -19,7 +19,7 @@ import secrets
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from operator import attrgetter
 
 from grid_common.protocol import (
@@ -27,7 +27,6 @@ from grid_common.protocol import (
     ChargeRequest,
     ChargerLink,
     LoadReport,
-    MeterReading,
     SessionReport,
     SessionState,
     new_session_id,
@@ -36,9 +35,9 @@ from substation_service.background import BackgroundDemand
 from substation_service.book import SessionBook
 from substation_service.counters import Counters
 from substation_service.journal import Journal, JournalError, JournalWriter, NoJournal
-from substation_service.meter import MeterSettings, counted_kw, lapse, read
+from substation_service.meter import MeterSettings, lapse
+from substation_service.on_chargers import OnChargers
 from substation_service.policy import TOLERANCE_KW, Grid, policy_for
-from substation_service.reports import Snapshot, estimated_starts, fairness, load_report, session_report
 from substation_service.sessions import (
     Abandoned,
     Admitted,
@@ -49,13 +48,14 @@ from substation_service.sessions import (
     Session,
     SessionConflict,
 )
+from substation_service.telling import Telling
 
 # A process that was down long catches up in at most this many steps (each as long as it must be).
 MAX_CATCH_UP_STEPS = 2_000
 ORDER = attrgetter("order")
 
 
-class Substation:
+class Substation(OnChargers, Telling):
     """All state that must be exact lives here, behind one lock, in one process."""
 
     def __init__(
@@ -106,11 +106,6 @@ class Substation:
         self._restore(now)
 
     @property
-    def background_day_peak_kw(self) -> float:
-        """The background's highest over a whole day."""
-        return self.background.peak_kw * self.background.profile.peak_between(0.0, 24.0)
-
-    @property
     def journal_error(self) -> str | None:
         """Why the journal cannot keep what the substation is asked to change; None when it can."""
         return self.journal.error
@@ -129,25 +124,6 @@ class Substation:
             now = self._advance(now)
             session = self.book.get(session_id)
             return None if session is None else self._session_report(session, now)
-
-    def snapshot(self, now: float) -> Snapshot:
-        """What the substation's metrics read, all at one moment."""
-        with self._lock:
-            now = self._advance(now)
-            book = self.book
-            paused, waiting = book.totals.paused, (now - s.requested_at for s in book.queue)
-            current_kwh = sum(s.delivered(now, self.time_scale) for s in book.sessions.values())
-            return Snapshot(
-                sessions_by_state={
-                    SessionState.QUEUED: len(book.queue),
-                    SessionState.CHARGING: len(book.started) - paused,
-                    SessionState.PAUSED: paused,
-                },
-                oldest_wait_s=max(waiting, default=0.0),
-                # While this process ran (a Prometheus counter: it starts again at 0 with the process).
-                energy_delivered_kwh=self.counters.energy_finished_kwh + current_kwh - self._energy_baseline_kwh,
-                fairness=fairness(book.started, self._levels),
-            )
 
     # --- commands ------------------------------------------------------------------------------
     def admit(
@@ -318,15 +294,6 @@ class Substation:
         peak = self.background.peak_between(moment, moment + step_s)
         return max(0.0, self.capacity_kw - peak - self._silent_chargers_kw(moment))
 
-    def _silent_chargers_kw(self, moment: float) -> float:
-        """What chargers whose meters are silent may draw on their own (their default profiles), kept apart from
-        what is shared: their limits may not reach them, so they may draw that beside whatever they were given
-        (a queued car's too: its charger holds it at 0 kW only while it hears so)."""
-        meters = self.meters
-        return sum(
-            s.failsafe_kw for s in self.book.on_chargers.values() if s.failsafe_kw and not s.meter.fresh(moment, meters)
-        )
-
     def _draws_max(self, max_sum_kw: float, paused: int, headroom: float) -> bool:
         """Whether every started session draws its maximum over the next step, their maxima summing to
         `max_sum_kw`: none was held back, none is paused or waits, and the maxima fit the `headroom`."""
@@ -376,58 +343,6 @@ class Substation:
             self.counters.overload_seconds += moment - self._accounted_until
         self._accounted_until = moment
 
-    def counted_ev_power_kw(self, moment: float) -> float:
-        """The EV power capacity is checked against: the limits, but what metered cars draw where that is known
-        (meter.py), and for a silent charger the more of its limit and its default."""
-        power = self.book.totals.ev_power_kw
-        meters = self.meters
-        for session in self.book.on_chargers.values():
-            if session.meter.fresh(moment, meters):
-                power += counted_kw(session, moment, meters) - (session.allocated_kw if session.started else 0.0)
-            else:
-                power += max(0.0, session.failsafe_kw - session.allocated_kw)
-        return power
-
-    def read_meters(self, readings: Iterable[MeterReading], now: float) -> list[str]:
-        """What chargers' meters read now: power drawn, and energy since each session started. A session whose
-        meter shows its energy delivered completes. The ids of sessions this substation does not hold."""
-        with self._lock:
-            self._require_sessions()
-            now = self._advance(now)
-            book, unknown, completed = self.book, [], False
-            for reading in readings:
-                session = book.sessions.get(reading.session_id)
-                if session is None:
-                    unknown.append(reading.session_id)
-                    continue
-                if not session.started:
-                    # Heard from: its charger holds it at 0 kW. What it draws is not shared, and counts.
-                    session.meter.power_kw, session.meter.read_at = reading.power_kw, now
-                    continue
-                if read(session, reading.power_kw, now, self.meters):
-                    self._all_at_max = False  # capped or uncapped: the next step shares anew
-                book.meter(session, reading.energy_kwh, now)
-                if session.delivered_kwh >= session.energy_kwh:
-                    self._account(now)
-                    book.finish(session, SessionState.COMPLETED, now)
-                    self.counters.completed += 1
-                    completed = True
-            if completed:
-                self._reallocate(now)
-            return unknown
-
-    def charger_feed(self, since: int, now: float) -> tuple[int, list[SessionReport]]:
-        """Sessions on chargers that changed since change number `since` (0: all there are), and the latest
-        change's number: what the OCPP service polls to send limits down."""
-        with self._lock:
-            self._require_sessions()
-            now = self._advance(now)
-            book = self.book
-            changed = [key for key, number in book.charger_changes.items() if number > since]
-            reports = [self._session_report(session, now, estimate=False) for key in changed
-                       if (session := book.get(key)) is not None]  # fmt: skip
-            return book.change_count, reports
-
     def _restore(self, now: float) -> None:
         """Take back every session the journal kept: a restarted process knows what it knew, then catches up
         with what happened while it was down (sessions that ended, steps that passed)."""
@@ -442,23 +357,3 @@ class Substation:
         self._allocated_at = self._accounted_until = min(now, last_moment) if last_moment is not None else now
         self._all_at_max = False  # the first step reallocates all
         self._reallocate(self._advance(now))  # the headroom is known from the start
-
-    def available_kw(self, now: float) -> float:
-        """What admission could still count for new sessions now."""
-        return self.grid.admission_headroom_kw(now) - self.book.totals.committed_kw
-
-    def _session_report(self, session: Session, now: float, *, estimate: bool = True) -> SessionReport:
-        position = estimated_start = None
-        if estimate and session.state == SessionState.QUEUED:
-            queue = self.book.queue
-            position = queue.index(session) + 1
-            estimated_start = estimated_starts(
-                now, queue[:position], self.book.started, self.policy, self.available_kw(now), self.time_scale
-            )[-1]
-        return session_report(
-            self.name, session, now, self.time_scale, position=position, estimated_start=estimated_start
-        )
-
-    def _report(self, now: float, balancer: str | None = None) -> LoadReport:
-        self._report_sequence += 1
-        return load_report(self, now, balancer)

@@ -1,0 +1,103 @@
+"""What a substation does for sessions on chargers (over OCPP): the power capacity is checked against (what
+meters measure, what silent chargers may draw on their own), meter readings, and the feed of changes the OCPP
+service sends limits down from. A part of Substation (substation.py), kept apart as one concern; the rules for
+a single meter are meter.py's."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+from grid_common.protocol import MeterReading, SessionReport, SessionState
+from substation_service.meter import MeterSettings, counted_kw, read
+
+if TYPE_CHECKING:
+    from substation_service.background import BackgroundDemand
+    from substation_service.book import SessionBook
+    from substation_service.counters import Counters
+    from substation_service.sessions import Session
+
+
+class OnChargers:
+    if TYPE_CHECKING:  # what Substation has, that these methods use
+        book: SessionBook
+        meters: MeterSettings
+        background: BackgroundDemand
+        counters: Counters
+        _lock: threading.Lock
+        _all_at_max: bool
+
+        def _require_sessions(self) -> None: ...
+        def _advance(self, now: float) -> float: ...
+        def _account(self, moment: float) -> None: ...
+        def _reallocate(
+            self, moment: float, step_s: float | None = None, *, journaled: Session | None = None
+        ) -> None: ...
+        def _session_report(self, session: Session, now: float, *, estimate: bool = True) -> SessionReport: ...
+
+    @property
+    def background_day_peak_kw(self) -> float:
+        """The background's highest over a whole day."""
+        return self.background.peak_kw * self.background.profile.peak_between(0.0, 24.0)
+
+    def _silent_chargers_kw(self, moment: float) -> float:
+        """What chargers whose meters are silent may draw on their own (their default profiles), kept apart from
+        what is shared: their limits may not reach them, so they may draw that beside whatever they were given
+        (a queued car's too: its charger holds it at 0 kW only while it hears so)."""
+        meters = self.meters
+        return sum(
+            s.failsafe_kw for s in self.book.on_chargers.values() if s.failsafe_kw and not s.meter.fresh(moment, meters)
+        )
+
+    def counted_ev_power_kw(self, moment: float) -> float:
+        """The EV power capacity is checked against: the limits, but what metered cars draw where that is known
+        (meter.py), and for a silent charger the more of its limit and its default."""
+        power = self.book.totals.ev_power_kw
+        meters = self.meters
+        for session in self.book.on_chargers.values():
+            if session.meter.fresh(moment, meters):
+                power += counted_kw(session, moment, meters) - (session.allocated_kw if session.started else 0.0)
+            else:
+                power += max(0.0, session.failsafe_kw - session.allocated_kw)
+        return power
+
+    def read_meters(self, readings: Iterable[MeterReading], now: float) -> list[str]:
+        """What chargers' meters read now: power drawn, and energy since each session started. A session whose
+        meter shows its energy delivered completes. The ids of sessions this substation does not hold."""
+        with self._lock:
+            self._require_sessions()
+            now = self._advance(now)
+            book, unknown, completed = self.book, [], False
+            for reading in readings:
+                session = book.sessions.get(reading.session_id)
+                if session is None:
+                    unknown.append(reading.session_id)
+                    continue
+                if not session.started:
+                    # Heard from: its charger holds it at 0 kW. What it draws is not shared, and counts.
+                    session.meter.power_kw, session.meter.read_at = reading.power_kw, now
+                    continue
+                if read(session, reading.power_kw, now, self.meters):
+                    self._all_at_max = False  # capped or uncapped: the next step shares anew
+                book.meter(session, reading.energy_kwh, now)
+                if session.delivered_kwh >= session.energy_kwh:
+                    self._account(now)
+                    book.finish(session, SessionState.COMPLETED, now)
+                    self.counters.completed += 1
+                    completed = True
+            if completed:
+                self._reallocate(now)
+            return unknown
+
+    def charger_feed(self, since: int, now: float) -> tuple[int, list[SessionReport]]:
+        """Sessions on chargers that changed since change number `since` (0: all there are), and the latest
+        change's number: what the OCPP service polls to send limits down."""
+        with self._lock:
+            self._require_sessions()
+            now = self._advance(now)
+            book = self.book
+            changed = [key for key, number in book.charger_changes.items() if number > since]
+            reports = [self._session_report(session, now, estimate=False) for key in changed
+                       if (session := book.get(key)) is not None]  # fmt: skip
+            return book.change_count, reports
