@@ -14,8 +14,8 @@ import pytest
 from charge_request_service.config import GatewayConfig
 from grid_common.protocol import ALLOCATIONS
 from load_balancer.config import BalancerConfig
-from ocpp_service.config import OcppConfig
 from load_balancer.strategies import STRATEGIES
+from ocpp_service.config import OcppConfig
 from substation_service.config import SubstationConfig
 from tests.in_process import in_process_grid, substation_url
 from tools.topology import COMPOSE_FILE, ROOT
