@@ -246,7 +246,7 @@ def parse_charger_admission(body: object) -> tuple[ChargeRequest, str | None, Ch
         request = parse_charge_request(body, extra_fields=ADMISSION_FIELDS)
     except InvalidRequest as error:
         request_errors = error.errors
-    if "session_id" in fields and not is_session_id(session_id):
+    if session_id is not None and not is_session_id(session_id):  # null: none chosen, as the schema allows
         request_errors.append({"field": "session_id", "message": "must look like <substation>.<token>"})
     link_values: dict[str, Any] = {}
     for field, check in (

@@ -18,6 +18,7 @@ from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
 from schemathesis.checks import (
     content_type_conformance,
+    negative_data_rejection,
     positive_data_acceptance,
     response_headers_conformance,
     response_schema_conformance,
@@ -35,6 +36,7 @@ from grid_common.protocol import (
     OTHERS_SESSIONS_CONDITION,
     REQUEST_DEADLINE,
     SESSION_TOKEN,
+    is_session_id,
 )
 from substation_service.app import create_app as create_substation
 from substation_service.config import SubstationConfig
@@ -119,8 +121,15 @@ def checker(operation, mode: GenerationMode, label: str, ran: dict[str, int]):
         minimum, maximum = body.get("min_power_kw"), body.get("max_power_kw", DEFAULT_MAX_POWER_KW)
         crossed = isinstance(minimum, int | float) and isinstance(maximum, int | float) and minimum > maximum
         session_id = body.get("session_id")
-        elsewhere = isinstance(session_id, str) and not session_id.startswith("substation1.")
+        # Also a session id with a final newline: JSON Schema's `$` (ECMA 262) refuses it, as the service does,
+        # but the generator reads patterns as Python does, whose `$` matches before a final newline.
+        elsewhere = isinstance(session_id, str) and not (
+            session_id.startswith("substation1.") and is_session_id(session_id)
+        )
         excluded = [positive_data_acceptance] if stateful or crossed or elsewhere else None
+        if REQUEST_DEADLINE in headers:
+            # A late request is refused as late (408) before its body is read: whatever the body, nothing happens.
+            excluded = [*(excluded or []), negative_data_rejection]
         response = case.call_and_validate(excluded_checks=excluded)
         assert not undocumented_headers(case.operation, response), case.as_curl_command()
         assert not typed_without_a_body(case.operation, response), case.as_curl_command()
