@@ -28,7 +28,7 @@ from tools.topology import COMPOSE_FILE, ROOT, load_compose
 PROJECT = "smart-grid-compose-test"
 OVERRIDE = Path(__file__).parent / "compose" / "podman.override.yml"
 SERVICES = [name for name in load_compose()["services"] if not name.startswith("grafana")]
-PORTS = [6000, 7000, 5001, 5002, 5003, 9090]
+PORTS = [6000, 7000, 5001, 5002, 5003, 9000, 9100, 9090]
 PODMAN_COMPOSE = Path(sys.executable).parent / "podman-compose"
 
 
@@ -43,7 +43,7 @@ def engine() -> tuple[str, list[str]] | None:
 
 
 ENGINE = engine()
-# Compose publishes the suite's own ports (6000, 7000, 5001-5003, 9090): its tests run on one worker, whole
+# Compose publishes the suite's own ports (6000, 7000, 5001-5003, 9000, 9100, 9090): its tests run on one worker, whole
 # (tests/conftest.py), and first, being long. The first test waits for the images to build.
 pytestmark = [pytest.mark.long, pytest.mark.timeout(900)]
 
@@ -128,13 +128,27 @@ def test_prometheus_scrapes_every_target(grid):
         body = call("GET", "http://127.0.0.1:9090/api/v1/targets").body
         return [(t["labels"]["job"], t["health"]) for t in body["data"]["activeTargets"]]
 
-    wait_until(lambda: len(targets()) == 5 and all(health == "up" for _, health in targets()), timeout=90, interval=1)
-    assert sorted(job for job, _ in targets()) == ["balancer", "gateway", "substations", "substations", "substations"]
+    wait_until(lambda: len(targets()) == 6 and all(health == "up" for _, health in targets()), timeout=90, interval=1)
+    jobs = sorted(job for job, _ in targets())
+    assert jobs == ["balancer", "gateway", "ocpp", "substations", "substations", "substations"]
+
+
+def test_the_fleet_charges_through_the_ocpp_service_and_the_live_page_shows_it(grid):
+    def charging() -> list[dict]:
+        chargers = call("GET", "http://127.0.0.1:9000/chargers").body["chargers"]
+        return [c for c in chargers if c["fleet"] and c["connected"] and c["session_id"]]
+
+    wait_until(lambda: len(charging()) >= 3, timeout=90, interval=1)
+    plugged = charging()[0]
+    session = call("GET", f"http://127.0.0.1:6000/sessions/{plugged['session_id']}").body
+    assert session["charger_id"] == plugged["charger_id"], "a charger's session, read through the gateway"
+    shown = call("GET", "http://127.0.0.1:7000/grid/chargers").body["chargers"]
+    assert any(c["charger_id"] == plugged["charger_id"] and c["connected"] for c in shown)
 
 
 def test_services_run_as_uid_10001_on_a_read_only_root(grid):
     name = ENGINE[0]
-    for service in ("substation1", "balancer", "gateway"):
+    for service in ("substation1", "balancer", "gateway", "ocpp", "fleet"):
         container = container_of(service)
         uid = subprocess.run([name, "exec", container, "id", "-u"], capture_output=True, text=True).stdout.strip()
         assert uid == "10001", service
