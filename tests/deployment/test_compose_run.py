@@ -150,8 +150,14 @@ def test_services_run_as_uid_10001_on_a_read_only_root(grid):
     name = ENGINE[0]
     for service in ("substation1", "balancer", "gateway", "ocpp", "fleet"):
         container = container_of(service)
-        uid = subprocess.run([name, "exec", container, "id", "-u"], capture_output=True, text=True).stdout.strip()
-        assert uid == "10001", service
+
+        def uid(container: str = container) -> subprocess.CompletedProcess:
+            return subprocess.run([name, "exec", container, "id", "-u"], capture_output=True, text=True)
+
+        # An exec can fail while the engine is still busy with the container (seen once in a chroot): again.
+        wait_until(lambda: uid().returncode == 0, timeout=30, interval=1)
+        answer = uid()
+        assert answer.stdout.strip() == "10001", (service, answer.stderr)
         touch = subprocess.run([name, "exec", container, "touch", "/app/written"], capture_output=True, text=True)
         assert touch.returncode != 0 and "Read-only" in touch.stderr, service
 
