@@ -9,7 +9,7 @@ import threading
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
-from grid_common.protocol import MeterReading, SessionReport, SessionState
+from grid_common.protocol import ChargerSession, MeterReading, SessionReport, SessionState
 from substation_service.meter import MeterSettings, counted_kw, read
 
 if TYPE_CHECKING:
@@ -90,14 +90,16 @@ class OnChargers:
                 self._reallocate(now)
             return unknown
 
-    def charger_feed(self, since: int, now: float) -> tuple[int, list[SessionReport]]:
+    def charger_feed(self, since: int, now: float) -> tuple[int, list[ChargerSession]]:
         """Sessions on chargers that changed since change number `since` (0: all there are), and the latest
         change's number: what the OCPP service polls to send limits down."""
         with self._lock:
             self._require_sessions()
-            now = self._advance(now)
+            self._advance(now)
             book = self.book
-            changed = [key for key, number in book.charger_changes.items() if number > since]
-            reports = [self._session_report(session, now, estimate=False) for key in changed
-                       if (session := book.get(key)) is not None]  # fmt: skip
-            return book.change_count, reports
+            changed = (book.get(key) for key, number in book.charger_changes.items() if number > since)
+            return book.change_count, [
+                ChargerSession(s.session_id, s.charger_id, s.transaction_id, s.state, s.allocated_kw)
+                for s in changed
+                if s is not None and s.charger_id is not None
+            ]

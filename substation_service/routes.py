@@ -224,7 +224,7 @@ def charger_feed():
         cursor=cursor,
         capacity_kw=substation.capacity_kw,
         background_peak_kw=substation.background_day_peak_kw,
-        sessions=[session.wire() for session in sessions],
+        sessions=sessions,
     )
     return json_response(msgspec.json.encode(feed))
 

@@ -32,6 +32,7 @@ from grid_common.protocol.charge_request import (
 from grid_common.protocol.charger import (
     ChargerFeed,
     ChargerId,
+    ChargerSession,
     MeterAnswer,
     MeterReading,
     MeterReadings,
@@ -127,6 +128,7 @@ __all__ = [
     "ChargerFeed",
     "ChargerId",
     "ChargerLink",
+    "ChargerSession",
     "InvalidRequest",
     "LoadReport",
     "MalformedReport",

@@ -11,7 +11,7 @@ from msgspec import Meta, Struct
 
 from grid_common.protocol.load_report import KW
 from grid_common.protocol.names import CHARGER_ID_PATTERN, TRANSACTION_ID_PATTERN, SessionId, SubstationName
-from grid_common.protocol.session_report import SessionJson
+from grid_common.protocol.session_report import SessionState
 
 ChargerId = Annotated[str, Meta(pattern=CHARGER_ID_PATTERN.pattern)]
 TransactionId = Annotated[str, Meta(pattern=TRANSACTION_ID_PATTERN.pattern)]
@@ -41,6 +41,17 @@ class MeterAnswer(Struct):
     unknown: Annotated[list[str], Meta(description="Sessions this substation does not hold (ended, or never).")]
 
 
+class ChargerSession(Struct):
+    """What the OCPP service needs of a session on a charger to tell the charger its limit: no more (a feed
+    after a reallocation names every session on a charger, several times a second)."""
+
+    session_id: SessionId
+    charger_id: ChargerId
+    transaction_id: TransactionId | None
+    state: SessionState
+    allocated_kw: Annotated[float, Meta(ge=0, description="What it may draw now: 0 while queued or paused.")]
+
+
 class ChargerFeed(Struct):
     """Sessions on chargers that changed since `since`; `cursor` is what to ask from next time. A different
     `epoch` (the substation restarted) means: ask again from 0."""
@@ -50,7 +61,7 @@ class ChargerFeed(Struct):
     cursor: Annotated[int, Meta(ge=0)]
     capacity_kw: KW
     background_peak_kw: Annotated[float, Meta(ge=0, description="The background's peak over the day.")]
-    sessions: list[SessionJson]
+    sessions: list[ChargerSession]
 
 
 _METER_DECODER = msgspec.json.Decoder(MeterReadings)
