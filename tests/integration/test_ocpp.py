@@ -187,6 +187,9 @@ def test_a_charger_that_drops_off_counts_at_its_limit_and_is_told_again_when_bac
     asyncio.run(scenario())
 
 
+# Timed by reconnections that back off (1, 2, 4 ... s): with the machine to itself (serial), and time to spare.
+@pytest.mark.serial
+@pytest.mark.timeout(240)
 def test_after_a_csms_restart_chargers_reconnect_and_their_transactions_go_on(services):
     substation = services.substation("s", 44.0, **SUBSTATION)
     ocpp = services.ocpp({"s": substation}, **OCPP)
@@ -203,7 +206,7 @@ def test_after_a_csms_restart_chargers_reconnect_and_their_transactions_go_on(se
         await asyncio.to_thread(ocpp.process.process.wait)
         counts = [len(c.record.profiles) for c in fleet]
         await asyncio.to_thread(ocpp.process.start().wait_healthy)
-        await until(lambda: all(c.online for c in fleet), 40, "reconnected")
+        await until(lambda: all(c.online for c in fleet), 90, "reconnected")
         await until(lambda: all(len(c.record.profiles) > n for c, n in zip(fleet, counts, strict=True)), 10,
                     "limits sent again")  # fmt: skip
         await until(
