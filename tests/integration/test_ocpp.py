@@ -17,7 +17,10 @@ from load_tester.fleet.car import Car
 from load_tester.fleet.charger import ChargerRefused, SimulatedCharger
 from tests.helpers import call, metric_value
 
-pytestmark = pytest.mark.integration
+# With the machine to itself (the serial phase): their deadlines are a charger's (a profile within 3 s of a start,
+# a fallback within a profile's validity), and once, under the parallel phase's load, a charger waited on the
+# CSMS past the test's time. Not yet known why; the serial phase has not shown it.
+pytestmark = [pytest.mark.integration, pytest.mark.serial, pytest.mark.timeout(240)]
 
 VOLTAGE = 230.0
 # Quick enough for a test: readings every 0.25 s, silent after 2 s, under-draw after 2 s.
@@ -187,9 +190,7 @@ def test_a_charger_that_drops_off_counts_at_its_limit_and_is_told_again_when_bac
     asyncio.run(scenario())
 
 
-# Timed by reconnections that back off (1, 2, 4 ... s): with the machine to itself (serial), and time to spare.
-@pytest.mark.serial
-@pytest.mark.timeout(240)
+# Timed by reconnections that back off (1, 2, 4 ... s): time to spare.
 def test_after_a_csms_restart_chargers_reconnect_and_their_transactions_go_on(services):
     substation = services.substation("s", 44.0, **SUBSTATION)
     ocpp = services.ocpp({"s": substation}, **OCPP)
