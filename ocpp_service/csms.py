@@ -43,8 +43,6 @@ class ChargerConnection(Protocol):
         """Whether the charger accepted it; raises on no answer."""
         ...
 
-    async def remote_start(self, id_tag: str) -> bool: ...
-
 
 @dataclass
 class Transaction:
@@ -257,8 +255,6 @@ class Csms:
                         answer.get("detail"))  # fmt: skip
             await asyncio.sleep(max(pause, min(retry, MAX_RETRY_S)) * random.uniform(0.5, 1.0))
             pause = min(pause * 2, MAX_RETRY_S)
-        if transaction.admitted:
-            return
 
     async def _stop(self, substation: str, transaction: Transaction) -> None:
         for _ in range(30):
@@ -401,7 +397,7 @@ class Csms:
                 if await self._deliver(connection, profile, transaction.transaction_id):
                     link.sent = profile
                     metrics.DELIVERY.observe(time.monotonic() - learned)
-            except (TimeoutError, OSError, Exception) as error:
+            except Exception as error:  # a charger's fault is its own: try again, never end the sender
                 log.info("%s: profile not delivered (%r); trying again", link.charger.charger_id, error)
                 await asyncio.sleep(RETRY_S)
                 link.wake.set()

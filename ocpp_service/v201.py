@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from ocpp.routing import after, on
-from ocpp.v201 import ChargePoint, call, call_result
+from ocpp.v201 import ChargePoint, call_result
 from ocpp.v201.enums import (
     Action,
     AuthorizationStatusEnumType,
     ChargingProfileStatusEnumType,
     RegistrationStatusEnumType,
-    RequestStartStopStatusEnumType,
     TransactionEventEnumType,
 )
 
@@ -26,7 +25,6 @@ class ChargerV201(Guarded, ChargePoint):
     def __init__(self, charger_id: str, connection, csms: Csms) -> None:
         super().__init__(charger_id, connection, response_timeout=10)
         self.csms = csms
-        self._remote_start_id = 0
 
     @on(Action.boot_notification)
     def on_boot(self, charging_station: dict, reason: str, **_) -> call_result.BootNotification:
@@ -72,11 +70,3 @@ class ChargerV201(Guarded, ChargePoint):
     async def send_profile(self, profile: Profile) -> bool:
         answer = await self.quick_call("SetChargingProfile", profile.v201_payload(), PROFILE_ANSWER_S)
         return answer.get("status") == ChargingProfileStatusEnumType.accepted
-
-    async def remote_start(self, id_tag: str) -> bool:
-        self._remote_start_id += 1
-        request = call.RequestStartTransaction(
-            id_token={"id_token": id_tag, "type": "Central"}, remote_start_id=self._remote_start_id, evse_id=1
-        )
-        answer = await self.call(request, suppress=False)
-        return answer.status == RequestStartStopStatusEnumType.accepted
