@@ -50,7 +50,7 @@ SPEC = document(
     {
         "/initiate_energy_transfer": {
             "post": {
-                "summary": "Start charging on the substation with the most headroom.",
+                "summary": "Start charging where the most headroom is, or at the charger `charger_id` names.",
                 "parameters": [
                     {
                         "name": IDEMPOTENCY_KEY,
@@ -76,9 +76,11 @@ SPEC = document(
                         "Malformed JSON, or an Idempotency-Key that is not 1 to 255 printable ASCII characters."
                     ),
                     **UNAUTHORIZED,
+                    "404": problem("With `charger_id`: no such charger here (or no OCPP service)."),
                     "409": problem(
                         "A request with this Idempotency-Key is in progress (or finding out what an earlier one "
-                        "did), or an earlier one may still start a session: ask again after Retry-After.",
+                        "did), or an earlier one may still start a session: ask again after Retry-After. With "
+                        "`charger_id`: the charger is busy, offline, or refused to start (nothing was started).",
                         retry_after=True,
                     ),
                     "503": problem(

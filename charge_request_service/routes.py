@@ -15,7 +15,7 @@ from grid_common.protocol import (
     IDEMPOTENT_REPLAYED,
     InvalidRequest,
     is_session_id,
-    parse_charge_request,
+    parse_start_request,
 )
 from grid_common.responses import json_response
 from grid_common.upstream import UpstreamError
@@ -91,7 +91,7 @@ UNKNOWN_WITH_KEY = "Whether it started a session is not known: retry with the sa
 @blueprint.post("/initiate_energy_transfer")
 def initiate_energy_transfer():
     try:
-        charge = parse_charge_request(read_json_body(optional=True))
+        charge = parse_start_request(read_json_body(optional=True))
     except InvalidRequest as error:
         raise invalid_request_problem(error) from None
     starter = context().starter

@@ -74,7 +74,7 @@ def json_response(description: str, schema: dict, **headers: dict) -> dict:
 
 CHARGE_REQUEST_BODY = {
     "required": False,
-    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ChargeRequest"}}},
+    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/StartRequest"}}},
 }
 SESSION_ID_PARAMETER = {
     "name": "session_id",

@@ -41,7 +41,7 @@ def request_body() -> bytes:
 def read_json_body(*, optional: bool) -> object:
     """Decode the request body as JSON; an empty body is None when `optional`."""
     raw = request_body()
-    if not raw.strip():
+    if not raw:  # whitespace is a body, and not JSON: only an absent one takes the defaults
         if optional:
             return None
         raise Problem(400, "Bad Request", "A JSON body is required.")

@@ -66,7 +66,8 @@ class BalancerConfig:
     discovery_interval_s: float = 5.0
     # Networks a registered substation may be on (CIDRs); empty: those the configured topology is on.
     substation_networks: tuple[str, ...] = ()
-    # Base URL of the OCPP service, whose chargers the live page shows (GET /grid/chargers); empty: none.
+    # Base URL of the OCPP service's API (its API_BIND): the chargers the live page shows (GET /grid/chargers),
+    # and remote starts of a charger a request names (charger_id); empty: no chargers here.
     ocpp_url: str = ""
 
     @classmethod

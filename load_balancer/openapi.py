@@ -127,20 +127,24 @@ SPEC = document(
                         "host's time when it read it, tell a caller whose clock differs), or its body did not "
                         "arrive within 5 s."
                     ),
+                    "404": problem("With `charger_id`: no such charger, or no OCPP service (OCPP_URL)."),
                     "409": problem(
                         "A session exists under this Session-Token, made for another request: `session_id` and "
-                        "Location name it.",
+                        "Location name it. With `charger_id`: the charger is busy, offline, or refused to start "
+                        "(nothing was started).",
                         headers={"Location": LOCATION},
                     ),
                     "503": problem(
                         "Nothing was placed: no substation has room, or none is reachable, or they refused it as "
-                        "late by their clocks (`Clock skew`, naming how far they are ahead).",
+                        "late by their clocks (`Clock skew`, naming how far they are ahead); or the OCPP service "
+                        "cannot be reached.",
                         retry_after=True,
                     ),
                     "504": problem(
                         "Outcome unknown: a substation was asked and did not answer, nor could say since, whether "
                         "it admitted the session. `session_id` names the session it may hold, and nothing was "
-                        "placed anywhere else."
+                        "placed anywhere else. With `charger_id`: the charger accepted (or did not answer) and has "
+                        "not started yet; `session_id` names the session its transaction will be."
                     ),
                 },
             }

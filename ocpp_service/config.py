@@ -21,6 +21,9 @@ class OcppConfig:
     substations: tuple[tuple[str, str], ...]  # (name, base URL)
     # host:port of its one port: chargers' WebSockets and its HTTP (as BIND is for every service of the suite).
     bind: str = "0.0.0.0:9000"
+    # host:port of its API for the balancer (remote starts, and the chargers as on BIND). Not for the public:
+    # whoever reaches it can start any charger.
+    api_bind: str = "0.0.0.0:9001"
     # A JSON file of chargers (registry.py); empty: ten public and three fleet chargers per substation.
     registry: str = ""
     chargers_per_substation: int = 10
@@ -36,6 +39,9 @@ class OcppConfig:
     # The energy a car that says nothing of its needs asks for (OCPP 1.6 never says): it charges until unplugged.
     session_energy_kwh: float = 80.0
     http_timeout_s: float = 2.0
+    # How long a charger that accepted a remote start has to start its transaction (a driver to plug in, as
+    # OCPP's ConnectionTimeOut): within it, the transaction under the start's id tag is the client's session.
+    remote_start_timeout_s: float = 60.0
     voltage_v: float = 230.0
     # After SIGTERM: seconds of answering /readyz 503 (so that a load balancer stops sending new chargers here)
     # before the connections close; chargers then reconnect, to another replica if there is one.
@@ -48,6 +54,7 @@ class OcppConfig:
         config = cls(
             substations=tuple(substations),
             bind=env.string("BIND", cls.bind),
+            api_bind=env.string("API_BIND", cls.api_bind),
             registry=env.string("CHARGER_REGISTRY", cls.registry),
             chargers_per_substation=env.integer("CHARGERS_PER_SUBSTATION", cls.chargers_per_substation, minimum=0),
             fleet_chargers_per_substation=env.integer(
@@ -61,12 +68,18 @@ class OcppConfig:
             meter_flush_s=env.number("METER_FLUSH_S", cls.meter_flush_s, minimum=0.05, maximum=60),
             session_energy_kwh=env.number("SESSION_ENERGY_KWH", cls.session_energy_kwh, minimum=0.1, maximum=250),
             http_timeout_s=env.number("HTTP_TIMEOUT_S", cls.http_timeout_s, minimum=0.1, maximum=60),
+            remote_start_timeout_s=env.number(
+                "REMOTE_START_TIMEOUT_S", cls.remote_start_timeout_s, minimum=1, maximum=3600
+            ),
             voltage_v=env.number("VOLTAGE_V", cls.voltage_v, minimum=100, maximum=400),
             shutdown_drain_s=env.number("SHUTDOWN_DRAIN_S", cls.shutdown_drain_s, minimum=0, maximum=300),
         )
-        host, _, port = config.bind.rpartition(":")
-        if not host or not port.isdigit() or not 0 < int(port) < 65536:
-            env.errors.append(f"BIND must be host:port, got {config.bind!r}")
+        for name, bind in (("BIND", config.bind), ("API_BIND", config.api_bind)):
+            host, _, port = bind.rpartition(":")
+            if not host or not port.isdigit() or not 0 < int(port) < 65536:
+                env.errors.append(f"{name} must be host:port, got {bind!r}")
+        if config.bind == config.api_bind:
+            env.errors.append("API_BIND must differ from BIND: chargers and the balancer each have their port")
         if config.registry and not Path(config.registry).is_file():
             env.errors.append(f"CHARGER_REGISTRY {config.registry!r}: no such file")
         if not substations and not env.errors:
@@ -81,3 +94,11 @@ class OcppConfig:
     @property
     def port(self) -> int:
         return int(self.bind.rpartition(":")[2])
+
+    @property
+    def api_host(self) -> str:
+        return self.api_bind.rpartition(":")[0].strip("[]")
+
+    @property
+    def api_port(self) -> int:
+        return int(self.api_bind.rpartition(":")[2])

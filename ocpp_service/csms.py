@@ -17,15 +17,26 @@ import secrets
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from http import HTTPStatus
 from typing import Protocol
 
-from grid_common.protocol import MeterReading, SessionState, new_session_id
+from grid_common.protocol import ChargeRequest, MeterReading, SessionState, new_session_id
 from ocpp_service import metrics
 from ocpp_service.config import OcppConfig
 from ocpp_service.grid_client import GridClient, GridUnavailable
 from ocpp_service.limits import RESOLUTION_A, Profile, limit_a, safe_default_a
 from ocpp_service.meters import Reading
 from ocpp_service.registry import MIN_CURRENT_A, Charger
+from ocpp_service.remote_start import (
+    ANSWER_MARGIN_S,
+    PendingStart,
+    admission_limits,
+    ask_charger,
+    new_pending,
+    not_deliverable,
+    problem,
+    session_of,
+)
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +54,10 @@ class ChargerConnection(Protocol):
         """Whether the charger accepted it; raises on no answer."""
         ...
 
+    async def remote_start(self, id_tag: str, remote_start_id: int) -> bool:
+        """Whether the charger accepted to start a transaction for `id_tag`; raises on no answer or a CallError."""
+        ...
+
 
 @dataclass
 class Transaction:
@@ -55,6 +70,7 @@ class Transaction:
     # The charger has the answer that started it: only then can a profile for it be understood (a 1.6
     # charger learns the transaction's id from that answer).
     announced: bool = False
+    start: PendingStart | None = None  # the remote start it answers, whose client's request it serves
 
 
 @dataclass
@@ -70,6 +86,7 @@ class Link:
     default_sent: float | None = None  # the default it accepted last, in A
     measured_kw: float | None = None
     changed_at: float = 0.0  # monotonic: when the newest limit was learned
+    pending_start: PendingStart | None = None  # a remote start it accepted, until its transaction starts
     wake: asyncio.Event = field(default_factory=asyncio.Event)
 
     @property
@@ -150,9 +167,11 @@ class Csms:
             return  # said again (a retry after a lost answer): the same transaction
         if link.transaction is not None and not link.transaction.ended:
             self._end(link)  # a new car: the old transaction's end was never heard
-        token = secrets.token_hex(12)
+        start = link.pending_start if link.pending_start is not None and link.pending_start.matches(id_tag) else None
+        link.pending_start = None
+        token = secrets.token_hex(12) if start is None else start.token
         link.transaction = Transaction(transaction_id, new_session_id(link.charger.substation, token),
-                                       meter_start_wh, id_tag)  # fmt: skip
+                                       meter_start_wh, id_tag, start=start)  # fmt: skip
         link.allocated_kw, link.state, link.sent = 0.0, SessionState.QUEUED, None
         link.changed_at = time.monotonic()
         self.by_session[link.transaction.session_id] = link
@@ -216,6 +235,37 @@ class Csms:
         link.wake.set()
         return link.transaction
 
+    async def remote_start(self, charger_id: str, request: ChargeRequest, token: str, by: float) -> tuple[int, dict]:
+        """A client's session at this charger, `<substation>.<token>`: (status, the session or a problem), by
+        `by` (wall time). The same token again is the same start."""
+        link = self.links.get(charger_id)
+        if link is None:
+            return problem(HTTPStatus.NOT_FOUND, "Not Found", f"No charger {charger_id} is registered here.")
+        refused = not_deliverable(link.charger, request, self.config.voltage_v)
+        if refused is not None:
+            return refused
+        transaction, pending = link.transaction, link.pending_start
+        if transaction is not None and not transaction.ended:
+            if transaction.start is not None and transaction.start.token == token:
+                return await session_of(transaction.start, charger_id, by)  # started already: that session
+            return problem(HTTPStatus.CONFLICT, "Charger busy", f"Charger {charger_id} is charging a car "
+                           f"(transaction {transaction.transaction_id}): nothing was started.")  # fmt: skip
+        if pending is not None and not pending.expired:
+            if pending.token == token:
+                return await session_of(pending, charger_id, by)
+            return problem(HTTPStatus.CONFLICT, "Charger busy", f"Charger {charger_id} is being started for "
+                           "another request: nothing was started.")  # fmt: skip
+        if link.connection is None:
+            return problem(HTTPStatus.CONFLICT, "Charger offline", f"Charger {charger_id} is not connected to "
+                           "this OCPP service: nothing was started.")  # fmt: skip
+        pending = link.pending_start = new_pending(request, token, link.charger, self.config.remote_start_timeout_s)
+        answer = await ask_charger(link.connection, pending, charger_id, by - time.time() - ANSWER_MARGIN_S)
+        if answer is None:
+            return await session_of(pending, charger_id, by)
+        if answer[0] != HTTPStatus.GATEWAY_TIMEOUT and link.pending_start is pending:
+            link.pending_start = None  # refused: nothing will start under it
+        return answer
+
     # --- the substations -----------------------------------------------------------------------------
     async def _admit(self, link: Link, transaction: Transaction) -> None:
         """The session for a transaction, at the charger's own substation: asked again (the same session id:
@@ -234,6 +284,10 @@ class Csms:
             "transaction_id": transaction.transaction_id,
             "failsafe_kw": charger.kw(self.default_a(link) or charger.max_current_a, voltage),
         }
+        if transaction.start is not None:  # the client's request, as far as the charger can serve it
+            request = transaction.start.request
+            body["max_power_kw"], body["min_power_kw"] = admission_limits(request, charger, voltage)
+            body.update(vehicle_id=request.vehicle_id, energy_kwh=request.energy_kwh, priority=request.priority)
         pause = RETRY_S
         while not transaction.ended:
             try:
@@ -247,6 +301,9 @@ class Csms:
             if status in (200, 201, 202):
                 transaction.admitted = True
                 session = answer.get("session", {})
+                start = transaction.start
+                if start is not None and not start.admitted.done():
+                    start.admitted.set_result((202 if session.get("state") == SessionState.QUEUED else 201, session))
                 if link.transaction is transaction:
                     self._set_limit(link, float(session.get("allocated_kw", 0.0)), SessionState(session["state"]))
                 return

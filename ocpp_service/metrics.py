@@ -28,8 +28,16 @@ DELIVERY = Histogram(
     buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0),
     registry=REGISTRY,
 )
+REMOTE_STARTS = Counter(
+    "ocpp_remote_starts_total",
+    "Remote starts asked of chargers for clients, by the charger's answer (accepted, rejected, error, no_answer).",
+    ["result"],
+    registry=REGISTRY,
+)
 
 # Every series from the start, at 0: the first rejection is then an increase like any other.
 for _purpose in ("TxDefaultProfile", "TxProfile"):
     for _result in ("accepted", "rejected"):
         PROFILES.labels(_purpose, _result)
+for _result in ("accepted", "rejected", "error", "no_answer"):
+    REMOTE_STARTS.labels(_result)

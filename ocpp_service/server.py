@@ -22,7 +22,7 @@ from websockets.datastructures import Headers
 from websockets.http11 import Request, Response
 
 from grid_common.protocol import is_charger_id
-from ocpp_service import metrics
+from ocpp_service import api, metrics
 from ocpp_service.config import Authentication, OcppConfig
 from ocpp_service.csms import Csms
 from ocpp_service.grid_client import GridClient
@@ -122,6 +122,7 @@ class Service:
 
     async def run(self, ready: asyncio.Event | None = None) -> None:
         loops = self.csms.start()
+        api_server = await api.start(api.Api(self.csms), self.config.api_host, self.config.api_port)
         async with websockets.serve(
             self.handle,
             self.config.host,
@@ -135,14 +136,15 @@ class Service:
             stop = asyncio.get_running_loop().create_future()
             for signum in (signal.SIGTERM, signal.SIGINT):
                 asyncio.get_running_loop().add_signal_handler(signum, stop.set_result, None)
-            log.info("OCPP service on %s:%s, %d chargers registered", self.config.host, self.config.port,
-                     len(self.csms.links))  # fmt: skip
+            log.info("OCPP service on %s:%s (API on %s), %d chargers registered", self.config.host,
+                     self.config.port, self.config.api_bind, len(self.csms.links))  # fmt: skip
             if ready is not None:
                 ready.set()
             await stop
             self.draining = True
             await asyncio.sleep(self.config.shutdown_drain_s)
             server.close()
+            api_server.close()
         for task in loops:
             task.cancel()
         await self.grid.close()

@@ -6,8 +6,14 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 from ocpp.routing import after, on
-from ocpp.v16 import ChargePoint, call_result
-from ocpp.v16.enums import Action, AuthorizationStatus, ChargingProfileStatus, RegistrationStatus
+from ocpp.v16 import ChargePoint, call, call_result
+from ocpp.v16.enums import (
+    Action,
+    AuthorizationStatus,
+    ChargingProfileStatus,
+    RegistrationStatus,
+    RemoteStartStopStatus,
+)
 
 from ocpp_service.csms import Csms
 from ocpp_service.limits import Profile
@@ -77,3 +83,7 @@ class ChargerV16(Guarded, ChargePoint):
     async def send_profile(self, profile: Profile) -> bool:
         answer = await self.quick_call("SetChargingProfile", profile.v16_payload(), PROFILE_ANSWER_S)
         return answer.get("status") == ChargingProfileStatus.accepted
+
+    async def remote_start(self, id_tag: str, remote_start_id: int) -> bool:
+        answer = await self.call(call.RemoteStartTransaction(id_tag=id_tag, connector_id=1), suppress=False)
+        return answer.status == RemoteStartStopStatus.accepted

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from ocpp.routing import after, on
-from ocpp.v201 import ChargePoint, call_result
+from ocpp.v201 import ChargePoint, call, call_result
 from ocpp.v201.enums import (
     Action,
     AuthorizationStatusEnumType,
     ChargingProfileStatusEnumType,
+    IdTokenEnumType,
     RegistrationStatusEnumType,
+    RequestStartStopStatusEnumType,
     TransactionEventEnumType,
 )
 
@@ -70,3 +72,10 @@ class ChargerV201(Guarded, ChargePoint):
     async def send_profile(self, profile: Profile) -> bool:
         answer = await self.quick_call("SetChargingProfile", profile.v201_payload(), PROFILE_ANSWER_S)
         return answer.get("status") == ChargingProfileStatusEnumType.accepted
+
+    async def remote_start(self, id_tag: str, remote_start_id: int) -> bool:
+        request = call.RequestStartTransaction(
+            id_token={"id_token": id_tag, "type": IdTokenEnumType.central}, remote_start_id=remote_start_id, evse_id=1
+        )
+        answer = await self.call(request, suppress=False)
+        return answer.status == RequestStartStopStatusEnumType.accepted

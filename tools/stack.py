@@ -38,6 +38,16 @@ class RunningService:
 
 
 @dataclass
+class OcppService(RunningService):
+    api_port: int = 0
+
+    @property
+    def api_url(self) -> str:
+        """Its API for the balancer (API_BIND): remote starts."""
+        return f"http://127.0.0.1:{self.api_port}"
+
+
+@dataclass
 class Grid:
     substations: dict[str, RunningService]
     balancer: RunningService
@@ -157,15 +167,16 @@ class Stack:
         return Grid(substations, balancer, self.gateway(balancer.url, **(gateway_env or {})))
 
     def ocpp(self, substations: dict[str, RunningService | str], name: str = "ocpp", *, port: int | None = None,
-             wait: bool = True, **env: str) -> RunningService:  # fmt: skip
+             wait: bool = True, **env: str) -> OcppService:  # fmt: skip
         """The OCPP service (asyncio, not gunicorn) for the given substations, on a loopback port."""
         port = port or free_port()
+        api_port = free_port()
         listing = ",".join(f"{key}={s if isinstance(s, str) else s.url}" for key, s in substations.items())
-        settings = {"SUBSTATIONS": listing, "BIND": f"127.0.0.1:{port}",
+        settings = {"SUBSTATIONS": listing, "BIND": f"127.0.0.1:{port}", "API_BIND": f"127.0.0.1:{api_port}",
                     **self.defaults.get("ocpp", {}), **{k: str(v) for k, v in env.items()}}  # fmt: skip
         process = self.run(name, [sys.executable, "-m", "ocpp_service"], settings,
                            f"http://127.0.0.1:{port}/healthz", wait=wait)  # fmt: skip
-        return RunningService(name, port, process)
+        return OcppService(name, port, process, api_port)
 
     def wait_healthy(self, timeout_s: float = 30.0) -> None:
         for process in self.started:

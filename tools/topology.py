@@ -151,6 +151,9 @@ def local_services(
         mounts = volume_mounts(service, compose, volumes_root)
         local_env = {key: localize_paths(localize(value, ports), mounts) for key, value in env.items()}
         local_env["BIND"] = f"{LOOPBACK}:{host_port}"
+        for key in env.keys() - {"BIND"}:
+            if key.endswith("_BIND"):  # another port of the same service (the OCPP service's API)
+                local_env[key] = f"{LOOPBACK}:{ports[(name, _container_port(env[key]))]}"
         health_url = service["healthcheck"]["test"][-1]
         services.append(
             LocalService(

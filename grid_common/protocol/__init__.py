@@ -24,10 +24,12 @@ from grid_common.protocol.charge_request import (
     Admission,
     ChargeRequest,
     InvalidRequest,
+    StartRequest,
     admission_body,
     parse_admission,
     parse_charge_request,
     parse_charger_admission,
+    parse_start_request,
 )
 from grid_common.protocol.charger import (
     ChargerFeed,
@@ -139,6 +141,7 @@ __all__ = [
     "SessionJson",
     "SessionReport",
     "SessionState",
+    "StartRequest",
     "admission_answer",
     "admission_body",
     "decode_charger_feed",
@@ -155,5 +158,6 @@ __all__ = [
     "parse_admission",
     "parse_charge_request",
     "parse_charger_admission",
+    "parse_start_request",
     "substation_of",
 ]  # fmt: skip

@@ -75,12 +75,34 @@ class ChargeRequest(Struct, frozen=True, forbid_unknown_fields=True):
         return msgspec.structs.asdict(self)
 
 
-class Admission(ChargeRequest, frozen=True, forbid_unknown_fields=True):
+class StartRequest(ChargeRequest, frozen=True, forbid_unknown_fields=True):
+    """What a client asks the gateway for: a ChargeRequest, at a charger of its choice if it names one."""
+
+    charger_id: Annotated[
+        Annotated[str, Meta(pattern=CHARGER_ID_PATTERN.pattern)] | None,
+        Meta(
+            description="Start this OCPP charger remotely (RemoteStartTransaction / RequestStartTransaction): "
+            "the session is at the charger's substation, under the charger's transaction."
+        ),
+    ] = None
+
+    def to_json(self) -> dict:
+        body = super().to_json()
+        if body.get("charger_id") is None:
+            body.pop("charger_id", None)  # a request for any substation says nothing of chargers
+        return body
+
+    def without_charger(self) -> ChargeRequest:
+        fields = msgspec.structs.asdict(self)
+        fields.pop("charger_id")
+        return ChargeRequest(**fields)
+
+
+class Admission(StartRequest, frozen=True, forbid_unknown_fields=True):
     """A ChargeRequest, and the session id the balancer chose (the same id again: the same session); from the
     OCPP service also the charger the car is plugged into, its transaction, and the charger's default power."""
 
     session_id: Annotated[str, Meta(pattern=SESSION_ID_PATTERN.pattern)] | None = None
-    charger_id: Annotated[str, Meta(pattern=CHARGER_ID_PATTERN.pattern)] | None = None
     transaction_id: Annotated[
         Annotated[str, Meta(pattern=TRANSACTION_ID_PATTERN.pattern)] | None, Meta(description="With charger_id.")
     ] = None
@@ -229,6 +251,23 @@ ADMISSION_FIELDS = frozenset({"session_id", "charger_id", "transaction_id", "fai
 _CHARGER_ID_CHECK = _text_check(CHARGER_ID_PATTERN.pattern, "must be 1-48 letters, digits and . _ : - (not first)")
 _TRANSACTION_ID_CHECK = _text_check(TRANSACTION_ID_PATTERN.pattern, "must be 1-36 letters, digits and . _ : -")
 _FAILSAFE_CHECK = _number_check(None, MAX_POWER_KW)
+
+
+def parse_start_request(body: object) -> StartRequest:
+    """A client's request (parse_charge_request), and the charger it names, if any."""
+    request_errors: list[dict] = []
+    try:
+        request = parse_charge_request(body, extra_fields=frozenset({"charger_id"}))
+    except InvalidRequest as error:
+        request_errors = error.errors
+    charger_id = body.get("charger_id") if isinstance(body, dict) else None
+    if charger_id is not None:
+        charger_id, wrong = _CHARGER_ID_CHECK(charger_id)
+        if wrong is not None:
+            request_errors.append({"field": "charger_id", "message": wrong})
+    if request_errors:
+        raise InvalidRequest(request_errors)
+    return StartRequest(**msgspec.structs.asdict(request), charger_id=charger_id)
 
 
 def parse_admission(body: object) -> tuple[ChargeRequest, str | None]:

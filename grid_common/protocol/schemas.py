@@ -7,7 +7,7 @@ import json
 
 import msgspec
 
-from grid_common.protocol.charge_request import Admission, ChargeRequest
+from grid_common.protocol.charge_request import Admission, ChargeRequest, StartRequest
 from grid_common.protocol.charger import ChargerFeed, MeterAnswer, MeterReadings
 from grid_common.protocol.load_report import LoadReport
 from grid_common.protocol.session_report import AdmissionAnswer, SessionJson
@@ -20,14 +20,24 @@ REF = "#/components/schemas/{name}"
 def component_schemas() -> dict[str, dict]:
     """Every message's schema, and the schemas they refer to, by component name."""
     _, components = msgspec.json.schema_components(
-        [ChargeRequest, Admission, AdmissionAnswer, SessionJson, LoadReport, ChargerFeed, MeterReadings, MeterAnswer],
+        [
+            ChargeRequest,
+            StartRequest,
+            Admission,
+            AdmissionAnswer,
+            SessionJson,
+            LoadReport,
+            ChargerFeed,
+            MeterReadings,
+            MeterAnswer,
+        ],
         ref_template=REF,
     )
     text = json.dumps(components)
     for name, public in NAMES.items():
         text = text.replace(f'"{REF.format(name=name)}"', f'"{REF.format(name=public)}"')
     schemas = {NAMES.get(name, name): schema for name, schema in json.loads(text).items()}
-    for request in (schemas["ChargeRequest"], schemas["Admission"]):
+    for request in (schemas["ChargeRequest"], schemas["StartRequest"], schemas["Admission"]):
         fields = request["properties"]
         # A parsed request always has these; a request sent may leave them out (or send a null vehicle id),
         # and gets one made up, or the lesser of its maximum and 1.4 kW: no single default to show.
@@ -39,6 +49,7 @@ def component_schemas() -> dict[str, dict]:
 
 COMPONENTS = component_schemas()
 CHARGE_REQUEST_SCHEMA = COMPONENTS["ChargeRequest"]
+START_REQUEST_SCHEMA = COMPONENTS["StartRequest"]
 ADMISSION_SCHEMA = COMPONENTS["Admission"]
 ADMISSION_ANSWER_SCHEMA = COMPONENTS["AdmissionAnswer"]
 SESSION_SCHEMA = COMPONENTS["Session"]

@@ -288,15 +288,15 @@ def literal(text: str) -> tuple[bool, object] | None:
     return isinstance(value, bool), value
 
 
-def test_the_request_fields_are_the_charge_requests_with_its_defaults():
+def test_the_request_fields_are_the_start_requests_with_its_defaults():
     table = the_table("## Gateway", "### `POST /initiate_energy_transfer`", ["field", "default", "limits"])
-    assert_fields(table, "Gateway", "ChargeRequest")
+    assert_fields(table, "Gateway", "StartRequest")
     for row in table.rows:
         name, default = SPAN.findall(row[0])[0], row[1]
-        documented = schema("Gateway", "ChargeRequest")["properties"][name]
+        documented = schema("Gateway", "StartRequest")["properties"][name]
         expected = literal(json.dumps(documented["default"])) if "default" in documented else None
         assert literal(default) == expected, (
-            f"{table.where}: {name}'s default is written {default!r}; ChargeRequest's in the gateway's openapi.py "
+            f"{table.where}: {name}'s default is written {default!r}; StartRequest's in the gateway's openapi.py "
             f"is {json.dumps(documented['default']) if 'default' in documented else 'none (write it in words)'}"
         )
 

@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 import urllib3
 
+from tests.chargers import ChargerLoop
 from tests.helpers import call, wait_until
 from tools.processes import port_in_use, url_answers
 from tools.topology import COMPOSE_FILE, ROOT, load_compose
@@ -99,7 +100,9 @@ def grid():
     timings = {}
     started = time.monotonic()
     build_args = ["--podman-build-args=--network host"] if ENGINE[0] == "podman" else []
-    compose(*build_args, "build", "substation1", "balancer", "gateway", timeout=1200)
+    # One service per image: compose would build substation2 and 3 again. Every image, or `up` runs a stale one.
+    built = {service["image"]: name for name, service in load_compose()["services"].items() if "build" in service}
+    compose(*build_args, "build", *built.values(), timeout=1200)
     timings["build_s"] = time.monotonic() - started
     try:
         started = time.monotonic()
@@ -145,6 +148,18 @@ def test_the_fleet_charges_through_the_ocpp_service_and_the_live_page_shows_it(g
     assert session["charger_id"] == plugged["charger_id"], "a charger's session, read through the gateway"
     shown = call("GET", "http://127.0.0.1:7000/grid/chargers").body["chargers"]
     assert any(c["charger_id"] == plugged["charger_id"] and c["connected"] for c in shown)
+
+
+def test_a_client_starts_a_charger_through_the_gateway(grid):
+    """Gateway, balancer, the OCPP service's API (not published: the balancer reaches it inside), a charger."""
+    with ChargerLoop() as chargers:
+        charger = chargers.connect("ws://127.0.0.1:9000/ocpp", "substation2-cp1", "2.0.1")
+        started = call("POST", "http://127.0.0.1:6000/initiate_energy_transfer",
+                       {"charger_id": "substation2-cp1", "vehicle_id": "compose-car", "max_power_kw": 11})  # fmt: skip
+        assert started.status == 201, started.body
+        assert started.body["substation"] == "substation2" and started.body["charger_id"] == "substation2-cp1"
+        assert charger.transaction is not None and charger.transaction.id_tag == "compose-car"
+        chargers.run(charger.unplug())
 
 
 def test_services_run_as_uid_10001_on_a_read_only_root(grid):

@@ -147,7 +147,12 @@ def test_make_up_runs_the_compose_commands_and_environment_on_loopback():
         assert set(runner.env) == set(compose_env)
         for key, value in compose_env.items():
             mounts = volume_mounts(service, COMPOSE, LOCAL_VOLUMES)
-            expected = f"127.0.0.1:{runner.port}" if key == "BIND" else localize_paths(localize(value, ports), mounts)
+            if key == "BIND":
+                expected = f"127.0.0.1:{runner.port}"
+            elif key.endswith("_BIND"):  # another port of it (the OCPP service's API): on loopback, as published
+                expected = f"127.0.0.1:{ports[(name, int(value.rsplit(':', 1)[1]))]}"
+            else:
+                expected = localize_paths(localize(value, ports), mounts)
             assert runner.env[key] == expected, (name, key)
     assert local["balancer"].env["SUBSTATIONS"] == (
         "substation1=http://127.0.0.1:5001,substation2=http://127.0.0.1:5002,substation3=http://127.0.0.1:5003"

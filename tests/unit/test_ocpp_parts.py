@@ -9,9 +9,11 @@ from decimal import Decimal
 import pytest
 from ocpp.messages import Call, get_validator
 
+from grid_common.protocol import InvalidRequest, parse_charge_request, parse_start_request
 from ocpp_service.limits import Profile, limit_a, safe_default_a
 from ocpp_service.meters import read_meter_values
 from ocpp_service.registry import Charger, RegistryError, default_registry, load_registry
+from ocpp_service.remote_start import ID_TAG_LENGTH, admission_limits, id_tag_for
 
 pytestmark = pytest.mark.unit
 
@@ -85,3 +87,25 @@ def test_the_default_registry_and_a_registry_file(tmp_path):
         bad.write_text(json.dumps(wrong))
         with pytest.raises(RegistryError):
             load_registry(str(bad), ["substation1"])
+
+
+def test_a_remote_starts_id_tag_is_the_vehicle_unless_1_6_cannot_carry_it():
+    assert id_tag_for(parse_charge_request({"vehicle_id": "van-7"}), "a" * 24) == "van-7"
+    long = id_tag_for(parse_charge_request({"vehicle_id": "v" * 21}), "b" * 24)
+    assert long == ("R" + "b" * 24)[:ID_TAG_LENGTH] and len(long) == 20
+
+
+def test_a_remote_starts_power_is_the_clients_within_what_the_charger_gives():
+    asked = parse_charge_request({"max_power_kw": 50, "min_power_kw": 2})
+    assert admission_limits(asked, THREE_PHASE, 230) == (22.08, 4.14), "at most 32 A, at least 6 A on 3 phases"
+    assert admission_limits(parse_charge_request({"max_power_kw": 7}), ONE_PHASE, 230) == (3.68, 1.4)
+
+
+def test_a_start_request_names_a_charger_or_none_and_says_which_field_is_wrong():
+    assert parse_start_request({"charger_id": "substation1-cp1"}).charger_id == "substation1-cp1"
+    plain = parse_start_request({"energy_kwh": 5})
+    assert plain.charger_id is None and "charger_id" not in plain.to_json()
+    assert "charger_id" not in parse_start_request({"charger_id": "x"}).without_charger().to_json()
+    with pytest.raises(InvalidRequest) as wrong:
+        parse_start_request({"charger_id": "no spaces", "energy_kwh": -1})
+    assert {error["field"] for error in wrong.value.errors} == {"charger_id", "energy_kwh"}
