@@ -79,7 +79,7 @@ def test_the_prometheus_operator_overlay_adds_a_service_monitor_for_every_servic
     for service in services.values():
         assert service["metadata"]["namespace"] == monitor["metadata"]["namespace"]
         # Metrics on the port named http; the OCPP service's API (api) is another port of the same Service.
-        assert [p["name"] for p in service["spec"]["ports"]][0] == monitor["spec"]["endpoints"][0]["port"]
+        assert service["spec"]["ports"][0]["name"] == monitor["spec"]["endpoints"][0]["port"]
     assert monitor["spec"]["endpoints"][0]["path"] == "/metrics"
 
 
