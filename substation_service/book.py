@@ -10,10 +10,12 @@ from collections import OrderedDict
 from operator import attrgetter
 
 from grid_common.protocol import SessionState
+from substation_service.charger_draws import ChargerDraws
 from substation_service.counters import Counters
 from substation_service.ends import Completions
 from substation_service.journal import JournalWriter
 from substation_service.ledger import BalancerLedger
+from substation_service.meter import MeterSettings
 from substation_service.policy import Policy
 from substation_service.sessions import Session
 from substation_service.totals import Totals
@@ -23,7 +25,13 @@ ORDER = attrgetter("order")
 
 class SessionBook:
     def __init__(
-        self, policy: Policy, time_scale: float, history_limit: int, journal: JournalWriter, counters: Counters
+        self,
+        policy: Policy,
+        time_scale: float,
+        history_limit: int,
+        journal: JournalWriter,
+        counters: Counters,
+        meters: MeterSettings,
     ) -> None:
         self.policy = policy
         self.time_scale = time_scale
@@ -41,7 +49,8 @@ class SessionBook:
         # Sessions plugged into a charger, queued or started: a queued car's charger holds it at 0 kW only while
         # its limits reach it.
         self.on_chargers: dict[str, Session] = {}
-        self.metered: dict[str, Session] = {}  # those of them whose meter has reported
+        self.capped: dict[str, Session] = {}  # those of them that draw less than their maximum (meter.py)
+        self.draws = ChargerDraws(meters)  # what they add to the power capacity is checked against
         # Sessions on chargers, by the number of the change that last touched them (OCPP service's feed).
         self.charger_changes: dict[str, int] = {}
         self.change_count = 0
@@ -67,6 +76,12 @@ class SessionBook:
         if session.charger_id is not None:
             self.change_count += 1
             self.charger_changes[session.session_id] = self.change_count
+            self.draws.touch(session)
+
+    def heard(self, session: Session, power_kw: float, moment: float) -> None:
+        """A queued session's charger says what it draws: held at 0 kW by it, it counts but is not shared."""
+        session.meter.power_kw, session.meter.read_at = power_kw, moment
+        self.draws.touch(session)
 
     def start(self, session: Session, now: float) -> None:
         """Queued or new, it starts: at 0 kW until the reallocation that follows gives it its power."""
@@ -118,7 +133,11 @@ class SessionBook:
         measured = session.meter.power_kw or 0.0
         session.flow_kw = min(measured, session.allocated_kw)
         session.version += 1  # its end moves
-        self.metered[session.session_id] = session
+        if session.cap_kw < session.max_kw:
+            self.capped[session.session_id] = session
+        else:
+            self.capped.pop(session.session_id, None)
+        self.draws.touch(session)
         if session.state == SessionState.CHARGING:
             self.ends.push(session, self.time_scale)
 
@@ -145,7 +164,7 @@ class SessionBook:
             session.set_limit(0.0, moment)
         session.version += 1
         del self.sessions[session.session_id]
-        self.metered.pop(session.session_id, None)
+        self.capped.pop(session.session_id, None)
         self.on_chargers.pop(session.session_id, None)
         self.changed(session)
         self.journal.write_behind([session])

@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from grid_common.protocol import ChargerSession, MeterReading, SessionReport, SessionState
-from substation_service.meter import MeterSettings, counted_kw, read
+from substation_service.meter import MeterSettings, read
 
 if TYPE_CHECKING:
     from substation_service.background import BackgroundDemand
@@ -45,22 +45,12 @@ class OnChargers:
         """What chargers whose meters are silent may draw on their own (their default profiles), kept apart from
         what is shared: their limits may not reach them, so they may draw that beside whatever they were given
         (a queued car's too: its charger holds it at 0 kW only while it hears so)."""
-        meters = self.meters
-        return sum(
-            s.failsafe_kw for s in self.book.on_chargers.values() if s.failsafe_kw and not s.meter.fresh(moment, meters)
-        )
+        return self.book.draws.at(moment, self.book.on_chargers)[0]
 
     def counted_ev_power_kw(self, moment: float) -> float:
         """The EV power capacity is checked against: the limits, but what metered cars draw where that is known
         (meter.py), and for a silent charger the more of its limit and its default."""
-        power = self.book.totals.ev_power_kw
-        meters = self.meters
-        for session in self.book.on_chargers.values():
-            if session.meter.fresh(moment, meters):
-                power += counted_kw(session, moment, meters) - (session.allocated_kw if session.started else 0.0)
-            else:
-                power += max(0.0, session.failsafe_kw - session.allocated_kw)
-        return power
+        return self.book.totals.ev_power_kw + self.book.draws.at(moment, self.book.on_chargers)[1]
 
     def read_meters(self, readings: Iterable[MeterReading], now: float) -> list[str]:
         """What chargers' meters read now: power drawn, and energy since each session started. A session whose
@@ -75,8 +65,7 @@ class OnChargers:
                     unknown.append(reading.session_id)
                     continue
                 if not session.started:
-                    # Heard from: its charger holds it at 0 kW. What it draws is not shared, and counts.
-                    session.meter.power_kw, session.meter.read_at = reading.power_kw, now
+                    book.heard(session, reading.power_kw, now)
                     continue
                 if read(session, reading.power_kw, now, self.meters):
                     self._all_at_max = False  # capped or uncapped: the next step shares anew

@@ -89,7 +89,7 @@ class Substation(OnChargers, Telling):
         self.meters = meters or MeterSettings()
         self.counters = Counters()
         self.journal = JournalWriter(journal or NoJournal())
-        self.book = SessionBook(self.policy, time_scale, history_limit, self.journal, self.counters)
+        self.book = SessionBook(self.policy, time_scale, history_limit, self.journal, self.counters, self.meters)
         self.epoch = secrets.token_hex(8)
         self._report_sequence = 0
         self._lock = threading.Lock()
@@ -306,8 +306,10 @@ class Substation(OnChargers, Telling):
         began = time.perf_counter()
         step_s = step_s or self.step_s
         self._account(moment)
-        for session in self.book.metered.values():
+        capped = self.book.capped
+        for session in list(capped.values()):
             if lapse(session, moment, self.meters):
+                del capped[session.session_id]
                 self._all_at_max = False  # its share comes back: share anew
         headroom = self._step_headroom(moment, step_s)
         book, totals = self.book, self.book.totals

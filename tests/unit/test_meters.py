@@ -7,9 +7,12 @@ from __future__ import annotations
 import itertools
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from grid_common.protocol import ChargerLink, MeterReading, SchedulePeriod, SessionState
 from grid_common.protocol.session_report import whole_second_periods
+from substation_service.charger_draws import walk
 from substation_service.meter import MeterSettings
 from tests.helpers import charge
 from tests.substations import make_substation
@@ -127,3 +130,36 @@ def test_a_queued_car_on_a_silent_charger_counts_at_its_default_since_only_its_l
     substation.advance(2.0)
     assert substation.session(first.session_id, 2.0).allocated_kw == pytest.approx(30.0), "heard at 0 kW"
     assert substation.session(queued.session_id, 2.0).state == SessionState.QUEUED
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["admit", "read", "stop", "wait"]),
+            st.floats(0.0, 30.0),  # kW drawn, default, or maximum
+            st.integers(0, 40),  # which session
+            st.floats(0.0, 7.0),  # seconds that pass before it
+        ),
+        max_size=60,
+    )
+)
+def test_the_sums_of_chargers_draws_kept_as_sessions_change_are_those_of_a_walk_over_every_session(operations):
+    """charger_draws.py keeps what silent chargers may draw and what is counted beyond limits by differences and
+    timed renewals; at every moment they must equal the sums walked over every session on a charger."""
+    substation = make_substation(60.0, charger_kw=22.0, meters=METERS, now=0)
+    now, ids = 0.0, []
+    for kind, kw, which, wait_s in operations:
+        now += wait_s
+        if kind == "admit":
+            ids.append(on_charger(substation, f"v{len(ids)}", now, failsafe_kw=round(kw / 3, 1),
+                                  max_kw=max(6.0, kw), min_power_kw=4.0, wait=True).session_id)  # fmt: skip
+        elif kind == "read" and ids:
+            substation.read_meters([MeterReading(ids[which % len(ids)], kw)], now)
+        elif kind == "stop" and ids:
+            substation.stop(ids[which % len(ids)], now)
+        else:
+            substation.advance(now)
+        on_chargers = substation.book.on_chargers
+        silent, beyond = substation.book.draws.at(now, on_chargers)
+        assert (silent, beyond) == pytest.approx(walk(on_chargers, now, METERS), abs=1e-9)
