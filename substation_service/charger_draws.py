@@ -40,10 +40,10 @@ def part(session: Session, moment: float, settings: MeterSettings) -> tuple[floa
         return session.failsafe_kw, max(0.0, session.failsafe_kw - session.allocated_kw), math.inf
     beyond = counted_kw(session, moment, settings) - (session.allocated_kw if session.started else 0.0)
     until = meter.read_at + settings.stale_s
-    follows_until = meter.lowered_at + settings.follow_s
-    if moment < follows_until:
-        until = min(until, follows_until)
-    return 0.0, beyond, until
+    if moment - meter.lowered_at < settings.follow_s:  # counted_kw's own test: float sums may differ by a bit
+        until = min(until, meter.lowered_at + settings.follow_s)
+    # Never at or before `moment`: a part that still holds now by counted_kw's test is looked at again next time.
+    return 0.0, beyond, max(until, math.nextafter(moment, math.inf))
 
 
 def walk(sessions: Mapping[str, Session], moment: float, settings: MeterSettings) -> tuple[float, float]:
