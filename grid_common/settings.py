@@ -7,6 +7,9 @@ import os
 from collections.abc import Callable, Mapping
 from urllib.parse import urlsplit
 
+# A bearer token (TOPOLOGY_TOKEN, GRID_LIMIT_TOKEN) shorter than this is refused at start-up.
+MIN_TOKEN_LENGTH = 16
+
 
 class ConfigError(ValueError):
     """Raised at start-up with every invalid setting listed, so one restart fixes them all."""

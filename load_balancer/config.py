@@ -6,12 +6,11 @@ from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from grid_common.protocol import InvalidRequest, is_substation_name
-from grid_common.settings import EnvReader, is_http_url
+from grid_common.settings import MIN_TOKEN_LENGTH, EnvReader, is_http_url
 from grid_common.substation_urls import parse_substations
 from load_balancer.strategies import STRATEGIES
 from load_balancer.substation_urls import SubstationUrls
 
-MIN_TOKEN_LENGTH = 16
 # The most substations one balancer knows of: registrations beyond it are refused.
 MAX_SUBSTATIONS = 10_000
 

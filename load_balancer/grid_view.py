@@ -228,6 +228,8 @@ class KnownSubstation:
                 "queued_sessions": report.queued_sessions,
                 "newcomer_kw": round(self.offered_kw(0), 3),
             }
+            if report.grid_limit_kw is not None:
+                body["grid_limit_kw"] = report.grid_limit_kw
         return body
 
 

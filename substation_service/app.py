@@ -13,7 +13,7 @@ from grid_common.clock import steady_time
 from grid_common.openapi import openapi_blueprint
 from grid_common.simulated_time import DailyProfile, SimulatedClock
 from grid_common.web import new_app, probes_blueprint
-from substation_service import routes
+from substation_service import grid_limit_routes, routes
 from substation_service.background import BackgroundDemand
 from substation_service.config import SubstationConfig
 from substation_service.journal import Journal, open_journal
@@ -89,8 +89,9 @@ def create_app(
     substation = build_substation(config, clock(), journal)
     if tick:
         Ticker([substation], clock, config.allocation_step_s).start()
-    app.extensions["substation"] = routes.Context(substation, clock)
+    app.extensions["substation"] = routes.Context(substation, clock, config.grid_limit_token)
     app.register_blueprint(routes.blueprint)
+    app.register_blueprint(grid_limit_routes.blueprint)
 
     def readiness() -> tuple[bool, dict]:
         # A substation whose journal cannot write takes no new session: its sessions would not survive it.

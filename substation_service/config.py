@@ -1,11 +1,11 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from grid_common.protocol import ALLOCATIONS, Allocation, is_substation_name
-from grid_common.settings import EnvReader
+from grid_common.settings import MIN_TOKEN_LENGTH, EnvReader
 
 MAX_HOSTED = 1000
 
@@ -42,6 +42,8 @@ class SubstationConfig:
     meter_follow_s: float = 5.0
     meter_underdraw_s: float = 10.0
     meter_margin_kw: float = 1.0
+    # Bearer token for PUT and DELETE /grid_limit (the grid operator's limits); empty: they are off.
+    grid_limit_token: str = field(default="", repr=False)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> SubstationConfig:
@@ -75,7 +77,10 @@ class SubstationConfig:
             meter_follow_s=env.number("METER_FOLLOW_S", cls.meter_follow_s, minimum=0),
             meter_underdraw_s=env.number("METER_UNDERDRAW_S", cls.meter_underdraw_s, minimum=0),
             meter_margin_kw=env.number("METER_MARGIN_KW", cls.meter_margin_kw, minimum=0),
+            grid_limit_token=env.string("GRID_LIMIT_TOKEN", ""),
         )
+        if config.grid_limit_token and len(config.grid_limit_token) < MIN_TOKEN_LENGTH:
+            env.errors.append(f"GRID_LIMIT_TOKEN must be at least {MIN_TOKEN_LENGTH} characters")
         if config.session_db and not Path(config.session_db).parent.is_dir():
             env.errors.append(f"SESSION_DB {config.session_db!r}: its folder does not exist")
         if config.count > 1 and len(f"{name}{config.count}") > 63:

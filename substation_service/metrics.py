@@ -56,6 +56,17 @@ class SubstationCollector:
             "substation_background_power_watts", "Power drawn now by background demand.", report.background_kw * 1000
         )
         yield gauge("substation_capacity_watts", "Power the substation can deliver.", report.capacity_kw * 1000)
+        if report.grid_limit_kw is not None:  # a line while a limit is in force, none when none is
+            yield gauge(
+                "substation_grid_limit_watts",
+                "The grid operator's limit in force: the most the substation may draw, EV power and background.",
+                report.grid_limit_kw * 1000,
+            )
+        yield counter(
+            "substation_grid_limit_changes",
+            "Schedules of grid limits the grid operator set or cleared while this process ran.",
+            s.limits.changes,
+        )
         yield gauge(
             "substation_headroom_watts",
             "Capacity less the background's peak over the allocation step: what EV sessions may share.",

@@ -33,6 +33,60 @@ DEADLINE = {
     "schema": {"type": "number"},
     "description": "Unix time after which the change is not made (408): the caller has given up on it.",
 }
+GRID_LIMIT_TOKEN: list[dict[str, list[str]]] = [{"grid_limit_token": []}]
+GRID_LIMIT_AUTH = {
+    "401": problem(
+        "No bearer token.",
+        headers={"WWW-Authenticate": {"schema": {"type": "string"}, "description": 'Bearer realm="grid-limit"'}},
+    ),
+    "403": problem("A wrong token, or grid limits are off (no GRID_LIMIT_TOKEN)."),
+}
+ISO_TIME = {"type": "string", "format": "date-time"}
+LIMIT_PERIOD = {
+    "type": "object",
+    "required": ["start", "end", "limit_kw"],
+    "additionalProperties": False,
+    "properties": {"start": ISO_TIME, "end": ISO_TIME, "limit_kw": {"type": "number", "minimum": 0}},
+}
+GRID_LIMIT_SCHEDULE = {
+    "type": "object",
+    "required": ["substation", "rated_capacity_kw", "limit_in_force_kw", "periods", "changes"],
+    "properties": {
+        "substation": {"type": "string"},
+        "rated_capacity_kw": {"type": "number"},
+        "limit_in_force_kw": {"type": ["number", "null"]},
+        "periods": {"type": "array", "items": LIMIT_PERIOD},
+        "changes": {"type": "integer", "minimum": 0},
+    },
+}
+GRID_LIMIT_BODY = {
+    "required": True,
+    "content": {
+        "application/json": {
+            "schema": {
+                "oneOf": [
+                    {
+                        "type": "object",
+                        "description": "A window from now.",
+                        "required": ["limit_kw", "duration_s"],
+                        "additionalProperties": False,
+                        "properties": {
+                            "limit_kw": {"type": "number", "minimum": 0},
+                            "duration_s": {"type": "number", "exclusiveMinimum": 0, "maximum": 7 * 24 * 3600},
+                        },
+                    },
+                    {
+                        "type": "object",
+                        "description": "A schedule: periods in order, none overlapping, within a week.",
+                        "required": ["periods"],
+                        "additionalProperties": False,
+                        "properties": {"periods": {"type": "array", "maxItems": 96, "items": LIMIT_PERIOD}},
+                    },
+                ]
+            }
+        }
+    },
+}
 ADMISSION = {"required": False, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Admission"}}}}
 
 SPEC = document(
@@ -133,6 +187,30 @@ SPEC = document(
                 },
             }
         },
+        "/grid_limit": {
+            "get": {
+                "summary": "The grid operator's limits: the schedule ahead and the limit in force.",
+                "responses": {"200": json_response("The schedule.", GRID_LIMIT_SCHEDULE)},
+            },
+            "put": {
+                "summary": "Set the grid operator's limits (replacing the schedule); shared anew at once.",
+                "security": GRID_LIMIT_TOKEN,
+                "requestBody": GRID_LIMIT_BODY,
+                "responses": {
+                    "200": json_response("The schedule now.", GRID_LIMIT_SCHEDULE),
+                    **BAD_INPUT,
+                    **GRID_LIMIT_AUTH,
+                },
+            },
+            "delete": {
+                "summary": "Clear the grid operator's limits: the rated capacity holds again at once.",
+                "security": GRID_LIMIT_TOKEN,
+                "responses": {
+                    "200": json_response("The schedule now (empty).", GRID_LIMIT_SCHEDULE),
+                    **GRID_LIMIT_AUTH,
+                },
+            },
+        },
         "/": {
             "get": {
                 "summary": "Name and load.",
@@ -142,3 +220,4 @@ SPEC = document(
         **probe_paths("Ready at once."),
     },
 )
+SPEC["components"]["securitySchemes"] = {"grid_limit_token": {"type": "http", "scheme": "bearer"}}

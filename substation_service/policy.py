@@ -21,6 +21,7 @@ from typing import Protocol
 from grid_common.protocol import DEFAULT_MAX_POWER_KW, DEFAULT_MIN_POWER_KW, PRIORITIES, Allocation
 from substation_service.allocation import allocate_with_levels, fitting_prefix
 from substation_service.background import BackgroundDemand
+from substation_service.grid_limits import GridLimits
 from substation_service.sessions import Session
 
 # Float sums of kW drift; a session that fits to within a milliwatt fits.
@@ -41,7 +42,7 @@ class Shares:
 class Grid:
     """What a policy needs to know of its substation that does not change."""
 
-    capacity_kw: float
+    limits: GridLimits  # its rated capacity, and the grid operator's limits over time
     charger_max_power_kw: float
     background: BackgroundDemand
     lookahead_s: float  # what is admitted must fit this long (fair)
@@ -49,7 +50,8 @@ class Grid:
     time_scale: float
 
     def admission_headroom_kw(self, moment: float) -> float:
-        return self.capacity_kw - self.background.peak_between(moment, moment + self.lookahead_s)
+        end = moment + self.lookahead_s
+        return self.limits.capacity_between(moment, end) - self.background.peak_between(moment, end)
 
 
 class Policy(Protocol):
@@ -139,8 +141,9 @@ class FixedPower:
     def fits(self, committed_kw: float, session: Session, now: float) -> bool:
         grid = self.grid
         life_s = session.energy_kwh / session.max_kw * 3600.0 / grid.time_scale
-        peak = grid.background.peak_between(now, now + max(life_s, grid.step_s))
-        return committed_kw + session.max_kw <= grid.capacity_kw - peak + TOLERANCE_KW
+        end = now + max(life_s, grid.step_s)
+        capacity = grid.limits.capacity_between(now, end)
+        return committed_kw + session.max_kw <= capacity - grid.background.peak_between(now, end) + TOLERANCE_KW
 
     def shares(
         self, started: list[Session], queue: list[Session], headroom_kw: float, committed_kw: float, moment: float

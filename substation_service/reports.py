@@ -129,6 +129,7 @@ def load_report(substation: Substation, now: float, balancer: str | None) -> Loa
     next_end = book.next_end()
     sessions = len(book.sessions)
     available_kw = substation.available_kw(now)
+    limit = substation.limits.in_force(now)
     return LoadReport.of(
         name=substation.name,
         capacity_kw=substation.capacity_kw,
@@ -138,6 +139,7 @@ def load_report(substation: Substation, now: float, balancer: str | None) -> Loa
         charger_max_power_kw=substation.charger_max_power_kw,
         epoch=substation.epoch,
         sequence=substation._report_sequence,
+        grid_limit_kw=None if limit is None else limit.limit_kw,
         next_session_end_s=None if next_end is None else max(0.0, next_end - now),
         others_ev_power_kw=None if balancer is None else ledger.others_ev_power_kw(balancer, totals.ev_power_kw),
         others_sessions=None if balancer is None else ledger.others_sessions(balancer, sessions),

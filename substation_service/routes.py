@@ -45,6 +45,7 @@ class Context:
 
     substation: Substation
     clock: Callable[[], float]  # wall seconds
+    grid_limit_token: str = ""  # the grid operator's (grid_limit_routes.py); empty: limits cannot be set
 
 
 def context() -> Context:
@@ -222,7 +223,8 @@ def charger_feed():
         substation=substation.name,
         epoch=substation.epoch,
         cursor=cursor,
-        capacity_kw=substation.capacity_kw,
+        # What chargers' defaults must fit under whatever comes: the lowest of its rating and the limits ahead.
+        capacity_kw=substation.limits.lowest_ahead(ctx.clock()),
         background_peak_kw=substation.background_day_peak_kw,
         sessions=sessions,
     )

@@ -19,7 +19,8 @@ import secrets
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import replace
 from operator import attrgetter
 
 from grid_common.protocol import (
@@ -34,6 +35,7 @@ from grid_common.protocol import (
 from substation_service.background import BackgroundDemand
 from substation_service.book import SessionBook
 from substation_service.counters import Counters
+from substation_service.grid_limits import GridLimits, LimitPeriod
 from substation_service.journal import Journal, JournalError, JournalWriter, NoJournal
 from substation_service.meter import MeterSettings, lapse
 from substation_service.on_chargers import OnChargers
@@ -76,13 +78,13 @@ class Substation(OnChargers, Telling):
         now: float = 0.0,
     ) -> None:
         self.name = name
-        self.capacity_kw = capacity_kw
+        self.limits = GridLimits(capacity_kw)
         self.charger_max_power_kw = charger_max_power_kw
         self.time_scale = time_scale
         self.background = background
         self.step_s = step_s
         # Never shorter than a step: what is admitted must fit at least until the next reallocation.
-        self.grid = Grid(capacity_kw, charger_max_power_kw, background, max(lookahead_s, step_s), step_s, time_scale)
+        self.grid = Grid(self.limits, charger_max_power_kw, background, max(lookahead_s, step_s), step_s, time_scale)
         self.policy = policy_for(allocation, self.grid)
         self.allocation = self.policy.kind
         self.queue_limit = queue_limit
@@ -104,6 +106,15 @@ class Substation(OnChargers, Telling):
         # Whether the journal's sessions were read: until they are, nothing is admitted, read or changed.
         self.sessions_known = False
         self._restore(now)
+
+    @property
+    def capacity_kw(self) -> float:
+        """Its rated capacity: what it holds when the grid operator sets no lower limit."""
+        return self.limits.rated_kw
+
+    @capacity_kw.setter
+    def capacity_kw(self, kw: float) -> None:
+        self.limits.rated_kw = kw
 
     @property
     def journal_error(self) -> str | None:
@@ -233,6 +244,18 @@ class Substation(OnChargers, Telling):
                 self._reallocate(now)
             return self._session_report(session, now)
 
+    def set_grid_limits(self, periods: Sequence[LimitPeriod], now: float) -> None:
+        """The grid operator's schedule of limits, replacing the last (none: no limit); shared anew at once, so a
+        limit in force now holds from now. InvalidSchedule, and nothing changed, for one that cannot be kept."""
+        with self._lock:
+            now = self._advance(now)
+            self._account(now)  # what was drawn until now was drawn under the old schedule
+            # Known from now: a period said to start earlier (the clock was read before the lock) starts now.
+            self.limits.set([replace(p, start=max(p.start, now)) if p.end > now else p for p in periods], now)
+            if self.sessions_known:
+                self._all_at_max = False
+                self._reallocate(now)
+
     def advance(self, now: float) -> None:
         """Bring every session up to `now`: what a ticker calls every step, so metrics and queues move; and a
         journal in error is tried again, so that the substation comes back by itself once it can write."""
@@ -283,6 +306,7 @@ class Substation(OnChargers, Telling):
             next_end = self.book.next_end()
             moment = next_step if next_end is None else min(next_step, next_end)
             if moment > now:
+                self.limits.forget_ended(self._accounted_until)  # what has been accounted for needs them no more
                 return now
             self._account(moment)
             self.book.complete_due(moment)
@@ -291,8 +315,9 @@ class Substation(OnChargers, Telling):
     def _step_headroom(self, moment: float, step_s: float) -> float:
         """What the sessions may draw together over the step from `moment`: capacity less the background's peak,
         and less what silent chargers may draw on their own."""
-        peak = self.background.peak_between(moment, moment + step_s)
-        return max(0.0, self.capacity_kw - peak - self._silent_chargers_kw(moment))
+        end = moment + step_s
+        capacity = self.limits.capacity_between(moment, end)
+        return max(0.0, capacity - self.background.peak_between(moment, end) - self._silent_chargers_kw(moment))
 
     def _draws_max(self, max_sum_kw: float, paused: int, headroom: float) -> bool:
         """Whether every started session draws its maximum over the next step, their maxima summing to
@@ -336,12 +361,15 @@ class Substation(OnChargers, Telling):
         self.counters.reallocations.observe(time.perf_counter() - began)
 
     def _account(self, moment: float) -> None:
-        """The interval since the power last changed: had EV power and background exceeded capacity in it?
-        Called before every change of power, so the power was constant over the interval."""
+        """The interval since the power last changed: had EV power and background exceeded capacity (or the grid
+        operator's limit) in it? Called before every change of power, so the power was constant over the interval.
+        A limit below the background alone, with no car drawing, is the grid's state, not an overload by cars."""
         if moment <= self._accounted_until:
             return
         background_peak = self.background.peak_between(self._accounted_until, moment)
-        if self.counted_ev_power_kw(moment) + background_peak > self.capacity_kw + TOLERANCE_KW:
+        capacity = self.limits.capacity_between(self._accounted_until, moment)
+        ev_kw = self.counted_ev_power_kw(moment)
+        if ev_kw > TOLERANCE_KW and ev_kw + background_peak > capacity + TOLERANCE_KW:
             self.counters.overload_seconds += moment - self._accounted_until
         self._accounted_until = moment
 

@@ -113,6 +113,9 @@ class LoadReport(Struct, frozen=True, kw_only=True, omit_defaults=True):
     others_ev_power_kw: OthersKW | None = None
     others_sessions: OthersSessions | None = None
     started_for_you: StartedForYou | None = None
+    # The grid operator's limit in force now, when there is one (below capacity_kw: what the substation may draw,
+    # EV power and background together); available_kw counts from it.
+    grid_limit_kw: KW | None = None
 
     @classmethod
     def of(cls, **fields: object) -> LoadReport:
@@ -121,7 +124,9 @@ class LoadReport(Struct, frozen=True, kw_only=True, omit_defaults=True):
         fields = {**OF_DEFAULTS, **fields}
         capacity, ev, background = fields["capacity_kw"], fields["ev_power_kw"], fields["background_kw"]
         load = ev + background  # type: ignore[operator]
-        fields |= {"load_kw": load, "utilization": load / capacity, "available_kw": max(0.0, capacity - load)}
+        grid_limit = fields.get("grid_limit_kw")
+        limit = capacity if grid_limit is None else min(capacity, grid_limit)  # type: ignore[call-overload]
+        fields |= {"load_kw": load, "utilization": load / capacity, "available_kw": max(0.0, limit - load)}
         return cls(**{name: _rounded(name, value) for name, value in fields.items()})  # type: ignore[arg-type]
 
     def to_json(self) -> dict:

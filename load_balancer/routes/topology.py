@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import hmac
+from flask import Blueprint, Response
 
-from flask import Blueprint, Response, request
-
+from grid_common.auth import require_bearer_token
 from grid_common.problems import Problem
 from grid_common.protocol import InvalidRequest, MalformedReport
 from grid_common.upstream import UpstreamError
@@ -19,19 +18,7 @@ blueprint = Blueprint("topology", __name__)
 
 @blueprint.before_request
 def require_topology_token() -> None:
-    token_expected = context().config.topology_token
-    if not token_expected:
-        raise Problem(403, "Forbidden", "Changing the topology is off: the balancer has no TOPOLOGY_TOKEN.")
-    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not token:
-        raise Problem(
-            401,
-            "Unauthorized",
-            "Send Authorization: Bearer <TOPOLOGY_TOKEN>.",
-            headers={"WWW-Authenticate": 'Bearer realm="topology"'},
-        )
-    if not hmac.compare_digest(token.encode(), token_expected.encode()):
-        raise Problem(403, "Forbidden", "The bearer token is not the balancer's TOPOLOGY_TOKEN.")
+    require_bearer_token(context().config.topology_token, "TOPOLOGY_TOKEN", "topology", "Changing the topology")
 
 
 @blueprint.post("/substations")

@@ -17,6 +17,7 @@ from load_balancer.config import BalancerConfig
 from load_balancer.strategies import STRATEGIES
 from ocpp_service.config import OcppConfig
 from substation_service.config import SubstationConfig
+from substation_service.grid_limits import LimitPeriod
 from tests.in_process import in_process_grid, substation_url
 from tools.topology import COMPOSE_FILE, ROOT
 
@@ -202,6 +203,9 @@ def exposed() -> dict[str, dict[str, dict]]:
     grid.transport.slow.add(substation_url("substation1"))
     grid.poll()  # a poll that times out
     grid.transport.slow.clear()
+    limited = grid.substations["substation2"].extensions["substation"]  # a grid limit in force shows as a series
+    now = limited.clock()
+    limited.substation.set_grid_limits([LimitPeriod(now, now + 3600, 100.0)], now)
     apps = {"Substation": grid.substations["substation2"], "Balancer": grid.balancer, "Gateway": grid.gateway}
     return {name: families(app.test_client().get("/metrics").get_data(as_text=True)) for name, app in apps.items()}
 

@@ -217,6 +217,24 @@ def test_paused_sessions_show_beside_the_active_ones(services, page):
     expect(field(page, "small", "ev-kw")).to_have_text("0.0 kW")
 
 
+def test_the_grid_operators_limit_shows_on_the_card_and_as_a_line_while_in_force(services, page):
+    token = "a-grid-operator-token-for-tests"
+    grid = services.grid({"only": 100}, substation_env={**LONG, "GRID_LIMIT_TOKEN": token})
+    page.goto(f"{grid.balancer.url}/")
+    expect(field(page, "only", "power")).to_have_text("0.0 / 100.0 kW", timeout=WAIT_MS)
+    limit = page.locator('[data-substation="only"] [data-series="limit"]')
+    assert (limit.get_attribute("d") or "") == ""
+    window = {"limit_kw": 40, "duration_s": 4}
+    auth = {"Authorization": f"Bearer {token}"}
+    assert call("PUT", f"{grid.substations['only'].url}/grid_limit", window, headers=auth).status == 200
+    expect(field(page, "only", "power")).to_have_text("0.0 / 100.0 kW, limited to 40.0 kW", timeout=WAIT_MS)
+    # The line sits at 40 % of the chart's height from its floor (the scale runs to the 100 kW capacity).
+    wait_until(lambda: re.search(r"M[\d.]+,([\d.]+)", limit.get_attribute("d") or ""), timeout=WAIT_MS / 1000)
+    y = float(re.search(r"M[\d.]+,([\d.]+)", limit.get_attribute("d") or "")[1])
+    assert y == pytest.approx(CHART_HEIGHT * (1 - 40 / 100), abs=0.2)
+    expect(field(page, "only", "power")).to_have_text("0.0 / 100.0 kW", timeout=WAIT_MS + 4000)  # it lapsed
+
+
 def test_a_substation_that_never_reported_shows_as_down_without_numbers(services, page):
     small = services.substation("small", 22, **LONG)
     closed = f"http://127.0.0.1:{free_port()}"

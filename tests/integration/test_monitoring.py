@@ -26,6 +26,7 @@ LABEL_VALUES = re.compile(r"label_values\((?P<metric>\w+),\s*(?P<label>\w+)\)")
 # Sessions that take 11 kW or wait: they do not share, so a substation holds capacity / 11 kW of them.
 RIGID = {"min_power_kw": 11, "max_power_kw": 11}
 LONG = {"TIME_SCALE": "1"}
+GRID_LIMIT_TOKEN = "a-grid-operator-token-for-tests"
 SHARING_ALERTS = {"SubstationOverload", "QueueWaitingTooLong", "FairnessLow"}
 # The OCPP service polls its substations' feeds and posts meters quickly, for a test.
 OCPP = {"FEED_INTERVAL_S": "0.1", "METER_FLUSH_S": "0.2", "CHARGERS_PER_SUBSTATION": "2",
@@ -99,8 +100,12 @@ def monitored_grid(services, tmp_path):
     idle: the OCPP service's series exist before any car comes, as under `make up` with its fleet."""
     binary = shutil.which("prometheus")
     assert binary, "prometheus is missing: `apt-get install prometheus` (.ci/run installs it)"
-    sizes = (("a", 22), ("b", 44), ("c", 44), ("d", 150))
-    subs = {name: services.substation(name, capacity, **LONG) for name, capacity in sizes}
+    sizes = (("a", 22), ("b", 44), ("c", 44), ("d", 150), ("e", 100))
+    limited = {"e": {"GRID_LIMIT_TOKEN": GRID_LIMIT_TOKEN}}  # e is under a grid operator's limit throughout
+    subs = {name: services.substation(name, capacity, **LONG, **limited.get(name, {})) for name, capacity in sizes}
+    window = {"limit_kw": 60, "duration_s": 3600}
+    auth = {"Authorization": f"Bearer {GRID_LIMIT_TOKEN}"}
+    assert call("PUT", f"{subs['e'].url}/grid_limit", window, headers=auth).status == 200
     balancer = services.balancer({"a": subs["a"], "b": subs["b"]})
     lonely_balancer = services.balancer({"d": subs["d"]})
     gateway = services.gateway(balancer.url)
@@ -133,7 +138,7 @@ def monitored_grid(services, tmp_path):
         f"http://127.0.0.1:{port}/-/ready",
     )
     prometheus = Prometheus(f"http://127.0.0.1:{port}")
-    wait_until(lambda: len(prometheus.targets()) == 8 and all(t["health"] == "up" for t in prometheus.targets()), 20)
+    wait_until(lambda: len(prometheus.targets()) == 9 and all(t["health"] == "up" for t in prometheus.targets()), 20)
     with ChargerLoop() as chargers:
         url = f"ws://127.0.0.1:{ocpp.port}/ocpp"
         rejections = RejectProfiles(1)  # its default profile, as it connects
