@@ -447,13 +447,15 @@ class Csms:
                 now = time.time()
                 sent = link.sent
                 due = sent is None or sent.valid_to is None or sent.valid_to - now < validity / 2
-                if sent is not None and abs(sent.amperes - amperes) < RESOLUTION_A / 2 and not due:
+                new_limit = sent is None or abs(sent.amperes - amperes) >= RESOLUTION_A / 2
+                if not new_limit and not due:
                     continue  # below the charger's resolution, and not about to expire
                 profile = Profile(amperes, link.charger.phases, transaction.transaction_id, now + validity)
                 learned = link.changed_at
                 if await self._deliver(connection, profile, transaction.transaction_id):
                     link.sent = profile
-                    metrics.DELIVERY.observe(time.monotonic() - learned)
+                    if new_limit:  # a renewal carries no news: only a new limit's way down is a delivery
+                        metrics.DELIVERY.observe(time.monotonic() - learned)
             except Exception as error:  # a charger's fault is its own: try again, never end the sender
                 log.info("%s: profile not delivered (%r); trying again", link.charger.charger_id, error)
                 await asyncio.sleep(RETRY_S)

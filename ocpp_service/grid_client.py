@@ -4,6 +4,8 @@ substation (never elsewhere), stop it, read the feed of sessions on chargers, se
 from __future__ import annotations
 
 import asyncio
+import importlib.util
+import sys
 import time
 
 import httpx
@@ -17,6 +19,12 @@ from grid_common.protocol import (
     MeterReadings,
     decode_charger_feed,
 )
+
+# httpcore asks `import sniffio` at every lock and event it sets up, four times a request, and a module that is
+# not installed is looked for on the disk every time (about 50 us each, as much as the rest of a request): it is
+# said once here that there is none, which httpcore takes as it would the failed import (asyncio).
+if "sniffio" not in sys.modules and importlib.util.find_spec("sniffio") is None:
+    sys.modules["sniffio"] = None  # type: ignore[assignment]
 
 # The name the OCPP service's sessions are placed under: balancers count them as another's.
 PLACED_BY = "ocpp"

@@ -6,7 +6,6 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 
 from ocpp_service.registry import MIN_CURRENT_A, Charger
 
@@ -89,22 +88,44 @@ class Profile:
         return profile
 
     def v16_payload(self) -> dict:
-        """The whole SetChargingProfile request of 1.6, as it goes on the wire (camelCase)."""
-        return _camel({"connector_id": 1 if self.transaction_id else 0, "cs_charging_profiles": self.v16()})
+        """The whole SetChargingProfile request of 1.6, as it goes on the wire (camelCase): v16() renamed, built
+        as it is (thousands of these go out at a reallocation)."""
+        tx = bool(self.transaction_id)  # as v16(): a transaction's id says TxProfile
+        profile: dict = {
+            "chargingProfileId": TX_PROFILE_ID if tx else DEFAULT_PROFILE_ID,
+            "stackLevel": 1 if tx else 0,
+            "chargingProfilePurpose": "TxProfile" if tx else "TxDefaultProfile",
+            "chargingProfileKind": "Relative",
+            "chargingSchedule": {
+                "chargingRateUnit": "A",
+                "chargingSchedulePeriod": [{"startPeriod": 0, "limit": self.amperes, "numberPhases": self.phases}],
+            },
+        }
+        if self.transaction_id is not None:
+            profile["transactionId"] = int(self.transaction_id)
+        if self.valid_to is not None:
+            profile["validTo"] = iso(self.valid_to)
+        return {"connectorId": 1 if tx else 0, "csChargingProfiles": profile}
 
     def v201_payload(self) -> dict:
-        """The whole SetChargingProfile request of 2.0.1, as it goes on the wire (camelCase)."""
-        return _camel({"evse_id": 1 if self.transaction_id else 0, "charging_profile": self.v201()})
-
-
-def _camel(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {_camel_key(key): _camel(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_camel(item) for item in value]
-    return value
-
-
-def _camel_key(key: str) -> str:
-    first, *rest = key.split("_")
-    return first + "".join(part[:1].upper() + part[1:] for part in rest)
+        """The whole SetChargingProfile request of 2.0.1, as it goes on the wire (camelCase): v201() renamed, built
+        as it is."""
+        tx = bool(self.transaction_id)
+        profile: dict = {
+            "id": TX_PROFILE_ID if tx else DEFAULT_PROFILE_ID,
+            "stackLevel": 1 if tx else 0,
+            "chargingProfilePurpose": "TxProfile" if tx else "TxDefaultProfile",
+            "chargingProfileKind": "Relative",
+            "chargingSchedule": [
+                {
+                    "id": 1,
+                    "chargingRateUnit": "A",
+                    "chargingSchedulePeriod": [{"startPeriod": 0, "limit": self.amperes, "numberPhases": self.phases}],
+                }
+            ],
+        }
+        if self.transaction_id is not None:
+            profile["transactionId"] = self.transaction_id
+        if self.valid_to is not None:
+            profile["validTo"] = iso(self.valid_to)
+        return {"evseId": 1 if tx else 0, "chargingProfile": profile}

@@ -172,7 +172,8 @@ class SimulatedCharger:
     `max_current_a` on `phases` is the charger's own limit; `meter_interval_s` the wall seconds between meter
     values; `time_scale` how much faster than the wall the grid's clock (and so the cars' energy) runs;
     `car_factory` makes the car of a remote start; `validate_messages=False` skips the library's schema
-    checks of what this charger sends (a benchmark's saving: the CSMS checks them anyway); `auto_reconnect`
+    checks of what this charger sends (a benchmark's saving: the CSMS checks them anyway) and of the CSMS's
+    requests it answers (the CSMS's profiles are checked against the schemas by its unit tests); `auto_reconnect`
     reopens a dropped connection with backoff (not after `disconnect()`, nor after a refusal).
     """
 

@@ -97,6 +97,9 @@ class V16Session(ChargePoint):
         super().__init__(charger_id, connection, response_timeout=response_timeout_s, logger=logger or _LOGGER)
         self._handlers = handlers
         self._skip_validation = not validate
+        if not validate:  # nor the CSMS's requests (the answers to our calls are covered by `call`'s flag)
+            for route in self.route_map.values():
+                route["_skip_schema_validation"] = True
         self._vendor = vendor
         self._model = model
 
