@@ -30,7 +30,7 @@ blueprint = Blueprint("grid_limit", __name__)
 
 @blueprint.before_request
 def require_grid_limit_token() -> None:
-    if request.method != "GET":
+    if request.method not in ("GET", "HEAD", "OPTIONS"):
         require_bearer_token(context().grid_limit_token, "GRID_LIMIT_TOKEN", "grid-limit", "Setting grid limits")
 
 
@@ -69,9 +69,13 @@ def moment_of(value: object, field: str) -> float:
 
 
 def number_of(value: object, field: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise InvalidRequest([{"field": field, "message": "a number"}])
-    return float(value)
+    try:
+        number = float(value) if isinstance(value, int | float) and not isinstance(value, bool) else math.nan
+    except OverflowError:  # an integer beyond any float
+        number = math.nan
+    if not math.isfinite(number):
+        raise InvalidRequest([{"field": field, "message": "a finite number"}])
+    return number
 
 
 def parse_schedule(body: object, now: float) -> list[LimitPeriod]:

@@ -3,9 +3,9 @@ EEBus LPC): periods of wall time, each with the most the substation may draw, EV
 Between periods, and after the last, the substation's rated capacity holds again. Pure: no clock, no I/O.
 
 A schedule is set whole (a new one replaces the old) and checked as it is set: periods in order, none
-overlapping, none ended, none beyond a week ahead. What the substation asks is the capacity over an interval:
-the lowest of its rating and every period that overlaps it, so that a limit starting within the next step is
-kept from the step before it starts.
+overlapping, none ended, none starting more than a week ahead or lasting more than a week. What the
+substation asks is the capacity over an interval: the lowest of its rating and every period that overlaps it,
+so that a limit starting within the next step is kept from the step before it starts.
 """
 
 from __future__ import annotations
@@ -52,6 +52,8 @@ class GridLimits:
                 problems.append(f"period {number}: it has already ended")
             elif period.start > now + MAX_AHEAD_S:
                 problems.append(f"period {number}: it starts more than a week ahead")
+            elif period.end - max(period.start, now) > MAX_AHEAD_S:
+                problems.append(f"period {number}: it lasts more than a week")
             elif number > 1 and period.start < periods[number - 2].end:
                 problems.append(f"period {number}: it starts before period {number - 1} ends (in order, apart)")
         if problems:

@@ -7,7 +7,8 @@ policy per `Allocation`, chosen per substation.
   longer fit wait (paused), the lowest priority and latest first; queued ones start, in order, while theirs
   fit.
 - FixedPower (`fixed`): each session draws its maximum for its whole life, admitted only if that fits under
-  capacity with the background's peak over its whole life; never paused. For comparison.
+  capacity with the background's peak over its whole life; paused only when a grid operator's limit takes
+  away what admission counted on. For comparison.
 
 Pure: a policy reads sessions and sums, and says what to do; the substation does it.
 """
@@ -19,7 +20,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from grid_common.protocol import DEFAULT_MAX_POWER_KW, DEFAULT_MIN_POWER_KW, PRIORITIES, Allocation
-from substation_service.allocation import allocate_with_levels, fitting_prefix
+from substation_service.allocation import Demand, allocate_with_levels, fitting_prefix
 from substation_service.background import BackgroundDemand
 from substation_service.grid_limits import GridLimits
 from substation_service.sessions import Session
@@ -40,7 +41,8 @@ class Shares:
 
 @dataclass(frozen=True)
 class Grid:
-    """What a policy needs to know of its substation that does not change."""
+    """What a policy needs to know of its substation: its settings, and its limits over time (rated capacity, and
+    the grid operator's schedule, which changes under the substation's lock)."""
 
     limits: GridLimits  # its rated capacity, and the grid operator's limits over time
     charger_max_power_kw: float
@@ -148,13 +150,19 @@ class FixedPower:
     def shares(
         self, started: list[Session], queue: list[Session], headroom_kw: float, committed_kw: float, moment: float
     ) -> Shares:
+        # Each draws its maximum while the maxima fit; admission saw to it that they do, unless the headroom
+        # fell below (a grid operator's limit): then the last to come pause, as under fair sharing.
+        demands = [Demand(s.session_id, s.max_kw, s.max_kw, s.priority) for s in started]
+        fitting, waiting = fitting_prefix(headroom_kw, demands)
         starts: list[Session] = []
-        for head in queue:  # the queue's heads start, in order, while theirs fit
-            if not self.fits(committed_kw, head, moment):
-                break
-            starts.append(head)
-            committed_kw += head.max_kw
-        return Shares({session.session_id: session.max_kw for session in [*started, *starts]}, starts, {})
+        if not waiting:
+            for head in queue:  # the queue's heads start, in order, while theirs fit
+                if not self.fits(committed_kw, head, moment):
+                    break
+                starts.append(head)
+                committed_kw += head.max_kw
+        kw = {demand.key: demand.max_kw for demand in fitting}
+        return Shares(kw | {session.session_id: session.max_kw for session in starts}, starts, {})
 
     def sharing_state(
         self, spare_kw: float, excess_kw: list[float], charging: list[int]

@@ -60,3 +60,15 @@ def test_grid_limits_are_off_without_a_token(services):
     refused = call("PUT", f"{substation.url}/grid_limit", {"limit_kw": 20, "duration_s": 3}, headers=AUTH)
     assert refused.status == 403 and "GRID_LIMIT_TOKEN" in refused.body["detail"]
     assert call("GET", f"{substation.url}/grid_limit").body["limit_in_force_kw"] is None
+
+
+def test_a_schedule_that_cannot_be_kept_is_a_problem_and_changes_nothing(services):
+    substation = services.substation("s", 100, GRID_LIMIT_TOKEN=TOKEN)
+    url = f"{substation.url}/grid_limit"
+    far = {"periods": [{"start": "2026-01-01T00:00:00Z", "end": "9999-12-31T23:59:59-12:00", "limit_kw": 10}]}
+    for body in ({"limit_kw": 10**400, "duration_s": 10}, {"limit_kw": 10, "duration_s": True}, far,
+                 {"limit_kw": 10, "duration_s": 10, "extra": 1}):  # fmt: skip
+        refused = call("PUT", url, body, headers=AUTH)
+        assert refused.status == 422 and refused.content_type == "application/problem+json", (body, refused.body)
+    assert call("GET", url).body == {**call("GET", url).body, "periods": [], "changes": 0}
+    assert call("HEAD", url).status == 200, "reading is open, HEAD as GET"

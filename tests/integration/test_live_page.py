@@ -228,6 +228,7 @@ def test_the_grid_operators_limit_shows_on_the_card_and_as_a_line_while_in_force
     auth = {"Authorization": f"Bearer {token}"}
     assert call("PUT", f"{grid.substations['only'].url}/grid_limit", window, headers=auth).status == 200
     expect(field(page, "only", "power")).to_have_text("0.0 / 100.0 kW, limited to 40.0 kW", timeout=WAIT_MS)
+    expect(field(page, "only", "free-kw")).to_have_text("40.0 kW")  # free under the limit, not the rating
     # The line sits at 40 % of the chart's height from its floor (the scale runs to the 100 kW capacity).
     wait_until(lambda: re.search(r"M[\d.]+,([\d.]+)", limit.get_attribute("d") or ""), timeout=WAIT_MS / 1000)
     y = float(re.search(r"M[\d.]+,([\d.]+)", limit.get_attribute("d") or "")[1])

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from grid_common.protocol import SessionState
+from grid_common.protocol import Allocation, SessionState
 from substation_service.grid_limits import GridLimits, InvalidSchedule, LimitPeriod
 from tests.helpers import charge
 from tests.substations import make_substation
@@ -38,6 +38,7 @@ def test_capacity_over_an_interval_is_the_lowest_of_the_rating_and_every_period_
         ([LimitPeriod(8 * 86400, 8 * 86400 + 10, 50.0)], "more than a week ahead"),
         ([LimitPeriod(i, i + 1, 50.0) for i in range(97)], "at most 96"),
         ([LimitPeriod(0, float("inf"), 50.0)], "finite"),
+        ([LimitPeriod(0, 8 * 86400, 50.0)], "lasts more than a week"),
     ],
 )
 def test_a_schedule_that_cannot_be_kept_is_refused_whole_and_changes_nothing(periods, says):
@@ -82,9 +83,10 @@ def test_a_limit_ahead_holds_from_the_step_before_it_starts_and_lapses_at_its_en
 @given(
     st.lists(st.tuples(st.floats(0, 40), st.floats(0.5, 15), st.floats(0, 120)), min_size=1, max_size=5),
     st.lists(st.tuples(st.floats(1, 22), st.integers(0, 3)), min_size=1, max_size=12),
+    st.sampled_from(list(Allocation)),
 )
-def test_ev_power_and_background_never_exceed_the_limit_in_force_once_a_step_has_passed(windows, cars):
-    substation = make_substation(120.0, background_peak_kw=30.0, now=0)
+def test_ev_power_and_background_never_exceed_the_limit_in_force_once_a_step_has_passed(windows, cars, allocation):
+    substation = make_substation(120.0, background_peak_kw=30.0, allocation=allocation, now=0)
     for n, (max_kw, priority) in enumerate(cars):
         substation.admit(charge(f"EV{n}", 200, max_kw, min_power_kw=min(max_kw, 1.4), priority=priority, wait=True), 0)
     periods, start = [], 1.0
@@ -112,3 +114,14 @@ def test_a_limit_said_to_start_before_it_was_set_starts_when_it_is_set_and_count
     assert substation.limits.periods[0].start == 5.0
     substation.advance(6.0)
     assert substation.counters.overload_seconds == 0
+
+
+def test_under_the_fixed_policy_a_limit_below_the_maxima_pauses_the_newest_sessions():
+    substation = make_substation(100.0, allocation=Allocation.FIXED, now=0)
+    ids = [substation.admit(charge(f"EV{n}", 250, 22.0), 0.0).session.session_id for n in range(3)]
+    substation.set_grid_limits([LimitPeriod(1.0, 61.0, 50.0)], 1.0)
+    assert [substation.session(i, 1.0).allocated_kw for i in ids] == [22.0, 22.0, 0.0]
+    substation.advance(30.0)
+    assert substation.counters.overload_seconds == 0
+    substation.advance(62.0)
+    assert [substation.session(i, 62.0).allocated_kw for i in ids] == [22.0, 22.0, 22.0], "resumed after the window"
