@@ -71,6 +71,9 @@ class Transaction:
     # charger learns the transaction's id from that answer).
     announced: bool = False
     start: PendingStart | None = None  # the remote start it answers, whose client's request it serves
+    # The default (A) its session was admitted with: the substation counts that much for the charger while its
+    # meter is silent, so its default is never raised above it while the transaction lasts (a grid limit lifting).
+    failsafe_a: float | None = None
 
 
 @dataclass
@@ -282,8 +285,9 @@ class Csms:
             "wait": True,
             "charger_id": charger.charger_id,
             "transaction_id": transaction.transaction_id,
-            "failsafe_kw": charger.kw(self.default_a(link) or charger.max_current_a, voltage),
         }
+        transaction.failsafe_a = self.default_a(link) or charger.max_current_a
+        body["failsafe_kw"] = charger.kw(transaction.failsafe_a, voltage)
         if transaction.start is not None:  # the client's request, as far as the charger can serve it
             request = transaction.start.request
             body["max_power_kw"], body["min_power_kw"] = admission_limits(request, charger, voltage)
@@ -434,6 +438,8 @@ class Csms:
                 continue
             try:
                 default = self.default_a(link)
+                if default is not None and link.transaction is not None and link.transaction.failsafe_a is not None:
+                    default = min(default, link.transaction.failsafe_a)
                 if (
                     default is not None
                     and link.default_sent != default

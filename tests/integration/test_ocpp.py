@@ -121,6 +121,41 @@ def test_a_stop_raises_the_others_limits_and_ends_its_session(services):
     asyncio.run(scenario())
 
 
+def test_a_grid_limit_lowers_the_chargers_defaults_and_lifting_it_raises_none_above_what_its_session_counts(
+    services,
+):
+    token = "a-grid-operator-token-for-tests"
+    auth = {"Authorization": f"Bearer {token}"}
+    substation = services.substation("s", 110.0, GRID_LIMIT_TOKEN=token, **SUBSTATION)
+    ocpp = services.ocpp({"s": substation}, **OCPP)
+    url = f"ws://127.0.0.1:{ocpp.port}/ocpp"
+
+    def default(charger: SimulatedCharger) -> float | None:
+        told = [p.limits[0] for p in charger.record.profiles if p.purpose == "TxDefaultProfile" and p.accepted]
+        return told[-1] if told else None
+
+    async def scenario():
+        busy, idle = chargers(2)
+        for charger in (busy, idle):
+            await charger.connect(url)
+        await until(lambda: default(busy) and default(idle), 5, "defaults at connection")
+        rated = default(busy)  # 110 kW over the 10 chargers registered: 11 kW, 15.9 A
+        window = {"limit_kw": 55, "duration_s": 3600}
+        assert call("PUT", f"{substation.url}/grid_limit", window, headers=auth).status == 200
+        await until(lambda: default(busy) < rated and default(idle) < rated, 5, "lower defaults under the limit")
+        lowered = default(busy)
+        await busy.plug(big_car())
+        await until(lambda: call("GET", f"{ocpp.url}/chargers/s-cp1").body["session_id"], 5, "its session")
+        assert call("DELETE", f"{substation.url}/grid_limit", headers=auth).status == 200
+        await until(lambda: default(idle) == rated, 5, "an idle charger's default back up")
+        # Its session counts the lower default while its meter is silent: the charger must not get a higher one.
+        assert default(busy) == lowered
+        for charger in (busy, idle):
+            await charger.close()
+
+    asyncio.run(scenario())
+
+
 def test_a_car_that_draws_less_than_its_limit_gives_the_rest_to_the_others(services):
     _, _, url = grid(services, 30.0)
 
