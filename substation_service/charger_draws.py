@@ -30,6 +30,17 @@ if TYPE_CHECKING:
 RESUM_EVERY = 100_000
 
 
+def flips_at(since: float, span: float) -> float:
+    """The first moment t with `t - since >= span`: where meter.py's tests (`now - read_at < stale_s`, `now -
+    lowered_at < follow_s`) flip. `since + span` may be a float step off it either way."""
+    moment = since + span
+    while moment - since < span:
+        moment = math.nextafter(moment, math.inf)
+    while math.nextafter(moment, -math.inf) - since >= span:
+        moment = math.nextafter(moment, -math.inf)
+    return moment
+
+
 def part(session: Session, moment: float, settings: MeterSettings) -> tuple[float, float, float]:
     """A session's part at `moment`: what its charger may draw on its own while its meter is silent, how far
     what is counted of its power stands above (or below) its limit, and until when both hold (math.inf: until
@@ -39,10 +50,10 @@ def part(session: Session, moment: float, settings: MeterSettings) -> tuple[floa
     if not fresh:
         return session.failsafe_kw, max(0.0, session.failsafe_kw - session.allocated_kw), math.inf
     beyond = counted_kw(session, moment, settings) - (session.allocated_kw if session.started else 0.0)
-    until = meter.read_at + settings.stale_s
-    if moment - meter.lowered_at < settings.follow_s:  # counted_kw's own test: float sums may differ by a bit
-        until = min(until, meter.lowered_at + settings.follow_s)
-    # Never at or before `moment`: a part that still holds now by counted_kw's test is looked at again next time.
+    until = flips_at(meter.read_at, settings.stale_s)
+    if moment - meter.lowered_at < settings.follow_s:
+        until = min(until, flips_at(meter.lowered_at, settings.follow_s))
+    # Never at or before `moment`: a part that still holds now is looked at again next time at the latest.
     return 0.0, beyond, max(until, math.nextafter(moment, math.inf))
 
 
