@@ -98,6 +98,7 @@ class Substation(OnChargers, Telling):
         self._arrivals = 0
         self._latest = now  # the latest moment the state has reached
         self._allocated_at = now
+        self._looked_ahead_s = step_s  # how far the last allocation looked ahead: the next step comes by then
         self._accounted_until = now
         self._energy_baseline_kwh = 0.0  # what sessions restored from the journal had received before
         self._headroom_kw = 0.0
@@ -248,13 +249,15 @@ class Substation(OnChargers, Telling):
         """The grid operator's schedule of limits, replacing the last (none: no limit); shared anew at once, so a
         limit in force now holds from now. InvalidSchedule, and nothing changed, for one that cannot be kept."""
         with self._lock:
+            if not self.sessions_known:  # nothing to share yet: the schedule waits for its sessions
+                self.limits.set(periods, now)
+                return
             now = self._advance(now)
             self._account(now)  # what was drawn until now was drawn under the old schedule
             # Known from now: a period said to start earlier (the clock was read before the lock) starts now.
             self.limits.set([replace(p, start=max(p.start, now)) if p.end > now else p for p in periods], now)
-            if self.sessions_known:
-                self._all_at_max = False
-                self._reallocate(now)
+            self._all_at_max = False
+            self._reallocate(now)
 
     def advance(self, now: float) -> None:
         """Bring every session up to `now`: what a ticker calls every step, so metrics and queues move; and a
@@ -302,7 +305,8 @@ class Substation(OnChargers, Telling):
         now = self._latest = max(now, self._latest)
         step_s = max(self.step_s, (now - self._allocated_at) / MAX_CATCH_UP_STEPS)
         while True:
-            next_step = self._allocated_at + step_s
+            # A catch-up's longer steps begin after the last allocation's own look-ahead, which it was made for.
+            next_step = self._allocated_at + min(step_s, self._looked_ahead_s)
             next_end = self.book.next_end()
             moment = next_step if next_end is None else min(next_step, next_end)
             if moment > now:
@@ -357,6 +361,7 @@ class Substation(OnChargers, Telling):
         self._all_at_max = totals.paused == 0 and all(level == math.inf for level in self._levels.values())
         self._headroom_kw = headroom
         self._allocated_at = moment
+        self._looked_ahead_s = step_s
         book.ends.compact(book.sessions, self.time_scale)
         self.counters.reallocations.observe(time.perf_counter() - began)
 

@@ -125,3 +125,13 @@ def test_under_the_fixed_policy_a_limit_below_the_maxima_pauses_the_newest_sessi
     assert substation.counters.overload_seconds == 0
     substation.advance(62.0)
     assert [substation.session(i, 62.0).allocated_kw for i in ids] == [22.0, 22.0, 22.0], "resumed after the window"
+
+
+def test_after_a_long_stall_the_catch_up_keeps_a_limit_that_started_beyond_the_last_look_ahead():
+    # Asked nothing for 5 000 steps, the substation catches up in at most 2 000 longer steps: the first of them
+    # must not outrun the one step the last allocation looked ahead over.
+    substation = make_substation(100.0, now=0)
+    substation.admit(charge("EV", 250, 22.0, min_power_kw=5.0), 0.0)
+    substation.set_grid_limits([LimitPeriod(2.2, 5000.0, 8.0)], 0.0)
+    substation.advance(5000.0)
+    assert substation.counters.overload_seconds == 0
