@@ -35,7 +35,7 @@ def require_grid_limit_token() -> None:
 
 
 def iso(moment: float) -> str:
-    return datetime.fromtimestamp(moment, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+    return datetime.fromtimestamp(moment, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def schedule_answer() -> dict:

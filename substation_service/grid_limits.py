@@ -77,9 +77,11 @@ class GridLimits:
         return capacity
 
     def in_force(self, moment: float) -> LimitPeriod | None:
+        """The period that holds the substation below its rating at `moment`; None when none does (a limit above
+        the rating changes nothing, and is not said to be in force)."""
         for period in self.periods:
             if period.start <= moment < period.end:
-                return period
+                return period if period.limit_kw < self.rated_kw else None
         return None
 
     def lowest_ahead(self, moment: float) -> float:

@@ -159,7 +159,7 @@ def begin_charging():
         raise journal_problem(substation)
     details = {
         RefusalReason.CAPACITY: f"{substation.name} cannot take {outcome.needed_kw:g} kW more without exceeding its "
-        f"{substation.capacity_kw:g} kW capacity.",
+        + capacity_text(substation, now),
         RefusalReason.QUEUE: f"{substation.name}'s queue is full ({substation.queue_limit} sessions).",
         RefusalReason.CHARGER: f"{substation.name}'s chargers give at most {substation.charger_max_power_kw:g} kW, "
         f"less than the {outcome.needed_kw:g} kW this car needs at least.",
@@ -179,6 +179,14 @@ def load():
     ctx = context()
     balancer = asking_balancer()
     return json_response(reported(lambda: ctx.substation.report(ctx.clock(), balancer).encode()))
+
+
+def capacity_text(substation: Substation, now: float) -> str:
+    """Its capacity as a refusal names it: the grid operator's limit when one holds it lower."""
+    limit = substation.limits.in_force(now)
+    if limit is None:
+        return f"{substation.capacity_kw:g} kW capacity."
+    return f"{limit.limit_kw:g} kW grid limit (its capacity is {substation.capacity_kw:g} kW)."
 
 
 def journal_problem(substation: Substation) -> Problem:

@@ -135,3 +135,9 @@ def test_after_a_long_stall_the_catch_up_keeps_a_limit_that_started_beyond_the_l
     substation.set_grid_limits([LimitPeriod(2.2, 5000.0, 8.0)], 0.0)
     substation.advance(5000.0)
     assert substation.counters.overload_seconds == 0
+
+
+def test_a_limit_above_the_rating_changes_nothing_and_is_not_said_to_be_in_force():
+    limits = GridLimits(100.0)
+    limits.set([LimitPeriod(0, 10, 150.0)], now=0)
+    assert limits.in_force(5) is None and limits.capacity_between(0, 10) == 100.0
