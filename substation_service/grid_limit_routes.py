@@ -22,7 +22,8 @@ from grid_common.protocol import InvalidRequest
 from grid_common.responses import json_response
 from grid_common.web import invalid_request_problem, read_json_body
 from substation_service.grid_limits import MAX_AHEAD_S, InvalidSchedule, LimitPeriod
-from substation_service.routes import context
+from substation_service.journal import JournalError
+from substation_service.routes import context, journal_problem
 
 log = logging.getLogger(__name__)
 blueprint = Blueprint("grid_limit", __name__)
@@ -120,6 +121,8 @@ def put_grid_limit():
         raise invalid_request_problem(error) from None
     except InvalidSchedule as error:
         raise invalid_request_problem(InvalidRequest([{"field": "periods", "message": str(error)}])) from None
+    except JournalError:
+        raise journal_problem(ctx.substation) from None
     log.info("grid limits of %s set by %s: %s", ctx.substation.name, request.remote_addr,
              ", ".join(f"{p.limit_kw:g} kW {iso(p.start)}..{iso(p.end)}" for p in periods) or "none")  # fmt: skip
     return json_response(schedule_answer())
@@ -128,6 +131,9 @@ def put_grid_limit():
 @blueprint.delete("/grid_limit")
 def delete_grid_limit():
     ctx = context()
-    ctx.substation.set_grid_limits([], ctx.clock())
+    try:
+        ctx.substation.set_grid_limits([], ctx.clock())
+    except JournalError:
+        raise journal_problem(ctx.substation) from None
     log.info("grid limits of %s cleared by %s", ctx.substation.name, request.remote_addr)
     return json_response(schedule_answer())

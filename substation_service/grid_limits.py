@@ -38,6 +38,17 @@ class GridLimits:
     def set(self, periods: Sequence[LimitPeriod], now: float) -> None:
         """Replace the schedule with `periods` (none: no limit); InvalidSchedule, and nothing changed, if they
         cannot be kept as they are."""
+        self.check(periods, now)
+        self.periods = tuple(periods)
+        self.changes += 1
+
+    def restore(self, periods: Sequence[LimitPeriod]) -> None:
+        """The schedule a journal kept (checked when it was set; what has ended goes with forget_ended)."""
+        self.periods = tuple(periods)
+
+    @staticmethod
+    def check(periods: Sequence[LimitPeriod], now: float) -> None:
+        """InvalidSchedule if `periods` cannot be kept as they are."""
         problems = []
         if len(periods) > MAX_PERIODS:
             problems.append(f"at most {MAX_PERIODS} periods, got {len(periods)}")
@@ -58,8 +69,6 @@ class GridLimits:
                 problems.append(f"period {number}: it starts before period {number - 1} ends (in order, apart)")
         if problems:
             raise InvalidSchedule("; ".join(problems))
-        self.periods = tuple(periods)
-        self.changes += 1
 
     def forget_ended(self, now: float) -> None:
         """Periods that have ended say nothing any more."""

@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Protocol
 
+from substation_service.grid_limits import LimitPeriod
 from substation_service.sessions import Session
 
 log = logging.getLogger(__name__)
@@ -32,6 +33,10 @@ class Journal(Protocol):
 
     def sessions(self) -> Iterator[Session]: ...
 
+    def record_limits(self, periods: Sequence[LimitPeriod]) -> None: ...
+
+    def limits(self) -> list[LimitPeriod]: ...
+
     def reopen(self) -> Journal: ...
 
 
@@ -49,6 +54,12 @@ class NoJournal:
 
     def sessions(self) -> Iterator[Session]:
         return iter(())
+
+    def record_limits(self, periods: Sequence[LimitPeriod]) -> None:
+        pass
+
+    def limits(self) -> list[LimitPeriod]:
+        return []
 
     def reopen(self) -> Journal:
         return self
@@ -72,6 +83,12 @@ class UnreadJournal:
         raise JournalError(self.error)
 
     def sessions(self) -> Iterator[Session]:
+        raise JournalError(self.error)
+
+    def record_limits(self, periods: Sequence[LimitPeriod]) -> None:
+        raise JournalError(self.error)
+
+    def limits(self) -> list[LimitPeriod]:
         raise JournalError(self.error)
 
     def reopen(self) -> Journal:
@@ -126,6 +143,20 @@ class JournalWriter:
         self._unwritten.clear()
         self.error = None
         return True
+
+    def record_limits(self, periods: Sequence[LimitPeriod]) -> bool:
+        """Write the grid operator's schedule, replacing the last; False when the journal cannot (then it must
+        not change)."""
+        try:
+            self.journal.record_limits(periods)
+        except JournalError as error:
+            self.error = str(error)
+            return False
+        return True
+
+    def limits(self) -> list[LimitPeriod]:
+        """The grid operator's schedule as kept; JournalError when it cannot be read."""
+        return self.journal.limits()
 
     def write_behind(self, sessions: list[Session]) -> None:
         """What changed on its own is written now if the journal can, else at the next chance."""

@@ -200,6 +200,7 @@ SPEC = document(
                     "200": json_response("The schedule now.", GRID_LIMIT_SCHEDULE),
                     **BAD_INPUT,
                     **GRID_LIMIT_AUTH,
+                    "503": JOURNAL_UNAVAILABLE,
                 },
             },
             "delete": {
@@ -208,6 +209,7 @@ SPEC = document(
                 "responses": {
                     "200": json_response("The schedule now (empty).", GRID_LIMIT_SCHEDULE),
                     **GRID_LIMIT_AUTH,
+                    "503": JOURNAL_UNAVAILABLE,
                 },
             },
         },

@@ -10,11 +10,12 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from operator import attrgetter
 
 from grid_common.protocol import DEFAULT_MIN_POWER_KW, SchedulePeriod, SessionState
 from grid_common.sqlite import open_database, statement, transaction
+from substation_service.grid_limits import LimitPeriod
 from substation_service.journal import JournalError, unreadable
 from substation_service.sessions import Session
 
@@ -60,6 +61,9 @@ UPSERT = (
 # full disk as well as a held lock.
 PROBE_TABLE = "CREATE TABLE IF NOT EXISTS probe (id INTEGER PRIMARY KEY, at REAL NOT NULL)"
 PROBE = "INSERT OR REPLACE INTO probe VALUES (1, julianday('now'))"
+# The grid operator's schedule (grid_limits.py), replaced whole at each change. A table of its own, made when
+# missing: a journal of an earlier version reads as one without limits.
+LIMITS_TABLE = "CREATE TABLE IF NOT EXISTS grid_limits (start REAL NOT NULL, end REAL NOT NULL, limit_kw REAL NOT NULL)"
 CREATE = (
     "CREATE TABLE IF NOT EXISTS sessions ("
     " session_id TEXT PRIMARY KEY, vehicle_id TEXT NOT NULL, energy_kwh REAL NOT NULL, min_kw REAL NOT NULL,"
@@ -86,6 +90,7 @@ class SqliteJournal:
             )
         self._db.execute(CREATE)
         self._db.execute(PROBE_TABLE)
+        self._db.execute(LIMITS_TABLE)
         self._db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         self.path = path
 
@@ -128,6 +133,23 @@ class SqliteJournal:
             fields = dict(zip(COLUMNS, row, strict=True))
             periods = [SchedulePeriod(start, limit) for start, limit in json.loads(fields.pop("schedule"))]
             yield Session(**{**fields, "state": SessionState(fields["state"])}, schedule=deque(periods))
+
+    def record_limits(self, periods: Sequence[LimitPeriod]) -> None:
+        """The schedule, replacing the last, in one transaction; JournalError and no change if not."""
+        rows = [(p.start, p.end, p.limit_kw) for p in periods]
+
+        def replace(db: sqlite3.Connection) -> None:
+            db.execute("DELETE FROM grid_limits")
+            db.executemany("INSERT INTO grid_limits VALUES (?, ?, ?)", rows)
+
+        self._write(lambda: transaction(self._db, replace, BUSY_TIMEOUT_S))
+
+    def limits(self) -> list[LimitPeriod]:
+        try:
+            rows = self._db.execute("SELECT start, end, limit_kw FROM grid_limits ORDER BY start").fetchall()
+        except sqlite3.Error as error:
+            raise JournalError(unreadable(self.path, error)) from error
+        return [LimitPeriod(*row) for row in rows]
 
     def close(self) -> None:
         self._db.close()

@@ -247,15 +247,18 @@ class Substation(OnChargers, Telling):
 
     def set_grid_limits(self, periods: Sequence[LimitPeriod], now: float) -> None:
         """The grid operator's schedule of limits, replacing the last (none: no limit); shared anew at once, so a
-        limit in force now holds from now. InvalidSchedule, and nothing changed, for one that cannot be kept."""
+        limit in force now holds from now. InvalidSchedule, and nothing changed, for one that cannot be kept;
+        JournalError for one the journal cannot keep (a restart must not forget a limit)."""
         with self._lock:
-            if not self.sessions_known:  # nothing to share yet: the schedule waits for its sessions
-                self.limits.set(periods, now)
-                return
+            self._require_sessions()
             now = self._advance(now)
-            self._account(now)  # what was drawn until now was drawn under the old schedule
             # Known from now: a period said to start earlier (the clock was read before the lock) starts now.
-            self.limits.set([replace(p, start=max(p.start, now)) if p.end > now else p for p in periods], now)
+            periods = [replace(p, start=max(p.start, now)) if p.end > now else p for p in periods]
+            self.limits.check(periods, now)
+            if not self.journal.record_limits(periods):  # kept as sessions are, or not changed at all
+                raise JournalError(self.journal_error)
+            self._account(now)  # what was drawn until now was drawn under the old schedule
+            self.limits.set(periods, now)
             self._all_at_max = False
             self._reallocate(now)
 
@@ -383,9 +386,11 @@ class Substation(OnChargers, Telling):
         with what happened while it was down (sessions that ended, steps that passed)."""
         try:
             kept = self.journal.sessions()
+            kept_limits = self.journal.limits()  # a limit forgotten would be overrun: unreadable, nothing is known
         except JournalError:
             return
         self.sessions_known = True
+        self.limits.restore(kept_limits)  # ended ones go as the catch-up passes them
         self._arrivals = max([self._arrivals, *(session.sequence + 1 for session in kept)])
         self._energy_baseline_kwh = sum(s.delivered_kwh for s in kept if not s.state.ended)
         last_moment = self.book.restore(kept)

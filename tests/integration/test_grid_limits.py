@@ -3,6 +3,7 @@ step, shown in /load and /metrics while in force, and lapsed back to the rated c
 
 from __future__ import annotations
 
+import signal
 import time
 
 from tests.helpers import call, metric_value, wait_until
@@ -72,3 +73,17 @@ def test_a_schedule_that_cannot_be_kept_is_a_problem_and_changes_nothing(service
         assert refused.status == 422 and refused.content_type == "application/problem+json", (body, refused.body)
     assert call("GET", url).body == {**call("GET", url).body, "periods": [], "changes": 0}
     assert call("HEAD", url).status == 200, "reading is open, HEAD as GET"
+
+
+def test_a_substation_killed_and_restarted_holds_the_limit_it_was_given(services, tmp_path):
+    journal = str(tmp_path / "s.sqlite3")
+    substation = services.substation("s", 100, GRID_LIMIT_TOKEN=TOKEN, SESSION_DB=journal, TIME_SCALE="1")
+    car = call("POST", f"{substation.url}/begin_charging", {"energy_kwh": 200, "max_power_kw": 22, "min_power_kw": 6})
+    session_id = car.body["session"]["session_id"]
+    set_to = call("PUT", f"{substation.url}/grid_limit", {"limit_kw": 10, "duration_s": 600}, headers=AUTH).body
+    substation.process.signal(signal.SIGKILL)
+    substation.process.process.wait()
+    substation.process.start().wait_healthy()
+    after = call("GET", f"{substation.url}/grid_limit").body
+    assert after["periods"] == set_to["periods"] and after["limit_in_force_kw"] == 10
+    assert call("GET", f"{substation.url}/sessions/{session_id}").body["allocated_kw"] == 10

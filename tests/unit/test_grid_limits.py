@@ -141,3 +141,29 @@ def test_a_limit_above_the_rating_changes_nothing_and_is_not_said_to_be_in_force
     limits = GridLimits(100.0)
     limits.set([LimitPeriod(0, 10, 150.0)], now=0)
     assert limits.in_force(5) is None and limits.capacity_between(0, 10) == 100.0
+
+
+def test_a_restarted_substation_keeps_the_grid_operators_limit_from_its_journal(tmp_path):
+    from substation_service.sqlite_journal import SqliteJournal
+
+    path = str(tmp_path / "sessions.sqlite3")
+    substation = make_substation(100.0, journal=SqliteJournal(path), now=0)
+    car = substation.admit(charge("EV", 250, 22.0, min_power_kw=5.0), 0.0).session.session_id
+    substation.set_grid_limits([LimitPeriod(0.0, 100.0, 8.0), LimitPeriod(100.0, 200.0, 15.0)], 0.0)
+    restarted = make_substation(100.0, journal=SqliteJournal(path), now=10.0)
+    assert restarted.limits.periods == substation.limits.periods
+    assert restarted.session(car, 10.0).allocated_kw == pytest.approx(8.0), "held from its first step"
+    assert restarted.counters.overload_seconds == 0
+
+
+def test_a_limit_the_journal_cannot_keep_is_refused_and_changes_nothing(tmp_path):
+    from substation_service.journal import JournalError
+    from substation_service.sqlite_journal import SqliteJournal
+
+    journal = SqliteJournal(str(tmp_path / "sessions.sqlite3"))
+    substation = make_substation(100.0, journal=journal, now=0)
+    substation.admit(charge("EV", 250, 22.0), 0.0)
+    journal.close()  # every write fails from now on
+    with pytest.raises(JournalError):
+        substation.set_grid_limits([LimitPeriod(0.0, 100.0, 8.0)], 1.0)
+    assert substation.limits.periods == () and substation.report(1.0).grid_limit_kw is None
