@@ -32,10 +32,15 @@ def pytest_collection_modifyitems(config, items):
     items.sort(key=lambda item: item.get_closest_marker("long") is None)
 
 
-# Modules whose tests share a module-scoped grid that must run once: each is sent to one worker, whole
+# Modules whose tests share a module-scoped grid or set-up that must run once: each is sent to one worker, whole
 # (pytest-xdist 3.8's own grouping, xdist_group, does nothing under pytest 9). The compose file's grid binds
-# the suite's fixed ports; the hostile-input tests share one grid rather than start one per worker.
-ONE_WORKER_MODULES = ("tests/deployment/test_compose_run.py", "tests/integration/test_hostile.py")
+# the suite's fixed ports; the hostile-input tests share one grid rather than start one per worker; the
+# Grafana type check's `npm ci`, run by two workers at once in one folder, fails (ENOTEMPTY).
+ONE_WORKER_MODULES = (
+    "tests/deployment/test_compose_run.py",
+    "tests/integration/test_hostile.py",
+    "tests/deployment/test_grafana_types.py",
+)
 
 
 def pytest_xdist_make_scheduler(config, log):

@@ -34,15 +34,30 @@ _port_lock = threading.Lock()
 _next_port = _PORT_FLOOR + (os.getpid() * 37) % 5000  # parallel runs start at different places
 
 
+def _worker_block(low: int, high: int) -> tuple[int, int]:
+    """The ports [low, high) this process picks from. A pytest-xdist worker takes a block of its own: workers
+    that picked from one range collided now and then (a port probed free by two before either bound it, or
+    freed by a service killed for a restart and taken before it came back), and a test then spoke to
+    another test's service."""
+    worker, count = os.environ.get("PYTEST_XDIST_WORKER", ""), os.environ.get("PYTEST_XDIST_WORKER_COUNT", "")
+    if not (worker.startswith("gw") and worker[2:].isdigit() and count.isdigit() and int(count) > 0):
+        return low, high
+    size = (high - low) // int(count)
+    start = low + int(worker[2:]) % int(count) * size
+    return start, start + size
+
+
 def free_port() -> int:
     """A loopback port that is free now and outside the range the kernel gives to outgoing connections."""
     global _next_port
     low, high = ephemeral_port_range()
-    ceiling = low if low > _PORT_FLOOR + 1000 else 65535
+    floor, ceiling = _worker_block(_PORT_FLOOR, low if low > _PORT_FLOOR + 1000 else 65535)
     with _port_lock:
-        for _ in range(ceiling - _PORT_FLOOR):
+        if not floor <= _next_port < ceiling:
+            _next_port = floor + (os.getpid() * 37) % (ceiling - floor)
+        for _ in range(ceiling - floor):
             port = _next_port
-            _next_port = _PORT_FLOOR if _next_port + 1 >= ceiling else _next_port + 1
+            _next_port = floor if _next_port + 1 >= ceiling else _next_port + 1
             if low <= port <= high:
                 continue
             with socket.socket() as probe:
@@ -51,7 +66,7 @@ def free_port() -> int:
                 except OSError:
                     continue
                 return port
-    raise RuntimeError(f"no free loopback port between {_PORT_FLOOR} and {ceiling}")
+    raise RuntimeError(f"no free loopback port between {floor} and {ceiling}")
 
 
 def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
