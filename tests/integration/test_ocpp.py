@@ -29,6 +29,15 @@ OCPP = {"FEED_INTERVAL_S": "0.1", "METER_FLUSH_S": "0.2", "CHARGERS_PER_SUBSTATI
         "FLEET_CHARGERS_PER_SUBSTATION": "0"}  # fmt: skip
 
 
+# A scenario that has not ended by then is stuck: it fails with the await it was stuck in (the chained
+# CancelledError's traceback), rather than at pytest-timeout's limit with only the event loop's frame.
+SCENARIO_TIMEOUT_S = 90.0
+
+
+def run(scenario) -> None:
+    asyncio.run(asyncio.wait_for(scenario, SCENARIO_TIMEOUT_S))
+
+
 def amperes(kw: float, phases: int = 3) -> float:
     return kw * 1000 / (phases * VOLTAGE)
 
@@ -99,7 +108,7 @@ def test_ten_chargers_share_a_substation_each_told_its_share_within_3_s_of_its_s
         for charger in fleet:
             await charger.close()
 
-    asyncio.run(scenario())
+    run(scenario())
 
 
 def test_a_stop_raises_the_others_limits_and_ends_its_session(services):
@@ -118,7 +127,7 @@ def test_a_stop_raises_the_others_limits_and_ends_its_session(services):
         for charger in fleet:
             await charger.close()
 
-    asyncio.run(scenario())
+    run(scenario())
 
 
 def test_a_grid_limit_lowers_the_chargers_defaults_and_lifting_it_raises_none_above_what_its_session_counts(
@@ -153,7 +162,7 @@ def test_a_grid_limit_lowers_the_chargers_defaults_and_lifting_it_raises_none_ab
         for charger in (busy, idle):
             await charger.close()
 
-    asyncio.run(scenario())
+    run(scenario())
 
 
 def test_a_car_that_draws_less_than_its_limit_gives_the_rest_to_the_others(services):
@@ -171,7 +180,7 @@ def test_a_car_that_draws_less_than_its_limit_gives_the_rest_to_the_others(servi
         for charger in (small, large):
             await charger.close()
 
-    asyncio.run(scenario())
+    run(scenario())
 
 
 def test_a_charger_that_overdraws_is_overload_at_its_substation(services):
@@ -192,7 +201,7 @@ def test_a_charger_that_overdraws_is_overload_at_its_substation(services):
         for charger in (honest, rogue):
             await charger.close()
 
-    asyncio.run(scenario())
+    run(scenario())
 
 
 def test_a_charger_that_drops_off_counts_at_its_limit_and_is_told_again_when_back(services):
@@ -222,7 +231,7 @@ def test_a_charger_that_drops_off_counts_at_its_limit_and_is_told_again_when_bac
         for charger in (first, second):
             await charger.close()
 
-    asyncio.run(scenario())
+    run(scenario())
 
 
 # Timed by reconnections that back off (1, 2, 4 ... s): time to spare.
@@ -254,7 +263,7 @@ def test_after_a_csms_restart_chargers_reconnect_and_their_transactions_go_on(se
         for charger in fleet:
             await charger.close()
 
-    asyncio.run(scenario())
+    run(scenario())
 
 
 def test_a_charger_whose_csms_goes_silent_falls_back_to_its_safe_default_when_its_profile_expires(services):
@@ -278,7 +287,7 @@ def test_a_charger_whose_csms_goes_silent_falls_back_to_its_safe_default_when_it
             ocpp.process.signal(signal.SIGCONT)
         await charger.close()
 
-    asyncio.run(scenario())
+    run(scenario())
 
 
 def test_an_unregistered_charger_is_refused_at_the_handshake(services):
@@ -290,7 +299,7 @@ def test_an_unregistered_charger_is_refused_at_the_handshake(services):
             await stranger.connect(url)
         assert refusal.value.status == 404
 
-    asyncio.run(scenario())
+    run(scenario())
 
 
 @pytest.mark.parametrize(("protocol", "code"), [("ocpp1.6", "FormationViolation"), ("ocpp2.0.1", "FormatViolation")])
@@ -325,7 +334,7 @@ def test_malformed_and_oversized_messages_get_call_errors_and_no_other_charger_n
         assert (metric_value(metrics, "ocpp_messages_total", action="(malformed)", result="error") or 0) >= 3
         await bystander.close()
 
-    asyncio.run(scenario())
+    run(scenario())
 
 
 def test_with_basic_auth_a_charger_needs_its_own_password(services, tmp_path):
@@ -346,7 +355,7 @@ def test_with_basic_auth_a_charger_needs_its_own_password(services, tmp_path):
         assert charger.online
         await charger.close()
 
-    asyncio.run(scenario())
+    run(scenario())
     described = call("GET", f"{ocpp.url}/chargers/s-cp2").body
     assert (described["phases"], described["max_current_a"]) == (1, 16.0)
     assert "password" not in json.dumps(call("GET", f"{ocpp.url}/chargers").body)
