@@ -35,7 +35,7 @@ def create_app(config: GatewayConfig, *, balancer: BalancerClient | None = None,
         pool_wait_s=wait_s,
     )
     starter = SessionStarter(balancer, keys, wait_s=wait_s, attempt_s=config.balancer_timeout_s, lease_s=config.lease_s)
-    app.extensions["gateway"] = routes.Context(balancer, starter, dict(config.client_tokens))
+    app.extensions["gateway"] = routes.Context(balancer, starter, dict(config.client_tokens), config.nominal_voltage_v)
     app.register_blueprint(routes.blueprint)
     app.register_blueprint(probes_blueprint(lambda: (True, {})))
     app.register_blueprint(openapi_blueprint(SPEC))

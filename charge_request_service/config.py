@@ -5,6 +5,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
+from grid_common.protocol import NOMINAL_VOLTAGE_V
 from grid_common.settings import EnvReader, is_http_url
 
 CLIENT_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
@@ -50,6 +51,8 @@ class GatewayConfig:
     idempotency_redis_max_connections: int = 64
     # Who may use the gateway, with their bearer tokens; empty: anyone, as one client.
     client_tokens: tuple[tuple[str, str], ...] = field(default=(), repr=False)
+    # Currents in a request become powers at this voltage (NOMINAL_VOLTAGE_V, as every service reads it).
+    nominal_voltage_v: float = NOMINAL_VOLTAGE_V
 
     @property
     def lease_s(self) -> float:
@@ -81,6 +84,7 @@ class GatewayConfig:
                 "IDEMPOTENCY_REDIS_MAX_CONNECTIONS", cls.idempotency_redis_max_connections, minimum=1, maximum=10_000
             ),
             client_tokens=parse_client_tokens(env.string("CLIENT_TOKENS", ""), env.errors),
+            nominal_voltage_v=env.voltage(),
         )
         redis_url = config.idempotency_redis_url
         if redis_url and urlsplit(redis_url).scheme not in ("redis", "rediss", "unix"):

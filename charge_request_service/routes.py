@@ -13,6 +13,7 @@ from grid_common.problems import Problem
 from grid_common.protocol import (
     IDEMPOTENCY_KEY,
     IDEMPOTENT_REPLAYED,
+    NOMINAL_VOLTAGE_V,
     InvalidRequest,
     is_session_id,
     parse_start_request,
@@ -30,6 +31,7 @@ class Context:
     starter: SessionStarter
     # Client name -> bearer token (CLIENT_TOKENS); empty: the gateway serves anyone, as one client.
     clients: dict[str, str] = field(default_factory=dict)
+    voltage_v: float = NOMINAL_VOLTAGE_V  # currents in a request become powers at it
 
 
 def context() -> Context:
@@ -91,7 +93,7 @@ UNKNOWN_WITH_KEY = "Whether it started a session is not known: retry with the sa
 @blueprint.post("/initiate_energy_transfer")
 def initiate_energy_transfer():
     try:
-        charge = parse_start_request(read_json_body(optional=True))
+        charge = parse_start_request(read_json_body(optional=True), voltage_v=context().voltage_v)
     except InvalidRequest as error:
         raise invalid_request_problem(error) from None
     starter = context().starter

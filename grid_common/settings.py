@@ -7,6 +7,8 @@ import os
 from collections.abc import Callable, Mapping
 from urllib.parse import urlsplit
 
+from grid_common.protocol.charge_request import NOMINAL_VOLTAGE_V
+
 # A bearer token (TOPOLOGY_TOKEN, GRID_LIMIT_TOKEN) shorter than this is refused at start-up.
 MIN_TOKEN_LENGTH = 16
 
@@ -54,6 +56,28 @@ class EnvReader:
 
     def integer(self, name: str, default: int, *, minimum: int | None = None, maximum: int | None = None) -> int:
         return self._parse(name, default, int, minimum, maximum, False)
+
+    def voltage(self) -> float:
+        """NOMINAL_VOLTAGE_V, the voltage between a phase and neutral that currents become powers at: every
+        service that reads a request in amperes, or says one, reads the same setting."""
+        return self.number("NOMINAL_VOLTAGE_V", NOMINAL_VOLTAGE_V, minimum=100, maximum=400)
+
+    def shares(self, name: str, default: tuple[float, ...]) -> tuple[float, ...]:
+        """Comma-separated fractions of a whole, as many as `default` has, none negative, summing to 1."""
+        raw = self._raw(name, None)
+        if raw is None:
+            return default
+        try:
+            values = tuple(float(part) for part in raw.split(","))
+        except ValueError:
+            values = ()
+        if len(values) != len(default) or any(not math.isfinite(v) or v < 0 for v in values):
+            self.errors.append(f"{name} must be {len(default)} fractions separated by commas, got {raw!r}")
+            return default
+        if abs(sum(values) - 1.0) > 1e-6:
+            self.errors.append(f"{name} must sum to 1, got {raw!r} (sum {sum(values):g})")
+            return default
+        return tuple(v / sum(values) for v in values)
 
     def flag(self, name: str, default: bool) -> bool:
         value = self._raw(name, None)

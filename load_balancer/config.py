@@ -5,7 +5,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
-from grid_common.protocol import InvalidRequest, is_substation_name
+from grid_common.protocol import NOMINAL_VOLTAGE_V, InvalidRequest, is_substation_name
 from grid_common.settings import MIN_TOKEN_LENGTH, EnvReader, is_http_url
 from grid_common.substation_urls import parse_substations
 from load_balancer.strategies import STRATEGIES
@@ -68,6 +68,8 @@ class BalancerConfig:
     # Base URL of the OCPP service's API (its API_BIND): the chargers the live page shows (GET /grid/chargers),
     # and remote starts of a charger a request names (charger_id); empty: no chargers here.
     ocpp_url: str = ""
+    # Currents in a request become powers at this voltage (NOMINAL_VOLTAGE_V, as every service reads it).
+    nominal_voltage_v: float = NOMINAL_VOLTAGE_V
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> BalancerConfig:
@@ -96,6 +98,7 @@ class BalancerConfig:
             ),
             substation_networks=tuple(n.strip() for n in env.string("SUBSTATION_NETWORKS", "").split(",") if n.strip()),
             ocpp_url=env.string("OCPP_URL", "").rstrip("/"),
+            nominal_voltage_v=env.voltage(),
         )
         if config.ocpp_url and not is_plain_http_url(config.ocpp_url):
             # The value itself is never printed: it may hold credentials.

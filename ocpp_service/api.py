@@ -141,7 +141,7 @@ class Api:
             return problem(HTTPStatus.REQUEST_TIMEOUT, "Arrived after its deadline: nothing was started.",
                            **deadline.late_body(by))  # fmt: skip
         try:
-            request = parse_charge_request(json.loads(body) if body else None)
+            request = parse_charge_request(json.loads(body) if body else None, voltage_v=self.csms.config.voltage_v)
         except ValueError as error:
             if isinstance(error, InvalidRequest):
                 return problem(HTTPStatus.UNPROCESSABLE_ENTITY, str(error), errors=error.errors)

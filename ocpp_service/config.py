@@ -71,7 +71,7 @@ class OcppConfig:
             remote_start_timeout_s=env.number(
                 "REMOTE_START_TIMEOUT_S", cls.remote_start_timeout_s, minimum=1, maximum=3600
             ),
-            voltage_v=env.number("VOLTAGE_V", cls.voltage_v, minimum=100, maximum=400),
+            voltage_v=env.voltage(),
             shutdown_drain_s=env.number("SHUTDOWN_DRAIN_S", cls.shutdown_drain_s, minimum=0, maximum=300),
         )
         for name, bind in (("BIND", config.bind), ("API_BIND", config.api_bind)):

@@ -74,6 +74,7 @@ class Transaction:
     # The default (A) its session was admitted with: the substation counts that much for the charger while its
     # meter is silent, so its default is never raised above it while the transaction lasts (a grid limit lifting).
     failsafe_a: float | None = None
+    phases: int | None = None  # what its session was admitted on: the charger's, or fewer (a 1-phase car)
 
 
 @dataclass
@@ -285,13 +286,18 @@ class Csms:
             "wait": True,
             "charger_id": charger.charger_id,
             "transaction_id": transaction.transaction_id,
+            "phases": charger.phases,
+            "grid_phase": charger.grid_phase.value,
         }
         transaction.failsafe_a = self.default_a(link) or charger.max_current_a
         body["failsafe_kw"] = charger.kw(transaction.failsafe_a, voltage)
         if transaction.start is not None:  # the client's request, as far as the charger can serve it
             request = transaction.start.request
-            body["max_power_kw"], body["min_power_kw"] = admission_limits(request, charger, voltage)
+            body["max_power_kw"], body["min_power_kw"], phases = admission_limits(request, charger, voltage)
             body.update(vehicle_id=request.vehicle_id, energy_kwh=request.energy_kwh, priority=request.priority)
+            body["phases"] = transaction.phases = phases
+        else:
+            transaction.phases = charger.phases
         pause = RETRY_S
         while not transaction.ended:
             try:
@@ -449,14 +455,15 @@ class Csms:
                 transaction = link.transaction
                 if transaction is None or not transaction.announced:
                     continue
-                amperes = limit_a(link.allocated_kw, link.charger, self.config.voltage_v)
+                amperes = limit_a(link.allocated_kw, link.charger, self.config.voltage_v, transaction.phases)
                 now = time.time()
                 sent = link.sent
                 due = sent is None or sent.valid_to is None or sent.valid_to - now < validity / 2
                 new_limit = sent is None or abs(sent.amperes - amperes) >= RESOLUTION_A / 2
                 if not new_limit and not due:
                     continue  # below the charger's resolution, and not about to expire
-                profile = Profile(amperes, link.charger.phases, transaction.transaction_id, now + validity)
+                phases = transaction.phases or link.charger.phases
+                profile = Profile(amperes, phases, transaction.transaction_id, now + validity)
                 learned = link.changed_at
                 if await self._deliver(connection, profile, transaction.transaction_id):
                     link.sent = profile

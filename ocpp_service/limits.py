@@ -16,12 +16,12 @@ DEFAULT_PROFILE_ID = 1
 TX_PROFILE_ID = 2
 
 
-def limit_a(kw: float, charger: Charger, voltage_v: float) -> float:
-    """The current per phase for `kw`, rounded down to OCPP's step (never above what was given), within the
-    charger's maximum; 0 below 6 A, which no car may be offered (a pause)."""
-    amperes = min(
-        charger.max_current_a, math.floor(charger.amperes(kw, voltage_v) / RESOLUTION_A + 1e-9) * RESOLUTION_A
-    )
+def limit_a(kw: float, charger: Charger, voltage_v: float, phases: int | None = None) -> float:
+    """The current per phase for `kw` on `phases` (the charger's own unless said), rounded down to OCPP's step
+    (never above what was given), within the charger's maximum; 0 below 6 A, which no car may be offered (a
+    pause)."""
+    per_phase = kw * 1000.0 / ((phases or charger.phases) * voltage_v)
+    amperes = min(charger.max_current_a, math.floor(per_phase / RESOLUTION_A + 1e-9) * RESOLUTION_A)
     return round(amperes, 1) if amperes >= MIN_CURRENT_A else 0.0
 
 

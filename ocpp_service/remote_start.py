@@ -63,12 +63,16 @@ def id_tag_for(request: ChargeRequest, token: str) -> str:
     return vehicle if 0 < len(vehicle) <= ID_TAG_LENGTH else f"R{token}"[:ID_TAG_LENGTH]
 
 
-def admission_limits(request: ChargeRequest, charger: Charger, voltage_v: float) -> tuple[float, float]:
-    """(max, min) power of the session: what the client asked for, within what the charger gives."""
-    most = charger.kw(charger.max_current_a, voltage_v)
-    least = charger.kw(MIN_CURRENT_A, voltage_v)
+def admission_limits(request: ChargeRequest, charger: Charger, voltage_v: float) -> tuple[float, float, int]:
+    """(max, min) power of the session and its phases: what the client asked for, within what the charger gives.
+    A car on fewer phases than it asked for (a 3-phase car at a 1-phase charger) keeps its minimum current a
+    phase, on the phases it has."""
+    phases = min(charger.phases, request.phases)
+    most = phases * charger.max_current_a * voltage_v / 1000.0
+    least = phases * MIN_CURRENT_A * voltage_v / 1000.0
     max_kw = min(request.max_power_kw, most)
-    return round(max_kw, 3), round(min(max(request.min_power_kw, least), max_kw), 3)
+    asked_min_kw = request.min_power_kw * phases / request.phases
+    return round(max_kw, 3), round(min(max(asked_min_kw, least), max_kw), 3), phases
 
 
 def problem(status: HTTPStatus, title: str, detail: str, **more: object) -> tuple[int, dict]:

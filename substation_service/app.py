@@ -46,6 +46,7 @@ def build_substation(config: SubstationConfig, now: float, journal: Journal | No
         meters=MeterSettings(
             config.meter_stale_s, config.meter_follow_s, config.meter_underdraw_s, config.meter_margin_kw
         ),
+        supply=config.supply,
         now=now,
     )
 

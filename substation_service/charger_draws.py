@@ -25,6 +25,7 @@ from substation_service.meter import MeterSettings, counted_kw
 if TYPE_CHECKING:
     from substation_service.sessions import Session
 
+Phases = list[float]  # L1, L2, L3
 # After this many changes of the sums, they are added up anew from the parts: float drift stays far below the
 # tolerance capacity is checked with.
 RESUM_EVERY = 100_000
@@ -67,10 +68,22 @@ def walk(sessions: Mapping[str, Session], moment: float, settings: MeterSettings
     return silent, beyond
 
 
+def walk_phases(sessions: Mapping[str, Session], moment: float, settings: MeterSettings) -> tuple[Phases, Phases]:
+    """Both sums at `moment` on each phase (each session's part spread as its car draws: phases.py)."""
+    silent, beyond = [0.0, 0.0, 0.0], [0.0, 0.0, 0.0]
+    for session in sessions.values():
+        session_silent, session_beyond, _ = part(session, moment, settings)
+        for phase, weight in enumerate(session.weights):
+            silent[phase] += weight * session_silent
+            beyond[phase] += weight * session_beyond
+    return silent, beyond
+
+
 class ChargerDraws:
     def __init__(self, settings: MeterSettings) -> None:
         self.settings = settings
-        self._parts: dict[str, tuple[float, float]] = {}  # session id: (silent kW, beyond its limit kW)
+        # session id: (silent kW, beyond its limit kW, its share on each phase)
+        self._parts: dict[str, tuple[float, float, tuple[float, float, float]]] = {}
         self._until: dict[str, float] = {}  # session id: when its part changes, for those whose part will
         self._due: list[tuple[float, str]] = []  # (until, session id), a heap; entries made stale are skipped
         self._touched: set[str] = set()
@@ -78,6 +91,8 @@ class ChargerDraws:
         self._changes = 0
         self._silent_kw = 0.0
         self._beyond_kw = 0.0
+        self._silent_phase_kw = [0.0, 0.0, 0.0]
+        self._beyond_phase_kw = [0.0, 0.0, 0.0]
 
     def touch(self, session: Session) -> None:
         """The session changed (reading, limit, state, start or end): its part is made anew when next asked."""
@@ -98,28 +113,44 @@ class ChargerDraws:
         touched.clear()
         if not self._parts:
             self._silent_kw = self._beyond_kw = 0.0  # nothing left: exactly nothing
+            self._silent_phase_kw, self._beyond_phase_kw = [0.0, 0.0, 0.0], [0.0, 0.0, 0.0]
         elif self._changes >= RESUM_EVERY or len(due) > 2 * len(self._until) + 64:
             self._resum()
         return self._silent_kw, self._beyond_kw
 
+    def on_phases(self, moment: float, on_chargers: Mapping[str, Session]) -> tuple[Phases, Phases]:
+        """The same two sums (`at`) on each phase."""
+        if moment < self._moment:
+            return walk_phases(on_chargers, moment, self.settings)
+        self.at(moment, on_chargers)
+        return list(self._silent_phase_kw), list(self._beyond_phase_kw)
+
     def _renew(self, key: str, session: Session | None, moment: float) -> None:
-        old_silent, old_beyond = self._parts.pop(key, (0.0, 0.0))
+        old_silent, old_beyond, old_weights = self._parts.pop(key, (0.0, 0.0, (0.0, 0.0, 0.0)))
         self._until.pop(key, None)
         silent = beyond = 0.0
+        weights = old_weights
         if session is not None:
             silent, beyond, until = part(session, moment, self.settings)
-            self._parts[key] = (silent, beyond)
+            weights = session.weights
+            self._parts[key] = (silent, beyond, weights)
             if until < math.inf:
                 self._until[key] = until
                 heapq.heappush(self._due, (until, key))
         self._silent_kw += silent - old_silent
         self._beyond_kw += beyond - old_beyond
+        for phase in range(3):
+            self._silent_phase_kw[phase] += weights[phase] * silent - old_weights[phase] * old_silent
+            self._beyond_phase_kw[phase] += weights[phase] * beyond - old_weights[phase] * old_beyond
         self._changes += 1
 
     def _resum(self) -> None:
         """The sums added up anew from the parts, and the heap rebuilt from the live moments."""
-        self._silent_kw = math.fsum(silent for silent, _ in self._parts.values())
-        self._beyond_kw = math.fsum(beyond for _, beyond in self._parts.values())
+        self._silent_kw = math.fsum(silent for silent, _, _ in self._parts.values())
+        self._beyond_kw = math.fsum(beyond for _, beyond, _ in self._parts.values())
+        parts = self._parts.values()
+        self._silent_phase_kw = [math.fsum(w[phase] * silent for silent, _, w in parts) for phase in range(3)]
+        self._beyond_phase_kw = [math.fsum(w[phase] * beyond for _, beyond, w in parts) for phase in range(3)]
         self._due = [(until, key) for key, until in self._until.items()]
         heapq.heapify(self._due)
         self._changes = 0

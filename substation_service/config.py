@@ -4,8 +4,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from grid_common.protocol import ALLOCATIONS, Allocation, is_substation_name
+from grid_common.protocol import ALLOCATIONS, NOMINAL_VOLTAGE_V, Allocation, is_substation_name
 from grid_common.settings import MIN_TOKEN_LENGTH, EnvReader
+from substation_service.phases import BALANCED, PhaseSupply
 
 MAX_HOSTED = 1000
 
@@ -42,6 +43,10 @@ class SubstationConfig:
     meter_follow_s: float = 5.0
     meter_underdraw_s: float = 10.0
     meter_margin_kw: float = 1.0
+    # Currents are per phase at this voltage (phase to neutral); the background's share of each phase (L1, L2,
+    # L3: its imbalance), each phase holding a third of the capacity.
+    nominal_voltage_v: float = NOMINAL_VOLTAGE_V
+    background_phase_shares: tuple[float, float, float] = BALANCED
     # Bearer token for PUT and DELETE /grid_limit (the grid operator's limits); empty: they are off.
     grid_limit_token: str = field(default="", repr=False)
 
@@ -78,6 +83,8 @@ class SubstationConfig:
             meter_underdraw_s=env.number("METER_UNDERDRAW_S", cls.meter_underdraw_s, minimum=0),
             meter_margin_kw=env.number("METER_MARGIN_KW", cls.meter_margin_kw, minimum=0),
             grid_limit_token=env.string("GRID_LIMIT_TOKEN", ""),
+            nominal_voltage_v=env.voltage(),
+            background_phase_shares=env.shares("BACKGROUND_PHASE_SHARES", BALANCED),  # type: ignore[arg-type]
         )
         if config.grid_limit_token and len(config.grid_limit_token) < MIN_TOKEN_LENGTH:
             env.errors.append(f"GRID_LIMIT_TOKEN must be at least {MIN_TOKEN_LENGTH} characters")
@@ -92,6 +99,10 @@ class SubstationConfig:
             )
         env.check("substation_service")
         return config
+
+    @property
+    def supply(self) -> PhaseSupply:
+        return PhaseSupply(self.nominal_voltage_v, self.background_phase_shares)
 
     @property
     def admission_lookahead_s(self) -> float:

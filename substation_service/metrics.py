@@ -7,6 +7,7 @@ from collections.abc import Callable
 from prometheus_client import CollectorRegistry, ProcessCollector
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 
+from grid_common.protocol import GRID_PHASES
 from substation_service.counters import Distribution
 from substation_service.substation import Substation
 
@@ -73,6 +74,25 @@ class SubstationCollector:
             report.headroom_kw * 1000,
         )
         yield gauge("substation_utilization_ratio", "Power drawn over capacity (0 to 1).", report.utilization)
+        phase_current = GaugeMetricFamily(
+            "substation_phase_current_amperes",
+            "Current on each grid phase, by source: EVs (as counted: measured where meters speak) and background.",
+            labels=["substation", "phase", "source"],
+        )
+        for phase, ev_a, background_a in zip(
+            GRID_PHASES, snapshot.phase_ev_a, snapshot.phase_background_a, strict=True
+        ):
+            phase_current.add_metric([s.name, phase, "ev"], ev_a)
+            phase_current.add_metric([s.name, phase, "background"], background_a)
+        yield phase_current
+        phase_limit = GaugeMetricFamily(
+            "substation_phase_limit_amperes",
+            "What each grid phase holds: a third of the rating.",
+            labels=["substation", "phase"],
+        )
+        for phase in GRID_PHASES:
+            phase_limit.add_metric([s.name, phase], snapshot.phase_limit_a)
+        yield phase_limit
         allocation = GaugeMetricFamily(
             "substation_allocation_info", "How the substation shares its headroom (fair or fixed).",
             labels=["substation", "allocation"],

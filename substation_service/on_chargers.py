@@ -16,6 +16,8 @@ if TYPE_CHECKING:
     from substation_service.background import BackgroundDemand
     from substation_service.book import SessionBook
     from substation_service.counters import Counters
+    from substation_service.grid_limits import GridLimits
+    from substation_service.phases import PhaseSupply
     from substation_service.sessions import Session
 
 
@@ -25,6 +27,8 @@ class OnChargers:
         meters: MeterSettings
         background: BackgroundDemand
         counters: Counters
+        limits: GridLimits
+        supply: PhaseSupply
         _lock: threading.Lock
         _all_at_max: bool
 
@@ -46,6 +50,23 @@ class OnChargers:
         what is shared: their limits may not reach them, so they may draw that beside whatever they were given
         (a queued car's too: its charger holds it at 0 kW only while it hears so)."""
         return self.book.draws.at(moment, self.book.on_chargers)[0]
+
+    def _silent_chargers_phase_kw(self, moment: float) -> list[float]:
+        """The same on each phase."""
+        return self.book.draws.on_phases(moment, self.book.on_chargers)[0]
+
+    def counted_phase_kw(self, moment: float) -> list[float]:
+        """The EV power capacity is checked against (counted_ev_power_kw), on each phase."""
+        beyond = self.book.draws.on_phases(moment, self.book.on_chargers)[1]
+        return [ev + extra for ev, extra in zip(self.book.totals.ev_phase_kw, beyond, strict=True)]
+
+    def _phase_room_kw(self, moment: float, background_kw: float) -> tuple[float, ...]:
+        """What each phase has left with the EV power counted on it and its share of `background_kw`: below 0, the
+        phase is over its third of the rating."""
+        third = self.limits.rated_kw / 3
+        split = self.supply.background_split
+        counted = self.counted_phase_kw(moment)
+        return tuple(third - counted[phase] - background_kw * split[phase] for phase in range(3))
 
     def counted_ev_power_kw(self, moment: float) -> float:
         """The EV power capacity is checked against: the limits, but what metered cars draw where that is known

@@ -2,8 +2,9 @@
 policy per `Allocation`, chosen per substation.
 
 - FairSharing (`fair`, the default): a session is admitted when its minimum fits with everyone's under the
-  headroom over the admission's look-ahead. The headroom over the next step is shared: every charging
-  session its minimum, then priority by priority, max-min fair (allocation.py). Sessions whose minimums no
+  headroom over the admission's look-ahead, in total and on each phase. The headroom over the next step is
+  shared: every charging session its minimum, then priority by priority, max-min fair (allocation.py; with
+  1-phase cars, under the total and the three phases at once: filling.py). Sessions whose minimums no
   longer fit wait (paused), the lowest priority and latest first; queued ones start, in order, while theirs
   fit.
 - FixedPower (`fixed`): each session draws its maximum for its whole life, admitted only if that fits under
@@ -15,16 +16,19 @@ Pure: a policy reads sessions and sums, and says what to do; the substation does
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
 from grid_common.protocol import DEFAULT_MAX_POWER_KW, DEFAULT_MIN_POWER_KW, PRIORITIES, Allocation
+from substation_service import filling
 from substation_service.allocation import Demand, allocate_with_levels, fitting_prefix
 from substation_service.background import BackgroundDemand
 from substation_service.grid_limits import GridLimits
+from substation_service.phases import PHASE_COUNT, PhaseSupply, Triple
 from substation_service.sessions import Session
 
+BALANCED_SUPPLY = PhaseSupply()
 # Float sums of kW drift; a session that fits to within a milliwatt fits.
 TOLERANCE_KW = 1e-6
 
@@ -50,10 +54,53 @@ class Grid:
     lookahead_s: float  # what is admitted must fit this long (fair)
     step_s: float
     time_scale: float
+    supply: PhaseSupply = BALANCED_SUPPLY
 
     def admission_headroom_kw(self, moment: float) -> float:
         end = moment + self.lookahead_s
         return self.limits.capacity_between(moment, end) - self.background.peak_between(moment, end)
+
+    def admission_phase_headroom_kw(self, moment: float, end: float | None = None) -> Triple:
+        """What each phase leaves for the sessions over the look-ahead (or until `end`)."""
+        end = moment + self.lookahead_s if end is None else end
+        return self.supply.headrooms(self.limits.rated_kw, self.background.peak_between(moment, end))
+
+
+@dataclass(frozen=True)
+class Headroom:
+    """What the sessions may draw together over a step: in total, and on each phase."""
+
+    total_kw: float
+    phase_kw: Triple
+
+    @property
+    def three_phase_kw(self) -> float:
+        """What cars that all draw on three phases may draw together: the total, or three times the fullest
+        phase's room, whichever is less."""
+        return min(self.total_kw, PHASE_COUNT * min(self.phase_kw))
+
+    def capacities(self) -> list[float]:
+        """The limits filling.py shares under: the total first, then L1, L2, L3."""
+        return [self.total_kw, *self.phase_kw]
+
+
+def phase_fits(used: Sequence[float], session: Session, kw: float, room: Sequence[float]) -> bool:
+    """Whether `kw` more of `session`'s fits on each phase it draws on, beside `used`."""
+    return all(
+        used[phase] + weight * kw <= room[phase] + TOLERANCE_KW
+        for phase, weight in enumerate(session.weights)
+        if weight
+    )
+
+
+def load_of(session: Session, min_kw: float, max_kw: float) -> filling.Load:
+    """The session as filling.py shares it: against the total (limit 0) and each phase it draws on."""
+    counts = ((0, 1.0), *((1 + phase, weight) for phase, weight in enumerate(session.weights) if weight))
+    return filling.Load(session.session_id, min_kw, max_kw, session.priority, counts)
+
+
+def all_three_phase(*groups: Iterable[Session]) -> bool:
+    return all(session.phases == PHASE_COUNT for group in groups for session in group)
 
 
 class Policy(Protocol):
@@ -63,12 +110,13 @@ class Policy(Protocol):
         """What admission counts for a session."""
         ...
 
-    def fits(self, committed_kw: float, session: Session, now: float) -> bool:
-        """Whether `session` fits beside what admission counts for the started sessions (`committed_kw`)."""
+    def fits(self, committed_kw: float, committed_phase_kw: Sequence[float], session: Session, now: float) -> bool:
+        """Whether `session` fits beside what admission counts for the started sessions (`committed_kw`, and on
+        each phase `committed_phase_kw`)."""
         ...
 
-    def shares(self, started: list[Session], queue: list[Session], headroom_kw: float, committed_kw: float,
-               moment: float) -> Shares:  # fmt: skip
+    def shares(self, started: list[Session], queue: list[Session], headroom: Headroom, committed_kw: float,
+               committed_phase_kw: Sequence[float], moment: float) -> Shares:  # fmt: skip
         """The next step's power for the started sessions (in order) and for the queued ones that start."""
         ...
 
@@ -94,16 +142,35 @@ class FairSharing:
     def needed_kw(self, session: Session) -> float:
         return session.min_kw
 
-    def fits(self, committed_kw: float, session: Session, now: float) -> bool:
-        return committed_kw + session.min_kw <= self.grid.admission_headroom_kw(now) + TOLERANCE_KW
+    def fits(self, committed_kw: float, committed_phase_kw: Sequence[float], session: Session, now: float) -> bool:
+        grid = self.grid
+        return committed_kw + session.min_kw <= grid.admission_headroom_kw(now) + TOLERANCE_KW and phase_fits(
+            committed_phase_kw, session, session.min_kw, grid.admission_phase_headroom_kw(now)
+        )
 
     def shares(
-        self, started: list[Session], queue: list[Session], headroom_kw: float, committed_kw: float, moment: float
+        self,
+        started: list[Session],
+        queue: list[Session],
+        headroom: Headroom,
+        committed_kw: float,
+        committed_phase_kw: Sequence[float],
+        moment: float,
     ) -> Shares:
+        if all_three_phase(started, queue):
+            return self._three_phase_shares(started, queue, headroom.three_phase_kw, moment)
+        return self._phase_shares(started, queue, headroom, moment)
+
+    def _three_phase_shares(
+        self, started: list[Session], queue: list[Session], headroom_kw: float, moment: float
+    ) -> Shares:
+        """Every car on three phases: the phases bind the total alone (Headroom.three_phase_kw), and one limit is
+        shared by water-filling, exactly as filling.py would, in a fraction of its time."""
         fitting, waiting = fitting_prefix(headroom_kw, [session.demand for session in started])
         starts: list[Session] = []
         if not waiting:  # nobody paused: the queue's heads start, in order, while their minimums fit
-            admission_headroom = min(headroom_kw, self.grid.admission_headroom_kw(moment))
+            admission = Headroom(self.grid.admission_headroom_kw(moment), self.grid.admission_phase_headroom_kw(moment))
+            admission_headroom = min(headroom_kw, admission.three_phase_kw)
             used = sum(demand.min_kw for demand in fitting)
             for head in queue:
                 if used + head.min_kw > admission_headroom + TOLERANCE_KW:
@@ -114,6 +181,35 @@ class FairSharing:
         kw, levels = allocate_with_levels(headroom_kw, fitting)
         if waiting:
             levels = {**levels, **{demand.priority: levels.get(demand.priority, 0.0) for demand in waiting}}
+        return Shares(kw, starts, levels)
+
+    def _phase_shares(self, started: list[Session], queue: list[Session], headroom: Headroom, moment: float) -> Shares:
+        """Some car on one phase: shared under the total and each phase at once (filling.py)."""
+        capacities = headroom.capacities()
+        loads = [load_of(session, session.min_kw, session.cap_kw) for session in started]
+        fitting, waiting = filling.fitting_prefix(capacities, loads)
+        starts: list[Session] = []
+        if not waiting:  # nobody paused: the queue's heads start, in order, while their minimums fit
+            grid = self.grid
+            room = [grid.admission_headroom_kw(moment), *grid.admission_phase_headroom_kw(moment)]
+            room = [min(limit, admitted) for limit, admitted in zip(capacities, room, strict=True)]
+            used = [0.0] * len(room)
+            for load in fitting:
+                for limit, weight in load.counts:
+                    used[limit] += weight * load.min_kw
+            for head in queue:
+                load = load_of(head, head.min_kw, head.cap_kw)
+                if any(
+                    used[limit] + weight * load.min_kw > room[limit] + TOLERANCE_KW for limit, weight in load.counts
+                ):
+                    break
+                starts.append(head)
+                for limit, weight in load.counts:
+                    used[limit] += weight * load.min_kw
+                fitting.append(load)
+        kw, levels = filling.fill(capacities, fitting)
+        if waiting:
+            levels = {**levels, **{load.priority: levels.get(load.priority, 0.0) for load in waiting}}
         return Shares(kw, starts, levels)
 
     def sharing_state(
@@ -140,28 +236,48 @@ class FixedPower:
     def needed_kw(self, session: Session) -> float:
         return session.max_kw
 
-    def fits(self, committed_kw: float, session: Session, now: float) -> bool:
+    def fits(self, committed_kw: float, committed_phase_kw: Sequence[float], session: Session, now: float) -> bool:
         grid = self.grid
         life_s = session.energy_kwh / session.max_kw * 3600.0 / grid.time_scale
         end = now + max(life_s, grid.step_s)
         capacity = grid.limits.capacity_between(now, end)
-        return committed_kw + session.max_kw <= capacity - grid.background.peak_between(now, end) + TOLERANCE_KW
+        return committed_kw + session.max_kw <= capacity - grid.background.peak_between(
+            now, end
+        ) + TOLERANCE_KW and phase_fits(
+            committed_phase_kw, session, session.max_kw, grid.admission_phase_headroom_kw(now, end)
+        )
 
     def shares(
-        self, started: list[Session], queue: list[Session], headroom_kw: float, committed_kw: float, moment: float
+        self,
+        started: list[Session],
+        queue: list[Session],
+        headroom: Headroom,
+        committed_kw: float,
+        committed_phase_kw: Sequence[float],
+        moment: float,
     ) -> Shares:
         # Each draws its maximum while the maxima fit; admission saw to it that they do, unless the headroom
         # fell below (a grid operator's limit): then the last to come pause, as under fair sharing.
-        demands = [Demand(s.session_id, s.max_kw, s.max_kw, s.priority) for s in started]
-        fitting, waiting = fitting_prefix(headroom_kw, demands)
+        if all_three_phase(started):
+            demands = [Demand(s.session_id, s.max_kw, s.max_kw, s.priority) for s in started]
+            fitting = [demand.key for demand in fitting_prefix(headroom.three_phase_kw, demands)[0]]
+            waiting = len(fitting) < len(started)
+        else:
+            loads = [load_of(s, s.max_kw, s.max_kw) for s in started]
+            fitting_loads, waiting_loads = filling.fitting_prefix(headroom.capacities(), loads)
+            fitting, waiting = [load.key for load in fitting_loads], bool(waiting_loads)
         starts: list[Session] = []
         if not waiting:
+            committed_phase_kw = list(committed_phase_kw)
             for head in queue:  # the queue's heads start, in order, while theirs fit
-                if not self.fits(committed_kw, head, moment):
+                if not self.fits(committed_kw, committed_phase_kw, head, moment):
                     break
                 starts.append(head)
                 committed_kw += head.max_kw
-        kw = {demand.key: demand.max_kw for demand in fitting}
+                for phase, weight in enumerate(head.weights):
+                    committed_phase_kw[phase] += weight * head.max_kw
+        kept = set(fitting)
+        kw = {s.session_id: s.max_kw for s in started if s.session_id in kept}
         return Shares(kw | {session.session_id: session.max_kw for session in starts}, starts, {})
 
     def sharing_state(

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from grid_common.protocol import PRIORITIES, LoadReport, SessionReport, SessionState
+from grid_common.protocol import NOMINAL_VOLTAGE_V, PRIORITIES, LoadReport, SessionReport, SessionState
 from substation_service.allocation import jain_index
 from substation_service.policy import TOLERANCE_KW, Policy
 from substation_service.sessions import Session
@@ -61,6 +61,7 @@ def newcomer_start_s(
     *,
     paused: int,
     committed_kw: float,
+    committed_phase_kw: Sequence[float],
     available_kw: float,
     time_scale: float,
     sequence: int,
@@ -74,7 +75,7 @@ def newcomer_start_s(
         ahead = [s for s in queue if s.priority >= priority]
         if not ahead and not paused:
             if fits is None:
-                fits = policy.fits(committed_kw, newcomer(kw, priority, now, sequence), now)
+                fits = policy.fits(committed_kw, committed_phase_kw, newcomer(kw, priority, now, sequence), now)
             if fits:
                 starts.append(0.0)
                 continue
@@ -92,6 +93,7 @@ def session_report(
     *,
     position: int | None = None,
     estimated_start: float | None = None,
+    voltage_v: float = NOMINAL_VOLTAGE_V,
 ) -> SessionReport:
     ended = session.state.ended
     return SessionReport(
@@ -115,6 +117,9 @@ def session_report(
         charger_id=session.charger_id,
         transaction_id=session.transaction_id,
         measured_kw=session.meter.power_kw if session.meter.read_at > -math.inf else None,
+        phases=session.phases,
+        grid_phase=session.grid_phase,
+        voltage_v=voltage_v,
     )
 
 
@@ -124,7 +129,7 @@ def load_report(substation: Substation, now: float, balancer: str | None) -> Loa
     book = substation.book
     totals, queue, started, ledger = book.totals, book.queue, book.started, book.ledger
     shareable, sharing = substation.policy.sharing_state(
-        max(0.0, substation._headroom_kw - totals.ev_power_kw), totals.excess_kw, totals.charging
+        max(0.0, substation._headroom.total_kw - totals.ev_power_kw), totals.excess_kw, totals.charging
     )
     next_end = book.next_end()
     sessions = len(book.sessions)
@@ -145,7 +150,7 @@ def load_report(substation: Substation, now: float, balancer: str | None) -> Loa
         others_sessions=None if balancer is None else ledger.others_sessions(balancer, sessions),
         started_for_you=None if balancer is None else ledger.started_for(balancer),
         allocation=substation.allocation,
-        headroom_kw=substation._headroom_kw,
+        headroom_kw=substation._headroom.total_kw,
         admission_headroom_kw=max(0.0, available_kw + totals.committed_kw),
         committed_kw=max(0.0, totals.committed_kw),
         paused_sessions=totals.paused,
@@ -162,6 +167,7 @@ def load_report(substation: Substation, now: float, balancer: str | None) -> Loa
             substation.policy,
             paused=totals.paused,
             committed_kw=totals.committed_kw,
+            committed_phase_kw=totals.committed_phase_kw,
             available_kw=available_kw,
             time_scale=substation.time_scale,
             sequence=substation._arrivals,
@@ -177,6 +183,11 @@ class Snapshot:
     oldest_wait_s: float  # how long the session longest in the queue has waited; 0 with an empty queue
     energy_delivered_kwh: float
     fairness: dict[int, float]  # per priority, Jain's index (see `fairness`)
+    # Per grid phase (L1, L2, L3), in A: what EVs draw there as counted (measured where meters speak), the
+    # background's share, and the phase's limit (a third of the rating).
+    phase_ev_a: tuple[float, ...] = (0.0, 0.0, 0.0)
+    phase_background_a: tuple[float, ...] = (0.0, 0.0, 0.0)
+    phase_limit_a: float = 0.0
 
 
 def fairness(started: Sequence[Session], levels: dict[int, float]) -> dict[int, float]:

@@ -101,7 +101,9 @@ def begin_charging():
     ctx = context()
     substation = ctx.substation
     try:
-        charge, session_id, charger = parse_charger_admission(read_json_body(optional=True))
+        charge, session_id, charger = parse_charger_admission(
+            read_json_body(optional=True), voltage_v=substation.supply.voltage_v
+        )
     except InvalidRequest as error:
         raise invalid_request_problem(error) from None
     if session_id is not None and substation_of(session_id) != substation.name:

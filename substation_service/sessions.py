@@ -6,9 +6,17 @@ from collections import deque
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from grid_common.protocol import ChargeRequest, LoadReport, SchedulePeriod, SessionReport, SessionState
+from grid_common.protocol import (
+    ChargeRequest,
+    GridPhase,
+    LoadReport,
+    SchedulePeriod,
+    SessionReport,
+    SessionState,
+)
 from substation_service.allocation import Demand
 from substation_service.meter import Meter
+from substation_service.phases import phase_weights
 
 # Periods a session's schedule keeps: the latest, which is what a charger needs.
 SCHEDULE_LIMIT = 48
@@ -44,14 +52,25 @@ class Session:
     # What its charger draws on its own when it hears nothing (its default profile): counted while its meter
     # is silent, since then nobody knows whether its limits still reach it.
     failsafe_kw: float = 0.0
+    phases: int = 3  # the car's: 1 or 3
+    grid_phase: GridPhase | None = None  # where a 1-phase car draws (its charger's wiring, or the substation's pick)
 
     def __post_init__(self) -> None:
         self.state = SessionState(self.state)
+        self.grid_phase = None if self.grid_phase is None else GridPhase(self.grid_phase)
+        # Its share of its power on each grid phase (L1, L2, L3): a third each, or all on one.
+        self.weights = phase_weights(self.phases, self.grid_phase)
         # What it may draw, as the allocator takes it: made anew only when its meter caps it (meter.py).
         self.demand = Demand(self.session_id, self.min_kw, self.max_kw, self.priority)
         self.meter = Meter()
         # What energy flows at: its limit, or what its meter read last (a car may take less than it is given).
         self.flow_kw = self.allocated_kw
+
+    def place_on(self, phase: GridPhase) -> None:
+        """A 1-phase car drawing on `phase` (a 3-phase car draws on all three, wherever it is placed)."""
+        if self.phases == 1:
+            self.grid_phase = phase
+            self.weights = phase_weights(self.phases, phase)
 
     @property
     def cap_kw(self) -> float:
@@ -117,13 +136,15 @@ class Session:
                 schedule.popleft()
 
     def same_request(self, request: ChargeRequest, max_kw: float, charger_id: str | None = None) -> bool:
-        return (self.vehicle_id, self.energy_kwh, self.min_kw, self.max_kw, self.priority, self.charger_id) == (
+        mine = (self.vehicle_id, self.energy_kwh, self.min_kw, self.max_kw, self.priority, self.charger_id, self.phases)
+        return mine == (
             request.vehicle_id,
             request.energy_kwh,
             request.min_power_kw,
             max_kw,
             request.priority,
             charger_id,
+            request.phases,
         )
 
 

@@ -13,7 +13,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from operator import attrgetter
 
-from grid_common.protocol import DEFAULT_MIN_POWER_KW, SchedulePeriod, SessionState
+from grid_common.protocol import SchedulePeriod, SessionState
 from grid_common.sqlite import open_database, statement, transaction
 from substation_service.grid_limits import LimitPeriod
 from substation_service.journal import JournalError, unreadable
@@ -26,7 +26,8 @@ BUSY_TIMEOUT_S = 0.25
 # 3: the table is WITHOUT ROWID. A rowid table keeps its text primary key in a second b-tree, and every
 # write changes both; keyed by the session id alone, a write changes one b-tree.
 # 4: the charger a session is plugged into, its transaction, and the charger's default power (OCPP).
-SCHEMA_VERSION = 4
+# 5: the car's phases, and the grid phase a 1-phase car draws on.
+SCHEMA_VERSION = 5
 # The columns that hold the session's attribute of the same name; the schedule, last, is kept as JSON.
 ATTRIBUTE_COLUMNS = (
     "session_id",
@@ -46,10 +47,20 @@ ATTRIBUTE_COLUMNS = (
     "charger_id",
     "transaction_id",
     "failsafe_kw",
+    "phases",
+    "grid_phase",
 )
 COLUMNS = (*ATTRIBUTE_COLUMNS, "schedule")
-# What versions 2 and 3 kept, and what their rows become: on no charger.
-COLUMNS_BEFORE_CHARGERS = tuple(c for c in COLUMNS if c not in ("charger_id", "transaction_id", "failsafe_kw"))
+# What a row of an earlier version (2 to 4) lacks becomes this: on no charger, a car on three phases.
+ADDED_SINCE_2 = {
+    "charger_id": "NULL",
+    "transaction_id": "NULL",
+    "failsafe_kw": "0",
+    "phases": "3",
+    "grid_phase": "NULL",
+}
+# What version 0.2 meant by a session's minimum: the lesser of its power and 1.4 kW.
+FIXED_POWER_MIN_KW = 1.4
 _attributes_of = attrgetter(*ATTRIBUTE_COLUMNS)
 INSERT = f"INSERT INTO sessions ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"
 # An update in place: INSERT OR REPLACE deletes the row and inserts it anew, twice the work in the b-tree.
@@ -70,7 +81,7 @@ CREATE = (
     " max_kw REAL NOT NULL, priority INTEGER NOT NULL, requested_at REAL NOT NULL, sequence INTEGER NOT NULL,"
     " state TEXT NOT NULL, allocated_kw REAL NOT NULL, delivered_kwh REAL NOT NULL, delivered_at REAL NOT NULL,"
     " started_at REAL, ended_at REAL, charger_id TEXT, transaction_id TEXT, failsafe_kw REAL NOT NULL DEFAULT 0,"
-    " schedule TEXT NOT NULL) WITHOUT ROWID"
+    " phases INTEGER NOT NULL DEFAULT 3, grid_phase TEXT, schedule TEXT NOT NULL) WITHOUT ROWID"
 )
 
 
@@ -83,11 +94,7 @@ class SqliteJournal:
         if has_table and version < 2:
             self._rebuild(self._rows_of_fixed_power)
         elif has_table and version < SCHEMA_VERSION:
-            self._rebuild(
-                lambda db: db.execute(
-                    f"SELECT {', '.join(COLUMNS_BEFORE_CHARGERS[:-1])}, NULL, NULL, 0, schedule FROM sessions_before"
-                )
-            )
+            self._rebuild(self._rows_before)
         self._db.execute(CREATE)
         self._db.execute(PROBE_TABLE)
         self._db.execute(LIMITS_TABLE)
@@ -172,6 +179,13 @@ class SqliteJournal:
         transaction(self._db, rebuild, BUSY_TIMEOUT_S)
 
     @staticmethod
+    def _rows_before(db: sqlite3.Connection) -> Iterable[tuple]:
+        """Rows of versions 2 to 4, with what they lack filled in (ADDED_SINCE_2)."""
+        kept = {row[1] for row in db.execute("PRAGMA table_info(sessions_before)")}
+        selected = [column if column in kept else ADDED_SINCE_2[column] for column in COLUMNS]
+        return db.execute(f"SELECT {', '.join(selected)} FROM sessions_before")
+
+    @staticmethod
     def _rows_of_fixed_power(db: sqlite3.Connection) -> list[tuple]:
         """Version 0.2 kept each session at one power for its whole life: it becomes a session whose
         maximum is that power, and whose energy so far counts from its start."""
@@ -188,10 +202,10 @@ class SqliteJournal:
                     1.0 if state == SessionState.COMPLETED or ends <= started else (ended - started) / (ends - started)
                 )
                 delivered, at, allocated = energy * min(1.0, share), ended, 0.0
-            minimum = min(power, DEFAULT_MIN_POWER_KW)
+            minimum = min(power, FIXED_POWER_MIN_KW)
             schedule = json.dumps([[started, power]])
             rows.append(
                 (key, vehicle, energy, minimum, power, 0, started, rowid, state, allocated, delivered, at, started,
-                 ended, None, None, 0.0, schedule)
+                 ended, None, None, 0.0, 3, None, schedule)
             )  # fmt: skip
         return rows

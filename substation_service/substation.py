@@ -39,7 +39,8 @@ from substation_service.grid_limits import GridLimits, LimitPeriod
 from substation_service.journal import Journal, JournalError, JournalWriter, NoJournal
 from substation_service.meter import MeterSettings, lapse
 from substation_service.on_chargers import OnChargers
-from substation_service.policy import TOLERANCE_KW, Grid, policy_for
+from substation_service.phases import PhaseSupply, roomiest_phase
+from substation_service.policy import TOLERANCE_KW, Grid, Headroom, policy_for
 from substation_service.sessions import (
     Abandoned,
     Admitted,
@@ -75,6 +76,7 @@ class Substation(OnChargers, Telling):
         history_limit: int = 10_000,
         journal: Journal | None = None,
         meters: MeterSettings | None = None,
+        supply: PhaseSupply | None = None,
         now: float = 0.0,
     ) -> None:
         self.name = name
@@ -84,7 +86,10 @@ class Substation(OnChargers, Telling):
         self.background = background
         self.step_s = step_s
         # Never shorter than a step: what is admitted must fit at least until the next reallocation.
-        self.grid = Grid(self.limits, charger_max_power_kw, background, max(lookahead_s, step_s), step_s, time_scale)
+        self.supply = supply or PhaseSupply()
+        self.grid = Grid(
+            self.limits, charger_max_power_kw, background, max(lookahead_s, step_s), step_s, time_scale, self.supply
+        )
         self.policy = policy_for(allocation, self.grid)
         self.allocation = self.policy.kind
         self.queue_limit = queue_limit
@@ -101,7 +106,7 @@ class Substation(OnChargers, Telling):
         self._looked_ahead_s = step_s  # how far the last allocation looked ahead: the next step comes by then
         self._accounted_until = now
         self._energy_baseline_kwh = 0.0  # what sessions restored from the journal had received before
-        self._headroom_kw = 0.0
+        self._headroom = Headroom(0.0, (0.0, 0.0, 0.0))
         self._levels: dict[int, float] = {}  # per priority, the level of the last fair allocation
         self._all_at_max = True  # every started session draws its maximum
         # Whether the journal's sessions were read: until they are, nothing is admitted, read or changed.
@@ -182,14 +187,25 @@ class Substation(OnChargers, Telling):
             session = Session(
                 session_id or new_session_id(self.name), request.vehicle_id, request.energy_kwh,
                 request.min_power_kw, max_kw, request.priority, requested_at=now, sequence=self._arrivals,
-                delivered_at=now, placed_by=placed_by,
+                delivered_at=now, placed_by=placed_by, phases=request.phases,
             )  # fmt: skip
+            silent_phase_kw = self._silent_chargers_phase_kw(now)
+            committed_phase_kw = [
+                committed + silent
+                for committed, silent in zip(book.totals.committed_phase_kw, silent_phase_kw, strict=True)
+            ]
             if charger is not None:
                 session.charger_id, session.transaction_id = charger.charger_id, charger.transaction_id
                 session.failsafe_kw = charger.failsafe_kw
+            if charger is not None and charger.grid_phase is not None:
+                session.place_on(charger.grid_phase)  # wired there
+            else:  # a car without a charger's wiring is put where there is most room
+                room = self.grid.admission_phase_headroom_kw(now)
+                session.place_on(roomiest_phase([r - c for r, c in zip(room, committed_phase_kw, strict=True)]))
             needed_kw = self.policy.needed_kw(session)
             committed_kw = book.totals.committed_kw + self._silent_chargers_kw(now)
-            if not self._blocked(session.priority) and self.policy.fits(committed_kw, session, now):
+            fits = self.policy.fits(committed_kw, committed_phase_kw, session, now)
+            if not self._blocked(session.priority) and fits:
                 if outdated:
                     return Outdated(outdated, self._report(now, placed_by))
                 return self._begin(session, now)
@@ -211,7 +227,10 @@ class Substation(OnChargers, Telling):
         until the reallocation gives it its share and writes that."""
         headroom = self._step_headroom(now, self.step_s)
         totals = self.book.totals
-        at_full_power = self._draws_max(totals.max_sum_kw + session.max_kw, totals.paused, headroom)
+        max_phase_kw = [
+            kw + weight * session.max_kw for kw, weight in zip(totals.max_phase_kw, session.weights, strict=True)
+        ]
+        at_full_power = self._draws_max(totals.max_sum_kw + session.max_kw, max_phase_kw, totals.paused, headroom)
         started = session.copy(state=SessionState.PAUSED, started_at=now, delivered_at=now, schedule=deque())
         if at_full_power:
             started.set_limit(session.max_kw, now)
@@ -319,17 +338,27 @@ class Substation(OnChargers, Telling):
             self.book.complete_due(moment)
             self._reallocate(moment, step_s)
 
-    def _step_headroom(self, moment: float, step_s: float) -> float:
-        """What the sessions may draw together over the step from `moment`: capacity less the background's peak,
-        and less what silent chargers may draw on their own."""
+    def _step_headroom(self, moment: float, step_s: float) -> Headroom:
+        """What the sessions may draw together over the step from `moment`, in total and on each phase: capacity
+        less the background's peak, and less what silent chargers may draw on their own."""
         end = moment + step_s
         capacity = self.limits.capacity_between(moment, end)
-        return max(0.0, capacity - self.background.peak_between(moment, end) - self._silent_chargers_kw(moment))
+        background_kw = self.background.peak_between(moment, end)
+        total = max(0.0, capacity - background_kw - self._silent_chargers_kw(moment))
+        phases = self.supply.headrooms(self.limits.rated_kw, background_kw, self._silent_chargers_phase_kw(moment))
+        return Headroom(total, phases)
 
-    def _draws_max(self, max_sum_kw: float, paused: int, headroom: float) -> bool:
+    def _draws_max(self, max_sum_kw: float, max_phase_kw: Sequence[float], paused: int, headroom: Headroom) -> bool:
         """Whether every started session draws its maximum over the next step, their maxima summing to
-        `max_sum_kw`: none was held back, none is paused or waits, and the maxima fit the `headroom`."""
-        return self._all_at_max and not paused and not self.book.queue and max_sum_kw <= headroom + TOLERANCE_KW
+        `max_sum_kw` (`max_phase_kw` on each phase): none was held back, none is paused or waits, and the maxima
+        fit the `headroom`."""
+        return (
+            self._all_at_max
+            and not paused
+            and not self.book.queue
+            and max_sum_kw <= headroom.total_kw + TOLERANCE_KW
+            and all(kw <= room + TOLERANCE_KW for kw, room in zip(max_phase_kw, headroom.phase_kw, strict=True))
+        )
 
     def _reallocate(self, moment: float, step_s: float | None = None, *, journaled: Session | None = None) -> None:
         """Share the headroom over the next step among the started sessions, start what fits from the
@@ -346,13 +375,15 @@ class Substation(OnChargers, Telling):
         headroom = self._step_headroom(moment, step_s)
         book, totals = self.book, self.book.totals
         paused_before = totals.paused - len(book.fresh)  # the fresh ones are at 0 kW only until now
-        if self._draws_max(totals.max_sum_kw, paused_before, headroom):
+        if self._draws_max(totals.max_sum_kw, totals.max_phase_kw, paused_before, headroom):
             # Every session draws its maximum and still fits: only those just started need their power.
             for session in book.fresh:
                 book.apply(session, session.max_kw, moment)
             changed = [session for session in book.fresh if session is not journaled]
         else:
-            shares = self.policy.shares(book.started, book.queue, headroom, totals.committed_kw, moment)
+            shares = self.policy.shares(
+                book.started, book.queue, headroom, totals.committed_kw, totals.committed_phase_kw, moment
+            )
             for head in shares.starts:
                 book.start(head, moment)
             self._levels = shares.levels
@@ -362,7 +393,7 @@ class Substation(OnChargers, Telling):
         book.fresh = []
         self.journal.write_behind(changed)
         self._all_at_max = totals.paused == 0 and all(level == math.inf for level in self._levels.values())
-        self._headroom_kw = headroom
+        self._headroom = headroom
         self._allocated_at = moment
         self._looked_ahead_s = step_s
         book.ends.compact(book.sessions, self.time_scale)
@@ -377,7 +408,10 @@ class Substation(OnChargers, Telling):
         background_peak = self.background.peak_between(self._accounted_until, moment)
         capacity = self.limits.capacity_between(self._accounted_until, moment)
         ev_kw = self.counted_ev_power_kw(moment)
-        if ev_kw > TOLERANCE_KW and ev_kw + background_peak > capacity + TOLERANCE_KW:
+        if ev_kw > TOLERANCE_KW and (
+            ev_kw + background_peak > capacity + TOLERANCE_KW
+            or any(phase_kw < -TOLERANCE_KW for phase_kw in self._phase_room_kw(moment, background_peak))
+        ):
             self.counters.overload_seconds += moment - self._accounted_until
         self._accounted_until = moment
 

@@ -11,8 +11,11 @@ from grid_common.protocol import LoadReport, SessionReport, SessionState
 from substation_service.reports import Snapshot, estimated_starts, fairness, load_report, session_report
 
 if TYPE_CHECKING:
+    from substation_service.background import BackgroundDemand
     from substation_service.book import SessionBook
     from substation_service.counters import Counters
+    from substation_service.grid_limits import GridLimits
+    from substation_service.phases import PhaseSupply
     from substation_service.policy import Grid, Policy
     from substation_service.sessions import Session
     from substation_service.substation import Substation
@@ -24,6 +27,9 @@ class Telling:
         time_scale: float
         book: SessionBook
         grid: Grid
+        supply: PhaseSupply
+        background: BackgroundDemand
+        limits: GridLimits
         policy: Policy
         counters: Counters
         _lock: threading.Lock
@@ -32,12 +38,13 @@ class Telling:
         _report_sequence: int
 
         def _advance(self, now: float) -> float: ...
+        def counted_phase_kw(self, moment: float) -> list[float]: ...
 
     def snapshot(self, now: float) -> Snapshot:
         """What the substation's metrics read, all at one moment."""
         with self._lock:
             now = self._advance(now)
-            book = self.book
+            book, supply = self.book, self.supply
             paused, waiting = book.totals.paused, (now - s.requested_at for s in book.queue)
             current_kwh = sum(s.delivered(now, self.time_scale) for s in book.sessions.values())
             return Snapshot(
@@ -50,6 +57,11 @@ class Telling:
                 # While this process ran (a Prometheus counter: it starts again at 0 with the process).
                 energy_delivered_kwh=self.counters.energy_finished_kwh + current_kwh - self._energy_baseline_kwh,
                 fairness=fairness(book.started, self._levels),
+                phase_ev_a=tuple(supply.amperes(kw) for kw in self.counted_phase_kw(now)),
+                phase_background_a=tuple(
+                    supply.amperes(self.background.at(now) * share) for share in supply.background_split
+                ),
+                phase_limit_a=supply.amperes(self.limits.rated_kw / 3),
             )
 
     def available_kw(self, now: float) -> float:
@@ -65,7 +77,13 @@ class Telling:
                 now, queue[:position], self.book.started, self.policy, self.available_kw(now), self.time_scale
             )[-1]
         return session_report(
-            self.name, session, now, self.time_scale, position=position, estimated_start=estimated_start
+            self.name,
+            session,
+            now,
+            self.time_scale,
+            position=position,
+            estimated_start=estimated_start,
+            voltage_v=self.supply.voltage_v,
         )
 
     def _report(self, now: float, balancer: str | None = None) -> LoadReport:

@@ -15,6 +15,10 @@ class Totals:
         self.ev_power_kw = 0.0  # allocated to started sessions
         self.committed_kw = 0.0  # what admission counts for started sessions (their minimums, or maxima)
         self.max_sum_kw = 0.0  # the maxima of started sessions
+        # The same three, on each phase (kW): what each session puts there (phases.py).
+        self.ev_phase_kw = [0.0, 0.0, 0.0]
+        self.committed_phase_kw = [0.0, 0.0, 0.0]
+        self.max_phase_kw = [0.0, 0.0, 0.0]
         self.queued_max_kw = 0.0  # the maxima of queued ones
         self.paused = 0
         self.excess_kw = [0.0] * len(PRIORITIES)  # per priority: charging sessions' power above their minimum
@@ -26,6 +30,11 @@ class Totals:
             self.ev_power_kw += sign * session.allocated_kw
             self.committed_kw += sign * needed_kw
             self.max_sum_kw += sign * session.max_kw
+            for phase, weight in enumerate(session.weights):
+                if weight:
+                    self.ev_phase_kw[phase] += sign * weight * session.allocated_kw
+                    self.committed_phase_kw[phase] += sign * weight * needed_kw
+                    self.max_phase_kw[phase] += sign * weight * session.max_kw
             if session.state == SessionState.CHARGING:
                 self.excess_kw[session.priority] += sign * (session.allocated_kw - session.min_kw)
                 self.charging[session.priority] += sign
@@ -38,3 +47,6 @@ class Totals:
         """A charging session that goes on charging, at `delta_kw` more (or less)."""
         self.ev_power_kw += delta_kw
         self.excess_kw[session.priority] += delta_kw
+        for phase, weight in enumerate(session.weights):
+            if weight:
+                self.ev_phase_kw[phase] += weight * delta_kw

@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 import secrets
 from collections.abc import Callable
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 import msgspec
 from msgspec import Meta, Struct
@@ -21,16 +21,38 @@ from grid_common.protocol.names import (
     VEHICLE_ID_PATTERN,
     is_session_id,
 )
+from grid_common.protocol.phases import GridPhase
+
+# Currents are per phase, at the nominal voltage between a phase and neutral (configurable: NOMINAL_VOLTAGE_V).
+NOMINAL_VOLTAGE_V = 230.0
+# IEC 61851: a car may not be offered less than 6 A a phase, so no car's minimum is below it.
+MIN_CURRENT_A = 6.0
+# A body-less request is a common car: three phases at 16 A (11 kW), charging at no less than 3 x 6 A.
+DEFAULT_PHASES: Literal[1, 3] = 3
+DEFAULT_MAX_CURRENT_A = 16.0
+# Beyond any AC connector (IEC 62196 goes to 63 A a phase, a few industrial ones to 250 A).
+MAX_CURRENT_A = 500.0
+
+
+def kw_of(current_a: float, phases: int, voltage_v: float = NOMINAL_VOLTAGE_V) -> float:
+    """The power of `current_a` on each of `phases` phases, in kW (rounded to the milliwatt: 3 x 16 A is 11.04)."""
+    return round(current_a * phases * voltage_v / 1000.0, 6)
+
+
+def current_of(kw: float, phases: int, voltage_v: float = NOMINAL_VOLTAGE_V) -> float:
+    """The current on each of `phases` phases that `kw` takes, in A."""
+    return kw * 1000.0 / (phases * voltage_v)
+
 
 DEFAULT_ENERGY_KWH = 11.0
-DEFAULT_MAX_POWER_KW = 11.0
+DEFAULT_MAX_POWER_KW = kw_of(DEFAULT_MAX_CURRENT_A, DEFAULT_PHASES)
 # Upper bounds are physical: no road vehicle battery above 250 kWh, no charger above 1 MW.
 MAX_ENERGY_KWH = 250.0
 MAX_POWER_KW = 1000.0
-# No charger delivers less than about 1.4 kW (6 A at 230 V): below 1 kW a "session" would last for ages.
+# Below 1 kW a "session" would last for ages; a minimum given in kW is taken as it is given.
 MIN_POWER_KW = 1.0
-# The least a car charges at unless it says otherwise: 6 A on one 230 V phase (IEC 61851's minimum).
-DEFAULT_MIN_POWER_KW = 1.4
+# The least a body-less request's car charges at: 6 A on each of its three phases.
+DEFAULT_MIN_POWER_KW = kw_of(MIN_CURRENT_A, DEFAULT_PHASES)
 # Higher is served first; 0 unless the request says otherwise.
 PRIORITIES = (0, 1, 2, 3)
 
@@ -55,14 +77,23 @@ class ChargeRequest(Struct, frozen=True, forbid_unknown_fields=True):
         ),
     ] = ""
     energy_kwh: Annotated[float, Meta(gt=0, le=MAX_ENERGY_KWH)] = DEFAULT_ENERGY_KWH
-    max_power_kw: Annotated[float, Meta(ge=MIN_POWER_KW, le=MAX_POWER_KW)] = DEFAULT_MAX_POWER_KW
+    max_power_kw: Annotated[
+        float,
+        Meta(
+            ge=MIN_POWER_KW,
+            le=MAX_POWER_KW,
+            description=f"Or max_current_a; by default {DEFAULT_MAX_CURRENT_A:g} A on each of its phases "
+            f"({DEFAULT_MAX_POWER_KW:g} kW on three at {NOMINAL_VOLTAGE_V:g} V).",
+        ),
+    ] = DEFAULT_MAX_POWER_KW
     # The least the car charges at: it is given at least this, or waits (paused, queued) at 0 kW.
     min_power_kw: Annotated[
         float,
         Meta(
             ge=MIN_POWER_KW,
             le=MAX_POWER_KW,
-            description=f"At most max_power_kw; by default the lesser of max_power_kw and {DEFAULT_MIN_POWER_KW:g}.",
+            description=f"Or min_current_a; at most max_power_kw; by default the lesser of max_power_kw and "
+            f"{MIN_CURRENT_A:g} A on each of its phases ({DEFAULT_MIN_POWER_KW:g} kW on three).",
         ),
     ] = DEFAULT_MIN_POWER_KW
     priority: Annotated[int, Meta(ge=PRIORITIES[0], le=PRIORITIES[-1])] = 0
@@ -70,9 +101,28 @@ class ChargeRequest(Struct, frozen=True, forbid_unknown_fields=True):
     wait: Annotated[
         bool, Meta(description="When no substation can start it now: queue (202) instead of a refusal (503).")
     ] = False
+    phases: Annotated[
+        Literal[1, 3],
+        Meta(description="The phases the car charges on: a 1-phase car draws all its current on one grid phase."),
+    ] = DEFAULT_PHASES
+    max_current_a: Annotated[
+        Annotated[float, Meta(ge=MIN_CURRENT_A, le=MAX_CURRENT_A)] | None,
+        Meta(description="Per phase, instead of max_power_kw: taken as that power at the nominal voltage."),
+    ] = None
+    min_current_a: Annotated[
+        Annotated[float, Meta(ge=MIN_CURRENT_A, le=MAX_CURRENT_A)] | None,
+        Meta(description=f"Per phase, instead of min_power_kw; at least {MIN_CURRENT_A:g} A (IEC 61851)."),
+    ] = None
 
     def to_json(self) -> dict:
-        return msgspec.structs.asdict(self)
+        body = msgspec.structs.asdict(self)
+        for field in CURRENT_FIELDS:
+            if body.get(field) is None:
+                body.pop(field, None)  # once parsed, the powers say it: a current is not said twice
+        return body
+
+
+CURRENT_FIELDS = ("max_current_a", "min_current_a")
 
 
 class StartRequest(ChargeRequest, frozen=True, forbid_unknown_fields=True):
@@ -109,6 +159,10 @@ class Admission(StartRequest, frozen=True, forbid_unknown_fields=True):
     failsafe_kw: Annotated[
         float, Meta(ge=0, le=MAX_POWER_KW, description="With charger_id: what it draws on its own (its default).")
     ] = 0.0
+    grid_phase: Annotated[
+        GridPhase | None,
+        Meta(description="With charger_id and phases 1: the grid phase the charger's L1 is wired to."),
+    ] = None
 
 
 # --- checking a request field by field, from its declaration --------------------------------------------
@@ -150,6 +204,17 @@ def _integer_check(low: int, high: int) -> Check:
     return check
 
 
+def _choice_check(choices: tuple[Any, ...]) -> Check:
+    def check(value: Any) -> tuple[Any, str | None]:
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+        if isinstance(value, bool) or value not in choices:
+            return None, f"must be {' or '.join(str(choice) for choice in choices)}"
+        return value, None
+
+    return check
+
+
 def _flag_check(value: Any) -> tuple[Any, str | None]:
     return (value, None) if isinstance(value, bool) else (None, "must be true or false")
 
@@ -185,7 +250,11 @@ def _checks_of(struct: type[Struct]) -> dict[str, Check]:
         extra = {}
         if isinstance(kind, msgspec.inspect.Metadata):
             extra, kind = kind.extra or {}, kind.type
-        if isinstance(kind, msgspec.inspect.FloatType):
+        if isinstance(kind, msgspec.inspect.UnionType):  # X | None: null is the default, checked as absent
+            (kind,) = (member for member in kind.types if not isinstance(member, msgspec.inspect.NoneType))
+        if isinstance(kind, msgspec.inspect.LiteralType):
+            checks[field.name] = _choice_check(kind.values)
+        elif isinstance(kind, msgspec.inspect.FloatType):
             checks[field.name] = _number_check(kind.ge, _declared(struct, field.name, "maximum (le)", kind.le))
         elif isinstance(kind, msgspec.inspect.IntType):
             low = _declared(struct, field.name, "minimum (ge)", kind.ge)
@@ -202,12 +271,18 @@ CHARGE_REQUEST_FIELDS = frozenset(CHECKS)
 
 
 FIELD_ORDER = {field: index for index, field in enumerate(CHECKS)}
+NULLABLE_FIELDS = frozenset({"vehicle_id", *CURRENT_FIELDS})
+MAXIMUM_FIELDS = frozenset({"max_power_kw", "max_current_a", "phases"})
 
 
-def parse_charge_request(body: object, *, extra_fields: frozenset[str] = frozenset()) -> ChargeRequest:
+def parse_charge_request(
+    body: object, *, extra_fields: frozenset[str] = frozenset(), voltage_v: float = NOMINAL_VOLTAGE_V
+) -> ChargeRequest:
     """A decoded JSON body (None for a body-less POST) as a request with defaults filled in; InvalidRequest
     naming every field that is wrong (unknown ones first, then in the order they are declared).
-    `extra_fields` are fields a caller reads itself (the admission's session_id): not unknown here."""
+    `extra_fields` are fields a caller reads itself (the admission's session_id): not unknown here.
+
+    Currents become powers at `voltage_v` on the car's phases, so that the request goes on in kW alone."""
     if body is None:
         body = {}
     if not isinstance(body, dict):
@@ -220,22 +295,34 @@ def parse_charge_request(body: object, *, extra_fields: frozenset[str] = frozens
         if check is None:
             if field not in extra_fields:
                 unknown.append(field)
-        elif value is not None or field != "vehicle_id":  # null: one is made up
+        elif value is not None or field not in NULLABLE_FIELDS:  # null: one is made up, or none is given
             kept, error = check(value)
             if error is None:
                 values[field] = kept
             else:
                 wrong.append({"field": field, "message": error})
-    max_kw = values.get("max_power_kw", DEFAULT_MAX_POWER_KW)
-    if "min_power_kw" in values and values["min_power_kw"] > max_kw and "max_power_kw" not in _fields(wrong):
-        wrong.append({"field": "min_power_kw", "message": f"must be at most max_power_kw ({max_kw:g})"})
+    phases = values.get("phases", DEFAULT_PHASES)
+    for current, power in (("max_current_a", "max_power_kw"), ("min_current_a", "min_power_kw")):
+        amperes = values.pop(current, None)
+        if current in body and body[current] is not None and power in body:
+            wrong.append({"field": current, "message": f"give {current} or {power}, not both"})
+        elif amperes is not None:
+            values[power] = kw_of(amperes, phases, voltage_v)
+    max_kw = values.get("max_power_kw", kw_of(DEFAULT_MAX_CURRENT_A, phases, voltage_v))
+    if "min_power_kw" in values and values["min_power_kw"] > max_kw and not _fields(wrong) & MAXIMUM_FIELDS:
+        if body.get("min_current_a") is not None:
+            most = f"{current_of(max_kw, phases, voltage_v):.3g} A"
+            wrong.append({"field": "min_current_a", "message": f"must be at most the maximum current ({most})"})
+        else:
+            wrong.append({"field": "min_power_kw", "message": f"must be at most max_power_kw ({max_kw:g})"})
     if unknown or wrong:
         wrong.sort(key=lambda error: FIELD_ORDER[error["field"]])
         raise InvalidRequest([{"field": field, "message": "is not a known field"} for field in sorted(unknown)] + wrong)
     if "vehicle_id" not in values:
         values["vehicle_id"] = f"EV-{secrets.token_hex(4)}"
+    values["max_power_kw"] = max_kw
     if "min_power_kw" not in values:
-        values["min_power_kw"] = min(max_kw, DEFAULT_MIN_POWER_KW)
+        values["min_power_kw"] = min(max_kw, kw_of(MIN_CURRENT_A, phases, voltage_v))
     return ChargeRequest(**values)
 
 
@@ -247,17 +334,18 @@ def admission_body(request: ChargeRequest, session_id: str) -> dict:
     return {**request.to_json(), "session_id": session_id}
 
 
-ADMISSION_FIELDS = frozenset({"session_id", "charger_id", "transaction_id", "failsafe_kw"})
+ADMISSION_FIELDS = frozenset({"session_id", "charger_id", "transaction_id", "failsafe_kw", "grid_phase"})
 _CHARGER_ID_CHECK = _text_check(CHARGER_ID_PATTERN.pattern, "must be 1-48 letters, digits and . _ : - (not first)")
 _TRANSACTION_ID_CHECK = _text_check(TRANSACTION_ID_PATTERN.pattern, "must be 1-36 letters, digits and . _ : -")
 _FAILSAFE_CHECK = _number_check(None, MAX_POWER_KW)
+_GRID_PHASE_CHECK = _choice_check(tuple(phase.value for phase in GridPhase))
 
 
-def parse_start_request(body: object) -> StartRequest:
+def parse_start_request(body: object, *, voltage_v: float = NOMINAL_VOLTAGE_V) -> StartRequest:
     """A client's request (parse_charge_request), and the charger it names, if any."""
     request_errors: list[dict] = []
     try:
-        request = parse_charge_request(body, extra_fields=frozenset({"charger_id"}))
+        request = parse_charge_request(body, extra_fields=frozenset({"charger_id"}), voltage_v=voltage_v)
     except InvalidRequest as error:
         request_errors = error.errors
     charger_id = body.get("charger_id") if isinstance(body, dict) else None
@@ -270,19 +358,21 @@ def parse_start_request(body: object) -> StartRequest:
     return StartRequest(**msgspec.structs.asdict(request), charger_id=charger_id)
 
 
-def parse_admission(body: object) -> tuple[ChargeRequest, str | None]:
+def parse_admission(body: object, *, voltage_v: float = NOMINAL_VOLTAGE_V) -> tuple[ChargeRequest, str | None]:
     """The request and the session id the balancer chose for it, if it chose one."""
-    request, session_id, _ = parse_charger_admission(body)
+    request, session_id, _ = parse_charger_admission(body, voltage_v=voltage_v)
     return request, session_id
 
 
-def parse_charger_admission(body: object) -> tuple[ChargeRequest, str | None, ChargerLink | None]:
+def parse_charger_admission(
+    body: object, *, voltage_v: float = NOMINAL_VOLTAGE_V
+) -> tuple[ChargeRequest, str | None, ChargerLink | None]:
     """The request, the session id chosen for it if any, and the charger the car is plugged into if any."""
     fields = body if isinstance(body, dict) else {}
     session_id = fields.get("session_id")
     request_errors: list[dict] = []
     try:
-        request = parse_charge_request(body, extra_fields=ADMISSION_FIELDS)
+        request = parse_charge_request(body, extra_fields=ADMISSION_FIELDS, voltage_v=voltage_v)
     except InvalidRequest as error:
         request_errors = error.errors
     if session_id is not None and not is_session_id(session_id):  # null: none chosen, as the schema allows
@@ -292,6 +382,7 @@ def parse_charger_admission(body: object) -> tuple[ChargeRequest, str | None, Ch
         ("charger_id", _CHARGER_ID_CHECK),
         ("transaction_id", _TRANSACTION_ID_CHECK),
         ("failsafe_kw", _FAILSAFE_CHECK),
+        ("grid_phase", _GRID_PHASE_CHECK),
     ):
         if fields.get(field) is not None:
             kept, wrong = check(fields[field]) if fields[field] != 0 else (0.0, None)
@@ -301,5 +392,7 @@ def parse_charger_admission(body: object) -> tuple[ChargeRequest, str | None, Ch
                 request_errors.append({"field": field, "message": wrong})
     if request_errors:
         raise InvalidRequest(request_errors)
+    if "grid_phase" in link_values:
+        link_values["grid_phase"] = GridPhase(link_values["grid_phase"])
     link = ChargerLink(**link_values) if "charger_id" in link_values else None
     return request, session_id, link

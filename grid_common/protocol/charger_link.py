@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from grid_common.protocol.phases import GridPhase
+
 
 @dataclass(frozen=True)
 class ChargerLink:
@@ -13,3 +15,4 @@ class ChargerLink:
     charger_id: str
     transaction_id: str | None = None
     failsafe_kw: float = 0.0
+    grid_phase: GridPhase | None = None  # the grid phase its L1 is wired to: where a 1-phase car draws

@@ -12,9 +12,10 @@ from typing import Annotated, Any, Literal, TypeGuard
 import msgspec
 from msgspec import Meta, Struct
 
-from grid_common.protocol.charge_request import PRIORITIES
+from grid_common.protocol.charge_request import NOMINAL_VOLTAGE_V, PRIORITIES, current_of
 from grid_common.protocol.load_report import KW, LoadReport
 from grid_common.protocol.names import SessionId, SubstationName, VehicleId, is_session_id, iso_utc, substation_of
+from grid_common.protocol.phases import GRID_PHASES, GridPhase
 
 Moment = Annotated[str, Meta(extra_json_schema={"format": "date-time"})]
 
@@ -88,6 +89,16 @@ class SessionJson(Struct):
     charger_id: Annotated[str | None, Meta(description="The charger it is plugged into (OCPP); null if none.")]
     transaction_id: Annotated[str | None, Meta(description="Its transaction at that charger.")]
     measured_kw: Annotated[float | None, Meta(description="What the charger's meter read last; null if none.")]
+    phases: Annotated[Literal[1, 3], Meta(description="The phases the car charges on.")]
+    grid_phase: Annotated[
+        GridPhase | None, Meta(description="The grid phase a 1-phase car draws on; null for a 3-phase car.")
+    ]
+    current_a: Annotated[
+        dict[GridPhase, float],
+        Meta(description="What allocated_kw is on each grid phase, in A at the nominal voltage."),
+    ]
+    min_current_a: Annotated[float, Meta(ge=0, description="min_power_kw a phase of the car, in A.")]
+    max_current_a: Annotated[float, Meta(ge=0, description="max_power_kw a phase of the car, in A.")]
 
 
 @dataclass(frozen=True)
@@ -112,9 +123,16 @@ class SessionReport:
     charger_id: str | None = None
     transaction_id: str | None = None
     measured_kw: float | None = None
+    phases: int = 3
+    grid_phase: GridPhase | None = None
+    voltage_v: float = NOMINAL_VOLTAGE_V
 
     def wire(self) -> SessionJson:
         allocated = round(self.allocated_kw, 6)
+        per_phase = current_of(self.allocated_kw, self.phases, self.voltage_v)
+        current = {
+            phase: round(per_phase if self.phases == 3 or phase == self.grid_phase else 0.0, 3) for phase in GRID_PHASES
+        }
         return SessionJson(
             session_id=self.session_id,
             substation=self.substation,
@@ -138,6 +156,11 @@ class SessionReport:
             charger_id=self.charger_id,
             transaction_id=self.transaction_id,
             measured_kw=None if self.measured_kw is None else round(self.measured_kw, 3),
+            phases=1 if self.phases == 1 else 3,
+            grid_phase=self.grid_phase,
+            current_a=current,
+            min_current_a=round(current_of(self.min_power_kw, self.phases, self.voltage_v), 3),
+            max_current_a=round(current_of(self.max_power_kw, self.phases, self.voltage_v), 3),
         )
 
     def to_json(self) -> dict:

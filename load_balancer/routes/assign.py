@@ -29,7 +29,7 @@ blueprint = Blueprint("assign", __name__)
 @blueprint.post("/assign_substation")
 def assign_substation():
     try:
-        charge = parse_start_request(read_json_body(optional=True))
+        charge = parse_start_request(read_json_body(optional=True), voltage_v=context().config.nominal_voltage_v)
     except InvalidRequest as error:
         raise invalid_request_problem(error) from None
     token = request.headers.get(SESSION_TOKEN)

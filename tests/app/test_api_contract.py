@@ -9,6 +9,7 @@ on purpose, and checked the same way; so is every header one service sends anoth
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
@@ -27,9 +28,9 @@ from schemathesis.checks import (
 from schemathesis.core import NOT_SET
 
 from charge_request_service.idempotency import StoreUnavailable
+from grid_common.edge import MAX_BODY_BYTES
 from grid_common.protocol import (
     BALANCER_ID,
-    DEFAULT_MAX_POWER_KW,
     IDEMPOTENCY_KEY,
     MAX_POWER_KW,
     OTHERS_EV_POWER_CONDITION,
@@ -37,6 +38,7 @@ from grid_common.protocol import (
     REQUEST_DEADLINE,
     SESSION_TOKEN,
     is_session_id,
+    kw_of,
 )
 from substation_service.app import create_app as create_substation
 from substation_service.config import SubstationConfig
@@ -110,16 +112,16 @@ def checker(operation, mode: GenerationMode, label: str, ran: dict[str, int]):
         # conditional admission, which other
         # balancers' sessions decide (412), or which names no balancer (400: OpenAPI cannot say that one
         # header needs another).
-        # So is a minimum above the maximum (422): JSON Schema cannot compare two fields; and an admission's
-        # session id named after another substation than the one it is sent to (422).
+        # So is a minimum above the maximum, or a bound given both as a current and as a power (422): JSON Schema
+        # cannot compare two fields; and an admission's session id named after another substation than the one it
+        # is sent to (422).
         headers = case.headers or {}
         stateful = any(
             header in headers
             for header in (IDEMPOTENCY_KEY, OTHERS_EV_POWER_CONDITION, OTHERS_SESSIONS_CONDITION, REQUEST_DEADLINE)
         )
         body = case.body if isinstance(case.body, dict) else {}
-        minimum, maximum = body.get("min_power_kw"), body.get("max_power_kw", DEFAULT_MAX_POWER_KW)
-        crossed = isinstance(minimum, int | float) and isinstance(maximum, int | float) and minimum > maximum
+        crossed = crossed_bounds(body)
         session_id = body.get("session_id")
         # Also a session id with a final newline: JSON Schema's `$` (ECMA 262) refuses it, as the service does,
         # but the generator reads patterns as Python does, whose `$` matches before a final newline.
@@ -127,6 +129,9 @@ def checker(operation, mode: GenerationMode, label: str, ran: dict[str, int]):
             session_id.startswith("substation1.") and is_session_id(session_id)
         )
         excluded = [positive_data_acceptance] if stateful or crossed or elsewhere else None
+        if oversized(case.body):
+            # A body over the edge's limit is refused as too large (413) before it is read: whatever it says.
+            excluded = [*(excluded or []), positive_data_acceptance, negative_data_rejection]
         if REQUEST_DEADLINE in headers:
             # A late request is refused as late (408) before its body is read: whatever the body, nothing happens.
             excluded = [*(excluded or []), negative_data_rejection]
@@ -135,6 +140,35 @@ def checker(operation, mode: GenerationMode, label: str, ran: dict[str, int]):
         assert not typed_without_a_body(case.operation, response), case.as_curl_command()
 
     return check
+
+
+def oversized(body: object) -> bool:
+    if body is NOT_SET or body is None:
+        return False
+    try:
+        return len(json.dumps(body).encode()) > MAX_BODY_BYTES
+    except (TypeError, ValueError):
+        return False
+
+
+def crossed_bounds(body: dict) -> bool:
+    """Whether the request's minimum is above its maximum, or a bound is given twice (a current and a power)."""
+    if any(body.get(current) is not None and power in body for current, power in CURRENTS_AND_POWERS):
+        return True
+    phases = body["phases"] if body.get("phases") in (1, 3) else 3
+
+    def kw(current: str, power: str) -> object:
+        amperes = body.get(current)
+        if isinstance(amperes, int | float) and not isinstance(amperes, bool):
+            return kw_of(amperes, phases)
+        return body.get(power)
+
+    minimum, maximum = kw("min_current_a", "min_power_kw"), kw("max_current_a", "max_power_kw")
+    maximum = kw_of(16, phases) if maximum is None else maximum
+    return isinstance(minimum, int | float) and isinstance(maximum, int | float) and minimum > maximum
+
+
+CURRENTS_AND_POWERS = (("max_current_a", "max_power_kw"), ("min_current_a", "min_power_kw"))
 
 
 def undocumented_headers(operation, response) -> list[str]:

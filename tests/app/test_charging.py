@@ -94,7 +94,7 @@ def test_a_choice_made_on_an_outdated_view_is_made_again():
 
 
 def test_a_full_grid_answers_503_with_retry_after():
-    grid = in_process_grid({"a": 11, "b": 11}, substation={"time_scale": 360, **FIXED})  # sessions of 10 s
+    grid = in_process_grid({"a": 11.04, "b": 11.04}, substation={"time_scale": 360, **FIXED})  # sessions of 10 s
     gateway = grid.gateway.test_client()
     assert start(gateway).status_code == 201
     assert start(gateway).status_code == 201

@@ -14,12 +14,15 @@ def start(client, body=None, **kwargs):
 def test_sessions_share_and_a_body_less_post_starts_whenever_its_minimum_fits():
     grid = in_process_grid({"only": 22})
     gateway = grid.gateway.test_client()
-    replies = [start(gateway) for _ in range(15)]
-    assert [r.status_code for r in replies] == [201] * 15, "15 minimums of 1.4 kW fit in 22 kW"
+    replies = [start(gateway) for _ in range(5)]
+    assert [r.status_code for r in replies] == [201] * 5, "5 minimums of 3 x 6 A (4.14 kW) fit in 22 kW"
     assert {r.get_json()["result"] for r in replies} == {"Charging started"}
-    shares = [gateway.get(f"/sessions/{r.get_json()['session_id']}").get_json()["allocated_kw"] for r in replies]
-    assert shares == [pytest.approx(22 / 15)] * 15
-    assert start(gateway).status_code == 503, "the 16th minimum does not fit, and it did not ask to wait"
+    sessions = [gateway.get(f"/sessions/{r.get_json()['session_id']}").get_json() for r in replies]
+    assert [s["allocated_kw"] for s in sessions] == [pytest.approx(22 / 5)] * 5
+    assert {phase: pytest.approx(22 / 5 * 1000 / 690, abs=1e-3) for phase in ("L1", "L2", "L3")} == sessions[0][
+        "current_a"
+    ], "a third of 4.4 kW on each phase: 6.4 A"
+    assert start(gateway).status_code == 503, "the 6th minimum does not fit, and it did not ask to wait"
 
 
 def test_a_session_shows_its_power_its_limits_and_its_schedule(gateway):

@@ -6,15 +6,21 @@ import sqlite3
 
 import pytest
 
-from grid_common.protocol import ChargerLink, SessionState
+from grid_common.protocol import ChargerLink, GridPhase, SessionState
 from substation_service.sessions import Admitted, Queued, Refused
-from substation_service.sqlite_journal import COLUMNS_BEFORE_CHARGERS, CREATE, SCHEMA_VERSION, SqliteJournal
+from substation_service.sqlite_journal import COLUMNS, CREATE, SCHEMA_VERSION, SqliteJournal
 from substation_service.substation import Substation
 from tests.helpers import charge
 from tests.substations import make_substation
 
-CREATE_BEFORE_CHARGERS = CREATE.replace(
+CREATE_BEFORE_PHASES = CREATE.replace(" phases INTEGER NOT NULL DEFAULT 3, grid_phase TEXT,", "")
+CREATE_BEFORE_CHARGERS = CREATE_BEFORE_PHASES.replace(
     " charger_id TEXT, transaction_id TEXT, failsafe_kw REAL NOT NULL DEFAULT 0,", ""
+)
+COLUMNS_BEFORE_PHASES = tuple(c for c in COLUMNS if c not in ("phases", "grid_phase"))
+# What schemas 2 and 3 kept.
+COLUMNS_BEFORE_CHARGERS = tuple(
+    c for c in COLUMNS_BEFORE_PHASES if c not in ("charger_id", "transaction_id", "failsafe_kw")
 )
 
 QUEUED, CHARGING, PAUSED, COMPLETED, STOPPED = (
@@ -153,7 +159,7 @@ def test_a_journal_of_schema_2_is_rebuilt_keyed_by_session_id_alone_and_keeps_ev
     states = [after.session(s.session_id, 5).state for s in sessions]
     assert states == [CHARGING, STOPPED, CHARGING]
     db = sqlite3.connect(path)
-    assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 4
+    assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 5
     with pytest.raises(sqlite3.OperationalError, match="rowid"):
         db.execute("SELECT rowid FROM sessions")
     assert db.execute("SELECT count(*) FROM sqlite_master WHERE name = 'sessions_before'").fetchone()[0] == 0
@@ -212,3 +218,25 @@ def test_the_journal_holds_every_session_as_the_substation_does_with_one_write_p
     assert writes_per_admission[:2] == [1, 1]
     if allocation == "fair":
         assert writes_per_admission[2] == 2, "journaled at 0 kW, then at its share with the others' new shares"
+
+
+def test_a_journal_of_schema_4_takes_its_sessions_over_as_three_phase_and_keeps_a_one_phase_cars_phase(tmp_path):
+    path = tmp_path / "sessions.sqlite3"
+    before = substation_on(path, now=0, allocation="fair")
+    session = before.admit(charge("EV-1", 11, 11), now=0).session
+    db = sqlite3.connect(path, isolation_level=None)
+    db.execute("ALTER TABLE sessions RENAME TO sessions_5")
+    db.execute(CREATE_BEFORE_PHASES)
+    db.execute(f"INSERT INTO sessions SELECT {', '.join(COLUMNS_BEFORE_PHASES)} FROM sessions_5")
+    db.execute("DROP TABLE sessions_5")
+    db.execute("PRAGMA user_version = 4")
+    db.close()
+
+    after = substation_on(path, now=1, allocation="fair")
+    kept = after.session(session.session_id, 1)
+    assert kept.state == CHARGING and kept.phases == 3 and kept.grid_phase is None
+    one_phase = charge("EV-2", 11, 7.36, min_power_kw=1.38, phases=1)
+    plugged = after.admit(one_phase, now=1, charger=ChargerLink("s1-cp1", "17", 3.68, GridPhase.L3)).session
+    assert plugged.grid_phase == GridPhase.L3
+    again = substation_on(path, now=2, allocation="fair").session(plugged.session_id, 2)
+    assert (again.phases, again.grid_phase) == (1, GridPhase.L3)

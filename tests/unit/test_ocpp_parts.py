@@ -97,8 +97,10 @@ def test_a_remote_starts_id_tag_is_the_vehicle_unless_1_6_cannot_carry_it():
 
 def test_a_remote_starts_power_is_the_clients_within_what_the_charger_gives():
     asked = parse_charge_request({"max_power_kw": 50, "min_power_kw": 2})
-    assert admission_limits(asked, THREE_PHASE, 230) == (22.08, 4.14), "at most 32 A, at least 6 A on 3 phases"
-    assert admission_limits(parse_charge_request({"max_power_kw": 7}), ONE_PHASE, 230) == (3.68, 1.4)
+    assert admission_limits(asked, THREE_PHASE, 230) == (22.08, 4.14, 3), "at most 32 A, at least 6 A on 3 phases"
+    assert admission_limits(parse_charge_request({"max_power_kw": 7}), ONE_PHASE, 230) == (3.68, 1.38, 1)
+    one_phase_car = parse_charge_request({"phases": 1, "max_current_a": 32})
+    assert admission_limits(one_phase_car, THREE_PHASE, 230) == (7.36, 1.38, 1), "a 1-phase car on one of three"
 
 
 def test_a_start_request_names_a_charger_or_none_and_says_which_field_is_wrong():

@@ -241,12 +241,13 @@ def test_an_admission_carries_the_request_and_the_session_id_the_balancer_chose(
 def test_every_field_of_a_request_is_in_its_schema():
     request = parse_charge_request({"vehicle_id": "EV-1", "energy_kwh": 5, "max_power_kw": 3})
     schema_validator(CHARGE_REQUEST_SCHEMA).validate(request.to_json())
-    assert set(request.to_json()) == set(CHARGE_REQUEST_SCHEMA["properties"])
+    currents = {"max_current_a", "min_current_a"}  # said as powers once parsed
+    assert set(request.to_json()) | currents == set(CHARGE_REQUEST_SCHEMA["properties"])
 
 
 def test_the_new_fields_of_a_request_and_their_defaults():
     default = parse_charge_request(None)
-    assert (default.min_power_kw, default.priority, default.wait) == (1.4, 0, False)
+    assert (default.min_power_kw, default.priority, default.wait) == (4.14, 0, False)
     assert parse_charge_request({"max_power_kw": 1.2}).min_power_kw == 1.2, "never above its maximum"
     asked = parse_charge_request({"min_power_kw": 4, "max_power_kw": 11, "priority": 3, "wait": True})
     assert (asked.min_power_kw, asked.priority, asked.wait) == (4, 3, True)
@@ -270,3 +271,39 @@ def test_the_new_fields_are_checked(body, field, message):
     with pytest.raises(InvalidRequest) as caught:
         parse_charge_request(body)
     assert any(e["field"] == field and message in e["message"] for e in caught.value.errors), caught.value.errors
+
+
+def test_a_body_less_request_is_a_3_phase_16_a_car_that_charges_at_no_less_than_3_x_6_a():
+    default = parse_charge_request(None)
+    assert (default.phases, default.max_power_kw, default.min_power_kw) == (3, 11.04, 4.14)
+    assert set(default.to_json()) >= {"phases", "max_power_kw", "min_power_kw"}
+    assert "max_current_a" not in default.to_json(), "once parsed, the powers say it"
+
+
+def test_currents_become_powers_on_the_cars_phases_at_the_nominal_voltage():
+    one_phase = parse_charge_request({"phases": 1, "max_current_a": 32})
+    assert (one_phase.phases, one_phase.max_power_kw, one_phase.min_power_kw) == (1, 7.36, 1.38)
+    three = parse_charge_request({"max_current_a": 16, "min_current_a": 10})
+    assert (three.max_power_kw, three.min_power_kw) == (11.04, 6.9)
+    at_240 = parse_charge_request({"phases": 1, "max_current_a": 16}, voltage_v=240)
+    assert at_240.max_power_kw == 3.84
+    assert parse_charge_request({"max_power_kw": 3}).min_power_kw == 3, "never above its maximum"
+    assert parse_charge_request(parse_charge_request({"phases": 1}).to_json()).phases == 1, "forwarded as it is"
+
+
+@pytest.mark.parametrize(
+    ("body", "field", "message"),
+    [
+        ({"phases": 2}, "phases", "must be 1 or 3"),
+        ({"phases": True}, "phases", "must be 1 or 3"),
+        ({"max_current_a": 5}, "max_current_a", "at least 6"),
+        ({"min_current_a": 4}, "min_current_a", "at least 6"),
+        ({"max_current_a": 16, "max_power_kw": 11}, "max_current_a", "not both"),
+        ({"min_current_a": 20, "max_current_a": 16}, "min_current_a", "at most the maximum current (16 A)"),
+        ({"min_current_a": 20, "max_power_kw": 11.04}, "min_current_a", "at most the maximum current (16 A)"),
+    ],
+)
+def test_a_wrong_current_or_phase_count_is_named(body, field, message):
+    with pytest.raises(InvalidRequest) as caught:
+        parse_charge_request(body)
+    assert [(e["field"], message in e["message"]) for e in caught.value.errors] == [(field, True)]

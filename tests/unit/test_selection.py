@@ -4,7 +4,7 @@ import random
 
 import pytest
 
-from grid_common.protocol import LoadReport, MalformedReport
+from grid_common.protocol import DEFAULT_MIN_POWER_KW, LoadReport, MalformedReport
 from load_balancer.grid_view import GridView
 from load_balancer.poller import due_for_poll
 from load_balancer.strategies import LeastUtilization, MostPower, Random, RoundRobin
@@ -319,13 +319,15 @@ def test_load_blind_strategies_need_no_condition_and_neither_does_a_silent_subst
 
 
 def sharing(name, capacity, charging, *, queued=0, paused=0, priority_queue=None, charger=22.0, others=None):
-    """A fair-sharing substation's report: `charging` sessions of 11 kW maximum sharing `capacity`."""
+    """A fair-sharing substation's report: `charging` sessions of 11 kW maximum and the default minimum sharing
+    `capacity`."""
     ev_kw = min(capacity, charging * 11.0)
     spare = capacity - ev_kw
-    excess = ev_kw - charging * 1.4
+    excess = ev_kw - charging * DEFAULT_MIN_POWER_KW
     return load_report(
         name, capacity_kw=capacity, load_kw=ev_kw, active_sessions=charging + paused, charger_max_power_kw=charger,
-        allocation="fair", committed_kw=(charging + paused) * 1.4, paused_sessions=paused, queued_sessions=queued,
+        allocation="fair", committed_kw=(charging + paused) * DEFAULT_MIN_POWER_KW, paused_sessions=paused,
+        queued_sessions=queued,
         queue_by_priority=priority_queue or (queued, 0, 0, 0), shareable_kw=(spare + excess,) * 4,
         sharing_sessions=(charging,) * 4, others_sessions=others, others_ev_power_kw=None if others is None else 0.0,
     )  # fmt: skip
@@ -361,9 +363,9 @@ def test_with_full_power_everywhere_most_power_goes_by_utilization():
 
 
 def test_most_power_waits_behind_paused_and_queued_sessions_of_its_priority_or_higher():
-    grid = fair_grid(sharing("paused", 44, 2, paused=1), sharing("queued", 44, 2, queued=1), sharing("ok", 22, 10))
+    grid = fair_grid(sharing("paused", 44, 2, paused=1), sharing("queued", 44, 2, queued=1), sharing("ok", 22, 4))
     assert MostPower().choose(grid, wants(11)).name == "ok"
-    grid = fair_grid(sharing("low-queue", 44, 2, queued=1), sharing("ok", 22, 10))
+    grid = fair_grid(sharing("low-queue", 44, 2, queued=1), sharing("ok", 22, 4))
     assert MostPower().choose(grid, charge(priority=1)).name == "low-queue", "a higher priority goes first"
     assert MostPower().choose(grid, charge(min_power_kw=30, max_power_kw=30)) is None, "no charger gives 30 kW"
 
