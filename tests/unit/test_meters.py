@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from grid_common.protocol import ChargerLink, MeterReading, SchedulePeriod, SessionState
 from grid_common.protocol.session_report import whole_second_periods
-from substation_service.charger_draws import walk
+from substation_service.charger_draws import walk, walk_phases
 from substation_service.meter import MeterSettings
 from tests.helpers import charge
 from tests.substations import make_substation
@@ -153,7 +153,8 @@ def test_the_sums_of_chargers_draws_kept_as_sessions_change_are_those_of_a_walk_
         now += wait_s
         if kind == "admit":
             ids.append(on_charger(substation, f"v{len(ids)}", now, failsafe_kw=round(kw / 3, 1),
-                                  max_kw=max(6.0, kw), min_power_kw=4.0, wait=True).session_id)  # fmt: skip
+                                  max_kw=max(6.0, kw), min_power_kw=4.0, wait=True,
+                                  phases=1 if which % 2 else 3).session_id)  # fmt: skip
         elif kind == "read" and ids:
             substation.read_meters([MeterReading(ids[which % len(ids)], kw)], now)
         elif kind == "stop" and ids:
@@ -163,3 +164,7 @@ def test_the_sums_of_chargers_draws_kept_as_sessions_change_are_those_of_a_walk_
         on_chargers = substation.book.on_chargers
         silent, beyond = substation.book.draws.at(now, on_chargers)
         assert (silent, beyond) == pytest.approx(walk(on_chargers, now, METERS), abs=1e-9)
+        silent_by_phase, beyond_by_phase = substation.book.draws.on_phases(now, on_chargers)
+        walked_silent, walked_beyond = walk_phases(on_chargers, now, METERS)
+        assert silent_by_phase == pytest.approx(walked_silent, abs=1e-9)
+        assert beyond_by_phase == pytest.approx(walked_beyond, abs=1e-9)
