@@ -1,0 +1,77 @@
+"""Amps and phases on real processes: 1-phase and 3-phase cars sharing a substation with no phase over its
+third of the rating, requests in amperes through the gateway, and the currents shown per phase."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.helpers import call, metric_value
+
+PHASES = ("L1", "L2", "L3")
+
+
+def phase_metrics(url: str, source: str = "ev") -> list[float | None]:
+    text = call("GET", f"{url}/metrics").raw.decode()
+    return [
+        metric_value(text, "substation_phase_current_amperes", substation="s", phase=phase, source=source)
+        for phase in PHASES
+    ]
+
+
+def test_one_phase_cars_spread_over_the_phases_and_share_each_phase_with_three_phase_cars(services):
+    # 69 kW: 23 kW (100 A at 230 V) a phase, no background.
+    substation = services.substation("s", 69, BACKGROUND_PEAK_FRACTION="0", TIME_SCALE="1")
+    url = substation.url
+    one_phase = {"energy_kwh": 100, "phases": 1, "max_current_a": 32, "wait": True}
+    placed = [call("POST", f"{url}/begin_charging", one_phase).body["session"] for _ in range(6)]
+    assert sorted(s["grid_phase"] for s in placed) == ["L1", "L1", "L2", "L2", "L3", "L3"]
+    assert {s["max_power_kw"] for s in placed} == {7.36}, "32 A on one phase at 230 V"
+
+    three = {"energy_kwh": 100, "max_current_a": 32, "min_current_a": 6, "wait": True}
+    big = [call("POST", f"{url}/begin_charging", three).body["session"]["session_id"] for _ in range(2)]
+    sessions = [call("GET", f"{url}/sessions/{s['session_id']}").body for s in placed] + [
+        call("GET", f"{url}/sessions/{key}").body for key in big
+    ]
+    per_phase = {phase: sum(s["current_a"][phase] for s in sessions) for phase in PHASES}
+    assert per_phase == {phase: pytest.approx(100.0, abs=0.01) for phase in PHASES}, "every phase full, none over"
+    # Max-min fair in power under the three phases: the 1-phase cars' 7.36 kW maximum is below a fair share, so
+    # they draw it (32 A); the two 3-phase cars share what is left of every phase, 100 - 64 = 36 A: 18 A each.
+    assert [s["current_a"][s["grid_phase"]] for s in sessions[:6]] == [pytest.approx(32.0, abs=0.01)] * 6
+    assert [s["current_a"] for s in sessions[6:]] == [{p: pytest.approx(18.0, abs=0.01) for p in PHASES}] * 2
+    assert phase_metrics(url) == [pytest.approx(100.0, abs=0.01)] * 3
+    text = call("GET", f"{url}/metrics").raw.decode()
+    assert metric_value(text, "substation_phase_limit_amperes", substation="s", phase="L2") == pytest.approx(100.0)
+    assert metric_value(text, "substation_overload_seconds_total", substation="s") == 0
+
+
+def test_a_phase_full_of_one_phase_cars_refuses_another_while_three_phase_cars_still_start(services):
+    substation = services.substation("s", 33, BACKGROUND_PEAK_FRACTION="0", TIME_SCALE="1")  # 47.8 A a phase
+    url = substation.url
+    on_l1 = {"energy_kwh": 100, "phases": 1, "min_current_a": 16, "max_current_a": 16, "charger_id": "cp-a",
+             "transaction_id": "1", "grid_phase": "L1"}  # fmt: skip
+    for number in range(2):
+        answer = call("POST", f"{url}/begin_charging", {**on_l1, "charger_id": f"cp-{number}"})
+        assert answer.status == 201 and answer.body["session"]["grid_phase"] == "L1", "wired to L1"
+    refused = call("POST", f"{url}/begin_charging", {**on_l1, "charger_id": "cp-3"})
+    assert refused.status == 409, "a third 16 A car does not fit on L1's 47.8 A, though L2 and L3 are free"
+    three = call("POST", f"{url}/begin_charging", {"energy_kwh": 100, "max_current_a": 16, "min_current_a": 6})
+    assert three.status == 201
+    session = call("GET", f"{url}/sessions/{three.body['session']['session_id']}").body
+    assert session["current_a"]["L1"] <= 47.83 - 32 + 0.01, "bound by L1, the most loaded phase"
+    assert phase_metrics(url)[0] <= 47.83 + 0.01
+
+
+def test_the_gateway_takes_amperes_and_phases_and_a_body_less_request_is_3_x_16_a(services):
+    gateway_url = services.grid({"a": 150}, substation_env={"TIME_SCALE": "1"}).gateway.url
+    answer = call("POST", f"{gateway_url}/initiate_energy_transfer", {"phases": 1, "max_current_a": 32})
+    assert answer.status == 201
+    assert (answer.body["phases"], answer.body["max_power_kw"], answer.body["min_power_kw"]) == (1, 7.36, 1.38)
+    assert answer.body["grid_phase"] in PHASES
+    default = call("POST", f"{gateway_url}/initiate_energy_transfer").body
+    assert (default["phases"], default["max_current_a"], default["min_current_a"]) == (3, 16.0, 6.0)
+    assert (default["max_power_kw"], default["min_power_kw"]) == (11.04, 4.14)
+    wrong = call("POST", f"{gateway_url}/initiate_energy_transfer", {"max_current_a": 16, "max_power_kw": 11})
+    assert wrong.status == 422 and wrong.content_type == "application/problem+json"
+    assert wrong.body["errors"] == [
+        {"field": "max_current_a", "message": "give max_current_a or max_power_kw, not both"}
+    ]
