@@ -9,6 +9,7 @@ import time
 
 import pytest
 
+from grid_common.protocol import DEFAULT_MAX_POWER_KW
 from tests.helpers import call, metric_value, view_of, wait_until, wait_until_down
 
 LONG = {"TIME_SCALE": "1"}  # 11 kWh at 11 kW lasts an hour: nothing ends during a test
@@ -26,7 +27,7 @@ def test_concurrent_burst_spreads_within_one_session_share(services):
     assert [r.status for r in replies] == [201] * 30
     loads = [call("GET", f"{s.url}/load").body for s in grid.substations.values()]
     utilizations = [load["load_kw"] / load["capacity_kw"] for load in loads]
-    share = 11 / 150  # one session's share of the smallest substation
+    share = DEFAULT_MAX_POWER_KW / 150  # one session's share of the smallest substation
     assert max(utilizations) - min(utilizations) <= share + 1e-6, utilizations
     assert sum(load["active_sessions"] for load in loads) == 30
 

@@ -8,6 +8,7 @@ import time
 
 import pytest
 
+from grid_common.protocol import DEFAULT_MAX_POWER_KW
 from tests.helpers import call, view_of, wait_until
 
 POLL_INTERVAL_S = 0.2  # the test grid's balancer polls this often
@@ -32,7 +33,7 @@ def test_sessions_survive_sigkill_and_the_balancer_takes_the_substation_back_wit
     load_after = call("GET", f"{victim.url}/load").body
     assert load_after["epoch"] != load_before["epoch"], "a new process"
     assert load_after["active_sessions"] == 2
-    assert load_after["ev_power_kw"] == pytest.approx(22)
+    assert load_after["ev_power_kw"] == pytest.approx(2 * DEFAULT_MAX_POWER_KW)
     for session in sessions[:2]:
         read = call("GET", f"{grid.gateway.url}/sessions/{session['session_id']}").body
         assert read["state"] == "charging" and read["substation"] == "a"

@@ -5,9 +5,10 @@ from __future__ import annotations
 import concurrent.futures
 import signal
 
+from grid_common.protocol import DEFAULT_MAX_POWER_KW, DEFAULT_MIN_POWER_KW
 from tests.helpers import call, metric_value, view_of, wait_until, wait_until_down
 
-CAPACITY_KW = 220.0  # 20 sessions of 11 kW each
+CAPACITY_KW = 20 * DEFAULT_MAX_POWER_KW  # 20 body-less sessions at their maximum (11.04 kW) each
 LONG = {"TIME_SCALE": "1"}
 # Longer than a test: the balancers' first poll is all they learn from polling. What keeps them in step is
 # each substation declining (412) a choice made on an outdated view, with its fresh load.
@@ -79,18 +80,20 @@ def test_the_gateway_skips_a_balancer_that_is_down(services):
 def newcomer_kw(load: dict) -> float:
     """About what a new session of priority 0 would get there: the power it would share, split evenly."""
     charging = load["sharing_sessions"][0]
-    return min(load["charger_max_power_kw"], (load["shareable_kw"][0] + charging * 1.4) / (charging + 1))
+    return min(
+        load["charger_max_power_kw"], (load["shareable_kw"][0] + charging * DEFAULT_MIN_POWER_KW) / (charging + 1)
+    )
 
 
 def test_three_balancers_sharing_headroom_never_overbook_and_leave_newcomers_equal(services):
     substations, _, gateway = replicated_grid(
         services, replicas=3, substation_env={"ALLOCATION": "fair"}, balancer_env={"STRATEGY": "most_power"}
     )
-    replies = burst(gateway, 300, workers=24)
-    assert [r.status for r in replies] == [201] * 300, "300 minimums of 1.4 kW fit in 3 x 220 kW"
+    replies = burst(gateway, 150, workers=24)
+    assert [r.status for r in replies] == [201] * 150, "150 minimums of 3 x 6 A (4.14 kW) fit in 3 x 220.8 kW"
     assert {r.body["result"] for r in replies} == {"Charging started"}
     after = loads(substations)
-    assert sum(load["active_sessions"] for load in after.values()) == 300
+    assert sum(load["active_sessions"] for load in after.values()) == 150
     for name, load in after.items():
         assert load["ev_power_kw"] + load["background_kw"] <= load["capacity_kw"] + 1e-6, (name, load)
         exposed = call("GET", f"{substations[name].url}/metrics").raw.decode()
