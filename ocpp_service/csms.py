@@ -289,6 +289,8 @@ class Csms:
             "phases": charger.phases,
             "grid_phase": charger.grid_phase.value,
         }
+        if charger.circuit is not None:
+            body["circuit"] = charger.circuit
         transaction.failsafe_a = self.default_a(link) or charger.max_current_a
         body["failsafe_kw"] = charger.kw(transaction.failsafe_a, voltage)
         if transaction.start is not None:  # the client's request, as far as the charger can serve it
@@ -502,6 +504,8 @@ class Csms:
             "protocol": link.protocol,
             "phases": link.charger.phases,
             "max_current_a": link.charger.max_current_a,
+            "grid_phase": link.charger.grid_phase.value,
+            "circuit": link.charger.circuit,
             "transaction_id": None if transaction is None else transaction.transaction_id,
             "session_id": None if transaction is None else transaction.session_id,
             "state": None if link.state is None else str(link.state),

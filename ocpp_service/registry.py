@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from grid_common.protocol import GRID_PHASES, GridPhase, is_charger_id, is_substation_name
+from grid_common.protocol.names import CIRCUIT_PATTERN
 
 # IEC 61851: the least current a car may be offered, per phase.
 MIN_CURRENT_A = 6.0
@@ -23,6 +24,8 @@ class Charger:
     fleet: bool = False  # one of the simulated default fleet's
     # The grid phase its L1 is wired to (its phase rotation): where a 1-phase car on it draws.
     grid_phase: GridPhase = GridPhase.L1
+    # The circuit inside its substation it hangs on (the substation's CIRCUITS); None: on the substation alone.
+    circuit: str | None = None
 
     def kw(self, amperes: float, voltage_v: float) -> float:
         return self.phases * amperes * voltage_v / 1000.0
@@ -56,8 +59,9 @@ def default_registry(substations: list[str], public: int, fleet: int) -> dict[st
 
 
 def load_registry(path: str, substations: list[str]) -> dict[str, Charger]:
-    """A JSON list of `{"charger_id", "substation", "phases"?, "max_current_a"?, "password"?, "grid_phase"?}`
-    (grid_phase: where its L1 is wired, L1 unless said); RegistryError naming what is wrong."""
+    """A JSON list of `{"charger_id", "substation", "phases"?, "max_current_a"?, "password"?, "grid_phase"?,
+    "circuit"?}` (grid_phase: where its L1 is wired, L1 unless said; circuit: the substation's circuit it hangs
+    on, none unless said); RegistryError naming what is wrong."""
     try:
         entries = json.loads(Path(path).read_text())
     except (OSError, ValueError) as error:
@@ -68,9 +72,9 @@ def load_registry(path: str, substations: list[str]) -> dict[str, Charger]:
     for number, entry in enumerate(entries, 1):
         where = f"{path}, charger {number}"
         if not isinstance(entry, dict) or set(entry) - {"charger_id", "substation", "phases", "max_current_a",
-                                                        "password", "fleet", "grid_phase"}:  # fmt: skip
+                                                        "password", "fleet", "grid_phase", "circuit"}:  # fmt: skip
             raise RegistryError(
-                f"{where}: an object of charger_id, substation, phases, max_current_a, password, grid_phase"
+                f"{where}: an object of charger_id, substation, phases, max_current_a, password, grid_phase, circuit"
             )
         charger_id, substation = entry.get("charger_id"), entry.get("substation")
         if not is_charger_id(charger_id) or charger_id in chargers:
@@ -86,7 +90,10 @@ def load_registry(path: str, substations: list[str]) -> dict[str, Charger]:
         grid_phase = entry.get("grid_phase", GridPhase.L1.value)
         if grid_phase not in GRID_PHASES:
             raise RegistryError(f"{where}: grid_phase (where its L1 is wired) is L1, L2 or L3")
+        circuit = entry.get("circuit")
+        if circuit is not None and (not isinstance(circuit, str) or not CIRCUIT_PATTERN.fullmatch(circuit)):
+            raise RegistryError(f"{where}: circuit must be 1-48 letters, digits and . _ : - (not first)")
         assert isinstance(charger_id, str) and isinstance(substation, str)  # both were checked above
         chargers[charger_id] = Charger(charger_id, substation, phases, float(current), password,
-                                       bool(entry.get("fleet", False)), GridPhase(grid_phase))  # fmt: skip
+                                       bool(entry.get("fleet", False)), GridPhase(grid_phase), circuit)  # fmt: skip
     return chargers

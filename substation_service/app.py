@@ -47,6 +47,7 @@ def build_substation(config: SubstationConfig, now: float, journal: Journal | No
             config.meter_stale_s, config.meter_follow_s, config.meter_underdraw_s, config.meter_margin_kw
         ),
         supply=config.supply,
+        circuits=config.circuit_tree,
         now=now,
     )
 

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from grid_common.protocol import ALLOCATIONS, NOMINAL_VOLTAGE_V, Allocation, is_substation_name
 from grid_common.settings import MIN_TOKEN_LENGTH, EnvReader
+from substation_service.circuits import CircuitError, CircuitTree, parse_circuits
 from substation_service.phases import BALANCED, PhaseSupply
 
 MAX_HOSTED = 1000
@@ -47,6 +48,9 @@ class SubstationConfig:
     # L3: its imbalance), each phase holding a third of the capacity.
     nominal_voltage_v: float = NOMINAL_VOLTAGE_V
     background_phase_shares: tuple[float, float, float] = BALANCED
+    # Circuits inside the substation (feeders, circuits), each with a current limit a phase or a power limit: a
+    # JSON list of {"name", "parent"?, "max_current_a" | "max_power_kw"}; empty: none (circuits.py).
+    circuits: str = ""
     # Bearer token for PUT and DELETE /grid_limit (the grid operator's limits); empty: they are off.
     grid_limit_token: str = field(default="", repr=False)
 
@@ -85,7 +89,13 @@ class SubstationConfig:
             grid_limit_token=env.string("GRID_LIMIT_TOKEN", ""),
             nominal_voltage_v=env.voltage(),
             background_phase_shares=env.shares("BACKGROUND_PHASE_SHARES", BALANCED),  # type: ignore[arg-type]
+            circuits=env.string("CIRCUITS", ""),
         )
+        if config.circuits:
+            try:
+                parse_circuits(config.circuits, config.nominal_voltage_v)
+            except CircuitError as error:
+                env.errors.append(f"CIRCUITS: {error}")
         if config.grid_limit_token and len(config.grid_limit_token) < MIN_TOKEN_LENGTH:
             env.errors.append(f"GRID_LIMIT_TOKEN must be at least {MIN_TOKEN_LENGTH} characters")
         if config.session_db and not Path(config.session_db).parent.is_dir():
@@ -99,6 +109,10 @@ class SubstationConfig:
             )
         env.check("substation_service")
         return config
+
+    @property
+    def circuit_tree(self) -> CircuitTree:
+        return parse_circuits(self.circuits, self.nominal_voltage_v) if self.circuits else CircuitTree()
 
     @property
     def supply(self) -> PhaseSupply:

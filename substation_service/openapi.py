@@ -33,6 +33,27 @@ DEADLINE = {
     "schema": {"type": "number"},
     "description": "Unix time after which the change is not made (408): the caller has given up on it.",
 }
+CIRCUITS = {
+    "type": "object",
+    "required": ["circuits"],
+    "properties": {
+        "circuits": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["name", "parent"],
+                "properties": {
+                    "name": {"type": "string"},
+                    "parent": {"type": ["string", "null"]},
+                    "max_current_a": {"type": "number", "description": "A limit on each phase."},
+                    "current_a": {"type": "object", "description": "What is counted on each phase (L1, L2, L3)."},
+                    "max_power_kw": {"type": "number", "description": "A limit on its total."},
+                    "power_kw": {"type": "number", "description": "What is counted on it."},
+                },
+            },
+        }
+    },
+}
 GRID_LIMIT_TOKEN: list[dict[str, list[str]]] = [{"grid_limit_token": []}]
 GRID_LIMIT_AUTH = {
     "401": problem(
@@ -138,6 +159,12 @@ SPEC = document(
                     "408": LATE,
                     "503": JOURNAL_UNAVAILABLE,
                 },
+            }
+        },
+        "/circuits": {
+            "get": {
+                "summary": "The circuits inside the substation (CIRCUITS): each one's limit and its load now.",
+                "responses": {"200": json_response("Circuits.", CIRCUITS), "503": JOURNAL_UNAVAILABLE},
             }
         },
         "/load": {

@@ -24,11 +24,13 @@ from grid_common.protocol import DEFAULT_MAX_POWER_KW, DEFAULT_MIN_POWER_KW, PRI
 from substation_service import filling
 from substation_service.allocation import Demand, allocate_with_levels, fitting_prefix
 from substation_service.background import BackgroundDemand
+from substation_service.circuits import BASE_LIMITS, CircuitTree
 from substation_service.grid_limits import GridLimits
 from substation_service.phases import PHASE_COUNT, PhaseSupply, Triple
 from substation_service.sessions import Session
 
 BALANCED_SUPPLY = PhaseSupply()
+NO_CIRCUITS = CircuitTree()
 # Float sums of kW drift; a session that fits to within a milliwatt fits.
 TOLERANCE_KW = 1e-6
 
@@ -55,6 +57,7 @@ class Grid:
     step_s: float
     time_scale: float
     supply: PhaseSupply = BALANCED_SUPPLY
+    circuits: CircuitTree = NO_CIRCUITS
 
     def admission_headroom_kw(self, moment: float) -> float:
         end = moment + self.lookahead_s
@@ -72,6 +75,7 @@ class Headroom:
 
     total_kw: float
     phase_kw: Triple
+    circuits_kw: tuple[float, ...] = ()  # each circuit limit's room (circuits.py), in the tree's order
 
     @property
     def three_phase_kw(self) -> float:
@@ -80,8 +84,8 @@ class Headroom:
         return min(self.total_kw, PHASE_COUNT * min(self.phase_kw))
 
     def capacities(self) -> list[float]:
-        """The limits filling.py shares under: the total first, then L1, L2, L3."""
-        return [self.total_kw, *self.phase_kw]
+        """The limits filling.py shares under: the total first, then L1, L2, L3, then the circuits'."""
+        return [self.total_kw, *self.phase_kw, *self.circuits_kw]
 
 
 def phase_fits(used: Sequence[float], session: Session, kw: float, room: Sequence[float]) -> bool:
@@ -93,14 +97,34 @@ def phase_fits(used: Sequence[float], session: Session, kw: float, room: Sequenc
     )
 
 
-def load_of(session: Session, min_kw: float, max_kw: float) -> filling.Load:
-    """The session as filling.py shares it: against the total (limit 0) and each phase it draws on."""
-    counts = ((0, 1.0), *((1 + phase, weight) for phase, weight in enumerate(session.weights) if weight))
+def load_of(session: Session, min_kw: float, max_kw: float, circuits: CircuitTree) -> filling.Load:
+    """The session as filling.py shares it: against the total (limit 0), each phase it draws on, and the limits
+    of its circuit and those above it."""
+    counts = (
+        (0, 1.0),
+        *((1 + phase, weight) for phase, weight in enumerate(session.weights) if weight),
+        *circuits.counts(session.circuit, session.weights),
+    )
     return filling.Load(session.session_id, min_kw, max_kw, session.priority, counts)
 
 
+def circuit_fits(used: Sequence[float], session: Session, kw: float, circuits: CircuitTree) -> bool:
+    """Whether `kw` more of `session`'s fits under its circuits' limits, beside `used` (in the tree's order)."""
+    capacities = circuits.capacities()
+    return all(
+        used[index - BASE_LIMITS] + weight * kw <= capacities[index - BASE_LIMITS] + TOLERANCE_KW
+        for index, weight in circuits.counts(session.circuit, session.weights)
+    )
+
+
+def circuit_loads(sessions: Iterable[Session], circuits: CircuitTree) -> list[float]:
+    """What `sessions`' maxima put on each circuit limit."""
+    return circuits.loads((s.circuit, s.weights, s.max_kw) for s in sessions if s.circuit is not None)
+
+
 def all_three_phase(*groups: Iterable[Session]) -> bool:
-    return all(session.phases == PHASE_COUNT for group in groups for session in group)
+    """Every car on three phases and on no circuit: then one limit binds them all (Headroom.three_phase_kw)."""
+    return all(session.phases == PHASE_COUNT and session.circuit is None for group in groups for session in group)
 
 
 class Policy(Protocol):
@@ -110,9 +134,16 @@ class Policy(Protocol):
         """What admission counts for a session."""
         ...
 
-    def fits(self, committed_kw: float, committed_phase_kw: Sequence[float], session: Session, now: float) -> bool:
-        """Whether `session` fits beside what admission counts for the started sessions (`committed_kw`, and on
-        each phase `committed_phase_kw`)."""
+    def fits(
+        self,
+        committed_kw: float,
+        committed_phase_kw: Sequence[float],
+        session: Session,
+        now: float,
+        committed_circuit_kw: Sequence[float] = (),
+    ) -> bool:
+        """Whether `session` fits beside what admission counts for the started sessions (`committed_kw`, on each
+        phase `committed_phase_kw`, and on each circuit limit `committed_circuit_kw`, when it is on a circuit)."""
         ...
 
     def shares(self, started: list[Session], queue: list[Session], headroom: Headroom, committed_kw: float,
@@ -142,10 +173,19 @@ class FairSharing:
     def needed_kw(self, session: Session) -> float:
         return session.min_kw
 
-    def fits(self, committed_kw: float, committed_phase_kw: Sequence[float], session: Session, now: float) -> bool:
+    def fits(
+        self,
+        committed_kw: float,
+        committed_phase_kw: Sequence[float],
+        session: Session,
+        now: float,
+        committed_circuit_kw: Sequence[float] = (),
+    ) -> bool:
         grid = self.grid
-        return committed_kw + session.min_kw <= grid.admission_headroom_kw(now) + TOLERANCE_KW and phase_fits(
-            committed_phase_kw, session, session.min_kw, grid.admission_phase_headroom_kw(now)
+        return (
+            committed_kw + session.min_kw <= grid.admission_headroom_kw(now) + TOLERANCE_KW
+            and phase_fits(committed_phase_kw, session, session.min_kw, grid.admission_phase_headroom_kw(now))
+            and (session.circuit is None or circuit_fits(committed_circuit_kw, session, session.min_kw, grid.circuits))
         )
 
     def shares(
@@ -186,19 +226,24 @@ class FairSharing:
     def _phase_shares(self, started: list[Session], queue: list[Session], headroom: Headroom, moment: float) -> Shares:
         """Some car on one phase: shared under the total and each phase at once (filling.py)."""
         capacities = headroom.capacities()
-        loads = [load_of(session, session.min_kw, session.cap_kw) for session in started]
+        circuits = self.grid.circuits
+        loads = [load_of(session, session.min_kw, session.cap_kw, circuits) for session in started]
         fitting, waiting = filling.fitting_prefix(capacities, loads)
         starts: list[Session] = []
         if not waiting:  # nobody paused: the queue's heads start, in order, while their minimums fit
             grid = self.grid
-            room = [grid.admission_headroom_kw(moment), *grid.admission_phase_headroom_kw(moment)]
+            room = [
+                grid.admission_headroom_kw(moment),
+                *grid.admission_phase_headroom_kw(moment),
+                *headroom.circuits_kw,
+            ]
             room = [min(limit, admitted) for limit, admitted in zip(capacities, room, strict=True)]
             used = [0.0] * len(room)
             for load in fitting:
                 for limit, weight in load.counts:
                     used[limit] += weight * load.min_kw
             for head in queue:
-                load = load_of(head, head.min_kw, head.cap_kw)
+                load = load_of(head, head.min_kw, head.cap_kw, circuits)
                 if any(
                     used[limit] + weight * load.min_kw > room[limit] + TOLERANCE_KW for limit, weight in load.counts
                 ):
@@ -236,15 +281,22 @@ class FixedPower:
     def needed_kw(self, session: Session) -> float:
         return session.max_kw
 
-    def fits(self, committed_kw: float, committed_phase_kw: Sequence[float], session: Session, now: float) -> bool:
+    def fits(
+        self,
+        committed_kw: float,
+        committed_phase_kw: Sequence[float],
+        session: Session,
+        now: float,
+        committed_circuit_kw: Sequence[float] = (),
+    ) -> bool:
         grid = self.grid
         life_s = session.energy_kwh / session.max_kw * 3600.0 / grid.time_scale
         end = now + max(life_s, grid.step_s)
-        capacity = grid.limits.capacity_between(now, end)
-        return committed_kw + session.max_kw <= capacity - grid.background.peak_between(
-            now, end
-        ) + TOLERANCE_KW and phase_fits(
-            committed_phase_kw, session, session.max_kw, grid.admission_phase_headroom_kw(now, end)
+        room = grid.limits.capacity_between(now, end) - grid.background.peak_between(now, end)
+        return (
+            committed_kw + session.max_kw <= room + TOLERANCE_KW
+            and phase_fits(committed_phase_kw, session, session.max_kw, grid.admission_phase_headroom_kw(now, end))
+            and (session.circuit is None or circuit_fits(committed_circuit_kw, session, session.max_kw, grid.circuits))
         )
 
     def shares(
@@ -263,19 +315,29 @@ class FixedPower:
             fitting = [demand.key for demand in fitting_prefix(headroom.three_phase_kw, demands)[0]]
             waiting = len(fitting) < len(started)
         else:
-            loads = [load_of(s, s.max_kw, s.max_kw) for s in started]
+            loads = [load_of(s, s.max_kw, s.max_kw, self.grid.circuits) for s in started]
             fitting_loads, waiting_loads = filling.fitting_prefix(headroom.capacities(), loads)
             fitting, waiting = [load.key for load in fitting_loads], bool(waiting_loads)
         starts: list[Session] = []
         if not waiting:
             committed_phase_kw = list(committed_phase_kw)
+            circuits = self.grid.circuits
+            # What the started sessions' maxima put on each circuit limit, less than its room by what it has left.
+            committed_circuit_kw = [
+                capacity - room for capacity, room in zip(circuits.capacities(), headroom.circuits_kw, strict=True)
+            ]
+            committed_circuit_kw = [
+                used + load for used, load in zip(committed_circuit_kw, circuit_loads(started, circuits), strict=True)
+            ]
             for head in queue:  # the queue's heads start, in order, while theirs fit
-                if not self.fits(committed_kw, committed_phase_kw, head, moment):
+                if not self.fits(committed_kw, committed_phase_kw, head, moment, committed_circuit_kw):
                     break
                 starts.append(head)
                 committed_kw += head.max_kw
                 for phase, weight in enumerate(head.weights):
                     committed_phase_kw[phase] += weight * head.max_kw
+                for index, weight in circuits.counts(head.circuit, head.weights):
+                    committed_circuit_kw[index - BASE_LIMITS] += weight * head.max_kw
         kept = set(fitting)
         kw = {s.session_id: s.max_kw for s in started if s.session_id in kept}
         return Shares(kw | {session.session_id: session.max_kw for session in starts}, starts, {})

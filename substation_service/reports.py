@@ -119,6 +119,7 @@ def session_report(
         measured_kw=session.meter.power_kw if session.meter.read_at > -math.inf else None,
         phases=session.phases,
         grid_phase=session.grid_phase,
+        circuit=session.circuit,
         voltage_v=voltage_v,
     )
 

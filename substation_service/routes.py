@@ -110,6 +110,10 @@ def begin_charging():
         # A session named after another substation could be neither read nor stopped through a balancer.
         message = f"must be named after this substation: {substation.name}.<token>"
         raise invalid_request_problem(InvalidRequest([{"field": "session_id", "message": message}]))
+    if charger is not None and charger.circuit is not None and charger.circuit not in substation.circuits:
+        known = ", ".join(substation.circuits.circuits) or "none"
+        message = f"is not one of this substation's circuits ({known})"
+        raise invalid_request_problem(InvalidRequest([{"field": "circuit", "message": message}]))
     balancer = asking_balancer()
     allowed_kw = condition(OTHERS_EV_POWER_CONDITION, balancer, float, "kW")
     allowed_sessions = condition(OTHERS_SESSIONS_CONDITION, balancer, int, "sessions")
@@ -181,6 +185,12 @@ def load():
     ctx = context()
     balancer = asking_balancer()
     return json_response(reported(lambda: ctx.substation.report(ctx.clock(), balancer).encode()))
+
+
+@blueprint.get("/circuits")
+def circuits():
+    ctx = context()
+    return json_response(reported(lambda: {"circuits": ctx.substation.circuit_report(ctx.clock())}))
 
 
 def capacity_text(substation: Substation, now: float) -> str:

@@ -54,6 +54,7 @@ class Session:
     failsafe_kw: float = 0.0
     phases: int = 3  # the car's: 1 or 3
     grid_phase: GridPhase | None = None  # where a 1-phase car draws (its charger's wiring, or the substation's pick)
+    circuit: str | None = None  # the circuit its charger hangs on (circuits.py); None: on the substation alone
 
     def __post_init__(self) -> None:
         self.state = SessionState(self.state)

@@ -26,7 +26,7 @@ BUSY_TIMEOUT_S = 0.25
 # 3: the table is WITHOUT ROWID. A rowid table keeps its text primary key in a second b-tree, and every
 # write changes both; keyed by the session id alone, a write changes one b-tree.
 # 4: the charger a session is plugged into, its transaction, and the charger's default power (OCPP).
-# 5: the car's phases, and the grid phase a 1-phase car draws on.
+# 5: the car's phases, the grid phase a 1-phase car draws on, and the circuit its charger hangs on.
 SCHEMA_VERSION = 5
 # The columns that hold the session's attribute of the same name; the schedule, last, is kept as JSON.
 ATTRIBUTE_COLUMNS = (
@@ -49,6 +49,7 @@ ATTRIBUTE_COLUMNS = (
     "failsafe_kw",
     "phases",
     "grid_phase",
+    "circuit",
 )
 COLUMNS = (*ATTRIBUTE_COLUMNS, "schedule")
 # What a row of an earlier version (2 to 4) lacks becomes this: on no charger, a car on three phases.
@@ -58,6 +59,7 @@ ADDED_SINCE_2 = {
     "failsafe_kw": "0",
     "phases": "3",
     "grid_phase": "NULL",
+    "circuit": "NULL",
 }
 # What version 0.2 meant by a session's minimum: the lesser of its power and 1.4 kW.
 FIXED_POWER_MIN_KW = 1.4
@@ -81,7 +83,7 @@ CREATE = (
     " max_kw REAL NOT NULL, priority INTEGER NOT NULL, requested_at REAL NOT NULL, sequence INTEGER NOT NULL,"
     " state TEXT NOT NULL, allocated_kw REAL NOT NULL, delivered_kwh REAL NOT NULL, delivered_at REAL NOT NULL,"
     " started_at REAL, ended_at REAL, charger_id TEXT, transaction_id TEXT, failsafe_kw REAL NOT NULL DEFAULT 0,"
-    " phases INTEGER NOT NULL DEFAULT 3, grid_phase TEXT, schedule TEXT NOT NULL) WITHOUT ROWID"
+    " phases INTEGER NOT NULL DEFAULT 3, grid_phase TEXT, circuit TEXT, schedule TEXT NOT NULL) WITHOUT ROWID"
 )
 
 
@@ -206,6 +208,6 @@ class SqliteJournal:
             schedule = json.dumps([[started, power]])
             rows.append(
                 (key, vehicle, energy, minimum, power, 0, started, rowid, state, allocated, delivered, at, started,
-                 ended, None, None, 0.0, 3, None, schedule)
+                 ended, None, None, 0.0, 3, None, None, schedule)
             )  # fmt: skip
         return rows

@@ -24,6 +24,7 @@ from dataclasses import replace
 from operator import attrgetter
 
 from grid_common.protocol import (
+    GRID_PHASES,
     Allocation,
     ChargeRequest,
     ChargerLink,
@@ -34,6 +35,8 @@ from grid_common.protocol import (
 )
 from substation_service.background import BackgroundDemand
 from substation_service.book import SessionBook
+from substation_service.charger_draws import part
+from substation_service.circuits import CircuitTree
 from substation_service.counters import Counters
 from substation_service.grid_limits import GridLimits, LimitPeriod
 from substation_service.journal import Journal, JournalError, JournalWriter, NoJournal
@@ -58,6 +61,10 @@ MAX_CATCH_UP_STEPS = 2_000
 ORDER = attrgetter("order")
 
 
+class UnknownCircuit(ValueError):
+    """An admission names a circuit this substation does not have (its CIRCUITS and the registry disagree)."""
+
+
 class Substation(OnChargers, Telling):
     """All state that must be exact lives here, behind one lock, in one process."""
 
@@ -77,6 +84,7 @@ class Substation(OnChargers, Telling):
         journal: Journal | None = None,
         meters: MeterSettings | None = None,
         supply: PhaseSupply | None = None,
+        circuits: CircuitTree | None = None,
         now: float = 0.0,
     ) -> None:
         self.name = name
@@ -87,8 +95,16 @@ class Substation(OnChargers, Telling):
         self.step_s = step_s
         # Never shorter than a step: what is admitted must fit at least until the next reallocation.
         self.supply = supply or PhaseSupply()
+        self.circuits = circuits or CircuitTree()
         self.grid = Grid(
-            self.limits, charger_max_power_kw, background, max(lookahead_s, step_s), step_s, time_scale, self.supply
+            self.limits,
+            charger_max_power_kw,
+            background,
+            max(lookahead_s, step_s),
+            step_s,
+            time_scale,
+            self.supply,
+            self.circuits,
         )
         self.policy = policy_for(allocation, self.grid)
         self.allocation = self.policy.kind
@@ -197,6 +213,9 @@ class Substation(OnChargers, Telling):
             if charger is not None:
                 session.charger_id, session.transaction_id = charger.charger_id, charger.transaction_id
                 session.failsafe_kw = charger.failsafe_kw
+                if charger.circuit is not None and charger.circuit not in self.circuits:
+                    raise UnknownCircuit(charger.circuit)
+                session.circuit = charger.circuit
             if charger is not None and charger.grid_phase is not None:
                 session.place_on(charger.grid_phase)  # wired there
             else:  # a car without a charger's wiring is put where there is most room
@@ -204,7 +223,8 @@ class Substation(OnChargers, Telling):
                 session.place_on(roomiest_phase([r - c for r, c in zip(room, committed_phase_kw, strict=True)]))
             needed_kw = self.policy.needed_kw(session)
             committed_kw = book.totals.committed_kw + self._silent_chargers_kw(now)
-            fits = self.policy.fits(committed_kw, committed_phase_kw, session, now)
+            committed_circuit_kw = self._circuit_sums(now)[1] if session.circuit is not None else ()
+            fits = self.policy.fits(committed_kw, committed_phase_kw, session, now, committed_circuit_kw)
             if not self._blocked(session.priority) and fits:
                 if outdated:
                     return Outdated(outdated, self._report(now, placed_by))
@@ -346,7 +366,28 @@ class Substation(OnChargers, Telling):
         background_kw = self.background.peak_between(moment, end)
         total = max(0.0, capacity - background_kw - self._silent_chargers_kw(moment))
         phases = self.supply.headrooms(self.limits.rated_kw, background_kw, self._silent_chargers_phase_kw(moment))
-        return Headroom(total, phases)
+        if not self.circuits:
+            return Headroom(total, phases)
+        silent = self._circuit_sums(moment)[0]
+        capacities = self.circuits.capacities()
+        return Headroom(total, phases, tuple(max(0.0, c - s) for c, s in zip(capacities, silent, strict=True)))
+
+    def _circuit_sums(self, moment: float) -> tuple[list[float], list[float], list[float]]:
+        """On each circuit limit: what silent chargers may draw on their own, what admission counts (with the
+        silent draws), and the power counted against it (allocated, or measured where meters speak, with the
+        silent draws). A walk over the sessions on circuits: only a substation with CIRCUITS has any."""
+        members = [s for s in self.book.on_chargers.values() if s.circuit is not None]
+        silent, committed, counted = [], [], []
+        for session in members:
+            session_silent, beyond, _ = part(session, moment, self.meters)
+            started = session.state.started
+            needed = self.policy.needed_kw(session) if started else 0.0
+            drawn = (session.allocated_kw if started else 0.0) + beyond
+            silent.append((session.circuit, session.weights, session_silent))
+            committed.append((session.circuit, session.weights, needed + session_silent))
+            counted.append((session.circuit, session.weights, drawn + session_silent))
+        tree = self.circuits
+        return tree.loads(silent), tree.loads(committed), tree.loads(counted)
 
     def _draws_max(self, max_sum_kw: float, max_phase_kw: Sequence[float], paused: int, headroom: Headroom) -> bool:
         """Whether every started session draws its maximum over the next step, their maxima summing to
@@ -356,6 +397,7 @@ class Substation(OnChargers, Telling):
             self._all_at_max
             and not paused
             and not self.book.queue
+            and not (self.circuits and any(s.circuit is not None for s in self.book.on_chargers.values()))
             and max_sum_kw <= headroom.total_kw + TOLERANCE_KW
             and all(kw <= room + TOLERANCE_KW for kw, room in zip(max_phase_kw, headroom.phase_kw, strict=True))
         )
@@ -411,9 +453,39 @@ class Substation(OnChargers, Telling):
         if ev_kw > TOLERANCE_KW and (
             ev_kw + background_peak > capacity + TOLERANCE_KW
             or any(phase_kw < -TOLERANCE_KW for phase_kw in self._phase_room_kw(moment, background_peak))
+            or self._circuit_over(moment)
         ):
             self.counters.overload_seconds += moment - self._accounted_until
         self._accounted_until = moment
+
+    def circuit_report(self, now: float) -> list[dict]:
+        """Each circuit, its limit and what is counted against it now: in A on each phase (current limits) or in
+        kW (power limits); JournalError while its sessions are not known."""
+        with self._lock:
+            self._require_sessions()
+            now = self._advance(now)
+            counted = self._circuit_sums(now)[2]
+            report, amperes = [], self.supply.amperes
+            for circuit in self.circuits.circuits.values():
+                entry: dict = {"name": circuit.name, "parent": circuit.parent}
+                used = [counted[i] for i, limit in enumerate(self.circuits.limits) if limit.circuit == circuit.name]
+                if circuit.max_current_a is not None:
+                    entry["max_current_a"] = circuit.max_current_a
+                    entry["current_a"] = {
+                        phase.value: round(amperes(kw), 3) for phase, kw in zip(GRID_PHASES, used, strict=True)
+                    }
+                else:
+                    entry["max_power_kw"] = circuit.max_power_kw
+                    entry["power_kw"] = round(used[0], 3)
+                report.append(entry)
+            return report
+
+    def _circuit_over(self, moment: float) -> bool:
+        """Whether a circuit carries more than its limit (never: the allocator keeps it so, meters permitting)."""
+        if not self.circuits:
+            return False
+        counted = self._circuit_sums(moment)[2]
+        return any(c > cap + TOLERANCE_KW for c, cap in zip(counted, self.circuits.capacities(), strict=True))
 
     def _restore(self, now: float) -> None:
         """Take back every session the journal kept: a restarted process knows what it knew, then catches up

@@ -16,6 +16,7 @@ from msgspec import Meta, Struct
 from grid_common.protocol.charger_link import ChargerLink
 from grid_common.protocol.names import (
     CHARGER_ID_PATTERN,
+    CIRCUIT_PATTERN,
     SESSION_ID_PATTERN,
     TRANSACTION_ID_PATTERN,
     VEHICLE_ID_PATTERN,
@@ -162,6 +163,10 @@ class Admission(StartRequest, frozen=True, forbid_unknown_fields=True):
     grid_phase: Annotated[
         GridPhase | None,
         Meta(description="With charger_id and phases 1: the grid phase the charger's L1 is wired to."),
+    ] = None
+    circuit: Annotated[
+        Annotated[str, Meta(pattern=CIRCUIT_PATTERN.pattern)] | None,
+        Meta(description="With charger_id: the substation's circuit the charger hangs on (one of its CIRCUITS)."),
     ] = None
 
 
@@ -334,11 +339,12 @@ def admission_body(request: ChargeRequest, session_id: str) -> dict:
     return {**request.to_json(), "session_id": session_id}
 
 
-ADMISSION_FIELDS = frozenset({"session_id", "charger_id", "transaction_id", "failsafe_kw", "grid_phase"})
+ADMISSION_FIELDS = frozenset({"session_id", "charger_id", "transaction_id", "failsafe_kw", "grid_phase", "circuit"})
 _CHARGER_ID_CHECK = _text_check(CHARGER_ID_PATTERN.pattern, "must be 1-48 letters, digits and . _ : - (not first)")
 _TRANSACTION_ID_CHECK = _text_check(TRANSACTION_ID_PATTERN.pattern, "must be 1-36 letters, digits and . _ : -")
 _FAILSAFE_CHECK = _number_check(None, MAX_POWER_KW)
 _GRID_PHASE_CHECK = _choice_check(tuple(phase.value for phase in GridPhase))
+_CIRCUIT_CHECK = _text_check(CIRCUIT_PATTERN.pattern, "must be 1-48 letters, digits and . _ : - (not first)")
 
 
 def parse_start_request(body: object, *, voltage_v: float = NOMINAL_VOLTAGE_V) -> StartRequest:
@@ -383,6 +389,7 @@ def parse_charger_admission(
         ("transaction_id", _TRANSACTION_ID_CHECK),
         ("failsafe_kw", _FAILSAFE_CHECK),
         ("grid_phase", _GRID_PHASE_CHECK),
+        ("circuit", _CIRCUIT_CHECK),
     ):
         if fields.get(field) is not None:
             kept, wrong = check(fields[field]) if fields[field] != 0 else (0.0, None)

@@ -16,3 +16,4 @@ class ChargerLink:
     transaction_id: str | None = None
     failsafe_kw: float = 0.0
     grid_phase: GridPhase | None = None  # the grid phase its L1 is wired to: where a 1-phase car draws
+    circuit: str | None = None  # the circuit inside the substation it hangs on (substation_service/circuits.py)

@@ -19,6 +19,8 @@ BALANCER_ID_PATTERN = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 SESSION_TOKEN_PATTERN = re.compile(r"^[A-Za-z0-9]{8,64}$")
 # OCPP 1.6's chargeBoxIdentity is at most 48 characters; the path segment it comes in is checked against this.
 CHARGER_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,47}$")
+# A circuit inside a substation (substation_service/circuits.py).
+CIRCUIT_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,47}$")
 # 1.6 numbers its transactions (an integer), 2.0.1 names them (a string of at most 36 characters).
 TRANSACTION_ID_PATTERN = re.compile(r"^[A-Za-z0-9._:-]{1,36}$")
 # `<substation name>.<token>`: any balancer routes a session by its prefix, without shared state.

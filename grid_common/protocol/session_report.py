@@ -97,6 +97,7 @@ class SessionJson(Struct):
         dict[GridPhase, float],
         Meta(description="What allocated_kw is on each grid phase, in A at the nominal voltage."),
     ]
+    circuit: Annotated[str | None, Meta(description="The circuit its charger hangs on; null if none.")]
     min_current_a: Annotated[float, Meta(ge=0, description="min_power_kw a phase of the car, in A.")]
     max_current_a: Annotated[float, Meta(ge=0, description="max_power_kw a phase of the car, in A.")]
 
@@ -125,6 +126,7 @@ class SessionReport:
     measured_kw: float | None = None
     phases: int = 3
     grid_phase: GridPhase | None = None
+    circuit: str | None = None
     voltage_v: float = NOMINAL_VOLTAGE_V
 
     def wire(self) -> SessionJson:
@@ -159,6 +161,7 @@ class SessionReport:
             phases=1 if self.phases == 1 else 3,
             grid_phase=self.grid_phase,
             current_a=current,
+            circuit=self.circuit,
             min_current_a=round(current_of(self.min_power_kw, self.phases, self.voltage_v), 3),
             max_current_a=round(current_of(self.max_power_kw, self.phases, self.voltage_v), 3),
         )

@@ -75,3 +75,37 @@ def test_the_gateway_takes_amperes_and_phases_and_a_body_less_request_is_3_x_16_
     assert wrong.body["errors"] == [
         {"field": "max_current_a", "message": "give max_current_a or max_power_kw, not both"}
     ]
+
+
+def test_a_circuit_limit_holds_on_a_real_substation_and_shows_in_circuits(services):
+    circuits = '[{"name": "feeder", "max_current_a": 32}, {"name": "garage", "parent": "feeder", "max_power_kw": 11}]'
+    substation = services.substation("s", 150, BACKGROUND_PEAK_FRACTION="0", TIME_SCALE="1", CIRCUITS=circuits)
+    url = substation.url
+
+    def plug(number: int, circuit: str | None, **fields) -> dict:
+        body = {"energy_kwh": 100, "max_current_a": 32, "charger_id": f"cp-{number}", "transaction_id": str(number),
+                "wait": True, **fields}  # fmt: skip
+        if circuit is not None:
+            body["circuit"] = circuit
+        return call("POST", f"{url}/begin_charging", body)
+
+    garage = [plug(n, "garage").body["session"]["session_id"] for n in range(2)]
+    feeder = [plug(n, "feeder").body["session"]["session_id"] for n in range(2, 4)]
+    free = plug(9, None).body["session"]["session_id"]
+    power = {key: call("GET", f"{url}/sessions/{key}").body["allocated_kw"] for key in [*garage, *feeder, free]}
+    assert [power[key] for key in garage] == [pytest.approx(5.5)] * 2, "the garage's 11 kW, shared"
+    # The feeder's 32 A a phase (22.08 kW) less the garage's 11 kW: 11.08 kW for the two cars on it alone.
+    assert [power[key] for key in feeder] == [pytest.approx(11.08 / 2, abs=1e-3)] * 2
+    assert power[free] == pytest.approx(22.0), "a car on no circuit is held by neither (its charger's 22 kW)"
+    shown = {c["name"]: c for c in call("GET", f"{url}/circuits").body["circuits"]}
+    assert shown["garage"]["power_kw"] == pytest.approx(11.0)
+    assert shown["feeder"]["current_a"] == {phase: pytest.approx(32.0, abs=0.01) for phase in PHASES}
+    assert call("GET", f"{url}/sessions/{garage[0]}").body["circuit"] == "garage"
+
+    unknown = plug(20, "attic")
+    assert unknown.status == 422 and unknown.body["errors"][0]["field"] == "circuit"
+    call("POST", f"{url}/sessions/{garage[0]}/stop")
+    after = [call("GET", f"{url}/sessions/{key}").body["allocated_kw"] for key in [garage[1], *feeder]]
+    assert after == [pytest.approx(22.08 / 3, abs=1e-3)] * 3, "the garage's car below its 11 kW: the feeder binds"
+    text = call("GET", f"{url}/metrics").raw.decode()
+    assert metric_value(text, "substation_overload_seconds_total", substation="s") == 0

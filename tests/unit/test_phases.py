@@ -8,8 +8,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from grid_common.protocol import ChargerLink, GridPhase, SessionState
+from substation_service.circuits import CircuitError, parse_circuits
 from substation_service.phases import PhaseSupply
 from substation_service.sessions import Admitted, Refused
+from substation_service.substation import UnknownCircuit
 from tests.helpers import charge
 from tests.substations import make_substation
 
@@ -113,4 +115,87 @@ def test_no_phase_and_no_total_is_ever_over_its_limit(capacity, background_share
         for session in substation.book.started:
             if session.state == SessionState.CHARGING:
                 assert session.min_kw - TOLERANCE_KW <= session.allocated_kw <= session.max_kw + TOLERANCE_KW
+    assert substation.counters.overload_seconds == 0
+
+
+# --- circuits -------------------------------------------------------------------------------------------
+
+
+def test_a_tree_of_circuits_is_checked_and_numbers_its_limits_after_the_substations_own():
+    tree = parse_circuits(
+        '[{"name": "feeder", "max_current_a": 63}, {"name": "garage", "parent": "feeder", "max_power_kw": 22}]',
+        230,
+    )
+    assert tree.chain("garage") == ("garage", "feeder")
+    assert tree.capacities() == pytest.approx([63 * 0.23] * 3 + [22])
+    one_phase_on_l2 = (0.0, 1.0, 0.0)
+    assert tree.counts("garage", one_phase_on_l2) == ((7, 1.0), (5, 1.0)), "the garage's power, the feeder's L2"
+    for text, message in [
+        ('[{"name": "a", "parent": "b", "max_power_kw": 1}]', "parent 'b' is not a circuit"),
+        ('[{"name": "a", "max_power_kw": 1, "max_current_a": 16}]', "one of them"),
+        ('[{"name": "a"}]', "one of them"),
+        ('[{"name": "a", "parent": "b", "max_power_kw": 1}, {"name": "b", "parent": "a", "max_power_kw": 1}]', "loop"),
+        ('[{"name": "a", "max_power_kw": 1}, {"name": "a", "max_power_kw": 2}]', "its own"),
+        ('[{"name": "a", "max_power_kw": -1}]', "above 0"),
+        ('{"name": "a"}', "a JSON list"),
+    ]:
+        with pytest.raises(CircuitError, match=message):
+            parse_circuits(text, 230)
+
+
+def on_circuit(substation, vehicle: str, circuit: str, *, phases: int = 3, grid_phase=GridPhase.L1, **fields):
+    fields.setdefault("min_power_kw", 4.14 if phases == 3 else 1.38)
+    request = charge(vehicle, 30, 22.08 if phases == 3 else 7.36, phases=phases, **fields)
+    return substation.admit(request, now=0, charger=ChargerLink(f"cp-{vehicle}", vehicle, 0.0, grid_phase, circuit))
+
+
+def test_a_circuit_limit_is_shared_by_its_cars_while_cars_elsewhere_rise_on():
+    tree = parse_circuits('[{"name": "garage", "max_current_a": 16}]', 230)  # 11.04 kW on three phases
+    substation = make_substation(100.0, allocation="fair", circuits=tree)
+    in_garage = [on_circuit(substation, f"g{n}", "garage").session.session_id for n in range(2)]
+    elsewhere = substation.admit(charge("free", 30, 22.08, min_power_kw=4.14), now=0).session.session_id
+    assert [substation.session(key, 0).allocated_kw for key in in_garage] == pytest.approx([11.04 / 2] * 2)
+    assert substation.session(elsewhere, 0).allocated_kw == pytest.approx(22.0), "at its charger's 22 kW"
+    refused = on_circuit(substation, "g3", "garage", min_power_kw=6.0)
+    assert isinstance(refused, Refused), "two minimums of 4.14 kW and one of 6 do not fit in the garage's 11.04"
+    assert substation.circuit_report(0) == [
+        {"name": "garage", "parent": None, "max_current_a": 16.0, "current_a": {"L1": 16.0, "L2": 16.0, "L3": 16.0}}
+    ]
+    with pytest.raises(UnknownCircuit):
+        on_circuit(substation, "x", "attic")
+
+
+CIRCUIT_TREES = st.sampled_from(
+    [
+        '[{"name": "f", "max_current_a": 32}]',
+        '[{"name": "f", "max_current_a": 63}, {"name": "a", "parent": "f", "max_power_kw": 15},'
+        ' {"name": "b", "parent": "f", "max_current_a": 16}]',
+        '[{"name": "f", "max_power_kw": 30}, {"name": "a", "parent": "f", "max_current_a": 20},'
+        ' {"name": "a1", "parent": "a", "max_current_a": 10}]',
+    ]
+)
+
+
+@settings(max_examples=120, deadline=None)
+@given(
+    tree_text=CIRCUIT_TREES,
+    capacity=st.floats(10.0, 120.0),
+    cars=st.lists(st.tuples(CAR, st.sampled_from([None, "f", "a", "b", "a1"])), min_size=1, max_size=20),
+    fair=st.booleans(),
+)
+def test_no_circuit_is_ever_over_its_limit(tree_text, capacity, cars, fair):
+    tree = parse_circuits(tree_text, 230)
+    substation = make_substation(capacity, allocation="fair" if fair else "fixed", circuits=tree)
+    for number, ((phases, max_kw, min_share, wired, priority), circuit) in enumerate(cars):
+        circuit = circuit if circuit in tree else None
+        minimum = max(1.0, min(max_kw, max_kw * min_share))
+        request = charge(f"EV-{number}", 5.0, max_kw, min_power_kw=minimum, phases=phases, priority=priority, wait=True)
+        link = ChargerLink(f"s1-cp{number}", str(number), 0.0, wired, circuit)
+        substation.admit(request, now=number * 0.1, charger=link)
+    for moment in (3.0, 9.0):
+        substation.advance(moment)
+        used = tree.loads((s.circuit, s.weights, s.allocated_kw) for s in substation.book.started if s.circuit)
+        for load, limit in zip(used, tree.limits, strict=True):
+            assert load <= limit.capacity_kw + TOLERANCE_KW, limit
+        assert sum(phase_loads(substation)) <= capacity + TOLERANCE_KW
     assert substation.counters.overload_seconds == 0
