@@ -42,12 +42,14 @@ def decision_tables(figures: dict) -> list[Table]:
 
 
 def allocation_tables(figures: dict) -> list[Table]:
+    names = {"plain": "3 phases, no circuits", "phases_and_circuits": "1 and 3 phases, 3-level circuits"}
     rows = [
-        [f"{int(size):,}", f"{row['p50_ms']:.2f}", f"{row['p99_ms']:.2f}", f"{row['max_ms']:.2f}",
+        [names[layout], f"{int(size):,}", f"{row['p50_ms']:.2f}", f"{row['p99_ms']:.2f}", f"{row['max_ms']:.2f}",
          "-" if row["target_p99_ms"] is None else f"< {row['target_p99_ms']:g}"]
-        for size, row in figures.items()
+        for layout, sizes in figures.items()
+        for size, row in sizes.items()
     ]  # fmt: skip
-    return [(["sessions", "p50 ms", "p99 ms", "max ms", "target p99 ms"], rows)]
+    return [(["grid", "sessions", "p50 ms", "p99 ms", "max ms", "target p99 ms"], rows)]
 
 
 def run_tables(figures: dict) -> list[Table]:

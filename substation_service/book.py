@@ -11,6 +11,7 @@ from operator import attrgetter
 
 from grid_common.protocol import SessionState
 from substation_service.charger_draws import ChargerDraws
+from substation_service.circuits import CircuitTree
 from substation_service.counters import Counters
 from substation_service.ends import Completions
 from substation_service.journal import JournalWriter
@@ -32,6 +33,7 @@ class SessionBook:
         journal: JournalWriter,
         counters: Counters,
         meters: MeterSettings,
+        circuits: CircuitTree | None = None,
     ) -> None:
         self.policy = policy
         self.time_scale = time_scale
@@ -44,13 +46,13 @@ class SessionBook:
         self.finished: OrderedDict[str, Session] = OrderedDict()  # the latest `history_limit`
         self.fresh: list[Session] = []  # started since the last reallocation: at 0 kW until it
         self.ends = Completions()
-        self.totals = Totals()
+        self.totals = Totals(circuits)
         self.ledger = BalancerLedger()
         # Sessions plugged into a charger, queued or started: a queued car's charger holds it at 0 kW only while
         # its limits reach it.
         self.on_chargers: dict[str, Session] = {}
         self.capped: dict[str, Session] = {}  # those of them that draw less than their maximum (meter.py)
-        self.draws = ChargerDraws(meters)  # what they add to the power capacity is checked against
+        self.draws = ChargerDraws(meters, circuits)  # what they add to the power capacity is checked against
         # Sessions on chargers, by the number of the change that last touched them (OCPP service's feed).
         self.charger_changes: dict[str, int] = {}
         self.change_count = 0

@@ -20,6 +20,7 @@ import math
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
+from substation_service.circuits import BASE_LIMITS, CircuitTree
 from substation_service.meter import MeterSettings, counted_kw
 
 if TYPE_CHECKING:
@@ -79,11 +80,28 @@ def walk_phases(sessions: Mapping[str, Session], moment: float, settings: MeterS
     return silent, beyond
 
 
+def walk_circuits(
+    sessions: Mapping[str, Session], moment: float, settings: MeterSettings, circuits: CircuitTree
+) -> tuple[list[float], list[float]]:
+    """Both sums at `moment` on each circuit limit (circuits.py, in the tree's order)."""
+    silent, beyond = [0.0] * len(circuits.limits), [0.0] * len(circuits.limits)
+    for session in sessions.values():
+        session_silent, session_beyond, _ = part(session, moment, settings)
+        for index, weight in circuits.counts(session.circuit, session.weights):
+            silent[index - BASE_LIMITS] += weight * session_silent
+            beyond[index - BASE_LIMITS] += weight * session_beyond
+    return silent, beyond
+
+
+Counts = tuple[tuple[int, float], ...]
+
+
 class ChargerDraws:
-    def __init__(self, settings: MeterSettings) -> None:
+    def __init__(self, settings: MeterSettings, circuits: CircuitTree | None = None) -> None:
         self.settings = settings
-        # session id: (silent kW, beyond its limit kW, its share on each phase)
-        self._parts: dict[str, tuple[float, float, tuple[float, float, float]]] = {}
+        self.circuits = circuits or CircuitTree()
+        # session id: (silent kW, beyond its limit kW, its share on each phase, its circuit limits' counts)
+        self._parts: dict[str, tuple[float, float, tuple[float, float, float], Counts]] = {}
         self._until: dict[str, float] = {}  # session id: when its part changes, for those whose part will
         self._due: list[tuple[float, str]] = []  # (until, session id), a heap; entries made stale are skipped
         self._touched: set[str] = set()
@@ -93,6 +111,8 @@ class ChargerDraws:
         self._beyond_kw = 0.0
         self._silent_phase_kw = [0.0, 0.0, 0.0]
         self._beyond_phase_kw = [0.0, 0.0, 0.0]
+        self._silent_circuit_kw = [0.0] * len(self.circuits.limits)
+        self._beyond_circuit_kw = [0.0] * len(self.circuits.limits)
 
     def touch(self, session: Session) -> None:
         """The session changed (reading, limit, state, start or end): its part is made anew when next asked."""
@@ -114,6 +134,8 @@ class ChargerDraws:
         if not self._parts:
             self._silent_kw = self._beyond_kw = 0.0  # nothing left: exactly nothing
             self._silent_phase_kw, self._beyond_phase_kw = [0.0, 0.0, 0.0], [0.0, 0.0, 0.0]
+            self._silent_circuit_kw = [0.0] * len(self.circuits.limits)
+            self._beyond_circuit_kw = [0.0] * len(self.circuits.limits)
         elif self._changes >= RESUM_EVERY or len(due) > 2 * len(self._until) + 64:
             self._resum()
         return self._silent_kw, self._beyond_kw
@@ -125,15 +147,23 @@ class ChargerDraws:
         self.at(moment, on_chargers)
         return list(self._silent_phase_kw), list(self._beyond_phase_kw)
 
+    def on_circuits(self, moment: float, on_chargers: Mapping[str, Session]) -> tuple[list[float], list[float]]:
+        """The same two sums (`at`) on each circuit limit (circuits.py, in the tree's order)."""
+        if moment < self._moment:
+            return walk_circuits(on_chargers, moment, self.settings, self.circuits)
+        self.at(moment, on_chargers)
+        return list(self._silent_circuit_kw), list(self._beyond_circuit_kw)
+
     def _renew(self, key: str, session: Session | None, moment: float) -> None:
-        old_silent, old_beyond, old_weights = self._parts.pop(key, (0.0, 0.0, (0.0, 0.0, 0.0)))
+        old_silent, old_beyond, old_weights, old_counts = self._parts.pop(key, (0.0, 0.0, (0.0, 0.0, 0.0), ()))
         self._until.pop(key, None)
         silent = beyond = 0.0
-        weights = old_weights
+        weights, counts = old_weights, old_counts
         if session is not None:
             silent, beyond, until = part(session, moment, self.settings)
             weights = session.weights
-            self._parts[key] = (silent, beyond, weights)
+            counts = self.circuits.counts(session.circuit, weights)
+            self._parts[key] = (silent, beyond, weights, counts)
             if until < math.inf:
                 self._until[key] = until
                 heapq.heappush(self._due, (until, key))
@@ -142,15 +172,29 @@ class ChargerDraws:
         for phase in range(3):
             self._silent_phase_kw[phase] += weights[phase] * silent - old_weights[phase] * old_silent
             self._beyond_phase_kw[phase] += weights[phase] * beyond - old_weights[phase] * old_beyond
+        for index, weight in old_counts:
+            self._silent_circuit_kw[index - BASE_LIMITS] -= weight * old_silent
+            self._beyond_circuit_kw[index - BASE_LIMITS] -= weight * old_beyond
+        for index, weight in counts:
+            self._silent_circuit_kw[index - BASE_LIMITS] += weight * silent
+            self._beyond_circuit_kw[index - BASE_LIMITS] += weight * beyond
         self._changes += 1
 
     def _resum(self) -> None:
         """The sums added up anew from the parts, and the heap rebuilt from the live moments."""
-        self._silent_kw = math.fsum(silent for silent, _, _ in self._parts.values())
-        self._beyond_kw = math.fsum(beyond for _, beyond, _ in self._parts.values())
         parts = self._parts.values()
-        self._silent_phase_kw = [math.fsum(w[phase] * silent for silent, _, w in parts) for phase in range(3)]
-        self._beyond_phase_kw = [math.fsum(w[phase] * beyond for _, beyond, w in parts) for phase in range(3)]
+        self._silent_kw = math.fsum(silent for silent, _, _, _ in parts)
+        self._beyond_kw = math.fsum(beyond for _, beyond, _, _ in parts)
+        self._silent_phase_kw = [math.fsum(w[phase] * silent for silent, _, w, _ in parts) for phase in range(3)]
+        self._beyond_phase_kw = [math.fsum(w[phase] * beyond for _, beyond, w, _ in parts) for phase in range(3)]
+        silent_circuit: list[list[float]] = [[] for _ in self.circuits.limits]
+        beyond_circuit: list[list[float]] = [[] for _ in self.circuits.limits]
+        for silent, beyond, _, counts in parts:
+            for index, weight in counts:
+                silent_circuit[index - BASE_LIMITS].append(weight * silent)
+                beyond_circuit[index - BASE_LIMITS].append(weight * beyond)
+        self._silent_circuit_kw = [math.fsum(values) for values in silent_circuit]
+        self._beyond_circuit_kw = [math.fsum(values) for values in beyond_circuit]
         self._due = [(until, key) for key, until in self._until.items()]
         heapq.heapify(self._due)
         self._changes = 0

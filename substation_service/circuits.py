@@ -53,6 +53,9 @@ class CircuitTree:
             if (circuit.max_current_a is None) == (circuit.max_power_kw is None):
                 raise CircuitError(f"circuit {circuit.name!r}: give max_current_a or max_power_kw (one of them)")
         self._chains = {name: self._chain_of(name) for name in self.circuits}
+        # (circuit, weights) -> counts: a few dozen kinds of car on a tree, asked at every step for every car.
+        self._counts: dict[tuple[str, tuple[float, ...]], tuple[tuple[int, float], ...]] = {}
+        self._all_counts: dict[tuple[str, tuple[float, ...]], tuple[tuple[int, float], ...]] = {}
         self.limits: list[CircuitLimit] = []
         self._indices: dict[str, list[tuple[int, int | None]]] = {}
         for circuit in circuits:
@@ -91,13 +94,29 @@ class CircuitTree:
         power on the limit's phase, or 1 on a power limit)."""
         if circuit is None:
             return ()
+        key = (circuit, tuple(weights))
+        known = self._counts.get(key)
+        if known is not None:
+            return known
         counts: list[tuple[int, float]] = []
         for name in self._chains[circuit]:
             for index, phase in self._indices[name]:
                 weight = 1.0 if phase is None else weights[phase]
                 if weight:
                     counts.append((index, weight))
-        return tuple(counts)
+        known = self._counts[key] = tuple(counts)
+        return known
+
+    def all_counts(self, circuit: str | None, weights: tuple[float, float, float]) -> tuple[tuple[int, float], ...]:
+        """Every limit a session counts against, as filling.py takes them: the substation's total (0), the phases
+        it draws on (1 to 3), then its circuits' (counts). Kept: a few dozen kinds of car, asked for every car at
+        every step."""
+        key = ("" if circuit is None else circuit, weights)
+        known = self._all_counts.get(key)
+        if known is None:
+            base = ((0, 1.0), *((1 + phase, weight) for phase, weight in enumerate(weights) if weight))
+            known = self._all_counts[key] = (*base, *self.counts(circuit, weights))
+        return known
 
     def capacities(self) -> list[float]:
         return [limit.capacity_kw for limit in self.limits]

@@ -100,11 +100,7 @@ def phase_fits(used: Sequence[float], session: Session, kw: float, room: Sequenc
 def load_of(session: Session, min_kw: float, max_kw: float, circuits: CircuitTree) -> filling.Load:
     """The session as filling.py shares it: against the total (limit 0), each phase it draws on, and the limits
     of its circuit and those above it."""
-    counts = (
-        (0, 1.0),
-        *((1 + phase, weight) for phase, weight in enumerate(session.weights) if weight),
-        *circuits.counts(session.circuit, session.weights),
-    )
+    counts = circuits.all_counts(session.circuit, session.weights)
     return filling.Load(session.session_id, min_kw, max_kw, session.priority, counts)
 
 

@@ -35,7 +35,6 @@ from grid_common.protocol import (
 )
 from substation_service.background import BackgroundDemand
 from substation_service.book import SessionBook
-from substation_service.charger_draws import part
 from substation_service.circuits import CircuitTree
 from substation_service.counters import Counters
 from substation_service.grid_limits import GridLimits, LimitPeriod
@@ -112,7 +111,9 @@ class Substation(OnChargers, Telling):
         self.meters = meters or MeterSettings()
         self.counters = Counters()
         self.journal = JournalWriter(journal or NoJournal())
-        self.book = SessionBook(self.policy, time_scale, history_limit, self.journal, self.counters, self.meters)
+        self.book = SessionBook(
+            self.policy, time_scale, history_limit, self.journal, self.counters, self.meters, self.circuits
+        )
         self.epoch = secrets.token_hex(8)
         self._report_sequence = 0
         self._lock = threading.Lock()
@@ -223,7 +224,7 @@ class Substation(OnChargers, Telling):
                 session.place_on(roomiest_phase([r - c for r, c in zip(room, committed_phase_kw, strict=True)]))
             needed_kw = self.policy.needed_kw(session)
             committed_kw = book.totals.committed_kw + self._silent_chargers_kw(now)
-            committed_circuit_kw = self._circuit_sums(now)[1] if session.circuit is not None else ()
+            committed_circuit_kw = self._circuit_committed_kw(now) if session.circuit is not None else ()
             fits = self.policy.fits(committed_kw, committed_phase_kw, session, now, committed_circuit_kw)
             if not self._blocked(session.priority) and fits:
                 if outdated:
@@ -368,26 +369,25 @@ class Substation(OnChargers, Telling):
         phases = self.supply.headrooms(self.limits.rated_kw, background_kw, self._silent_chargers_phase_kw(moment))
         if not self.circuits:
             return Headroom(total, phases)
-        silent = self._circuit_sums(moment)[0]
+        silent = self._circuit_silent_kw(moment)
         capacities = self.circuits.capacities()
         return Headroom(total, phases, tuple(max(0.0, c - s) for c, s in zip(capacities, silent, strict=True)))
 
-    def _circuit_sums(self, moment: float) -> tuple[list[float], list[float], list[float]]:
-        """On each circuit limit: what silent chargers may draw on their own, what admission counts (with the
-        silent draws), and the power counted against it (allocated, or measured where meters speak, with the
-        silent draws). A walk over the sessions on circuits: only a substation with CIRCUITS has any."""
-        members = [s for s in self.book.on_chargers.values() if s.circuit is not None]
-        silent, committed, counted = [], [], []
-        for session in members:
-            session_silent, beyond, _ = part(session, moment, self.meters)
-            started = session.state.started
-            needed = self.policy.needed_kw(session) if started else 0.0
-            drawn = (session.allocated_kw if started else 0.0) + beyond
-            silent.append((session.circuit, session.weights, session_silent))
-            committed.append((session.circuit, session.weights, needed + session_silent))
-            counted.append((session.circuit, session.weights, drawn + session_silent))
-        tree = self.circuits
-        return tree.loads(silent), tree.loads(committed), tree.loads(counted)
+    def _circuit_silent_kw(self, moment: float) -> list[float]:
+        """On each circuit limit: what silent chargers may draw on their own (kept sums: charger_draws.py)."""
+        return self.book.draws.on_circuits(moment, self.book.on_chargers)[0]
+
+    def _circuit_committed_kw(self, moment: float) -> list[float]:
+        """On each circuit limit: what admission counts for the started sessions, with the silent draws."""
+        silent = self._circuit_silent_kw(moment)
+        return [kw + extra for kw, extra in zip(self.book.totals.committed_circuit_kw, silent, strict=True)]
+
+    def _circuit_counted_kw(self, moment: float) -> list[float]:
+        """On each circuit limit: the power counted against it (allocated, or measured where meters speak), with
+        the silent draws."""
+        silent, beyond = self.book.draws.on_circuits(moment, self.book.on_chargers)
+        allocated = self.book.totals.ev_circuit_kw
+        return [kw + a + b for kw, a, b in zip(allocated, silent, beyond, strict=True)]
 
     def _draws_max(self, max_sum_kw: float, max_phase_kw: Sequence[float], paused: int, headroom: Headroom) -> bool:
         """Whether every started session draws its maximum over the next step, their maxima summing to
@@ -464,7 +464,7 @@ class Substation(OnChargers, Telling):
         with self._lock:
             self._require_sessions()
             now = self._advance(now)
-            counted = self._circuit_sums(now)[2]
+            counted = self._circuit_counted_kw(now)
             report, amperes = [], self.supply.amperes
             for circuit in self.circuits.circuits.values():
                 entry: dict = {"name": circuit.name, "parent": circuit.parent}
@@ -484,7 +484,7 @@ class Substation(OnChargers, Telling):
         """Whether a circuit carries more than its limit (never: the allocator keeps it so, meters permitting)."""
         if not self.circuits:
             return False
-        counted = self._circuit_sums(moment)[2]
+        counted = self._circuit_counted_kw(moment)
         return any(c > cap + TOLERANCE_KW for c, cap in zip(counted, self.circuits.capacities(), strict=True))
 
     def _restore(self, now: float) -> None:

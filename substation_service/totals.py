@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from grid_common.protocol import PRIORITIES, SessionState
+from substation_service.circuits import BASE_LIMITS, CircuitTree
 from substation_service.sessions import Session
 
 
 class Totals:
-    def __init__(self) -> None:
+    def __init__(self, circuits: CircuitTree | None = None) -> None:
+        self.circuits = circuits or CircuitTree()
         self.reset()
 
     def reset(self) -> None:
@@ -19,6 +21,9 @@ class Totals:
         self.ev_phase_kw = [0.0, 0.0, 0.0]
         self.committed_phase_kw = [0.0, 0.0, 0.0]
         self.max_phase_kw = [0.0, 0.0, 0.0]
+        # Allocated, and counted by admission, on each circuit limit (circuits.py, in the tree's order).
+        self.ev_circuit_kw = [0.0] * len(self.circuits.limits)
+        self.committed_circuit_kw = [0.0] * len(self.circuits.limits)
         self.queued_max_kw = 0.0  # the maxima of queued ones
         self.paused = 0
         self.excess_kw = [0.0] * len(PRIORITIES)  # per priority: charging sessions' power above their minimum
@@ -35,6 +40,10 @@ class Totals:
                     self.ev_phase_kw[phase] += sign * weight * session.allocated_kw
                     self.committed_phase_kw[phase] += sign * weight * needed_kw
                     self.max_phase_kw[phase] += sign * weight * session.max_kw
+            if session.circuit is not None:
+                for index, weight in self.circuits.counts(session.circuit, session.weights):
+                    self.ev_circuit_kw[index - BASE_LIMITS] += sign * weight * session.allocated_kw
+                    self.committed_circuit_kw[index - BASE_LIMITS] += sign * weight * needed_kw
             if session.state == SessionState.CHARGING:
                 self.excess_kw[session.priority] += sign * (session.allocated_kw - session.min_kw)
                 self.charging[session.priority] += sign
@@ -50,3 +59,6 @@ class Totals:
         for phase, weight in enumerate(session.weights):
             if weight:
                 self.ev_phase_kw[phase] += weight * delta_kw
+        if session.circuit is not None:
+            for index, weight in self.circuits.counts(session.circuit, session.weights):
+                self.ev_circuit_kw[index - BASE_LIMITS] += weight * delta_kw
