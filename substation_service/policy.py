@@ -143,8 +143,9 @@ class Policy(Protocol):
         ...
 
     def shares(self, started: list[Session], queue: list[Session], headroom: Headroom, committed_kw: float,
-               committed_phase_kw: Sequence[float], moment: float) -> Shares:  # fmt: skip
-        """The next step's power for the started sessions (in order) and for the queued ones that start."""
+               committed_phase_kw: Sequence[float], moment: float, even: bool | None = None) -> Shares:  # fmt: skip
+        """The next step's power for the started sessions (in order) and for the queued ones that start. `even`:
+        whether every one of them is on three phases and on no circuit, if the caller knows (else it is walked)."""
         ...
 
     def sharing_state(
@@ -192,8 +193,9 @@ class FairSharing:
         committed_kw: float,
         committed_phase_kw: Sequence[float],
         moment: float,
+        even: bool | None = None,
     ) -> Shares:
-        if all_three_phase(started, queue):
+        if even if even is not None else all_three_phase(started, queue):
             return self._three_phase_shares(started, queue, headroom.three_phase_kw, moment)
         return self._phase_shares(started, queue, headroom, moment)
 
@@ -303,10 +305,11 @@ class FixedPower:
         committed_kw: float,
         committed_phase_kw: Sequence[float],
         moment: float,
+        even: bool | None = None,
     ) -> Shares:
         # Each draws its maximum while the maxima fit; admission saw to it that they do, unless the headroom
         # fell below (a grid operator's limit): then the last to come pause, as under fair sharing.
-        if all_three_phase(started):
+        if even if even is not None else all_three_phase(started):
             demands = [Demand(s.session_id, s.max_kw, s.max_kw, s.priority) for s in started]
             fitting = [demand.key for demand in fitting_prefix(headroom.three_phase_kw, demands)[0]]
             waiting = len(fitting) < len(started)

@@ -424,7 +424,13 @@ class Substation(OnChargers, Telling):
             changed = [session for session in book.fresh if session is not journaled]
         else:
             shares = self.policy.shares(
-                book.started, book.queue, headroom, totals.committed_kw, totals.committed_phase_kw, moment
+                book.started,
+                book.queue,
+                headroom,
+                totals.committed_kw,
+                totals.committed_phase_kw,
+                moment,
+                even=totals.uneven == 0,
             )
             for head in shares.starts:
                 book.start(head, moment)

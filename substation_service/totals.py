@@ -25,12 +25,18 @@ class Totals:
         self.ev_circuit_kw = [0.0] * len(self.circuits.limits)
         self.committed_circuit_kw = [0.0] * len(self.circuits.limits)
         self.queued_max_kw = 0.0  # the maxima of queued ones
+        # Sessions, started or queued, on one phase or on a circuit: while there are none, one limit binds all.
+        self.uneven = 0
         self.paused = 0
         self.excess_kw = [0.0] * len(PRIORITIES)  # per priority: charging sessions' power above their minimum
         self.charging = [0] * len(PRIORITIES)  # per priority: charging sessions
 
     def add(self, session: Session, needed_kw: float, sign: int = +1) -> None:
         """A session counted in (+1), or out (-1), in its state now; `needed_kw` is what admission counts."""
+        if (session.phases != 3 or session.circuit is not None) and (
+            session.state.started or session.state == SessionState.QUEUED
+        ):
+            self.uneven += sign
         if session.state.started:
             self.ev_power_kw += sign * session.allocated_kw
             self.committed_kw += sign * needed_kw
@@ -56,9 +62,10 @@ class Totals:
         """A charging session that goes on charging, at `delta_kw` more (or less)."""
         self.ev_power_kw += delta_kw
         self.excess_kw[session.priority] += delta_kw
-        for phase, weight in enumerate(session.weights):
-            if weight:
-                self.ev_phase_kw[phase] += weight * delta_kw
+        weights, ev = session.weights, self.ev_phase_kw  # unrolled: this runs for every session at every step
+        ev[0] += weights[0] * delta_kw
+        ev[1] += weights[1] * delta_kw
+        ev[2] += weights[2] * delta_kw
         if session.circuit is not None:
             for index, weight in self.circuits.counts(session.circuit, session.weights):
                 self.ev_circuit_kw[index - BASE_LIMITS] += weight * delta_kw
