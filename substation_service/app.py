@@ -16,6 +16,7 @@ from grid_common.web import new_app, probes_blueprint
 from substation_service import grid_limit_routes, routes
 from substation_service.background import BackgroundDemand
 from substation_service.config import SubstationConfig
+from substation_service.damping import Damping
 from substation_service.journal import Journal, open_journal
 from substation_service.meter import MeterSettings
 from substation_service.metrics import build_registry
@@ -48,6 +49,7 @@ def build_substation(config: SubstationConfig, now: float, journal: Journal | No
         ),
         supply=config.supply,
         circuits=config.circuit_tree,
+        damping=Damping(config.ramp_up_per_s, config.min_pause_s),
         now=now,
     )
 

@@ -116,6 +116,7 @@ class SessionBook:
         else:
             if session.state == SessionState.CHARGING:
                 self.counters.paused += 1
+                session.paused_at = moment
             self._count(session, -1)
             session.set_limit(kw, moment)
             session.state = state

@@ -51,6 +51,11 @@ class SubstationConfig:
     # Circuits inside the substation (feeders, circuits), each with a current limit a phase or a power limit: a
     # JSON list of {"name", "parent"?, "max_current_a" | "max_power_kw"}; empty: none (circuits.py).
     circuits: str = ""
+    # No flapping (damping.py), in wall seconds: a limit rises by at most this share of a car's maximum a second
+    # (0: at once; OpenEMS ramps about 0.03), and a paused car stays paused at least this long (0: it resumes as
+    # soon as it fits). Off by default: at TIME_SCALE 360 a default session lasts 10 s.
+    ramp_up_per_s: float = 0.0
+    min_pause_s: float = 0.0
     # Bearer token for PUT and DELETE /grid_limit (the grid operator's limits); empty: they are off.
     grid_limit_token: str = field(default="", repr=False)
 
@@ -90,6 +95,8 @@ class SubstationConfig:
             nominal_voltage_v=env.voltage(),
             background_phase_shares=env.shares("BACKGROUND_PHASE_SHARES", BALANCED),  # type: ignore[arg-type]
             circuits=env.string("CIRCUITS", ""),
+            ramp_up_per_s=env.number("RAMP_UP_PER_S", cls.ramp_up_per_s, minimum=0, maximum=10),
+            min_pause_s=env.number("MIN_PAUSE_S", cls.min_pause_s, minimum=0, maximum=3600),
         )
         if config.circuits:
             try:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from grid_common.protocol import DEFAULT_MAX_POWER_KW, DEFAULT_MIN_POWER_KW, PRIORITIES, Allocation
 from substation_service import filling
@@ -118,6 +118,17 @@ def circuit_loads(sessions: Iterable[Session], circuits: CircuitTree) -> list[fl
     return circuits.loads((s.circuit, s.weights, s.max_kw) for s in sessions if s.circuit is not None)
 
 
+T = TypeVar("T")
+
+
+def hold(fitting: list[T], waiting: list[T], held: int | None) -> tuple[list[T], list[T]]:
+    """(fitting, waiting) with the started sessions from place `held` on waiting too: the first of them is a paused
+    car that must stay paused a while yet (damping.py), and no car overtakes one before it."""
+    if held is None or held >= len(fitting):
+        return fitting, waiting
+    return fitting[:held], fitting[held:] + waiting
+
+
 def all_three_phase(*groups: Iterable[Session]) -> bool:
     """Every car on three phases and on no circuit: then one limit binds them all (Headroom.three_phase_kw)."""
     return all(session.phases == PHASE_COUNT and session.circuit is None for group in groups for session in group)
@@ -143,9 +154,11 @@ class Policy(Protocol):
         ...
 
     def shares(self, started: list[Session], queue: list[Session], headroom: Headroom, committed_kw: float,
-               committed_phase_kw: Sequence[float], moment: float, even: bool | None = None) -> Shares:  # fmt: skip
+               committed_phase_kw: Sequence[float], moment: float, even: bool | None = None,
+               held: int | None = None) -> Shares:  # fmt: skip
         """The next step's power for the started sessions (in order) and for the queued ones that start. `even`:
-        whether every one of them is on three phases and on no circuit, if the caller knows (else it is walked)."""
+        whether every one of them is on three phases and on no circuit, if the caller knows (else it is walked);
+        `held`: the place of the first started session that must stay paused (it and those after it wait)."""
         ...
 
     def sharing_state(
@@ -194,17 +207,18 @@ class FairSharing:
         committed_phase_kw: Sequence[float],
         moment: float,
         even: bool | None = None,
+        held: int | None = None,
     ) -> Shares:
         if even if even is not None else all_three_phase(started, queue):
-            return self._three_phase_shares(started, queue, headroom.three_phase_kw, moment)
-        return self._phase_shares(started, queue, headroom, moment)
+            return self._three_phase_shares(started, queue, headroom.three_phase_kw, moment, held)
+        return self._phase_shares(started, queue, headroom, moment, held)
 
     def _three_phase_shares(
-        self, started: list[Session], queue: list[Session], headroom_kw: float, moment: float
+        self, started: list[Session], queue: list[Session], headroom_kw: float, moment: float, held: int | None
     ) -> Shares:
         """Every car on three phases: the phases bind the total alone (Headroom.three_phase_kw), and one limit is
         shared by water-filling, exactly as filling.py would, in a fraction of its time."""
-        fitting, waiting = fitting_prefix(headroom_kw, [session.demand for session in started])
+        fitting, waiting = hold(*fitting_prefix(headroom_kw, [session.demand for session in started]), held)
         starts: list[Session] = []
         if not waiting:  # nobody paused: the queue's heads start, in order, while their minimums fit
             admission = Headroom(self.grid.admission_headroom_kw(moment), self.grid.admission_phase_headroom_kw(moment))
@@ -221,12 +235,15 @@ class FairSharing:
             levels = {**levels, **{demand.priority: levels.get(demand.priority, 0.0) for demand in waiting}}
         return Shares(kw, starts, levels)
 
-    def _phase_shares(self, started: list[Session], queue: list[Session], headroom: Headroom, moment: float) -> Shares:
-        """Some car on one phase: shared under the total and each phase at once (filling.py)."""
+    def _phase_shares(
+        self, started: list[Session], queue: list[Session], headroom: Headroom, moment: float, held: int | None
+    ) -> Shares:
+        """Some car on one phase or on a circuit: shared under the total, each phase and each circuit limit at once
+        (filling.py)."""
         capacities = headroom.capacities()
         circuits = self.grid.circuits
         loads = [load_of(session, session.min_kw, session.cap_kw, circuits) for session in started]
-        fitting, waiting = filling.fitting_prefix(capacities, loads)
+        fitting, waiting = hold(*filling.fitting_prefix(capacities, loads), held)
         starts: list[Session] = []
         if not waiting:  # nobody paused: the queue's heads start, in order, while their minimums fit
             grid = self.grid
@@ -306,16 +323,17 @@ class FixedPower:
         committed_phase_kw: Sequence[float],
         moment: float,
         even: bool | None = None,
+        held: int | None = None,
     ) -> Shares:
         # Each draws its maximum while the maxima fit; admission saw to it that they do, unless the headroom
         # fell below (a grid operator's limit): then the last to come pause, as under fair sharing.
         if even if even is not None else all_three_phase(started):
             demands = [Demand(s.session_id, s.max_kw, s.max_kw, s.priority) for s in started]
-            fitting = [demand.key for demand in fitting_prefix(headroom.three_phase_kw, demands)[0]]
+            fitting = [demand.key for demand in hold(*fitting_prefix(headroom.three_phase_kw, demands), held)[0]]
             waiting = len(fitting) < len(started)
         else:
             loads = [load_of(s, s.max_kw, s.max_kw, self.grid.circuits) for s in started]
-            fitting_loads, waiting_loads = filling.fitting_prefix(headroom.capacities(), loads)
+            fitting_loads, waiting_loads = hold(*filling.fitting_prefix(headroom.capacities(), loads), held)
             fitting, waiting = [load.key for load in fitting_loads], bool(waiting_loads)
         starts: list[Session] = []
         if not waiting:

@@ -55,6 +55,9 @@ class Session:
     phases: int = 3  # the car's: 1 or 3
     grid_phase: GridPhase | None = None  # where a 1-phase car draws (its charger's wiring, or the substation's pick)
     circuit: str | None = None  # the circuit its charger hangs on (circuits.py); None: on the substation alone
+    # When it last went from charging to paused (damping.py: a paused car waits a least time). Not journaled: after
+    # a restart it may resume at once, which costs no safety.
+    paused_at: float | None = None
 
     def __post_init__(self) -> None:
         self.state = SessionState(self.state)

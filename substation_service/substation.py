@@ -37,6 +37,7 @@ from substation_service.background import BackgroundDemand
 from substation_service.book import SessionBook
 from substation_service.circuits import CircuitTree
 from substation_service.counters import Counters
+from substation_service.damping import Damping
 from substation_service.grid_limits import GridLimits, LimitPeriod
 from substation_service.journal import Journal, JournalError, JournalWriter, NoJournal
 from substation_service.meter import MeterSettings, lapse
@@ -84,6 +85,7 @@ class Substation(OnChargers, Telling):
         meters: MeterSettings | None = None,
         supply: PhaseSupply | None = None,
         circuits: CircuitTree | None = None,
+        damping: Damping | None = None,
         now: float = 0.0,
     ) -> None:
         self.name = name
@@ -95,6 +97,7 @@ class Substation(OnChargers, Telling):
         # Never shorter than a step: what is admitted must fit at least until the next reallocation.
         self.supply = supply or PhaseSupply()
         self.circuits = circuits or CircuitTree()
+        self.damping = damping or Damping()
         self.grid = Grid(
             self.limits,
             charger_max_power_kw,
@@ -397,6 +400,7 @@ class Substation(OnChargers, Telling):
             self._all_at_max
             and not paused
             and not self.book.queue
+            and not self.damping.ramp_per_s  # a ramp starts every car at its minimum
             and not (self.circuits and any(s.circuit is not None for s in self.book.on_chargers.values()))
             and max_sum_kw <= headroom.total_kw + TOLERANCE_KW
             and all(kw <= room + TOLERANCE_KW for kw, room in zip(max_phase_kw, headroom.phase_kw, strict=True))
@@ -431,11 +435,22 @@ class Substation(OnChargers, Telling):
                 totals.committed_phase_kw,
                 moment,
                 even=totals.uneven == 0,
+                held=self._held(moment),
             )
             for head in shares.starts:
                 book.start(head, moment)
             self._levels = shares.levels
-            changed = [s for s in book.started if book.apply(s, shares.kw.get(s.session_id, 0.0), moment)]
+            if self.damping.ramp_per_s:
+                elapsed, ramp = moment - self._allocated_at, self.damping.next_kw
+                changed = [
+                    s
+                    for s in book.started
+                    if book.apply(
+                        s, ramp(s.allocated_kw, shares.kw.get(s.session_id, 0.0), s.min_kw, s.max_kw, elapsed), moment
+                    )
+                ]
+            else:
+                changed = [s for s in book.started if book.apply(s, shares.kw.get(s.session_id, 0.0), moment)]
             if journaled is not None and journaled not in changed:
                 changed.append(journaled)  # journaled at its maximum, it got another share: write that
         book.fresh = []
@@ -446,6 +461,16 @@ class Substation(OnChargers, Telling):
         self._looked_ahead_s = step_s
         book.ends.compact(book.sessions, self.time_scale)
         self.counters.reallocations.observe(time.perf_counter() - began)
+
+    def _held(self, moment: float) -> int | None:
+        """The place among the started sessions of the first paused one that must stay paused yet (damping.py);
+        None when none must. Only paused sessions are looked at, and only with a least pause set."""
+        if not self.damping.min_pause_s or not self.book.totals.paused:
+            return None
+        for place, session in enumerate(self.book.started):
+            if session.state == SessionState.PAUSED and self.damping.still_paused(session.paused_at, moment):
+                return place
+        return None
 
     def _account(self, moment: float) -> None:
         """The interval since the power last changed: had EV power and background exceeded capacity (or the grid
