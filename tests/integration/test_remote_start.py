@@ -132,3 +132,25 @@ def test_the_api_port_answers_problems_for_what_it_cannot_do(grid):
     assert bad.status == 400
     listed = call("GET", f"{ocpp.api_url}/chargers")
     assert listed.status == 200 and len(listed.body["chargers"]) == 4
+
+
+def one_phase_car() -> Car:
+    return Car(phases=1, max_current_a=32, energy_need_wh=200_000)
+
+
+def test_a_one_phase_car_started_at_a_three_phase_charger_is_a_one_phase_session_told_in_amperes_on_one_phase(grid):
+    _, ocpp, gateway, chargers, url = grid
+    # The default registry wires chargers in turn: cp2's L1 is on the grid's L2.
+    charger = chargers.connect(url, "s-cp2", "2.0.1", car_factory=one_phase_car)
+    started = call("POST", f"{gateway.url}/initiate_energy_transfer",
+                   {"charger_id": "s-cp2", "phases": 1, "max_current_a": 16, "energy_kwh": 30})  # fmt: skip
+    assert started.status == 201, started.body
+    session = started.body
+    assert (session["phases"], session["grid_phase"]) == (1, "L2")
+    assert (session["max_power_kw"], session["min_power_kw"]) == (3.68, 1.38), "16 A and 6 A on one phase"
+    assert session["current_a"] == {"L1": 0.0, "L2": pytest.approx(16.0, abs=0.01), "L3": 0.0}
+    wait_for(lambda: abs(charger.limit_w - 3_680) < 60, 5, "the charger at its 16 A on one phase")
+    tx = [p for p in charger.profiles.profiles if p.purpose.value == "TxProfile"]
+    assert tx and tx[-1].unit.value == "A"
+    assert (tx[-1].periods[0].limit, tx[-1].periods[0].number_phases) == (16.0, 1)
+    assert call("GET", f"{ocpp.url}/chargers/s-cp2").body["grid_phase"] == "L2"
