@@ -93,6 +93,33 @@ class SubstationCollector:
         for phase in GRID_PHASES:
             phase_limit.add_metric([s.name, phase], snapshot.phase_limit_a)
         yield phase_limit
+        circuit_current = GaugeMetricFamily(
+            "substation_circuit_current_amperes",
+            "Current counted on each phase of a circuit with a current limit (CIRCUITS).",
+            labels=["substation", "circuit", "phase"],
+        )
+        circuit_current_limit = GaugeMetricFamily(
+            "substation_circuit_limit_amperes",
+            "A circuit's current limit on each phase.",
+            labels=["substation", "circuit"],
+        )
+        circuit_power = GaugeMetricFamily(
+            "substation_circuit_power_watts",
+            "Power counted on a circuit with a power limit.",
+            labels=["substation", "circuit"],
+        )
+        circuit_power_limit = GaugeMetricFamily(
+            "substation_circuit_limit_watts", "A circuit's power limit.", labels=["substation", "circuit"]
+        )
+        for circuit in snapshot.circuits:
+            if "current_a" in circuit:
+                for phase, amperes in circuit["current_a"].items():
+                    circuit_current.add_metric([s.name, circuit["name"], phase], amperes)
+                circuit_current_limit.add_metric([s.name, circuit["name"]], circuit["max_current_a"])
+            else:
+                circuit_power.add_metric([s.name, circuit["name"]], circuit["power_kw"] * 1000)
+                circuit_power_limit.add_metric([s.name, circuit["name"]], circuit["max_power_kw"] * 1000)
+        yield from (circuit_current, circuit_current_limit, circuit_power, circuit_power_limit)
         allocation = GaugeMetricFamily(
             "substation_allocation_info", "How the substation shares its headroom (fair or fixed).",
             labels=["substation", "allocation"],

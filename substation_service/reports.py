@@ -189,6 +189,7 @@ class Snapshot:
     phase_ev_a: tuple[float, ...] = (0.0, 0.0, 0.0)
     phase_background_a: tuple[float, ...] = (0.0, 0.0, 0.0)
     phase_limit_a: float = 0.0
+    circuits: tuple[dict, ...] = ()  # each circuit, its limit and its load (Substation.circuit_report)
 
 
 def fairness(started: Sequence[Session], levels: dict[int, float]) -> dict[int, float]:

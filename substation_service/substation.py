@@ -494,22 +494,23 @@ class Substation(OnChargers, Telling):
         kW (power limits); JournalError while its sessions are not known."""
         with self._lock:
             self._require_sessions()
-            now = self._advance(now)
-            counted = self._circuit_counted_kw(now)
-            report, amperes = [], self.supply.amperes
-            for circuit in self.circuits.circuits.values():
-                entry: dict = {"name": circuit.name, "parent": circuit.parent}
-                used = [counted[i] for i, limit in enumerate(self.circuits.limits) if limit.circuit == circuit.name]
-                if circuit.max_current_a is not None:
-                    entry["max_current_a"] = circuit.max_current_a
-                    entry["current_a"] = {
-                        phase.value: round(amperes(kw), 3) for phase, kw in zip(GRID_PHASES, used, strict=True)
-                    }
-                else:
-                    entry["max_power_kw"] = circuit.max_power_kw
-                    entry["power_kw"] = round(used[0], 3)
-                report.append(entry)
-            return report
+            return self._circuit_report(self._advance(now))
+
+    def _circuit_report(self, now: float) -> list[dict]:
+        """circuit_report, the lock held."""
+        counted = self._circuit_counted_kw(now)
+        report, amperes = [], self.supply.amperes
+        for circuit in self.circuits.circuits.values():
+            entry: dict = {"name": circuit.name, "parent": circuit.parent}
+            used = [counted[i] for i, limit in enumerate(self.circuits.limits) if limit.circuit == circuit.name]
+            if circuit.max_current_a is not None:
+                entry["max_current_a"] = circuit.max_current_a
+                entry["current_a"] = {p.value: round(amperes(kw), 3) for p, kw in zip(GRID_PHASES, used, strict=True)}
+            else:
+                entry["max_power_kw"] = circuit.max_power_kw
+                entry["power_kw"] = round(used[0], 3)
+            report.append(entry)
+        return report
 
     def _circuit_over(self, moment: float) -> bool:
         """Whether a circuit carries more than its limit (never: the allocator keeps it so, meters permitting)."""

@@ -39,6 +39,7 @@ class Telling:
 
         def _advance(self, now: float) -> float: ...
         def counted_phase_kw(self, moment: float) -> list[float]: ...
+        def _circuit_report(self, now: float) -> list[dict]: ...
 
     def snapshot(self, now: float) -> Snapshot:
         """What the substation's metrics read, all at one moment."""
@@ -62,6 +63,7 @@ class Telling:
                     supply.amperes(self.background.at(now) * share) for share in supply.background_split
                 ),
                 phase_limit_a=supply.amperes(self.limits.rated_kw / 3),
+                circuits=tuple(self._circuit_report(now)),
             )
 
     def available_kw(self, now: float) -> float:

@@ -193,10 +193,14 @@ def families(exposition: str) -> dict[str, dict]:
     return found
 
 
+CIRCUITS = '[{"name": "feeder", "max_current_a": 63}, {"name": "garage", "parent": "feeder", "max_power_kw": 22}]'
+
+
 @pytest.fixture(scope="module")
 def exposed() -> dict[str, dict[str, dict]]:
-    """What each service's /metrics exposes, after a session, an unknown one and a substation that timed out."""
-    grid = in_process_grid()
+    """What each service's /metrics exposes, after a session, an unknown one and a substation that timed out, with
+    a circuit of each kind."""
+    grid = in_process_grid(substation={"circuits": CIRCUITS})
     gateway = grid.gateway.test_client()
     assert gateway.post("/initiate_energy_transfer").status_code == 201
     assert gateway.get("/sessions/substation9.0123456789abcdef").status_code == 404
