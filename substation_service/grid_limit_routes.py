@@ -6,7 +6,8 @@
     DELETE /grid_limit                                                    back to the rated capacity
     GET /grid_limit                                                       the schedule, and the limit in force
 
-Times are ISO 8601 with a time zone; a new schedule replaces the old one. Every change is logged.
+The same under /circuits/<name>/grid_limit for one of the substation's circuits (CIRCUITS). Times are ISO 8601
+with a time zone; a new schedule replaces the old one. Every change is logged.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from datetime import UTC, datetime
 from flask import Blueprint, request
 
 from grid_common.auth import require_bearer_token
+from grid_common.problems import Problem
 from grid_common.protocol import InvalidRequest
 from grid_common.responses import json_response
 from grid_common.web import invalid_request_problem, read_json_body
@@ -39,19 +41,32 @@ def iso(moment: float) -> str:
     return datetime.fromtimestamp(moment, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def schedule_answer() -> dict:
+def schedule_answer(circuit: str | None = None) -> dict:
     ctx = context()
-    limits, now = ctx.substation.limits, ctx.clock()
+    substation, now = ctx.substation, ctx.clock()
+    limits = substation.limits if circuit is None else substation.circuit_limits[circuit]
     in_force = limits.in_force(now)
+    answer: dict = {"substation": substation.name}
+    if circuit is None:
+        answer["rated_capacity_kw"] = limits.rated_kw
+    else:
+        answer["circuit"] = circuit
     return {
-        "substation": ctx.substation.name,
-        "rated_capacity_kw": limits.rated_kw,
+        **answer,
         "limit_in_force_kw": None if in_force is None else in_force.limit_kw,
         "periods": [
             {"start": iso(p.start), "end": iso(p.end), "limit_kw": p.limit_kw} for p in limits.periods if p.end > now
         ],
         "changes": limits.changes,
     }
+
+
+def known_circuit(name: str) -> str:
+    substation = context().substation
+    if name not in substation.circuit_limits:
+        known = ", ".join(substation.circuit_limits) or "none"
+        raise Problem(404, "Not Found", f"{name!r} is not one of this substation's circuits ({known}).")
+    return name
 
 
 AN_ISO_TIME = "an ISO 8601 time with a time zone, e.g. 2026-12-07T17:00:00Z"
@@ -110,30 +125,55 @@ def get_grid_limit():
     return json_response(schedule_answer())
 
 
+@blueprint.get("/circuits/<name>/grid_limit")
+def get_circuit_grid_limit(name: str):
+    return json_response(schedule_answer(known_circuit(name)))
+
+
 @blueprint.put("/grid_limit")
 def put_grid_limit():
+    return set_limits(None)
+
+
+@blueprint.put("/circuits/<name>/grid_limit")
+def put_circuit_grid_limit(name: str):
+    return set_limits(known_circuit(name))
+
+
+@blueprint.delete("/circuits/<name>/grid_limit")
+def delete_circuit_grid_limit(name: str):
+    return clear_limits(known_circuit(name))
+
+
+def set_limits(circuit: str | None):
     ctx = context()
     now = ctx.clock()
+    what = ctx.substation.name if circuit is None else f"{ctx.substation.name}'s circuit {circuit}"
     try:
         periods = parse_schedule(read_json_body(optional=False), now)
-        ctx.substation.set_grid_limits(periods, now)
+        ctx.substation.set_grid_limits(periods, now, circuit)
     except InvalidRequest as error:
         raise invalid_request_problem(error) from None
     except InvalidSchedule as error:
         raise invalid_request_problem(InvalidRequest([{"field": "periods", "message": str(error)}])) from None
     except JournalError:
         raise journal_problem(ctx.substation) from None
-    log.info("grid limits of %s set by %s: %s", ctx.substation.name, request.remote_addr,
+    log.info("grid limits of %s set by %s: %s", what, request.remote_addr,
              ", ".join(f"{p.limit_kw:g} kW {iso(p.start)}..{iso(p.end)}" for p in periods) or "none")  # fmt: skip
-    return json_response(schedule_answer())
+    return json_response(schedule_answer(circuit))
 
 
 @blueprint.delete("/grid_limit")
 def delete_grid_limit():
+    return clear_limits(None)
+
+
+def clear_limits(circuit: str | None):
     ctx = context()
+    what = ctx.substation.name if circuit is None else f"{ctx.substation.name}'s circuit {circuit}"
     try:
-        ctx.substation.set_grid_limits([], ctx.clock())
+        ctx.substation.set_grid_limits([], ctx.clock(), circuit)
     except JournalError:
         raise journal_problem(ctx.substation) from None
-    log.info("grid limits of %s cleared by %s", ctx.substation.name, request.remote_addr)
-    return json_response(schedule_answer())
+    log.info("grid limits of %s cleared by %s", what, request.remote_addr)
+    return json_response(schedule_answer(circuit))

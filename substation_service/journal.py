@@ -33,9 +33,9 @@ class Journal(Protocol):
 
     def sessions(self) -> Iterator[Session]: ...
 
-    def record_limits(self, periods: Sequence[LimitPeriod]) -> None: ...
+    def record_limits(self, periods: Sequence[LimitPeriod], circuit: str = "") -> None: ...
 
-    def limits(self) -> list[LimitPeriod]: ...
+    def limits(self, circuit: str = "") -> list[LimitPeriod]: ...
 
     def reopen(self) -> Journal: ...
 
@@ -55,10 +55,10 @@ class NoJournal:
     def sessions(self) -> Iterator[Session]:
         return iter(())
 
-    def record_limits(self, periods: Sequence[LimitPeriod]) -> None:
+    def record_limits(self, periods: Sequence[LimitPeriod], circuit: str = "") -> None:
         pass
 
-    def limits(self) -> list[LimitPeriod]:
+    def limits(self, circuit: str = "") -> list[LimitPeriod]:
         return []
 
     def reopen(self) -> Journal:
@@ -85,10 +85,10 @@ class UnreadJournal:
     def sessions(self) -> Iterator[Session]:
         raise JournalError(self.error)
 
-    def record_limits(self, periods: Sequence[LimitPeriod]) -> None:
+    def record_limits(self, periods: Sequence[LimitPeriod], circuit: str = "") -> None:
         raise JournalError(self.error)
 
-    def limits(self) -> list[LimitPeriod]:
+    def limits(self, circuit: str = "") -> list[LimitPeriod]:
         raise JournalError(self.error)
 
     def reopen(self) -> Journal:
@@ -144,19 +144,20 @@ class JournalWriter:
         self.error = None
         return True
 
-    def record_limits(self, periods: Sequence[LimitPeriod]) -> bool:
-        """Write the grid operator's schedule, replacing the last; False when the journal cannot (then it must
-        not change)."""
+    def record_limits(self, periods: Sequence[LimitPeriod], circuit: str = "") -> bool:
+        """Write the grid operator's schedule for the substation ("") or one of its circuits, replacing the last;
+        False when the journal cannot (then it must not change)."""
         try:
-            self.journal.record_limits(periods)
+            self.journal.record_limits(periods, circuit)
         except JournalError as error:
             self.error = str(error)
             return False
         return True
 
-    def limits(self) -> list[LimitPeriod]:
-        """The grid operator's schedule as kept; JournalError when it cannot be read."""
-        return self.journal.limits()
+    def limits(self, circuit: str = "") -> list[LimitPeriod]:
+        """The grid operator's schedule as kept, for the substation ("") or a circuit; JournalError when it cannot
+        be read."""
+        return self.journal.limits(circuit)
 
     def write_behind(self, sessions: list[Session]) -> None:
         """What changed on its own is written now if the journal can, else at the next chance."""

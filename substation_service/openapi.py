@@ -49,6 +49,10 @@ CIRCUITS = {
                     "current_a": {"type": "object", "description": "What is counted on each phase (L1, L2, L3)."},
                     "max_power_kw": {"type": "number", "description": "A limit on its total."},
                     "power_kw": {"type": "number", "description": "What is counted on it."},
+                    "grid_limit_kw": {
+                        "type": ["number", "null"],
+                        "description": "The grid operator's limit on it in force now.",
+                    },
                 },
             },
         }
@@ -80,6 +84,25 @@ GRID_LIMIT_SCHEDULE = {
         "changes": {"type": "integer", "minimum": 0},
     },
 }
+CIRCUIT_GRID_LIMIT_SCHEDULE = {
+    "type": "object",
+    "required": ["substation", "circuit", "limit_in_force_kw", "periods", "changes"],
+    "properties": {
+        "substation": {"type": "string"},
+        "circuit": {"type": "string"},
+        "limit_in_force_kw": {"type": ["number", "null"]},
+        "periods": {"type": "array", "items": LIMIT_PERIOD},
+        "changes": {"type": "integer", "minimum": 0},
+    },
+}
+CIRCUIT_NAME_PARAMETER = {
+    "name": "name",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "string"},
+    "description": "One of the substation's circuits (CIRCUITS).",
+}
+NO_SUCH_CIRCUIT = {"404": problem("Not one of the substation's circuits.")}
 GRID_LIMIT_BODY = {
     "required": True,
     "content": {
@@ -166,6 +189,37 @@ SPEC = document(
                 "summary": "The circuits inside the substation (CIRCUITS): each one's limit and its load now.",
                 "responses": {"200": json_response("Circuits.", CIRCUITS), "503": JOURNAL_UNAVAILABLE},
             }
+        },
+        "/circuits/{name}/grid_limit": {
+            "get": {
+                "summary": "The grid operator's limits on a circuit: the schedule ahead and the limit in force.",
+                "parameters": [CIRCUIT_NAME_PARAMETER],
+                "responses": {"200": json_response("The schedule.", CIRCUIT_GRID_LIMIT_SCHEDULE), **NO_SUCH_CIRCUIT},
+            },
+            "put": {
+                "summary": "Set the grid operator's limits on a circuit (a power; replaces its schedule).",
+                "security": GRID_LIMIT_TOKEN,
+                "parameters": [CIRCUIT_NAME_PARAMETER],
+                "requestBody": GRID_LIMIT_BODY,
+                "responses": {
+                    "200": json_response("The schedule now.", CIRCUIT_GRID_LIMIT_SCHEDULE),
+                    **BAD_INPUT,
+                    **GRID_LIMIT_AUTH,
+                    **NO_SUCH_CIRCUIT,
+                    "503": JOURNAL_UNAVAILABLE,
+                },
+            },
+            "delete": {
+                "summary": "Clear the grid operator's limits on a circuit: its own limit holds again at once.",
+                "security": GRID_LIMIT_TOKEN,
+                "parameters": [CIRCUIT_NAME_PARAMETER],
+                "responses": {
+                    "200": json_response("The schedule now (empty).", CIRCUIT_GRID_LIMIT_SCHEDULE),
+                    **GRID_LIMIT_AUTH,
+                    **NO_SUCH_CIRCUIT,
+                    "503": JOURNAL_UNAVAILABLE,
+                },
+            },
         },
         "/load": {
             "get": {

@@ -16,8 +16,8 @@ Pure: a policy reads sessions and sums, and says what to do; the substation does
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Protocol, TypeVar
 
 from grid_common.protocol import DEFAULT_MAX_POWER_KW, DEFAULT_MIN_POWER_KW, PRIORITIES, Allocation
@@ -58,6 +58,21 @@ class Grid:
     time_scale: float
     supply: PhaseSupply = BALANCED_SUPPLY
     circuits: CircuitTree = NO_CIRCUITS
+    # The grid operator's limits on circuits, by circuit (a power limit each, over time), set at runtime.
+    circuit_limits: Mapping[str, GridLimits] = field(default_factory=dict)
+
+    def circuit_capacities(self, start: float, end: float) -> list[float]:
+        """Each circuit limit's capacity over [start, end]: its own, or lower while the grid operator limits the
+        circuit; a circuit limited in amperes holds a limit in kW as a third on each phase (the safe side)."""
+        capacities = self.circuits.capacities()
+        if not self.circuit_limits:
+            return capacities
+        for index, limit in enumerate(self.circuits.limits):
+            operated = self.circuit_limits.get(limit.circuit)
+            if operated is not None and operated.periods:
+                kw = operated.capacity_between(start, end)
+                capacities[index] = min(capacities[index], kw if limit.phase is None else kw / PHASE_COUNT)
+        return capacities
 
     def admission_headroom_kw(self, moment: float) -> float:
         end = moment + self.lookahead_s
@@ -104,9 +119,11 @@ def load_of(session: Session, min_kw: float, max_kw: float, circuits: CircuitTre
     return filling.Load(session.session_id, min_kw, max_kw, session.priority, counts)
 
 
-def circuit_fits(used: Sequence[float], session: Session, kw: float, circuits: CircuitTree) -> bool:
-    """Whether `kw` more of `session`'s fits under its circuits' limits, beside `used` (in the tree's order)."""
-    capacities = circuits.capacities()
+def circuit_fits(
+    used: Sequence[float], session: Session, kw: float, circuits: CircuitTree, capacities: Sequence[float]
+) -> bool:
+    """Whether `kw` more of `session`'s fits under its circuits' limits (`capacities`), beside `used` (both in the
+    tree's order)."""
     return all(
         used[index - BASE_LIMITS] + weight * kw <= capacities[index - BASE_LIMITS] + TOLERANCE_KW
         for index, weight in circuits.counts(session.circuit, session.weights)
@@ -195,7 +212,16 @@ class FairSharing:
         return (
             committed_kw + session.min_kw <= grid.admission_headroom_kw(now) + TOLERANCE_KW
             and phase_fits(committed_phase_kw, session, session.min_kw, grid.admission_phase_headroom_kw(now))
-            and (session.circuit is None or circuit_fits(committed_circuit_kw, session, session.min_kw, grid.circuits))
+            and (
+                session.circuit is None
+                or circuit_fits(
+                    committed_circuit_kw,
+                    session,
+                    session.min_kw,
+                    grid.circuits,
+                    grid.circuit_capacities(now, now + grid.lookahead_s),
+                )
+            )
         )
 
     def shares(
@@ -311,7 +337,12 @@ class FixedPower:
         return (
             committed_kw + session.max_kw <= room + TOLERANCE_KW
             and phase_fits(committed_phase_kw, session, session.max_kw, grid.admission_phase_headroom_kw(now, end))
-            and (session.circuit is None or circuit_fits(committed_circuit_kw, session, session.max_kw, grid.circuits))
+            and (
+                session.circuit is None
+                or circuit_fits(
+                    committed_circuit_kw, session, session.max_kw, grid.circuits, grid.circuit_capacities(now, end)
+                )
+            )
         )
 
     def shares(
@@ -340,8 +371,9 @@ class FixedPower:
             committed_phase_kw = list(committed_phase_kw)
             circuits = self.grid.circuits
             # What the started sessions' maxima put on each circuit limit, less than its room by what it has left.
+            step_capacities = self.grid.circuit_capacities(moment, moment + self.grid.step_s)
             committed_circuit_kw = [
-                capacity - room for capacity, room in zip(circuits.capacities(), headroom.circuits_kw, strict=True)
+                max(0.0, capacity - room) for capacity, room in zip(step_capacities, headroom.circuits_kw, strict=True)
             ]
             committed_circuit_kw = [
                 used + load for used, load in zip(committed_circuit_kw, circuit_loads(started, circuits), strict=True)

@@ -76,7 +76,12 @@ PROBE_TABLE = "CREATE TABLE IF NOT EXISTS probe (id INTEGER PRIMARY KEY, at REAL
 PROBE = "INSERT OR REPLACE INTO probe VALUES (1, julianday('now'))"
 # The grid operator's schedule (grid_limits.py), replaced whole at each change. A table of its own, made when
 # missing: a journal of an earlier version reads as one without limits.
-LIMITS_TABLE = "CREATE TABLE IF NOT EXISTS grid_limits (start REAL NOT NULL, end REAL NOT NULL, limit_kw REAL NOT NULL)"
+LIMITS_TABLE = (
+    "CREATE TABLE IF NOT EXISTS grid_limits"
+    " (start REAL NOT NULL, end REAL NOT NULL, limit_kw REAL NOT NULL, circuit TEXT NOT NULL DEFAULT '')"
+)
+# Limits on circuits (schema 5): a table of schema 4 gains the column, its rows the substation's ('').
+LIMITS_BY_CIRCUIT = "ALTER TABLE grid_limits ADD COLUMN circuit TEXT NOT NULL DEFAULT ''"
 CREATE = (
     "CREATE TABLE IF NOT EXISTS sessions ("
     " session_id TEXT PRIMARY KEY, vehicle_id TEXT NOT NULL, energy_kwh REAL NOT NULL, min_kw REAL NOT NULL,"
@@ -100,6 +105,8 @@ class SqliteJournal:
         self._db.execute(CREATE)
         self._db.execute(PROBE_TABLE)
         self._db.execute(LIMITS_TABLE)
+        if "circuit" not in {row[1] for row in self._db.execute("PRAGMA table_info(grid_limits)")}:
+            self._db.execute(LIMITS_BY_CIRCUIT)
         self._db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         self.path = path
 
@@ -143,19 +150,22 @@ class SqliteJournal:
             periods = [SchedulePeriod(start, limit) for start, limit in json.loads(fields.pop("schedule"))]
             yield Session(**{**fields, "state": SessionState(fields["state"])}, schedule=deque(periods))
 
-    def record_limits(self, periods: Sequence[LimitPeriod]) -> None:
-        """The schedule, replacing the last, in one transaction; JournalError and no change if not."""
-        rows = [(p.start, p.end, p.limit_kw) for p in periods]
+    def record_limits(self, periods: Sequence[LimitPeriod], circuit: str = "") -> None:
+        """The substation's schedule (circuit "") or a circuit's, replacing its last, in one transaction;
+        JournalError and no change if not."""
+        rows = [(p.start, p.end, p.limit_kw, circuit) for p in periods]
 
         def replace(db: sqlite3.Connection) -> None:
-            db.execute("DELETE FROM grid_limits")
-            db.executemany("INSERT INTO grid_limits VALUES (?, ?, ?)", rows)
+            db.execute("DELETE FROM grid_limits WHERE circuit = ?", (circuit,))
+            db.executemany("INSERT INTO grid_limits (start, end, limit_kw, circuit) VALUES (?, ?, ?, ?)", rows)
 
         self._write(lambda: transaction(self._db, replace, BUSY_TIMEOUT_S))
 
-    def limits(self) -> list[LimitPeriod]:
+    def limits(self, circuit: str = "") -> list[LimitPeriod]:
         try:
-            rows = self._db.execute("SELECT start, end, limit_kw FROM grid_limits ORDER BY start").fetchall()
+            rows = self._db.execute(
+                "SELECT start, end, limit_kw FROM grid_limits WHERE circuit = ? ORDER BY start", (circuit,)
+            ).fetchall()
         except sqlite3.Error as error:
             raise JournalError(unreadable(self.path, error)) from error
         return [LimitPeriod(*row) for row in rows]

@@ -97,6 +97,8 @@ class Substation(OnChargers, Telling):
         # Never shorter than a step: what is admitted must fit at least until the next reallocation.
         self.supply = supply or PhaseSupply()
         self.circuits = circuits or CircuitTree()
+        # The grid operator's limits on each circuit: a power over time, none at first (GridLimits at no rating).
+        self.circuit_limits = {name: GridLimits(math.inf) for name in self.circuits.circuits}
         self.damping = damping or Damping()
         self.grid = Grid(
             self.limits,
@@ -107,6 +109,7 @@ class Substation(OnChargers, Telling):
             time_scale,
             self.supply,
             self.circuits,
+            self.circuit_limits,
         )
         self.policy = policy_for(allocation, self.grid)
         self.allocation = self.policy.kind
@@ -288,20 +291,24 @@ class Substation(OnChargers, Telling):
                 self._reallocate(now)
             return self._session_report(session, now)
 
-    def set_grid_limits(self, periods: Sequence[LimitPeriod], now: float) -> None:
-        """The grid operator's schedule of limits, replacing the last (none: no limit); shared anew at once, so a
-        limit in force now holds from now. InvalidSchedule, and nothing changed, for one that cannot be kept;
-        JournalError for one the journal cannot keep (a restart must not forget a limit)."""
+    def set_grid_limits(self, periods: Sequence[LimitPeriod], now: float, circuit: str | None = None) -> None:
+        """The grid operator's schedule of limits on the substation, or on one of its circuits, replacing the last
+        (none: no limit); shared anew at once, so a limit in force now holds from now. InvalidSchedule, and nothing
+        changed, for one that cannot be kept; UnknownCircuit for a circuit it does not have; JournalError for one
+        the journal cannot keep (a restart must not forget a limit)."""
+        if circuit is not None and circuit not in self.circuit_limits:
+            raise UnknownCircuit(circuit)
+        limits = self.limits if circuit is None else self.circuit_limits[circuit]
         with self._lock:
             self._require_sessions()
             now = self._advance(now)
             # Known from now: a period said to start earlier (the clock was read before the lock) starts now.
             periods = [replace(p, start=max(p.start, now)) if p.end > now else p for p in periods]
-            self.limits.check(periods, now)
-            if not self.journal.record_limits(periods):  # kept as sessions are, or not changed at all
+            limits.check(periods, now)
+            if not self.journal.record_limits(periods, circuit or ""):  # kept as sessions are, or not changed at all
                 raise JournalError(self.journal_error)
             self._account(now)  # what was drawn until now was drawn under the old schedule
-            self.limits.set(periods, now)
+            limits.set(periods, now)
             self._all_at_max = False
             self._reallocate(now)
 
@@ -357,6 +364,8 @@ class Substation(OnChargers, Telling):
             moment = next_step if next_end is None else min(next_step, next_end)
             if moment > now:
                 self.limits.forget_ended(self._accounted_until)  # what has been accounted for needs them no more
+                for limits in self.circuit_limits.values():
+                    limits.forget_ended(self._accounted_until)
                 return now
             self._account(moment)
             self.book.complete_due(moment)
@@ -373,7 +382,7 @@ class Substation(OnChargers, Telling):
         if not self.circuits:
             return Headroom(total, phases)
         silent = self._circuit_silent_kw(moment)
-        capacities = self.circuits.capacities()
+        capacities = self.grid.circuit_capacities(moment, end)
         return Headroom(total, phases, tuple(max(0.0, c - s) for c, s in zip(capacities, silent, strict=True)))
 
     def _circuit_silent_kw(self, moment: float) -> list[float]:
@@ -509,6 +518,8 @@ class Substation(OnChargers, Telling):
             else:
                 entry["max_power_kw"] = circuit.max_power_kw
                 entry["power_kw"] = round(used[0], 3)
+            in_force = self.circuit_limits[circuit.name].in_force(now)
+            entry["grid_limit_kw"] = None if in_force is None else in_force.limit_kw
             report.append(entry)
         return report
 
@@ -517,7 +528,8 @@ class Substation(OnChargers, Telling):
         if not self.circuits:
             return False
         counted = self._circuit_counted_kw(moment)
-        return any(c > cap + TOLERANCE_KW for c, cap in zip(counted, self.circuits.capacities(), strict=True))
+        capacities = self.grid.circuit_capacities(self._accounted_until, moment)
+        return any(c > cap + TOLERANCE_KW for c, cap in zip(counted, capacities, strict=True))
 
     def _restore(self, now: float) -> None:
         """Take back every session the journal kept: a restarted process knows what it knew, then catches up
@@ -525,10 +537,13 @@ class Substation(OnChargers, Telling):
         try:
             kept = self.journal.sessions()
             kept_limits = self.journal.limits()  # a limit forgotten would be overrun: unreadable, nothing is known
+            kept_circuit_limits = {name: self.journal.limits(name) for name in self.circuit_limits}
         except JournalError:
             return
         self.sessions_known = True
         self.limits.restore(kept_limits)  # ended ones go as the catch-up passes them
+        for name, periods in kept_circuit_limits.items():
+            self.circuit_limits[name].restore(periods)
         self._arrivals = max([self._arrivals, *(session.sequence + 1 for session in kept)])
         self._energy_baseline_kwh = sum(s.delivered_kwh for s in kept if not s.state.ended)
         last_moment = self.book.restore(kept)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.helpers import call, metric_value
+from tests.helpers import call, metric_value, wait_until
 
 PHASES = ("L1", "L2", "L3")
 
@@ -107,5 +107,33 @@ def test_a_circuit_limit_holds_on_a_real_substation_and_shows_in_circuits(servic
     call("POST", f"{url}/sessions/{garage[0]}/stop")
     after = [call("GET", f"{url}/sessions/{key}").body["allocated_kw"] for key in [garage[1], *feeder]]
     assert after == [pytest.approx(22.08 / 3, abs=1e-3)] * 3, "the garage's car below its 11 kW: the feeder binds"
+    text = call("GET", f"{url}/metrics").raw.decode()
+    assert metric_value(text, "substation_overload_seconds_total", substation="s") == 0
+
+
+def test_a_grid_operators_limit_on_a_circuit_holds_within_a_step_and_lapses(services):
+    token = "a-grid-operator-token-for-tests"
+    auth = {"Authorization": f"Bearer {token}"}
+    circuits = '[{"name": "garage", "max_current_a": 32}]'
+    substation = services.substation("s", 150, TIME_SCALE="1", CIRCUITS=circuits, GRID_LIMIT_TOKEN=token,
+                                     ALLOCATION_STEP_S="0.2")  # fmt: skip
+    url = substation.url
+    body = {"energy_kwh": 100, "max_current_a": 32, "circuit": "garage", "wait": True}
+    cars = [call("POST", f"{url}/begin_charging", {**body, "charger_id": f"cp-{n}", "transaction_id": str(n)})
+            .body["session"]["session_id"] for n in range(2)]  # fmt: skip
+
+    def total() -> float:
+        return sum(call("GET", f"{url}/sessions/{key}").body["allocated_kw"] for key in cars)
+
+    assert total() == pytest.approx(22.08), "the garage's 32 A a phase"
+    window = {"limit_kw": 9, "duration_s": 2}
+    assert call("PUT", f"{url}/circuits/garage/grid_limit", window).status == 401
+    assert call("PUT", f"{url}/circuits/attic/grid_limit", window, headers=auth).status == 404
+    answer = call("PUT", f"{url}/circuits/garage/grid_limit", window, headers=auth)
+    assert answer.status == 200 and answer.body["circuit"] == "garage" and answer.body["limit_in_force_kw"] == 9
+    assert total() <= 9 + 1e-6, "held from the answer on"
+    assert call("GET", f"{url}/circuits").body["circuits"][0]["grid_limit_kw"] == 9
+    wait_until(lambda: total() == pytest.approx(22.08), timeout=2 + 2)
+    assert call("GET", f"{url}/circuits/garage/grid_limit").body["limit_in_force_kw"] is None
     text = call("GET", f"{url}/metrics").raw.decode()
     assert metric_value(text, "substation_overload_seconds_total", substation="s") == 0

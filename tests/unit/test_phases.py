@@ -9,8 +9,10 @@ from hypothesis import strategies as st
 
 from grid_common.protocol import ChargerLink, GridPhase, SessionState
 from substation_service.circuits import CircuitError, parse_circuits
+from substation_service.grid_limits import LimitPeriod
 from substation_service.phases import PhaseSupply
 from substation_service.sessions import Admitted, Refused
+from substation_service.sqlite_journal import SqliteJournal
 from substation_service.substation import UnknownCircuit
 from tests.helpers import charge
 from tests.substations import make_substation
@@ -159,7 +161,13 @@ def test_a_circuit_limit_is_shared_by_its_cars_while_cars_elsewhere_rise_on():
     refused = on_circuit(substation, "g3", "garage", min_power_kw=6.0)
     assert isinstance(refused, Refused), "two minimums of 4.14 kW and one of 6 do not fit in the garage's 11.04"
     assert substation.circuit_report(0) == [
-        {"name": "garage", "parent": None, "max_current_a": 16.0, "current_a": {"L1": 16.0, "L2": 16.0, "L3": 16.0}}
+        {
+            "name": "garage",
+            "parent": None,
+            "max_current_a": 16.0,
+            "current_a": {"L1": 16.0, "L2": 16.0, "L3": 16.0},
+            "grid_limit_kw": None,
+        }
     ]
     with pytest.raises(UnknownCircuit):
         on_circuit(substation, "x", "attic")
@@ -199,3 +207,23 @@ def test_no_circuit_is_ever_over_its_limit(tree_text, capacity, cars, fair):
             assert load <= limit.capacity_kw + TOLERANCE_KW, limit
         assert sum(phase_loads(substation)) <= capacity + TOLERANCE_KW
     assert substation.counters.overload_seconds == 0
+
+
+def test_a_grid_operators_limit_on_a_circuit_holds_and_lapses_and_outlives_a_restart(tmp_path):
+    tree = parse_circuits('[{"name": "garage", "max_current_a": 32}]', 230)  # 22.08 kW on three phases
+    journal = SqliteJournal(str(tmp_path / "sessions.sqlite3"))
+    substation = make_substation(100.0, allocation="fair", circuits=tree, journal=journal, now=0.0)
+    cars = [on_circuit(substation, f"g{n}", "garage").session.session_id for n in range(2)]
+    assert sum(substation.session(key, 0).allocated_kw for key in cars) == pytest.approx(22.08), "the garage's 32 A"
+    substation.set_grid_limits([LimitPeriod(0.0, 10.0, 9.0)], 0.0, circuit="garage")
+    assert sum(substation.session(key, 0.0).allocated_kw for key in cars) == pytest.approx(9.0), "at once"
+    assert substation.circuit_report(0.0)[0]["grid_limit_kw"] == 9.0
+    with pytest.raises(UnknownCircuit):
+        substation.set_grid_limits([LimitPeriod(0.0, 10.0, 9.0)], 0.0, circuit="attic")
+    again = make_substation(
+        100.0, allocation="fair", circuits=tree, journal=SqliteJournal(str(tmp_path / "sessions.sqlite3")), now=1.0
+    )
+    assert sum(again.session(key, 1.0).allocated_kw for key in cars) == pytest.approx(9.0), "kept in the journal"
+    assert sum(again.session(key, 12.0).allocated_kw for key in cars) == pytest.approx(22.08), "lapsed at its end"
+    assert again.circuit_report(12.0)[0]["grid_limit_kw"] is None
+    assert again.counters.overload_seconds == 0
