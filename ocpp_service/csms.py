@@ -291,6 +291,8 @@ class Csms:
         }
         if charger.circuit is not None:
             body["circuit"] = charger.circuit
+        if charger.phase_switching and charger.phases == 3:
+            body["phase_switching"] = True
         transaction.failsafe_a = self.default_a(link) or charger.max_current_a
         body["failsafe_kw"] = charger.kw(transaction.failsafe_a, voltage)
         if transaction.start is not None:  # the client's request, as far as the charger can serve it
@@ -362,12 +364,12 @@ class Csms:
                         link.wake.set()  # its safe default may differ
             for session in answer.sessions:
                 self._learn(session.session_id, session.charger_id, session.transaction_id, session.state,
-                            session.allocated_kw)  # fmt: skip
+                            session.allocated_kw, session.phases)  # fmt: skip
             feed.read = True
             await asyncio.sleep(self.config.feed_interval_s)
 
     def _learn(self, session_id: str, charger_id: str | None, transaction_id: str | None, state: SessionState,
-               allocated_kw: float) -> None:  # fmt: skip
+               allocated_kw: float, phases: int | None = None) -> None:  # fmt: skip
         link = self.by_session.get(session_id)
         if link is None:
             if charger_id in self.links and transaction_id is not None and not state.ended:
@@ -385,6 +387,10 @@ class Csms:
             if not link.connected:
                 link.transaction = None  # nothing is left to tell it: it is no longer offline mid-transaction
             return
+        if phases is not None and phases != transaction.phases:
+            transaction.phases = phases  # switched (phase_switching): its next profile says so
+            link.changed_at = time.monotonic()
+            link.wake.set()
         self._set_limit(link, allocated_kw, state)
 
     def _bump_transactions(self, transaction_id: str) -> None:
@@ -461,10 +467,10 @@ class Csms:
                 now = time.time()
                 sent = link.sent
                 due = sent is None or sent.valid_to is None or sent.valid_to - now < validity / 2
-                new_limit = sent is None or abs(sent.amperes - amperes) >= RESOLUTION_A / 2
+                phases = transaction.phases or link.charger.phases
+                new_limit = sent is None or abs(sent.amperes - amperes) >= RESOLUTION_A / 2 or sent.phases != phases
                 if not new_limit and not due:
                     continue  # below the charger's resolution, and not about to expire
-                phases = transaction.phases or link.charger.phases
                 profile = Profile(amperes, phases, transaction.transaction_id, now + validity)
                 learned = link.changed_at
                 if await self._deliver(connection, profile, transaction.transaction_id):

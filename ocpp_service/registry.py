@@ -26,6 +26,8 @@ class Charger:
     grid_phase: GridPhase = GridPhase.L1
     # The circuit inside its substation it hangs on (the substation's CIRCUITS); None: on the substation alone.
     circuit: str | None = None
+    # It can switch a 3-phase car to one phase and back while it charges (evcc's 1p3p), on its L1.
+    phase_switching: bool = False
 
     def kw(self, amperes: float, voltage_v: float) -> float:
         return self.phases * amperes * voltage_v / 1000.0
@@ -72,10 +74,10 @@ def load_registry(path: str, substations: list[str]) -> dict[str, Charger]:
     for number, entry in enumerate(entries, 1):
         where = f"{path}, charger {number}"
         if not isinstance(entry, dict) or set(entry) - {"charger_id", "substation", "phases", "max_current_a",
-                                                        "password", "fleet", "grid_phase", "circuit"}:  # fmt: skip
-            raise RegistryError(
-                f"{where}: an object of charger_id, substation, phases, max_current_a, password, grid_phase, circuit"
-            )
+                                                        "password", "fleet", "grid_phase", "circuit",
+                                                        "phase_switching"}:  # fmt: skip
+            raise RegistryError(f"{where}: an object of charger_id, substation, phases, max_current_a, password, "
+                                "grid_phase, circuit, phase_switching")  # fmt: skip
         charger_id, substation = entry.get("charger_id"), entry.get("substation")
         if not is_charger_id(charger_id) or charger_id in chargers:
             raise RegistryError(f"{where}: charger_id must be 1-48 letters, digits and . _ : -, and unique")
@@ -93,7 +95,11 @@ def load_registry(path: str, substations: list[str]) -> dict[str, Charger]:
         circuit = entry.get("circuit")
         if circuit is not None and (not isinstance(circuit, str) or not CIRCUIT_PATTERN.fullmatch(circuit)):
             raise RegistryError(f"{where}: circuit must be 1-48 letters, digits and . _ : - (not first)")
+        switching = entry.get("phase_switching", False)
+        if not isinstance(switching, bool):
+            raise RegistryError(f"{where}: phase_switching is true or false")
         assert isinstance(charger_id, str) and isinstance(substation, str)  # both were checked above
         chargers[charger_id] = Charger(charger_id, substation, phases, float(current), password,
-                                       bool(entry.get("fleet", False)), GridPhase(grid_phase), circuit)  # fmt: skip
+                                       bool(entry.get("fleet", False)), GridPhase(grid_phase), circuit,
+                                       switching)  # fmt: skip
     return chargers

@@ -21,6 +21,7 @@ from substation_service.journal import Journal, open_journal
 from substation_service.meter import MeterSettings
 from substation_service.metrics import build_registry
 from substation_service.openapi import SPEC
+from substation_service.phase_switching import PhaseSwitching
 from substation_service.substation import Substation
 
 log = logging.getLogger(__name__)
@@ -50,6 +51,7 @@ def build_substation(config: SubstationConfig, now: float, journal: Journal | No
         supply=config.supply,
         circuits=config.circuit_tree,
         damping=Damping(config.ramp_up_per_s, config.min_pause_s),
+        phase_switching=PhaseSwitching(hold_s=config.phase_switch_hold_s),
         now=now,
     )
 

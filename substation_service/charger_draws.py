@@ -74,7 +74,7 @@ def walk_phases(sessions: Mapping[str, Session], moment: float, settings: MeterS
     silent, beyond = [0.0, 0.0, 0.0], [0.0, 0.0, 0.0]
     for session in sessions.values():
         session_silent, session_beyond, _ = part(session, moment, settings)
-        for phase, weight in enumerate(session.weights):
+        for phase, weight in enumerate(session.draw_weights):
             silent[phase] += weight * session_silent
             beyond[phase] += weight * session_beyond
     return silent, beyond
@@ -87,7 +87,7 @@ def walk_circuits(
     silent, beyond = [0.0] * len(circuits.limits), [0.0] * len(circuits.limits)
     for session in sessions.values():
         session_silent, session_beyond, _ = part(session, moment, settings)
-        for index, weight in circuits.counts(session.circuit, session.weights):
+        for index, weight in circuits.counts(session.circuit, session.draw_weights):
             silent[index - BASE_LIMITS] += weight * session_silent
             beyond[index - BASE_LIMITS] += weight * session_beyond
     return silent, beyond
@@ -161,7 +161,7 @@ class ChargerDraws:
         weights, counts = old_weights, old_counts
         if session is not None:
             silent, beyond, until = part(session, moment, self.settings)
-            weights = session.weights
+            weights = session.draw_weights
             counts = self.circuits.counts(session.circuit, weights)
             self._parts[key] = (silent, beyond, weights, counts)
             if until < math.inf:

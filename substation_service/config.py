@@ -56,6 +56,9 @@ class SubstationConfig:
     # soon as it fits). Off by default: at TIME_SCALE 360 a default session lasts 10 s.
     ramp_up_per_s: float = 0.0
     min_pause_s: float = 0.0
+    # Chargers that can switch a car between three phases and one (phase_switching.py): wall seconds a car stays
+    # on its phase count before it may switch again (hysteresis, with a 20 % margin to switch back up).
+    phase_switch_hold_s: float = 10.0
     # Bearer token for PUT and DELETE /grid_limit (the grid operator's limits); empty: they are off.
     grid_limit_token: str = field(default="", repr=False)
 
@@ -97,6 +100,7 @@ class SubstationConfig:
             circuits=env.string("CIRCUITS", ""),
             ramp_up_per_s=env.number("RAMP_UP_PER_S", cls.ramp_up_per_s, minimum=0, maximum=10),
             min_pause_s=env.number("MIN_PAUSE_S", cls.min_pause_s, minimum=0, maximum=3600),
+            phase_switch_hold_s=env.number("PHASE_SWITCH_HOLD_S", cls.phase_switch_hold_s, minimum=0, maximum=3600),
         )
         if config.circuits:
             try:

@@ -167,6 +167,11 @@ class SubstationCollector:
         yield counter("substation_sessions_started", "Sessions that began to charge.", s.counters.started)
         yield counter("substation_sessions_queued", "Sessions that had to wait in the queue.", s.counters.queued)
         yield counter("substation_sessions_paused", "Times a charging session was paused.", s.counters.paused)
+        yield counter(
+            "substation_phase_switches",
+            "Times a car was switched between three phases and one (chargers that can: phase_switching).",
+            s.counters.phase_switches,
+        )
         yield counter("substation_sessions_completed", "Sessions that received all their energy.", s.counters.completed)
         yield counter("substation_sessions_stopped", "Sessions stopped or cancelled early.", s.counters.stopped)
         refused = CounterMetricFamily(

@@ -109,7 +109,7 @@ class OnChargers:
             book = self.book
             changed = (book.get(key) for key, number in book.charger_changes.items() if number > since)
             return book.change_count, [
-                ChargerSession(s.session_id, s.charger_id, s.transaction_id, s.state, s.allocated_kw)
+                ChargerSession(s.session_id, s.charger_id, s.transaction_id, s.state, s.allocated_kw, s.phases)
                 for s in changed
                 if s is not None and s.charger_id is not None
             ]

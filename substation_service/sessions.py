@@ -16,7 +16,7 @@ from grid_common.protocol import (
 )
 from substation_service.allocation import Demand
 from substation_service.meter import Meter
-from substation_service.phases import phase_weights
+from substation_service.phases import BALANCED, phase_weights
 
 # Periods a session's schedule keeps: the latest, which is what a charger needs.
 SCHEDULE_LIMIT = 48
@@ -58,6 +58,11 @@ class Session:
     # When it last went from charging to paused (damping.py: a paused car waits a least time). Not journaled: after
     # a restart it may resume at once, which costs no safety.
     paused_at: float | None = None
+    # Its charger can switch it between three phases and one (phase_switching.py); the grid phase one phase is
+    # on (its charger's L1); when it last switched, and whether it is switched down now.
+    switchable: bool = False
+    wired_phase: GridPhase | None = None
+    switched_at: float | None = None
 
     def __post_init__(self) -> None:
         self.state = SessionState(self.state)
@@ -69,6 +74,13 @@ class Session:
         self.meter = Meter()
         # What energy flows at: its limit, or what its meter read last (a car may take less than it is given).
         self.flow_kw = self.allocated_kw
+
+    @property
+    def draw_weights(self) -> tuple[float, float, float]:
+        """Where what its charger draws on its own lands (its default profile, while its meter is silent; a draw
+        beyond its limit): a charger that switched a 3-phase car to one phase draws on three phases under its
+        default (a third on each, in amperes), so that is where it is counted; otherwise where the car draws."""
+        return BALANCED if self.switchable and self.phases == 1 else self.weights
 
     def place_on(self, phase: GridPhase) -> None:
         """A 1-phase car drawing on `phase` (a 3-phase car draws on all three, wherever it is placed)."""

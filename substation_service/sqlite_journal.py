@@ -26,7 +26,8 @@ BUSY_TIMEOUT_S = 0.25
 # 3: the table is WITHOUT ROWID. A rowid table keeps its text primary key in a second b-tree, and every
 # write changes both; keyed by the session id alone, a write changes one b-tree.
 # 4: the charger a session is plugged into, its transaction, and the charger's default power (OCPP).
-# 5: the car's phases, the grid phase a 1-phase car draws on, and the circuit its charger hangs on.
+# 5: the car's phases, the grid phase a 1-phase car draws on, the circuit its charger hangs on, and whether its
+#    charger can switch it to one phase (and on which).
 SCHEMA_VERSION = 5
 # The columns that hold the session's attribute of the same name; the schedule, last, is kept as JSON.
 ATTRIBUTE_COLUMNS = (
@@ -50,6 +51,8 @@ ATTRIBUTE_COLUMNS = (
     "phases",
     "grid_phase",
     "circuit",
+    "switchable",
+    "wired_phase",
 )
 COLUMNS = (*ATTRIBUTE_COLUMNS, "schedule")
 # What a row of an earlier version (2 to 4) lacks becomes this: on no charger, a car on three phases.
@@ -60,6 +63,8 @@ ADDED_SINCE_2 = {
     "phases": "3",
     "grid_phase": "NULL",
     "circuit": "NULL",
+    "switchable": "0",
+    "wired_phase": "NULL",
 }
 # What version 0.2 meant by a session's minimum: the lesser of its power and 1.4 kW.
 FIXED_POWER_MIN_KW = 1.4
@@ -88,7 +93,8 @@ CREATE = (
     " max_kw REAL NOT NULL, priority INTEGER NOT NULL, requested_at REAL NOT NULL, sequence INTEGER NOT NULL,"
     " state TEXT NOT NULL, allocated_kw REAL NOT NULL, delivered_kwh REAL NOT NULL, delivered_at REAL NOT NULL,"
     " started_at REAL, ended_at REAL, charger_id TEXT, transaction_id TEXT, failsafe_kw REAL NOT NULL DEFAULT 0,"
-    " phases INTEGER NOT NULL DEFAULT 3, grid_phase TEXT, circuit TEXT, schedule TEXT NOT NULL) WITHOUT ROWID"
+    " phases INTEGER NOT NULL DEFAULT 3, grid_phase TEXT, circuit TEXT, switchable INTEGER NOT NULL DEFAULT 0,"
+    " wired_phase TEXT, schedule TEXT NOT NULL) WITHOUT ROWID"
 )
 
 
@@ -218,6 +224,6 @@ class SqliteJournal:
             schedule = json.dumps([[started, power]])
             rows.append(
                 (key, vehicle, energy, minimum, power, 0, started, rowid, state, allocated, delivered, at, started,
-                 ended, None, None, 0.0, 3, None, None, schedule)
+                 ended, None, None, 0.0, 3, None, None, 0, None, schedule)
             )  # fmt: skip
         return rows

@@ -28,11 +28,13 @@ from grid_common.protocol import (
     Allocation,
     ChargeRequest,
     ChargerLink,
+    GridPhase,
     LoadReport,
     SessionReport,
     SessionState,
     new_session_id,
 )
+from substation_service.allocation import Demand
 from substation_service.background import BackgroundDemand
 from substation_service.book import SessionBook
 from substation_service.circuits import CircuitTree
@@ -42,8 +44,9 @@ from substation_service.grid_limits import GridLimits, LimitPeriod
 from substation_service.journal import Journal, JournalError, JournalWriter, NoJournal
 from substation_service.meter import MeterSettings, lapse
 from substation_service.on_chargers import OnChargers
+from substation_service.phase_switching import PhaseSwitching, switches
 from substation_service.phases import PhaseSupply, roomiest_phase
-from substation_service.policy import TOLERANCE_KW, Grid, Headroom, policy_for
+from substation_service.policy import TOLERANCE_KW, Grid, Headroom, Shares, policy_for
 from substation_service.sessions import (
     Abandoned,
     Admitted,
@@ -86,6 +89,7 @@ class Substation(OnChargers, Telling):
         supply: PhaseSupply | None = None,
         circuits: CircuitTree | None = None,
         damping: Damping | None = None,
+        phase_switching: PhaseSwitching | None = None,
         now: float = 0.0,
     ) -> None:
         self.name = name
@@ -100,6 +104,8 @@ class Substation(OnChargers, Telling):
         # The grid operator's limits on each circuit: a power over time, none at first (GridLimits at no rating).
         self.circuit_limits = {name: GridLimits(math.inf) for name in self.circuits.circuits}
         self.damping = damping or Damping()
+        self.phase_switching = phase_switching or PhaseSwitching()
+        self._switching = False  # whether a session on a charger that can switch phases was ever admitted
         self.grid = Grid(
             self.limits,
             charger_max_power_kw,
@@ -223,6 +229,9 @@ class Substation(OnChargers, Telling):
                 if charger.circuit is not None and charger.circuit not in self.circuits:
                     raise UnknownCircuit(charger.circuit)
                 session.circuit = charger.circuit
+                session.wired_phase = charger.grid_phase
+                session.switchable = charger.phase_switching and session.phases == 3
+                self._switching = self._switching or session.switchable
             if charger is not None and charger.grid_phase is not None:
                 session.place_on(charger.grid_phase)  # wired there
             else:  # a car without a charger's wiring is put where there is most room
@@ -232,6 +241,16 @@ class Substation(OnChargers, Telling):
             committed_kw = book.totals.committed_kw + self._silent_chargers_kw(now)
             committed_circuit_kw = self._circuit_committed_kw(now) if session.circuit is not None else ()
             fits = self.policy.fits(committed_kw, committed_phase_kw, session, now, committed_circuit_kw)
+            if not fits and session.switchable and self.allocation == Allocation.FAIR:
+                # Its charger can switch it: on one phase, 6 A on its charger's L1 may fit where 3 x 6 A does not.
+                one_phase = session.copy(
+                    phases=1, min_kw=session.min_kw / 3, max_kw=session.max_kw / 3, switched_at=now
+                )
+                one_phase.place_on(session.wired_phase or GridPhase.L1)
+                one_phase.demand = Demand(session.session_id, one_phase.min_kw, one_phase.max_kw, session.priority)
+                if self.policy.fits(committed_kw, committed_phase_kw, one_phase, now, committed_circuit_kw):
+                    session, fits = one_phase, True
+                    self.counters.phase_switches += 1
             if not self._blocked(session.priority) and fits:
                 if outdated:
                     return Outdated(outdated, self._report(now, placed_by))
@@ -265,6 +284,7 @@ class Substation(OnChargers, Telling):
         if not self.journal.record([started]):
             return self._refuse(RefusalReason.JOURNAL, self.policy.needed_kw(session), now, session.placed_by)
         self._arrivals += 1
+        self._account(now)  # the time until now was drawn without it: it must not count there
         self.book.start(session, now)
         self._reallocate(now, journaled=session if at_full_power else None)
         self.book.ledger.count_started(session.placed_by)
@@ -410,6 +430,7 @@ class Substation(OnChargers, Telling):
             and not paused
             and not self.book.queue
             and not self.damping.ramp_per_s  # a ramp starts every car at its minimum
+            and not self._switching  # a car switched to one phase may switch back: every step looks
             and not (self.circuits and any(s.circuit is not None for s in self.book.on_chargers.values()))
             and max_sum_kw <= headroom.total_kw + TOLERANCE_KW
             and all(kw <= room + TOLERANCE_KW for kw, room in zip(max_phase_kw, headroom.phase_kw, strict=True))
@@ -446,6 +467,18 @@ class Substation(OnChargers, Telling):
                 even=totals.uneven == 0,
                 held=self._held(moment),
             )
+            reshaped = self._switch_phases(shares, headroom, moment) if self._switching else []
+            if reshaped:  # shared anew with the cars on their new phases
+                shares = self.policy.shares(
+                    book.started,
+                    book.queue,
+                    headroom,
+                    totals.committed_kw,
+                    totals.committed_phase_kw,
+                    moment,
+                    even=totals.uneven == 0,
+                    held=self._held(moment),
+                )
             for head in shares.starts:
                 book.start(head, moment)
             self._levels = shares.levels
@@ -462,6 +495,7 @@ class Substation(OnChargers, Telling):
                 changed = [s for s in book.started if book.apply(s, shares.kw.get(s.session_id, 0.0), moment)]
             if journaled is not None and journaled not in changed:
                 changed.append(journaled)  # journaled at its maximum, it got another share: write that
+            changed.extend(s for s in reshaped if s not in changed)
         book.fresh = []
         self.journal.write_behind(changed)
         self._all_at_max = totals.paused == 0 and all(level == math.inf for level in self._levels.values())
@@ -470,6 +504,33 @@ class Substation(OnChargers, Telling):
         self._looked_ahead_s = step_s
         book.ends.compact(book.sessions, self.time_scale)
         self.counters.reallocations.observe(time.perf_counter() - began)
+
+    def _switch_phases(self, shares: Shares, headroom: Headroom, moment: float) -> list[Session]:
+        """Cars on chargers that can switch phases, switched now (phase_switching.py): a paused 3-phase car whose
+        minimum on one phase fits goes to one phase; one switched down goes back to three once there is room."""
+        if self.allocation != Allocation.FAIR:
+            return []
+        candidates = [s for s in self.book.started if s.switchable]
+        if not candidates:
+            return []
+        used_total, used_phase = 0.0, [0.0, 0.0, 0.0]
+        for session in self.book.started:
+            kw = shares.kw.get(session.session_id, 0.0)
+            used_total += kw
+            for phase in range(3):
+                used_phase[phase] += session.weights[phase] * kw
+        decided = switches(
+            candidates,
+            shares.kw,
+            headroom.total_kw - used_total,
+            [room - used for room, used in zip(headroom.phase_kw, used_phase, strict=True)],
+            moment,
+            self.phase_switching,
+        )
+        for switch in decided:
+            self.book.reshape(switch.session, switch.phases, switch.grid_phase, moment)
+            self.counters.phase_switches += 1
+        return [switch.session for switch in decided]
 
     def _held(self, moment: float) -> int | None:
         """The place among the started sessions of the first paused one that must stay paused yet (damping.py);

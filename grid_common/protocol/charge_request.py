@@ -168,6 +168,9 @@ class Admission(StartRequest, frozen=True, forbid_unknown_fields=True):
         Annotated[str, Meta(pattern=CIRCUIT_PATTERN.pattern)] | None,
         Meta(description="With charger_id: the substation's circuit the charger hangs on (one of its CIRCUITS)."),
     ] = None
+    phase_switching: Annotated[
+        bool, Meta(description="With charger_id: the charger can switch a 3-phase car to one phase and back.")
+    ] = False
 
 
 # --- checking a request field by field, from its declaration --------------------------------------------
@@ -339,7 +342,9 @@ def admission_body(request: ChargeRequest, session_id: str) -> dict:
     return {**request.to_json(), "session_id": session_id}
 
 
-ADMISSION_FIELDS = frozenset({"session_id", "charger_id", "transaction_id", "failsafe_kw", "grid_phase", "circuit"})
+ADMISSION_FIELDS = frozenset(
+    {"session_id", "charger_id", "transaction_id", "failsafe_kw", "grid_phase", "circuit", "phase_switching"}
+)
 _CHARGER_ID_CHECK = _text_check(CHARGER_ID_PATTERN.pattern, "must be 1-48 letters, digits and . _ : - (not first)")
 _TRANSACTION_ID_CHECK = _text_check(TRANSACTION_ID_PATTERN.pattern, "must be 1-36 letters, digits and . _ : -")
 _FAILSAFE_CHECK = _number_check(None, MAX_POWER_KW)
@@ -390,6 +395,7 @@ def parse_charger_admission(
         ("failsafe_kw", _FAILSAFE_CHECK),
         ("grid_phase", _GRID_PHASE_CHECK),
         ("circuit", _CIRCUIT_CHECK),
+        ("phase_switching", _flag_check),
     ):
         if fields.get(field) is not None:
             kept, wrong = check(fields[field]) if fields[field] != 0 else (0.0, None)
@@ -401,5 +407,7 @@ def parse_charger_admission(
         raise InvalidRequest(request_errors)
     if "grid_phase" in link_values:
         link_values["grid_phase"] = GridPhase(link_values["grid_phase"])
+    if "phase_switching" in link_values:
+        link_values["phase_switching"] = link_values["phase_switching"] is True
     link = ChargerLink(**link_values) if "charger_id" in link_values else None
     return request, session_id, link

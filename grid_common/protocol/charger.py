@@ -50,6 +50,7 @@ class ChargerSession(Struct):
     transaction_id: TransactionId | None
     state: SessionState
     allocated_kw: Annotated[float, Meta(ge=0, description="What it may draw now: 0 while queued or paused.")]
+    phases: Annotated[int, Meta(ge=1, le=3, description="The phases it draws on now (a charger may switch).")] = 3
 
 
 class ChargerFeed(Struct):

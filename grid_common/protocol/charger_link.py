@@ -17,3 +17,4 @@ class ChargerLink:
     failsafe_kw: float = 0.0
     grid_phase: GridPhase | None = None  # the grid phase its L1 is wired to: where a 1-phase car draws
     circuit: str | None = None  # the circuit inside the substation it hangs on (substation_service/circuits.py)
+    phase_switching: bool = False  # it can switch a 3-phase car to one phase (and back) while it charges

@@ -13,11 +13,17 @@ from substation_service.substation import Substation
 from tests.helpers import charge
 from tests.substations import make_substation
 
-CREATE_BEFORE_PHASES = CREATE.replace(" phases INTEGER NOT NULL DEFAULT 3, grid_phase TEXT, circuit TEXT,", "")
+CREATE_BEFORE_PHASES = CREATE.replace(
+    " phases INTEGER NOT NULL DEFAULT 3, grid_phase TEXT, circuit TEXT, switchable INTEGER NOT NULL DEFAULT 0,"
+    " wired_phase TEXT,",
+    "",
+)
 CREATE_BEFORE_CHARGERS = CREATE_BEFORE_PHASES.replace(
     " charger_id TEXT, transaction_id TEXT, failsafe_kw REAL NOT NULL DEFAULT 0,", ""
 )
-COLUMNS_BEFORE_PHASES = tuple(c for c in COLUMNS if c not in ("phases", "grid_phase", "circuit"))
+COLUMNS_BEFORE_PHASES = tuple(
+    c for c in COLUMNS if c not in ("phases", "grid_phase", "circuit", "switchable", "wired_phase")
+)
 # What schemas 2 and 3 kept.
 COLUMNS_BEFORE_CHARGERS = tuple(
     c for c in COLUMNS_BEFORE_PHASES if c not in ("charger_id", "transaction_id", "failsafe_kw")
