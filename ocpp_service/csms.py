@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Protocol
 
-from grid_common.protocol import ChargeRequest, MeterReading, SessionState, new_session_id
+from grid_common.protocol import GRID_PHASES, ChargeRequest, MeterReading, SessionState, new_session_id
 from ocpp_service import metrics
 from ocpp_service.config import OcppConfig
 from ocpp_service.grid_client import GridClient, GridUnavailable
@@ -108,6 +108,7 @@ class SubstationFeed:
     cursor: int = 0
     capacity_kw: float | None = None
     background_peak_kw: float = 0.0
+    background_shares: tuple[float, ...] = (1 / 3, 1 / 3, 1 / 3)  # the background's share of L1, L2, L3
     read: bool = False  # read once at least: what it holds is known
 
 
@@ -117,7 +118,14 @@ class Csms:
         self.grid = grid
         self.links = {charger_id: Link(charger) for charger_id, charger in registry.items()}
         self.feeds = {name: SubstationFeed() for name, _ in config.substations}
-        self.per_substation = {name: sum(c.substation == name for c in registry.values()) for name in self.feeds}
+        # How many of each substation's chargers draw on L1, L2, L3 under their defaults (a 3-phase charger on all
+        # three, a 1-phase one on its wired phase): every phase must hold them all at once.
+        self.on_phases = {name: [0, 0, 0] for name in self.feeds}
+        for charger in registry.values():
+            counts = self.on_phases.get(charger.substation)
+            if counts is not None:
+                for phase in range(3) if charger.phases == 3 else (GRID_PHASES.index(charger.grid_phase),):
+                    counts[phase] += 1
         self.by_session: dict[str, Link] = {}
         self.pending_meters: dict[str, dict[str, MeterReading]] = {name: {} for name in self.feeds}
         self._next_transaction = int(time.time() * 10) % 2**30
@@ -138,8 +146,9 @@ class Csms:
         feed = self.feeds[link.charger.substation]
         if feed.capacity_kw is None:
             return None
-        chargers = self.per_substation[link.charger.substation]
-        return safe_default_a(feed.capacity_kw, feed.background_peak_kw, chargers, link.charger, self.config.voltage_v)
+        on_phases = self.on_phases[link.charger.substation]
+        return safe_default_a(feed.capacity_kw, feed.background_peak_kw, on_phases, link.charger, self.config.voltage_v,
+                              feed.background_shares)  # fmt: skip
 
     def next_transaction_id(self) -> str:
         """1.6's transaction ids are the central system's to give: integers, never one given before."""
@@ -357,8 +366,17 @@ class Csms:
                 feed.epoch = answer.epoch
                 continue
             feed.epoch, feed.cursor = answer.epoch, answer.cursor
-            if feed.capacity_kw != answer.capacity_kw or feed.background_peak_kw != answer.background_peak_kw:
-                feed.capacity_kw, feed.background_peak_kw = answer.capacity_kw, answer.background_peak_kw
+            shares = tuple(answer.background_phase_shares)
+            if (feed.capacity_kw, feed.background_peak_kw, feed.background_shares) != (
+                answer.capacity_kw,
+                answer.background_peak_kw,
+                shares,
+            ):
+                feed.capacity_kw, feed.background_peak_kw, feed.background_shares = (
+                    answer.capacity_kw,
+                    answer.background_peak_kw,
+                    shares,
+                )
                 for link in self.links.values():
                     if link.charger.substation == substation:
                         link.wake.set()  # its safe default may differ

@@ -4,6 +4,7 @@ floor, profiles that expire unless renewed, and a default that is safe on its ow
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -25,12 +26,21 @@ def limit_a(kw: float, charger: Charger, voltage_v: float, phases: int | None = 
     return round(amperes, 1) if amperes >= MIN_CURRENT_A else 0.0
 
 
-def safe_default_a(capacity_kw: float, background_peak_kw: float, chargers: int, charger: Charger,
-                   voltage_v: float) -> float:  # fmt: skip
-    """What a charger may draw on its own, with no word from anyone: if every one of the substation's chargers
-    fell back to it at once, they and the background at its peak would still be within capacity."""
-    share_kw = max(0.0, capacity_kw - background_peak_kw) / max(1, chargers)
-    return limit_a(share_kw, charger, voltage_v)
+def safe_default_a(capacity_kw: float, background_peak_kw: float, on_phases: Sequence[int], charger: Charger,
+                   voltage_v: float, background_shares: Sequence[float] = (1 / 3, 1 / 3, 1 / 3)) -> float:  # fmt: skip
+    """What a charger may draw on its own, with no word from anyone, in amperes a phase, the same for every
+    charger: if every one of the substation's chargers fell back to it at once, each phase would still hold them
+    (`on_phases`: how many chargers draw on L1, L2, L3; a 3-phase charger on all three, a 1-phase one on the
+    phase it is wired to) and its share of the background at its peak, within a third of the capacity."""
+    amperes = math.inf
+    for phase, chargers in enumerate(on_phases):
+        if chargers:
+            room_kw = max(0.0, capacity_kw / 3 - background_peak_kw * background_shares[phase])
+            amperes = min(amperes, room_kw * 1000.0 / (voltage_v * chargers))
+    if amperes == math.inf:
+        return 0.0
+    stepped = min(charger.max_current_a, math.floor(amperes / RESOLUTION_A + 1e-9) * RESOLUTION_A)
+    return round(stepped, 1) if stepped >= MIN_CURRENT_A else 0.0
 
 
 def iso(wall_seconds: float) -> str:

@@ -247,6 +247,7 @@ def charger_feed():
         capacity_kw=substation.limits.lowest_ahead(ctx.clock()),
         background_peak_kw=substation.background_day_peak_kw,
         sessions=sessions,
+        background_phase_shares=list(substation.supply.background_split),
     )
     return json_response(msgspec.json.encode(feed))
 

@@ -63,6 +63,10 @@ class ChargerFeed(Struct):
     capacity_kw: KW
     background_peak_kw: Annotated[float, Meta(ge=0, description="The background's peak over the day.")]
     sessions: list[ChargerSession]
+    background_phase_shares: Annotated[
+        list[Annotated[float, Meta(ge=0, le=1)]],
+        Meta(min_length=3, max_length=3, description="The background's share of L1, L2 and L3."),
+    ] = msgspec.field(default_factory=lambda: [1 / 3, 1 / 3, 1 / 3])
 
 
 _METER_DECODER = msgspec.json.Decoder(MeterReadings)

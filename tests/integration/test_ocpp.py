@@ -365,9 +365,12 @@ def test_a_charger_that_can_switch_phases_charges_a_car_on_one_phase_and_back_on
     registry = tmp_path / "chargers.json"
     registry.write_text(json.dumps([
         {"charger_id": "s-cp2", "substation": "s", "grid_phase": "L2", "phase_switching": True},
+        {"charger_id": "x-L1", "substation": "s", "phases": 1, "grid_phase": "L1"},
+        {"charger_id": "x-L3", "substation": "s", "phases": 1, "grid_phase": "L3"},
     ]))  # fmt: skip
     # 30 kW: 10 kW a phase. Two 1-phase cars take 9 kW each on L1 and L3: no 6 A left there for a 3-phase car.
-    substation = services.substation("s", 30.0, PHASE_SWITCH_HOLD_S="1", **SUBSTATION)
+    # A car has 5 s to follow a lower limit (the simulated cars take them): the substation counts it so.
+    substation = services.substation("s", 30.0, PHASE_SWITCH_HOLD_S="1", **{**SUBSTATION, "METER_FOLLOW_S": "5"})
     ocpp = services.ocpp({"s": substation}, CHARGER_REGISTRY=str(registry), **OCPP)
     url = f"ws://127.0.0.1:{ocpp.port}/ocpp"
     fillers = []
@@ -396,9 +399,8 @@ def test_a_charger_that_can_switch_phases_charges_a_car_on_one_phase_and_back_on
         assert call("GET", f"{substation.url}/sessions/{session}").body["phases"] == 3
         metrics = call("GET", f"{substation.url}/metrics").raw.decode()
         assert metric_value(metrics, "substation_phase_switches_total", substation="s") == 2
-        # Not asserted here: overload. The fillers are sessions on chargers the OCPP service does not know, so its
-        # safe default for s-cp2 (32 A, as the only charger) lets the car draw 22 kW before its profile comes, on
-        # phases the fillers hold: the overload counter rightly shows that (see the closing note).
+        # Overload is not asserted here: this scenario still counts about 0.1 s of it around the start, which is
+        # not explained yet (see the closing note); the domain's tests hold switching to no overload.
         await charger.close()
 
     run(scenario())

@@ -30,9 +30,19 @@ def test_a_limit_is_rounded_down_to_0_1_a_capped_by_the_charger_and_0_below_6_a(
 
 
 def test_every_charger_at_its_safe_default_at_once_stays_within_capacity_less_the_background_peak():
-    amperes = safe_default_a(150.0, 45.0, 13, THREE_PHASE, 230)
+    amperes = safe_default_a(150.0, 45.0, (13, 13, 13), THREE_PHASE, 230)
     assert 13 * THREE_PHASE.kw(amperes, 230) <= 150.0 - 45.0
-    assert safe_default_a(150.0, 140.0, 13, THREE_PHASE, 230) == 0.0, "less than 6 A each: none may charge"
+    assert safe_default_a(150.0, 140.0, (13, 13, 13), THREE_PHASE, 230) == 0.0, "less than 6 A each: none may charge"
+
+
+def test_a_safe_default_holds_on_every_phase_with_1_phase_chargers_wired_to_one():
+    # 30 kW: 10 kW (43.5 A) a phase. Three 1-phase chargers on L1 and a 3-phase one: four draw on L1.
+    on_phases = (4, 1, 1)
+    amperes = safe_default_a(30.0, 0.0, on_phases, ONE_PHASE, 230)
+    assert amperes == 10.8 and 4 * amperes * 230 / 1000 <= 10.0, "L1 holds all four"
+    assert safe_default_a(30.0, 0.0, (1, 1, 1), THREE_PHASE, 230) == 32.0, "one charger alone: its maximum"
+    shares = (0.6, 0.2, 0.2)  # the background heavier on L1 leaves less there
+    assert safe_default_a(30.0, 12.0, (1, 1, 1), THREE_PHASE, 230, shares) == pytest.approx(12.1)
 
 
 @pytest.mark.parametrize("amperes", [0.0, 6.0, 15.9, 32.0])
