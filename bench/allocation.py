@@ -12,7 +12,7 @@ by one; the figures are percentiles of those times.
 `plain`: every car on three phases, on no circuit (one limit binds: water-filling). `phases and circuits`: a
 third of the cars on one phase (spread by their chargers' wiring), every car on a charger hanging on one of
 16 circuits (current a phase or power, in turn) under 4 feeders (current a phase) under the substation:
-shared under the substation's total, its three phases and 84 circuit limits at once (progressive filling),
+shared under the substation's total, its three phases and every circuit's limits at once (progressive filling),
 with the circuits' sums walked at every step. Written to bench/results/allocation.json.
 """
 

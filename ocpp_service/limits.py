@@ -21,8 +21,12 @@ def limit_a(kw: float, charger: Charger, voltage_v: float, phases: int | None = 
     """The current per phase for `kw` on `phases` (the charger's own unless said), rounded down to OCPP's step
     (never above what was given), within the charger's maximum; 0 below 6 A, which no car may be offered (a
     pause)."""
-    per_phase = kw * 1000.0 / ((phases or charger.phases) * voltage_v)
-    amperes = min(charger.max_current_a, math.floor(per_phase / RESOLUTION_A + 1e-9) * RESOLUTION_A)
+    return stepped(kw * 1000.0 / ((phases or charger.phases) * voltage_v), charger)
+
+
+def stepped(amperes: float, charger: Charger) -> float:
+    """`amperes` rounded down to OCPP's step (never above), within the charger's maximum; 0 below 6 A."""
+    amperes = min(charger.max_current_a, math.floor(amperes / RESOLUTION_A + 1e-9) * RESOLUTION_A)
     return round(amperes, 1) if amperes >= MIN_CURRENT_A else 0.0
 
 
@@ -37,10 +41,7 @@ def safe_default_a(capacity_kw: float, background_peak_kw: float, on_phases: Seq
         if chargers:
             room_kw = max(0.0, capacity_kw / 3 - background_peak_kw * background_shares[phase])
             amperes = min(amperes, room_kw * 1000.0 / (voltage_v * chargers))
-    if amperes == math.inf:
-        return 0.0
-    stepped = min(charger.max_current_a, math.floor(amperes / RESOLUTION_A + 1e-9) * RESOLUTION_A)
-    return round(stepped, 1) if stepped >= MIN_CURRENT_A else 0.0
+    return 0.0 if amperes == math.inf else stepped(amperes, charger)
 
 
 def iso(wall_seconds: float) -> str:
@@ -56,51 +57,11 @@ class Profile:
     transaction_id: str | None = None  # None: the default (TxDefaultProfile), valid until replaced
     valid_to: float | None = None
 
-    def v16(self) -> dict:
-        """OCPP 1.6 csChargingProfiles, snake_case as the library takes it."""
-        profile: dict = {
-            "charging_profile_id": TX_PROFILE_ID if self.transaction_id else DEFAULT_PROFILE_ID,
-            "stack_level": 1 if self.transaction_id else 0,
-            "charging_profile_purpose": "TxProfile" if self.transaction_id else "TxDefaultProfile",
-            "charging_profile_kind": "Relative",
-            "charging_schedule": {
-                "charging_rate_unit": "A",
-                "charging_schedule_period": [{"start_period": 0, "limit": self.amperes, "number_phases": self.phases}],
-            },
-        }
-        if self.transaction_id is not None:
-            profile["transaction_id"] = int(self.transaction_id)
-        if self.valid_to is not None:
-            profile["valid_to"] = iso(self.valid_to)
-        return profile
-
-    def v201(self) -> dict:
-        """OCPP 2.0.1 chargingProfile, snake_case as the library takes it."""
-        profile: dict = {
-            "id": TX_PROFILE_ID if self.transaction_id else DEFAULT_PROFILE_ID,
-            "stack_level": 1 if self.transaction_id else 0,
-            "charging_profile_purpose": "TxProfile" if self.transaction_id else "TxDefaultProfile",
-            "charging_profile_kind": "Relative",
-            "charging_schedule": [
-                {
-                    "id": 1,
-                    "charging_rate_unit": "A",
-                    "charging_schedule_period": [
-                        {"start_period": 0, "limit": self.amperes, "number_phases": self.phases}
-                    ],
-                }
-            ],
-        }
-        if self.transaction_id is not None:
-            profile["transaction_id"] = self.transaction_id
-        if self.valid_to is not None:
-            profile["valid_to"] = iso(self.valid_to)
-        return profile
-
     def v16_payload(self) -> dict:
-        """The whole SetChargingProfile request of 1.6, as it goes on the wire (camelCase): v16() renamed, built
-        as it is (thousands of these go out at a reallocation)."""
-        tx = bool(self.transaction_id)  # as v16(): a transaction's id says TxProfile
+        """The whole SetChargingProfile request of 1.6, as it goes on the wire (camelCase): built as it is
+        (thousands of these go out at a reallocation): tests/unit/test_ocpp_parts.py holds it to what the library
+        makes of the snake_case profile."""
+        tx = bool(self.transaction_id)  # a transaction's id says TxProfile
         profile: dict = {
             "chargingProfileId": TX_PROFILE_ID if tx else DEFAULT_PROFILE_ID,
             "stackLevel": 1 if tx else 0,
@@ -118,8 +79,7 @@ class Profile:
         return {"connectorId": 1 if tx else 0, "csChargingProfiles": profile}
 
     def v201_payload(self) -> dict:
-        """The whole SetChargingProfile request of 2.0.1, as it goes on the wire (camelCase): v201() renamed, built
-        as it is."""
+        """The whole SetChargingProfile request of 2.0.1, as it goes on the wire (camelCase): built as it is."""
         tx = bool(self.transaction_id)
         profile: dict = {
             "id": TX_PROFILE_ID if tx else DEFAULT_PROFILE_ID,

@@ -10,7 +10,6 @@ from collections import OrderedDict
 from operator import attrgetter
 
 from grid_common.protocol import GridPhase, SessionState
-from substation_service.allocation import Demand
 from substation_service.charger_draws import ChargerDraws
 from substation_service.circuits import CircuitTree
 from substation_service.counters import Counters
@@ -18,7 +17,6 @@ from substation_service.ends import Completions
 from substation_service.journal import JournalWriter
 from substation_service.ledger import BalancerLedger
 from substation_service.meter import MeterSettings
-from substation_service.phases import phase_weights
 from substation_service.policy import Policy
 from substation_service.sessions import Session
 from substation_service.totals import Totals
@@ -106,15 +104,9 @@ class SessionBook:
 
     def reshape(self, session: Session, phases: int, grid_phase: GridPhase | None, moment: float) -> None:
         """A started session switched to `phases` (phase_switching.py): its bounds a phase stay, its sums move."""
-        factor = phases / session.phases
         self._count(session, -1)
         session.settle(moment, self.time_scale)
-        session.min_kw, session.max_kw = session.min_kw * factor, session.max_kw * factor
-        session.phases = phases
-        session.grid_phase = grid_phase if phases == 1 else None
-        session.weights = phase_weights(phases, session.grid_phase)
-        session.demand = Demand(session.session_id, session.min_kw, session.max_kw, session.priority)
-        session.switched_at = moment
+        session.switch_to(phases, grid_phase, moment)
         self._count(session, +1)
         self.changed(session)
 

@@ -61,6 +61,12 @@ def schedule_answer(circuit: str | None = None) -> dict:
     }
 
 
+def limited(circuit: str | None) -> str:
+    """What a schedule limits, as the log names it."""
+    name = context().substation.name
+    return name if circuit is None else f"{name}'s circuit {circuit}"
+
+
 def known_circuit(name: str) -> str:
     substation = context().substation
     if name not in substation.circuit_limits:
@@ -148,7 +154,6 @@ def delete_circuit_grid_limit(name: str):
 def set_limits(circuit: str | None):
     ctx = context()
     now = ctx.clock()
-    what = ctx.substation.name if circuit is None else f"{ctx.substation.name}'s circuit {circuit}"
     try:
         periods = parse_schedule(read_json_body(optional=False), now)
         ctx.substation.set_grid_limits(periods, now, circuit)
@@ -158,7 +163,7 @@ def set_limits(circuit: str | None):
         raise invalid_request_problem(InvalidRequest([{"field": "periods", "message": str(error)}])) from None
     except JournalError:
         raise journal_problem(ctx.substation) from None
-    log.info("grid limits of %s set by %s: %s", what, request.remote_addr,
+    log.info("grid limits of %s set by %s: %s", limited(circuit), request.remote_addr,
              ", ".join(f"{p.limit_kw:g} kW {iso(p.start)}..{iso(p.end)}" for p in periods) or "none")  # fmt: skip
     return json_response(schedule_answer(circuit))
 
@@ -170,10 +175,9 @@ def delete_grid_limit():
 
 def clear_limits(circuit: str | None):
     ctx = context()
-    what = ctx.substation.name if circuit is None else f"{ctx.substation.name}'s circuit {circuit}"
     try:
         ctx.substation.set_grid_limits([], ctx.clock(), circuit)
     except JournalError:
         raise journal_problem(ctx.substation) from None
-    log.info("grid limits of %s cleared by %s", what, request.remote_addr)
+    log.info("grid limits of %s cleared by %s", limited(circuit), request.remote_addr)
     return json_response(schedule_answer(circuit))

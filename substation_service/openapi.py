@@ -73,28 +73,25 @@ LIMIT_PERIOD = {
     "additionalProperties": False,
     "properties": {"start": ISO_TIME, "end": ISO_TIME, "limit_kw": {"type": "number", "minimum": 0}},
 }
-GRID_LIMIT_SCHEDULE = {
-    "type": "object",
-    "required": ["substation", "rated_capacity_kw", "limit_in_force_kw", "periods", "changes"],
-    "properties": {
-        "substation": {"type": "string"},
-        "rated_capacity_kw": {"type": "number"},
-        "limit_in_force_kw": {"type": ["number", "null"]},
-        "periods": {"type": "array", "items": LIMIT_PERIOD},
-        "changes": {"type": "integer", "minimum": 0},
-    },
-}
-CIRCUIT_GRID_LIMIT_SCHEDULE = {
-    "type": "object",
-    "required": ["substation", "circuit", "limit_in_force_kw", "periods", "changes"],
-    "properties": {
-        "substation": {"type": "string"},
-        "circuit": {"type": "string"},
-        "limit_in_force_kw": {"type": ["number", "null"]},
-        "periods": {"type": "array", "items": LIMIT_PERIOD},
-        "changes": {"type": "integer", "minimum": 0},
-    },
-}
+
+
+def schedule_schema(what: str, schema: dict) -> dict:
+    """A schedule of the grid operator's limits, as GET, PUT and DELETE answer it, naming `what` it limits."""
+    return {
+        "type": "object",
+        "required": ["substation", what, "limit_in_force_kw", "periods", "changes"],
+        "properties": {
+            "substation": {"type": "string"},
+            what: schema,
+            "limit_in_force_kw": {"type": ["number", "null"]},
+            "periods": {"type": "array", "items": LIMIT_PERIOD},
+            "changes": {"type": "integer", "minimum": 0},
+        },
+    }
+
+
+GRID_LIMIT_SCHEDULE = schedule_schema("rated_capacity_kw", {"type": "number"})
+CIRCUIT_GRID_LIMIT_SCHEDULE = schedule_schema("circuit", {"type": "string"})
 CIRCUIT_NAME_PARAMETER = {
     "name": "name",
     "in": "path",

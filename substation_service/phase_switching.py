@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from grid_common.protocol import GRID_PHASES, GridPhase
+from substation_service.phases import roomiest_phase
 from substation_service.sessions import Session
 
 
@@ -49,7 +50,7 @@ def switches(
             continue
         share = shares.get(session.session_id, 0.0)
         if session.phases == 3 and share == 0.0:  # paused on three phases: does one phase's minimum fit?
-            phase = session.wired_phase or GRID_PHASES[max(range(3), key=lambda p: (room[p], -p))]
+            phase = session.wired_phase or roomiest_phase(room)
             index = GRID_PHASES.index(phase)
             least = session.min_kw / 3
             if least <= total_room_kw and least <= room[index]:

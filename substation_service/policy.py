@@ -83,6 +83,29 @@ class Grid:
         end = moment + self.lookahead_s if end is None else end
         return self.supply.headrooms(self.limits.rated_kw, self.background.peak_between(moment, end))
 
+    def fits_between(self, committed: Committed, session: Session, kw: float, start: float, end: float) -> bool:
+        """Whether `kw` more of `session`'s fits beside what admission counts (`committed`) under every limit it
+        counts against, at every moment of [start, end]: the total, each phase it draws on, its circuits."""
+        room = self.limits.capacity_between(start, end) - self.background.peak_between(start, end)
+        return (
+            committed.total_kw + kw <= room + TOLERANCE_KW
+            and phase_fits(committed.phase_kw, session, kw, self.admission_phase_headroom_kw(start, end))
+            and (
+                session.circuit is None
+                or circuit_fits(committed.circuit_kw, session, kw, self.circuits, self.circuit_capacities(start, end))
+            )
+        )
+
+
+@dataclass(frozen=True)
+class Committed:
+    """What admission counts for the started sessions (minimums, or maxima when fixed), with what silent
+    chargers may draw on their own: in total, on each phase, on each circuit limit (circuits.py's order)."""
+
+    total_kw: float
+    phase_kw: Sequence[float]
+    circuit_kw: Sequence[float] = ()
+
 
 @dataclass(frozen=True)
 class Headroom:
@@ -130,11 +153,6 @@ def circuit_fits(
     )
 
 
-def circuit_loads(sessions: Iterable[Session], circuits: CircuitTree) -> list[float]:
-    """What `sessions`' maxima put on each circuit limit."""
-    return circuits.loads((s.circuit, s.weights, s.max_kw) for s in sessions if s.circuit is not None)
-
-
 T = TypeVar("T")
 
 
@@ -158,21 +176,12 @@ class Policy(Protocol):
         """What admission counts for a session."""
         ...
 
-    def fits(
-        self,
-        committed_kw: float,
-        committed_phase_kw: Sequence[float],
-        session: Session,
-        now: float,
-        committed_circuit_kw: Sequence[float] = (),
-    ) -> bool:
-        """Whether `session` fits beside what admission counts for the started sessions (`committed_kw`, on each
-        phase `committed_phase_kw`, and on each circuit limit `committed_circuit_kw`, when it is on a circuit)."""
+    def fits(self, committed: Committed, session: Session, now: float) -> bool:
+        """Whether `session` fits beside what admission counts for the started sessions (`committed`)."""
         ...
 
-    def shares(self, started: list[Session], queue: list[Session], headroom: Headroom, committed_kw: float,
-               committed_phase_kw: Sequence[float], moment: float, even: bool | None = None,
-               held: int | None = None) -> Shares:  # fmt: skip
+    def shares(self, started: list[Session], queue: list[Session], headroom: Headroom, committed: Committed,
+               moment: float, even: bool | None = None, held: int | None = None) -> Shares:  # fmt: skip
         """The next step's power for the started sessions (in order) and for the queued ones that start. `even`:
         whether every one of them is on three phases and on no circuit, if the caller knows (else it is walked);
         `held`: the place of the first started session that must stay paused (it and those after it wait)."""
@@ -200,37 +209,15 @@ class FairSharing:
     def needed_kw(self, session: Session) -> float:
         return session.min_kw
 
-    def fits(
-        self,
-        committed_kw: float,
-        committed_phase_kw: Sequence[float],
-        session: Session,
-        now: float,
-        committed_circuit_kw: Sequence[float] = (),
-    ) -> bool:
-        grid = self.grid
-        return (
-            committed_kw + session.min_kw <= grid.admission_headroom_kw(now) + TOLERANCE_KW
-            and phase_fits(committed_phase_kw, session, session.min_kw, grid.admission_phase_headroom_kw(now))
-            and (
-                session.circuit is None
-                or circuit_fits(
-                    committed_circuit_kw,
-                    session,
-                    session.min_kw,
-                    grid.circuits,
-                    grid.circuit_capacities(now, now + grid.lookahead_s),
-                )
-            )
-        )
+    def fits(self, committed: Committed, session: Session, now: float) -> bool:
+        return self.grid.fits_between(committed, session, session.min_kw, now, now + self.grid.lookahead_s)
 
     def shares(
         self,
         started: list[Session],
         queue: list[Session],
         headroom: Headroom,
-        committed_kw: float,
-        committed_phase_kw: Sequence[float],
+        committed: Committed,
         moment: float,
         even: bool | None = None,
         held: int | None = None,
@@ -322,36 +309,17 @@ class FixedPower:
     def needed_kw(self, session: Session) -> float:
         return session.max_kw
 
-    def fits(
-        self,
-        committed_kw: float,
-        committed_phase_kw: Sequence[float],
-        session: Session,
-        now: float,
-        committed_circuit_kw: Sequence[float] = (),
-    ) -> bool:
+    def fits(self, committed: Committed, session: Session, now: float) -> bool:
         grid = self.grid
         life_s = session.energy_kwh / session.max_kw * 3600.0 / grid.time_scale
-        end = now + max(life_s, grid.step_s)
-        room = grid.limits.capacity_between(now, end) - grid.background.peak_between(now, end)
-        return (
-            committed_kw + session.max_kw <= room + TOLERANCE_KW
-            and phase_fits(committed_phase_kw, session, session.max_kw, grid.admission_phase_headroom_kw(now, end))
-            and (
-                session.circuit is None
-                or circuit_fits(
-                    committed_circuit_kw, session, session.max_kw, grid.circuits, grid.circuit_capacities(now, end)
-                )
-            )
-        )
+        return grid.fits_between(committed, session, session.max_kw, now, now + max(life_s, grid.step_s))
 
     def shares(
         self,
         started: list[Session],
         queue: list[Session],
         headroom: Headroom,
-        committed_kw: float,
-        committed_phase_kw: Sequence[float],
+        committed: Committed,
         moment: float,
         even: bool | None = None,
         held: int | None = None,
@@ -368,25 +336,16 @@ class FixedPower:
             fitting, waiting = [load.key for load in fitting_loads], bool(waiting_loads)
         starts: list[Session] = []
         if not waiting:
-            committed_phase_kw = list(committed_phase_kw)
-            circuits = self.grid.circuits
-            # What the started sessions' maxima put on each circuit limit, less than its room by what it has left.
-            step_capacities = self.grid.circuit_capacities(moment, moment + self.grid.step_s)
-            committed_circuit_kw = [
-                max(0.0, capacity - room) for capacity, room in zip(step_capacities, headroom.circuits_kw, strict=True)
-            ]
-            committed_circuit_kw = [
-                used + load for used, load in zip(committed_circuit_kw, circuit_loads(started, circuits), strict=True)
-            ]
+            total_kw, phase_kw, circuit_kw = committed.total_kw, list(committed.phase_kw), list(committed.circuit_kw)
             for head in queue:  # the queue's heads start, in order, while theirs fit
-                if not self.fits(committed_kw, committed_phase_kw, head, moment, committed_circuit_kw):
+                if not self.fits(Committed(total_kw, phase_kw, circuit_kw), head, moment):
                     break
                 starts.append(head)
-                committed_kw += head.max_kw
+                total_kw += head.max_kw
                 for phase, weight in enumerate(head.weights):
-                    committed_phase_kw[phase] += weight * head.max_kw
-                for index, weight in circuits.counts(head.circuit, head.weights):
-                    committed_circuit_kw[index - BASE_LIMITS] += weight * head.max_kw
+                    phase_kw[phase] += weight * head.max_kw
+                for index, weight in self.grid.circuits.counts(head.circuit, head.weights):
+                    circuit_kw[index - BASE_LIMITS] += weight * head.max_kw
         kept = set(fitting)
         kw = {s.session_id: s.max_kw for s in started if s.session_id in kept}
         return Shares(kw | {session.session_id: session.max_kw for session in starts}, starts, {})

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from grid_common.protocol import NOMINAL_VOLTAGE_V, PRIORITIES, LoadReport, SessionReport, SessionState
 from substation_service.allocation import jain_index
-from substation_service.policy import TOLERANCE_KW, Policy
+from substation_service.policy import TOLERANCE_KW, Committed, Policy
 from substation_service.sessions import Session
 
 if TYPE_CHECKING:
@@ -75,7 +75,9 @@ def newcomer_start_s(
         ahead = [s for s in queue if s.priority >= priority]
         if not ahead and not paused:
             if fits is None:
-                fits = policy.fits(committed_kw, committed_phase_kw, newcomer(kw, priority, now, sequence), now)
+                fits = policy.fits(
+                    Committed(committed_kw, committed_phase_kw), newcomer(kw, priority, now, sequence), now
+                )
             if fits:
                 starts.append(0.0)
                 continue

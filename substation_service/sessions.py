@@ -82,6 +82,17 @@ class Session:
         default (a third on each, in amperes), so that is where it is counted; otherwise where the car draws."""
         return BALANCED if self.switchable and self.phases == 1 else self.weights
 
+    def switch_to(self, phases: int, grid_phase: GridPhase | None, moment: float) -> None:
+        """Its charger switches it to `phases` (phase_switching.py), on `grid_phase` for one: its bounds keep their
+        current a phase, so in kW they scale with the phases."""
+        factor = phases / self.phases
+        self.min_kw, self.max_kw = self.min_kw * factor, self.max_kw * factor
+        self.phases = phases
+        self.grid_phase = grid_phase if phases == 1 else None
+        self.weights = phase_weights(phases, self.grid_phase)
+        self.demand = Demand(self.session_id, self.min_kw, self.max_kw, self.priority)
+        self.switched_at = moment
+
     def place_on(self, phase: GridPhase) -> None:
         """A 1-phase car drawing on `phase` (a 3-phase car draws on all three, wherever it is placed)."""
         if self.phases == 1:

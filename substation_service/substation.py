@@ -34,7 +34,6 @@ from grid_common.protocol import (
     SessionState,
     new_session_id,
 )
-from substation_service.allocation import Demand
 from substation_service.background import BackgroundDemand
 from substation_service.book import SessionBook
 from substation_service.circuits import CircuitTree
@@ -46,7 +45,7 @@ from substation_service.meter import MeterSettings, lapse
 from substation_service.on_chargers import OnChargers
 from substation_service.phase_switching import PhaseSwitching, switches
 from substation_service.phases import PhaseSupply, roomiest_phase
-from substation_service.policy import TOLERANCE_KW, Grid, Headroom, Shares, policy_for
+from substation_service.policy import TOLERANCE_KW, Committed, Grid, Headroom, Shares, policy_for
 from substation_service.sessions import (
     Abandoned,
     Admitted,
@@ -238,17 +237,17 @@ class Substation(OnChargers, Telling):
                 room = self.grid.admission_phase_headroom_kw(now)
                 session.place_on(roomiest_phase([r - c for r, c in zip(room, committed_phase_kw, strict=True)]))
             needed_kw = self.policy.needed_kw(session)
-            committed_kw = book.totals.committed_kw + self._silent_chargers_kw(now)
-            committed_circuit_kw = self._circuit_committed_kw(now) if session.circuit is not None else ()
-            fits = self.policy.fits(committed_kw, committed_phase_kw, session, now, committed_circuit_kw)
+            committed = Committed(
+                book.totals.committed_kw + self._silent_chargers_kw(now),
+                committed_phase_kw,
+                self._circuit_committed_kw(now) if session.circuit is not None else (),
+            )
+            fits = self.policy.fits(committed, session, now)
             if not fits and session.switchable and self.allocation == Allocation.FAIR:
                 # Its charger can switch it: on one phase, 6 A on its charger's L1 may fit where 3 x 6 A does not.
-                one_phase = session.copy(
-                    phases=1, min_kw=session.min_kw / 3, max_kw=session.max_kw / 3, switched_at=now
-                )
-                one_phase.place_on(session.wired_phase or GridPhase.L1)
-                one_phase.demand = Demand(session.session_id, one_phase.min_kw, one_phase.max_kw, session.priority)
-                if self.policy.fits(committed_kw, committed_phase_kw, one_phase, now, committed_circuit_kw):
+                one_phase = session.copy()
+                one_phase.switch_to(1, session.wired_phase or GridPhase.L1, now)
+                if self.policy.fits(committed, one_phase, now):
                     session, fits = one_phase, True
                     self.counters.phase_switches += 1
             if not self._blocked(session.priority) and fits:
@@ -431,7 +430,7 @@ class Substation(OnChargers, Telling):
             and not self.book.queue
             and not self.damping.ramp_per_s  # a ramp starts every car at its minimum
             and not self._switching  # a car switched to one phase may switch back: every step looks
-            and not (self.circuits and any(s.circuit is not None for s in self.book.on_chargers.values()))
+            and not self.circuits  # the maxima are not summed per circuit: share every step
             and max_sum_kw <= headroom.total_kw + TOLERANCE_KW
             and all(kw <= room + TOLERANCE_KW for kw, room in zip(max_phase_kw, headroom.phase_kw, strict=True))
         )
@@ -457,28 +456,10 @@ class Substation(OnChargers, Telling):
                 book.apply(session, session.max_kw, moment)
             changed = [session for session in book.fresh if session is not journaled]
         else:
-            shares = self.policy.shares(
-                book.started,
-                book.queue,
-                headroom,
-                totals.committed_kw,
-                totals.committed_phase_kw,
-                moment,
-                even=totals.uneven == 0,
-                held=self._held(moment),
-            )
+            shares = self._shares(headroom, moment)
             reshaped = self._switch_phases(shares, headroom, moment) if self._switching else []
             if reshaped:  # shared anew with the cars on their new phases
-                shares = self.policy.shares(
-                    book.started,
-                    book.queue,
-                    headroom,
-                    totals.committed_kw,
-                    totals.committed_phase_kw,
-                    moment,
-                    even=totals.uneven == 0,
-                    held=self._held(moment),
-                )
+                shares = self._shares(headroom, moment)
             for head in shares.starts:
                 book.start(head, moment)
             self._levels = shares.levels
@@ -504,6 +485,18 @@ class Substation(OnChargers, Telling):
         self._looked_ahead_s = step_s
         book.ends.compact(book.sessions, self.time_scale)
         self.counters.reallocations.observe(time.perf_counter() - began)
+
+    def _shares(self, headroom: Headroom, moment: float) -> Shares:
+        """The policy's shares of `headroom` over the step from `moment`, for the sessions as they are now."""
+        book, totals = self.book, self.book.totals
+        committed = Committed(
+            totals.committed_kw,
+            totals.committed_phase_kw,
+            self._circuit_committed_kw(moment) if self.circuits else (),
+        )
+        return self.policy.shares(
+            book.started, book.queue, headroom, committed, moment, even=totals.uneven == 0, held=self._held(moment)
+        )
 
     def _switch_phases(self, shares: Shares, headroom: Headroom, moment: float) -> list[Session]:
         """Cars on chargers that can switch phases, switched now (phase_switching.py): a paused 3-phase car whose

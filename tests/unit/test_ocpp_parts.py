@@ -10,7 +10,7 @@ import pytest
 from ocpp.messages import Call, get_validator
 
 from grid_common.protocol import InvalidRequest, parse_charge_request, parse_start_request
-from ocpp_service.limits import Profile, limit_a, safe_default_a
+from ocpp_service.limits import DEFAULT_PROFILE_ID, TX_PROFILE_ID, Profile, iso, limit_a, safe_default_a
 from ocpp_service.meters import read_meter_values
 from ocpp_service.registry import Charger, RegistryError, default_registry, load_registry
 from ocpp_service.remote_start import ID_TAG_LENGTH, admission_limits, id_tag_for
@@ -45,6 +45,47 @@ def test_a_safe_default_holds_on_every_phase_with_1_phase_chargers_wired_to_one(
     assert safe_default_a(30.0, 12.0, (1, 1, 1), THREE_PHASE, 230, shares) == pytest.approx(12.1)
 
 
+def v16_profile(sent: Profile) -> dict:
+    """OCPP 1.6 csChargingProfiles, snake_case as the library takes it: what the wire payload must become."""
+    profile: dict = {
+        "charging_profile_id": TX_PROFILE_ID if sent.transaction_id else DEFAULT_PROFILE_ID,
+        "stack_level": 1 if sent.transaction_id else 0,
+        "charging_profile_purpose": "TxProfile" if sent.transaction_id else "TxDefaultProfile",
+        "charging_profile_kind": "Relative",
+        "charging_schedule": {
+            "charging_rate_unit": "A",
+            "charging_schedule_period": [{"start_period": 0, "limit": sent.amperes, "number_phases": sent.phases}],
+        },
+    }
+    if sent.transaction_id is not None:
+        profile["transaction_id"] = int(sent.transaction_id)
+    if sent.valid_to is not None:
+        profile["valid_to"] = iso(sent.valid_to)
+    return profile
+
+
+def v201_profile(sent: Profile) -> dict:
+    """OCPP 2.0.1 chargingProfile, snake_case as the library takes it."""
+    profile: dict = {
+        "id": TX_PROFILE_ID if sent.transaction_id else DEFAULT_PROFILE_ID,
+        "stack_level": 1 if sent.transaction_id else 0,
+        "charging_profile_purpose": "TxProfile" if sent.transaction_id else "TxDefaultProfile",
+        "charging_profile_kind": "Relative",
+        "charging_schedule": [
+            {
+                "id": 1,
+                "charging_rate_unit": "A",
+                "charging_schedule_period": [{"start_period": 0, "limit": sent.amperes, "number_phases": sent.phases}],
+            }
+        ],
+    }
+    if sent.transaction_id is not None:
+        profile["transaction_id"] = sent.transaction_id
+    if sent.valid_to is not None:
+        profile["valid_to"] = iso(sent.valid_to)
+    return profile
+
+
 @pytest.mark.parametrize("amperes", [0.0, 6.0, 15.9, 32.0])
 @pytest.mark.parametrize("transaction", [None, "1234"])
 def test_profiles_are_what_the_official_schemas_allow_in_both_versions(amperes, transaction):
@@ -53,8 +94,10 @@ def test_profiles_are_what_the_official_schemas_allow_in_both_versions(amperes, 
     profile = Profile(amperes, 3, transaction, 1_800_000_000.0 if transaction else None)
     # What goes on the wire (encoded once, past the library's call) is what the library would make of it.
     v16, v201 = profile.v16_payload(), profile.v201_payload()
-    assert v16 == snake_to_camel_case({"connector_id": 1 if transaction else 0, "cs_charging_profiles": profile.v16()})
-    assert v201 == snake_to_camel_case({"evse_id": 1 if transaction else 0, "charging_profile": profile.v201()})
+    assert v16 == snake_to_camel_case(
+        {"connector_id": 1 if transaction else 0, "cs_charging_profiles": v16_profile(profile)}
+    )
+    assert v201 == snake_to_camel_case({"evse_id": 1 if transaction else 0, "charging_profile": v201_profile(profile)})
     get_validator(2, "SetChargingProfile", "1.6", parse_float=Decimal).validate(
         json.loads(json.dumps(v16), parse_float=Decimal)
     )
