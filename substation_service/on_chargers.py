@@ -34,7 +34,6 @@ class OnChargers:
 
         def _require_sessions(self) -> None: ...
         def _advance(self, now: float) -> float: ...
-        def _account(self, moment: float) -> None: ...
         def _reallocate(
             self, moment: float, step_s: float | None = None, *, journaled: Session | None = None
         ) -> None: ...
@@ -92,7 +91,6 @@ class OnChargers:
                     self._all_at_max = False  # capped or uncapped: the next step shares anew
                 book.meter(session, reading.energy_kwh, now)
                 if session.delivered_kwh >= session.energy_kwh:
-                    self._account(now)
                     book.finish(session, SessionState.COMPLETED, now)
                     self.counters.completed += 1
                     completed = True

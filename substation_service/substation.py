@@ -283,7 +283,6 @@ class Substation(OnChargers, Telling):
         if not self.journal.record([started]):
             return self._refuse(RefusalReason.JOURNAL, self.policy.needed_kw(session), now, session.placed_by)
         self._arrivals += 1
-        self._account(now)  # the time until now was drawn without it: it must not count there
         self.book.start(session, now)
         self._reallocate(now, journaled=session if at_full_power else None)
         self.book.ledger.count_started(session.placed_by)
@@ -303,7 +302,6 @@ class Substation(OnChargers, Telling):
             ended.delivered_kwh, ended.delivered_at = session.delivered(now, self.time_scale), now
             if not self.journal.record([ended]):
                 raise JournalError(self.journal_error)
-            self._account(now)
             self.book.finish(session, SessionState.STOPPED, now)
             self.counters.stopped += 1
             if was_started:
@@ -326,7 +324,6 @@ class Substation(OnChargers, Telling):
             limits.check(periods, now)
             if not self.journal.record_limits(periods, circuit or ""):  # kept as sessions are, or not changed at all
                 raise JournalError(self.journal_error)
-            self._account(now)  # what was drawn until now was drawn under the old schedule
             limits.set(periods, now)
             self._all_at_max = False
             self._reallocate(now)
@@ -382,6 +379,8 @@ class Substation(OnChargers, Telling):
             next_end = self.book.next_end()
             moment = next_step if next_end is None else min(next_step, next_end)
             if moment > now:
+                # Accounted up to now with the state as it was: whatever the caller changes next counts from now.
+                self._account(now)
                 self.limits.forget_ended(self._accounted_until)  # what has been accounted for needs them no more
                 for limits in self.circuit_limits.values():
                     limits.forget_ended(self._accounted_until)

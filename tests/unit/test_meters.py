@@ -168,3 +168,13 @@ def test_the_sums_of_chargers_draws_kept_as_sessions_change_are_those_of_a_walk_
         walked_silent, walked_beyond = walk_phases(on_chargers, now, METERS)
         assert silent_by_phase == pytest.approx(walked_silent, abs=1e-9)
         assert beyond_by_phase == pytest.approx(walked_beyond, abs=1e-9)
+
+
+def test_a_reading_between_two_steps_counts_an_overdraw_from_its_moment_not_from_the_last_step():
+    substation = make_substation(22.0, meters=METERS, now=0)
+    a = on_charger(substation, "a", 0)
+    b = on_charger(substation, "b", 0)
+    substation.read_meters([MeterReading(a.session_id, 11.0), MeterReading(b.session_id, 11.0)], 6.0)
+    substation.read_meters([MeterReading(a.session_id, 16.0), MeterReading(b.session_id, 11.0)], 8.5)
+    substation.advance(12.0)
+    assert substation.counters.overload_seconds == pytest.approx(3.5), "from 8.5 s, when the meter read it"
