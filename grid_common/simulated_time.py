@@ -51,11 +51,20 @@ class SimulatedClock:
     phase_hours: float = 0.0
 
     def hour_of_day(self, wall_seconds: float) -> float:
-        return (wall_seconds * self.time_scale / 3600.0 + self.phase_hours) % 24.0
+        return (self._hours_into_day(wall_seconds) + self.phase_hours) % 24.0
 
     def phase_for(self, hour: float, wall_seconds: float) -> float:
         """The phase_hours under which the hour of day is `hour` at `wall_seconds`."""
-        return (hour - wall_seconds * self.time_scale / 3600.0) % 24.0
+        return (hour - self._hours_into_day(wall_seconds)) % 24.0
+
+    def _hours_into_day(self, wall_seconds: float) -> float:
+        """Simulated hours since the last simulated midnight (at phase 0), from the wall time reduced to one
+        simulated day first: scaled as a whole, today's epoch seconds are about 1e9 simulated hours, whose
+        rounding (1e-7 h) made the background at one moment differ by more than the substation's tolerance
+        depending on whether it was computed from that moment or from an earlier one plus the time between.
+        `fmod` is exact, so two moments' hours differ by their scaled difference to within 1e-12 h."""
+        day_wall_s = 86400.0 / self.time_scale
+        return math.fmod(wall_seconds, day_wall_s) * self.time_scale / 3600.0
 
     def wall_seconds_for(self, simulated_hours: float) -> float:
         return simulated_hours * 3600.0 / self.time_scale

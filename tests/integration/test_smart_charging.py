@@ -8,6 +8,7 @@ import time
 
 import pytest
 
+from grid_common.simulated_time import SimulatedClock
 from tests.helpers import call, metric_value, wait_until
 
 # The machine to itself: simulated time runs on the wall clock, an hour every 2 s.
@@ -19,13 +20,12 @@ HOUR_S = 3600 / SCALE
 
 def phase_for(simulated_hour: float) -> float:
     """BACKGROUND_PHASE_HOURS that makes it `simulated_hour` o'clock now (the profile runs on wall time)."""
-    now_hour = (time.time() * SCALE / 3600) % 24
-    return (simulated_hour - now_hour) % 24
+    return SimulatedClock(SCALE).phase_for(simulated_hour, time.time())
 
 
 def wait_for_hour(phase: float, simulated_hour: float) -> None:
     """Sleep until it is `simulated_hour` o'clock at a substation of `phase`: what it sees when is known."""
-    now_hour = (time.time() * SCALE / 3600 + phase) % 24
+    now_hour = SimulatedClock(SCALE, phase).hour_of_day(time.time())
     hours_left = (simulated_hour - now_hour) % 24
     assert hours_left < 6, "the grid took longer to start than the hours given to it"
     time.sleep(hours_left * HOUR_S)

@@ -5,7 +5,10 @@ from __future__ import annotations
 import pytest
 
 from grid_common.protocol import SessionState
+from grid_common.simulated_time import DailyProfile, SimulatedClock
+from substation_service.background import BackgroundDemand
 from substation_service.sessions import Admitted, Outdated, Queued, Refused
+from substation_service.substation import Substation
 from tests.helpers import charge
 from tests.substations import HOUR, make_substation
 
@@ -229,3 +232,23 @@ def test_a_request_that_read_the_clock_earlier_but_came_second_does_not_run_time
     # 22 kW for 2 s, then 30 kW shared: 3.0 s in, 44 + 30 kW-s... in simulated hours at 360x.
     expected = (22 * 2 + 30 * 1) / HOUR
     assert substation.snapshot(3.0).energy_delivered_kwh == pytest.approx(expected)
+
+
+def test_at_todays_wall_time_a_rising_background_read_between_steps_is_never_an_overload():
+    # The integration test's evening at 1800x, on epoch seconds as the services see them: reads between steps
+    # check the background from their own moment, the step was shared from its start; both must agree.
+    time_scale = 1800.0
+    clock = SimulatedClock(time_scale)
+    day_s = 86400 / time_scale
+    start = (1_796_000_000 // day_s) * day_s + 15.5 * 3600 / time_scale  # 15:30 on a day in 2026
+    background = BackgroundDemand(60.0, DailyProfile(), clock)
+    substation = Substation("s1", 100.0, 22.0, time_scale, background, step_s=0.2, queue_limit=50, now=start)
+    for n in range(16):
+        substation.admit(charge(f"EV{n}", 150, 11, min_power_kw=4, wait=True), now=start + n * 0.001)
+    moment = start
+    while moment < start + 9 * 3600 / time_scale:
+        report = substation.report(moment)
+        assert report.ev_power_kw + report.background_kw <= report.capacity_kw + 1e-6
+        moment += 0.0137
+    assert substation.counters.paused > 0, "the peak paused some"
+    assert substation.counters.overload_seconds == 0

@@ -55,3 +55,21 @@ def test_the_background_peak_is_the_same_asked_once_or_again_in_any_order():
     assert background == BackgroundDemand(100.0, DailyProfile(), SimulatedClock(3600.0)), (
         "what it remembers is no part of it"
     )
+
+
+@pytest.mark.parametrize("time_scale", [1, 60, 1800, 3600, 7 / 3])
+def test_the_hours_between_two_moments_are_their_scaled_difference_at_todays_wall_time(time_scale):
+    # The substation checks an interval's background from its start, and allocated the step it lies in from an
+    # earlier start: at epoch seconds near 1.8e9 both must see the same hour to far below the 1e-6 kW tolerance.
+    clock = SimulatedClock(time_scale, phase_hours=3.25)
+    start = 1_796_000_000.123
+    for step in (0.0001, 0.0731, 0.2, 1.7, 33.3):
+        later = start + step
+        between = (clock.hour_of_day(later) - clock.hour_of_day(start)) % 24
+        assert between == pytest.approx((later - start) * time_scale / 3600 % 24, abs=1e-11)
+
+
+def test_phase_for_makes_the_clock_show_that_hour_at_todays_wall_time():
+    clock = SimulatedClock(1800)
+    wall = 1_796_000_123.456
+    assert SimulatedClock(1800, clock.phase_for(15.5, wall)).hour_of_day(wall) == pytest.approx(15.5, abs=1e-9)
