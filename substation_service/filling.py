@@ -15,10 +15,11 @@ limit, and every session after it, wait.
 
 from __future__ import annotations
 
-import heapq
 import math
 from collections.abc import Iterable, Sequence
 from typing import NamedTuple
+
+import numpy as np
 
 # Float sums of kW drift; a limit filled to within a microwatt is full.
 EPSILON_KW = 1e-9
@@ -58,115 +59,122 @@ def fitting_prefix(capacities: Sequence[float], ordered: Iterable[Load]) -> tupl
 
 def fill(capacities: Sequence[float], loads: Sequence[Load]) -> tuple[dict[str, float], dict[int, float]]:
     """kW for each of `loads`, whose minimums must fit together (see fitting_prefix), and per priority the
-    highest level a session of it was held at (math.inf: none was held below its maximum).
-
-    Sessions alike (the same bounds, priority and limits) get the same share, so they rise as one, weighed by
-    their number: a thousand cars of a few kinds on a few circuits are shared as a few dozen."""
-    kinds: dict[tuple, list[str]] = {}
-    for load in loads:
-        kinds.setdefault(load[1:], []).append(load.key)  # (min_kw, max_kw, priority, counts)
-    spare = list(capacities)
-    alike: list[Load] = []
-    for (min_kw, max_kw, priority, counts), keys in kinds.items():
-        number = len(keys)
-        alike.append(Load(keys[0], min_kw, max_kw, priority, tuple((c, w * number) for c, w in counts)))
-        for c, w in counts:
-            spare[c] -= w * number * min_kw
-    shares = {load.key: load.min_kw for load in alike}
-    levels: dict[int, float] = {}
-    for priority in sorted({load.priority for load in alike}, reverse=True):
-        rising = [load for load in alike if load.priority == priority and load.max_kw > load.min_kw]
-        levels[priority] = _fill_priority(spare, rising, shares)
-    return {key: shares[keys[0]] for keys in kinds.values() for key in keys}, levels
+    highest level a session of it was held at (math.inf: none was held below its maximum)."""
+    return Filling().fill(capacities, loads)
 
 
-def _fill_priority(spare: list[float], rising: list[Load], shares: dict[str, float]) -> float:
-    """Raise `rising` together until each is at its maximum or under a full limit; `spare` and `shares` follow.
-    The highest level a session was held at: math.inf when none was held below its maximum.
+class Kinds:
+    """Loads grouped into kinds: those alike (the same bounds, priority and limits) get the same share, so they
+    rise as one, weighed by their number; a thousand cars of a few kinds on a few circuits are shared as a few
+    dozen. Each kind's weight on each limit is a row of a matrix, so that a step of the filling is a few
+    products over all kinds at once."""
 
-    A sweep of the level upwards: each limit's use grows linearly between the moments a session starts
-    rising (its minimum) or stops (its maximum), so the next event is the nearest of those and of the level
-    at which some limit fills, which a heap keeps. A full limit stops every session under it where it is.
-    Limits are dense indices: their state is kept in lists, and updated inline (this runs at every step)."""
-    limits = len(spare)
-    members: list[list[int]] = [[] for _ in range(limits)]
-    for index, load in enumerate(rising):
-        for c, w in load.counts:
-            if w > 0:
-                members[c].append(index)
-    grown = [0.0] * limits  # what the rising sessions added to each limit, as of `since`
-    since = [0.0] * limits
-    slope = [0.0] * limits
-    version = [0] * limits
-    fills: list[tuple[float, int, int]] = []  # (level at which it fills, limit, its version then)
-    events = sorted([(load.min_kw, 1, i) for i, load in enumerate(rising)] +
-                    [(load.max_kw, -1, i) for i, load in enumerate(rising)])  # fmt: skip
-    stopped: list[float | None] = [None] * len(rising)  # where each stopped
-    sloping = [False] * len(rising)  # past its minimum's event, not yet at its maximum's
-    level, held_at, next_event, event_count = 0.0, -math.inf, 0, len(events)
-    push, pop = heapq.heappush, heapq.heappop
+    def __init__(self, limit_count: int, loads: Sequence[Load]) -> None:
+        grouped: dict[tuple[float, float, int, int], list[Load]] = {}
+        for load in loads:
+            # The limits by identity: a caller's loads share one counts tuple per kind of car (CircuitTree keeps
+            # them); equal tuples that are not the same object only make two kinds that get the same share.
+            grouped.setdefault((load.min_kw, load.max_kw, load.priority, id(load.counts)), []).append(load)
+        members = list(grouped.values())
+        self.keys = [[load.key for load in group] for group in members]
+        self.weights = np.zeros((len(members), limit_count))
+        for row, group in enumerate(members):
+            for limit, weight in group[0].counts:
+                self.weights[row, limit] += weight * len(group)
+        self.min_kw = np.array([group[0].min_kw for group in members], dtype=float)
+        self.max_kw = np.array([group[0].max_kw for group in members], dtype=float)
+        priorities = np.array([group[0].priority for group in members], dtype=int)
+        rising = self.max_kw > self.min_kw
+        # Per priority, highest first: the kinds that rise above their minimum.
+        self.by_priority = [
+            Rising(int(priority), np.flatnonzero((priorities == priority) & rising), self)
+            for priority in sorted(set(priorities.tolist()), reverse=True)
+        ]
+        self.minimums = self.min_kw @ self.weights  # what the minimums put on each limit
 
-    while True:
-        while fills and fills[0][2] != version[fills[0][1]]:
-            pop(fills)
-        fill_at = fills[0][0] if fills else math.inf
-        event_at = events[next_event][0] if next_event < event_count else math.inf
-        if fill_at == event_at == math.inf:
-            break
-        if fill_at <= event_at:  # a limit is full: every session under it stops where it is
-            level = max(level, fill_at)
-            _, full, _ = pop(fills)
-            version[full] += 1  # never again
-            touched = set()
-            for index in members[full]:
-                if stopped[index] is not None:
-                    continue
-                load = rising[index]
-                kw = min(load.max_kw, max(load.min_kw, level))
-                stopped[index] = kw
-                if kw < load.max_kw:
-                    held_at = level
-                for c, w in load.counts:
-                    if w > 0:
-                        grown[c] += slope[c] * (level - since[c])
-                        since[c] = level
-                        if sloping[index]:
-                            slope[c] -= w
-                        touched.add(c)
-            touched.discard(full)
-            for c in touched:
-                version[c] += 1
-                if slope[c] > 0:
-                    push(fills, (since[c] + max(0.0, spare[c] - grown[c]) / slope[c], c, version[c]))
+
+class Rising:
+    """The kinds of one priority that rise above their minimum: their rows of Kinds, and their bounds in order."""
+
+    def __init__(self, priority: int, rows: np.ndarray, kinds: Kinds) -> None:
+        self.priority, self.rows = priority, rows
+        self.weights, self.low, self.high = kinds.weights[rows], kinds.min_kw[rows], kinds.max_kw[rows]
+        self.bounds = np.unique(np.concatenate((self.low, self.high)))
+
+
+class Filling:
+    """fill, for a caller that shares the same loads step after step (a substation: its sessions change seldom,
+    its headroom at every step): the kinds are grouped again only when the loads are not the same objects in
+    the same order as last time."""
+
+    def __init__(self) -> None:
+        self._loads: list[Load] = []
+        self._ids: tuple[int, ...] = ()
+        self._kinds: Kinds | None = None
+
+    def kinds(self, limit_count: int, loads: Sequence[Load]) -> Kinds:
+        ids = tuple(map(id, loads))  # the loads are held below: an id is not reused while they live
+        kinds = self._kinds
+        if kinds is None or ids != self._ids or kinds.weights.shape[1] != limit_count:
+            kinds = self._kinds = Kinds(limit_count, loads)
+            self._loads, self._ids = list(loads), ids
+        return kinds
+
+    def fill(self, capacities: Sequence[float], loads: Sequence[Load]) -> tuple[dict[str, float], dict[int, float]]:
+        """As the function fill."""
+        kinds = self.kinds(len(capacities), loads)
+        spare = np.asarray(capacities, dtype=float) - kinds.minimums
+        kw = kinds.min_kw.copy()
+        levels = {rising.priority: _fill_priority(spare, rising, kw) for rising in kinds.by_priority}
+        shares: dict[str, float] = {}
+        for keys, share in zip(kinds.keys, kw.tolist(), strict=True):
+            shares.update(dict.fromkeys(keys, share))
+        return shares, levels
+
+
+def _fill_priority(spare: np.ndarray, rising: Rising, kw: np.ndarray) -> float:
+    """Raise the kinds `rising` together until each is at its maximum or under a full limit; `spare` (each
+    limit's room) and `kw` (each kind's share) follow. The highest level a kind was held at: math.inf when none
+    was held below its maximum.
+
+    A sweep of the level upwards. Between two bounds (a kind's minimum, where it starts rising, or its
+    maximum, where it stops), each limit's use grows linearly, so the level at which the first limit fills is
+    a division per limit. A full limit stops every kind under it where it is. Each round either stops a limit's
+    kinds (at most one round per limit) or reaches the next bound (a few values: cars' bounds are alike)."""
+    if rising.rows.size == 0:
+        return math.inf
+    weights, low, high, bounds = rising.weights, rising.low, rising.high, rising.bounds
+    stopped = np.zeros(rising.rows.size, dtype=bool)
+    share = low.copy()
+    level, held_at = float(low.min()), -math.inf
+    while not stopped.all():
+        ahead = bounds[bounds > level]
+        next_bound = float(ahead[0]) if ahead.size else math.inf
+        moving = ~stopped
+        current = np.where(moving, np.minimum(np.maximum(level, low), high), share)
+        slope = (moving & (low <= level) & (high > level)).astype(float) @ weights
+        filling = slope > 0
+        if not filling.any():
+            if next_bound == math.inf:
+                break
+            level = next_bound
             continue
-        # Every event at this level at once (cars' bounds take few values): each limit they touch is looked
-        # at again once, not once per car.
-        level = event_at
-        changed = set()
-        while next_event < event_count and events[next_event][0] == level:
-            _, direction, index = events[next_event]
-            next_event += 1
-            if stopped[index] is not None:
-                continue
-            sloping[index] = direction > 0
-            for c, w in rising[index].counts:
-                if w > 0:
-                    grown[c] += slope[c] * (level - since[c])
-                    since[c] = level
-                    slope[c] += direction * w
-                    changed.add(c)
-        for c in changed:
-            version[c] += 1
-            if slope[c] > 0:
-                push(fills, (level + max(0.0, spare[c] - grown[c]) / slope[c], c, version[c]))
-    for load, stopped_at in zip(rising, stopped, strict=True):
-        _raise(load, load.max_kw if stopped_at is None else stopped_at, spare, shares)  # not stopped: all the way up
+        room = spare - (current - low) @ weights
+        fills_in = np.full(slope.shape, math.inf)
+        fills_in[filling] = np.maximum(room[filling], 0.0) / slope[filling]
+        first = float(fills_in.min())
+        if level + first > next_bound:
+            level = next_bound
+            continue
+        level += first
+        full = fills_in <= first * (1 + 1e-12) + EPSILON_KW * 1e-3  # the first to fill, and any at the same level
+        stopping = moving & (weights[:, full] > 0).any(axis=1)
+        at = np.minimum(np.maximum(level, low), high)
+        share[stopping] = at[stopping]
+        stopped |= stopping
+        if (at[stopping] < high[stopping]).any():
+            held_at = level
+    share[~stopped] = high[~stopped]  # not stopped: all the way up
+    spare -= (share - low) @ weights
+    kw[rising.rows] = share
     return held_at if held_at > -math.inf else math.inf
-
-
-def _raise(load: Load, kw: float, spare: list[float], shares: dict[str, float]) -> None:
-    grown = kw - shares[load.key]
-    if grown:
-        shares[load.key] = kw
-        for c, w in load.counts:
-            spare[c] -= w * grown

@@ -142,6 +142,18 @@ def load_of(session: Session, min_kw: float, max_kw: float, circuits: CircuitTre
     return filling.Load(session.session_id, min_kw, max_kw, session.priority, counts)
 
 
+def fair_load(session: Session, circuits: CircuitTree) -> filling.Load:
+    """load_of for fair sharing: from its minimum to its cap. Kept on the session, and made anew when its
+    bounds or priority (its demand), its phases or its circuit change."""
+    demand, weights, circuit = session.demand, session.weights, session.circuit
+    kept = session.kept_load
+    if kept is not None and kept[0] is demand and kept[1] is weights and kept[2] == circuit:
+        return kept[3]  # type: ignore[return-value]
+    load = load_of(session, demand.min_kw, demand.max_kw, circuits)
+    session.kept_load = (demand, weights, circuit, load)
+    return load
+
+
 def circuit_fits(
     used: Sequence[float], session: Session, kw: float, circuits: CircuitTree, capacities: Sequence[float]
 ) -> bool:
@@ -181,10 +193,13 @@ class Policy(Protocol):
         ...
 
     def shares(self, started: list[Session], queue: list[Session], headroom: Headroom, committed: Committed,
-               moment: float, even: bool | None = None, held: int | None = None) -> Shares:  # fmt: skip
+               moment: float, even: bool | None = None, held: int | None = None,
+               everyone_fits: bool = False) -> Shares:  # fmt: skip
         """The next step's power for the started sessions (in order) and for the queued ones that start. `even`:
         whether every one of them is on three phases and on no circuit, if the caller knows (else it is walked);
-        `held`: the place of the first started session that must stay paused (it and those after it wait)."""
+        `held`: the place of the first started session that must stay paused (it and those after it wait);
+        `everyone_fits`: what admission counts for them all (needed_kw), summed, fits under every limit of
+        `headroom` with a margin, so none waits for room and the walk that finds who does can be spared."""
         ...
 
     def sharing_state(
@@ -205,6 +220,7 @@ class FairSharing:
 
     def __init__(self, grid: Grid) -> None:
         self.grid = grid
+        self.filling = filling.Filling()  # keeps its sessions' kinds from one step to the next
 
     def needed_kw(self, session: Session) -> float:
         return session.min_kw
@@ -221,10 +237,11 @@ class FairSharing:
         moment: float,
         even: bool | None = None,
         held: int | None = None,
+        everyone_fits: bool = False,
     ) -> Shares:
         if even if even is not None else all_three_phase(started, queue):
             return self._three_phase_shares(started, queue, headroom.three_phase_kw, moment, held)
-        return self._phase_shares(started, queue, headroom, moment, held)
+        return self._phase_shares(started, queue, headroom, moment, held, everyone_fits)
 
     def _three_phase_shares(
         self, started: list[Session], queue: list[Session], headroom_kw: float, moment: float, held: int | None
@@ -249,16 +266,25 @@ class FairSharing:
         return Shares(kw, starts, levels)
 
     def _phase_shares(
-        self, started: list[Session], queue: list[Session], headroom: Headroom, moment: float, held: int | None
+        self,
+        started: list[Session],
+        queue: list[Session],
+        headroom: Headroom,
+        moment: float,
+        held: int | None,
+        everyone_fits: bool,
     ) -> Shares:
         """Some car on one phase or on a circuit: shared under the total, each phase and each circuit limit at once
         (filling.py)."""
         capacities = headroom.capacities()
         circuits = self.grid.circuits
-        loads = [load_of(session, session.min_kw, session.cap_kw, circuits) for session in started]
-        fitting, waiting = hold(*filling.fitting_prefix(capacities, loads), held)
+        loads = [fair_load(session, circuits) for session in started]
+        if everyone_fits:
+            fitting, waiting = hold(loads, [], held)
+        else:
+            fitting, waiting = hold(*filling.fitting_prefix(capacities, loads), held)
         starts: list[Session] = []
-        if not waiting:  # nobody paused: the queue's heads start, in order, while their minimums fit
+        if queue and not waiting:  # nobody paused: the queue's heads start, in order, while their minimums fit
             grid = self.grid
             room = [
                 grid.admission_headroom_kw(moment),
@@ -271,7 +297,7 @@ class FairSharing:
                 for limit, weight in load.counts:
                     used[limit] += weight * load.min_kw
             for head in queue:
-                load = load_of(head, head.min_kw, head.cap_kw, circuits)
+                load = fair_load(head, circuits)
                 if any(
                     used[limit] + weight * load.min_kw > room[limit] + TOLERANCE_KW for limit, weight in load.counts
                 ):
@@ -280,7 +306,7 @@ class FairSharing:
                 for limit, weight in load.counts:
                     used[limit] += weight * load.min_kw
                 fitting.append(load)
-        kw, levels = filling.fill(capacities, fitting)
+        kw, levels = self.filling.fill(capacities, fitting)
         if waiting:
             levels = {**levels, **{load.priority: levels.get(load.priority, 0.0) for load in waiting}}
         return Shares(kw, starts, levels)
@@ -323,12 +349,16 @@ class FixedPower:
         moment: float,
         even: bool | None = None,
         held: int | None = None,
+        everyone_fits: bool = False,
     ) -> Shares:
         # Each draws its maximum while the maxima fit; admission saw to it that they do, unless the headroom
         # fell below (a grid operator's limit): then the last to come pause, as under fair sharing.
         if even if even is not None else all_three_phase(started):
             demands = [Demand(s.session_id, s.max_kw, s.max_kw, s.priority) for s in started]
             fitting = [demand.key for demand in hold(*fitting_prefix(headroom.three_phase_kw, demands), held)[0]]
+            waiting = len(fitting) < len(started)
+        elif everyone_fits:
+            fitting = [s.session_id for s in hold(started, [], held)[0]]
             waiting = len(fitting) < len(started)
         else:
             loads = [load_of(s, s.max_kw, s.max_kw, self.grid.circuits) for s in started]

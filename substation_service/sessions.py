@@ -71,6 +71,9 @@ class Session:
         self.weights = phase_weights(self.phases, self.grid_phase)
         # What it may draw, as the allocator takes it: made anew only when its meter caps it (meter.py).
         self.demand = Demand(self.session_id, self.min_kw, self.max_kw, self.priority)
+        # Its demand as the allocator under phases and circuits takes it (policy.fair_load), with what it was
+        # made from: made anew only when one of those changes, not for every session at every step.
+        self.kept_load: tuple[object, ...] | None = None
         self.meter = Meter()
         # What energy flows at: its limit, or what its meter read last (a car may take less than it is given).
         self.flow_kw = self.allocated_kw

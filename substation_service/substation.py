@@ -60,6 +60,8 @@ from substation_service.telling import Telling
 
 # A process that was down long catches up in at most this many steps (each as long as it must be).
 MAX_CATCH_UP_STEPS = 2_000
+# Far above the drift of a thousand float additions, far below a watt a car could notice.
+FIT_MARGIN_KW = 1e-6
 ORDER = attrgetter("order")
 
 
@@ -494,7 +496,30 @@ class Substation(OnChargers, Telling):
             self._circuit_committed_kw(moment) if self.circuits else (),
         )
         return self.policy.shares(
-            book.started, book.queue, headroom, committed, moment, even=totals.uneven == 0, held=self._held(moment)
+            book.started,
+            book.queue,
+            headroom,
+            committed,
+            moment,
+            even=totals.uneven == 0,
+            held=self._held(moment),
+            everyone_fits=self._everyone_fits(headroom),
+        )
+
+    def _everyone_fits(self, headroom: Headroom) -> bool:
+        """Whether what admission counts for the started sessions (kept sums: totals.py) fits under every limit of
+        the step's `headroom` with a margin that float drift in the sums cannot eat: then each of them fits."""
+        totals = self.book.totals
+        return (
+            totals.committed_kw <= headroom.total_kw - FIT_MARGIN_KW
+            and all(
+                kw <= room - FIT_MARGIN_KW
+                for kw, room in zip(totals.committed_phase_kw, headroom.phase_kw, strict=True)
+            )
+            and all(
+                kw <= room - FIT_MARGIN_KW
+                for kw, room in zip(totals.committed_circuit_kw, headroom.circuits_kw, strict=True)
+            )
         )
 
     def _switch_phases(self, shares: Shares, headroom: Headroom, moment: float) -> list[Session]:

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from substation_service.allocation import Demand, allocate
-from substation_service.filling import Load, fill, fitting_prefix
+from substation_service.filling import Filling, Load, fill, fitting_prefix
 
 TOLERANCE_KW = 1e-6
 
@@ -144,3 +144,20 @@ def test_a_limit_that_fills_exactly_where_a_session_starts_or_stops_rising_is_ke
     shares, _ = fill([10.0 + 5.0 - 5.0, 12.0], loads)
     check_max_min_fair([10.0, 12.0], loads, shares)
     assert shares == pytest.approx({"a": 5.0, "b": 5.0, "c": 7.0})
+
+
+@settings(max_examples=150, deadline=None)
+@given(grids(), st.lists(st.floats(0, 200, allow_nan=False), min_size=10, max_size=10))
+def test_a_filling_kept_from_step_to_step_shares_as_a_new_one_would(case, later_capacities):
+    # A substation keeps one Filling: the loads' kinds are grouped once while the same loads come back, and the
+    # headroom changes at every step; a load made anew (its bounds changed) is grouped again.
+    capacities, loads = case
+    kept = Filling()
+    fitting, _ = fitting_prefix(capacities, loads)
+    assert kept.fill(capacities, fitting) == fill(capacities, fitting)
+    still, _ = fitting_prefix(later_capacities, fitting)
+    assert kept.fill(later_capacities, still) == fill(later_capacities, still), "the next step"
+    if still:
+        first = still[0]
+        changed = [first._replace(max_kw=first.min_kw), *still[1:]]
+        assert kept.fill(later_capacities, changed) == fill(later_capacities, changed), "one load made anew"
