@@ -4,7 +4,8 @@ but the moments it is given, no I/O.
 - **Counted power.** Capacity is checked against what a metered car draws, so that a charger that overdraws
   shows as overload. Not while it cannot be known: a meter silent for `stale_s` counts at the session's limit
   (never at 0: silence is not an empty car), and so does a car within `follow_s` of a lower limit (IEC 61851
-  gives a car 5 s to follow one; its older, higher readings say nothing of now).
+  gives a car 5 s to follow one; its older, higher readings say nothing of now), its first limit included when
+  that is below its charger's default profile, which it drew until then (Session.set_limit).
 - **Under-draw.** A car that draws well below its limit (by more than `margin_kw`) for `underdraw_s` is capped
   at what it draws plus the margin, and the rest of its share goes to the others at the next step. As soon as
   it draws close to its cap (within half the margin) the cap goes, and its share comes back at the next step.

@@ -151,7 +151,10 @@ class Session:
     def set_limit(self, kw: float, moment: float) -> None:
         """A new power for the session, kept in its schedule when it differs by 0.1 kW or more (OCPP's
         resolution); several changes at one moment are one period."""
-        if kw < self.allocated_kw:
+        # Until its first limit reaches it, a charger draws its default profile (failsafe_kw, OCPP's
+        # TxDefaultProfile): a first limit below that is a lowering its car is given time to follow too.
+        before = self.allocated_kw if self.schedule else max(self.allocated_kw, self.failsafe_kw)
+        if kw < before:
             self.meter.lowered_at = moment
         self.allocated_kw = kw
         measured = self.meter.power_kw

@@ -178,3 +178,19 @@ def test_a_reading_between_two_steps_counts_an_overdraw_from_its_moment_not_from
     substation.read_meters([MeterReading(a.session_id, 16.0), MeterReading(b.session_id, 11.0)], 8.5)
     substation.advance(12.0)
     assert substation.counters.overload_seconds == pytest.approx(3.5), "from 8.5 s, when the meter read it"
+
+
+def test_a_chargers_first_limit_below_its_default_gives_its_car_time_to_follow_as_any_lower_limit():
+    # Its charger drew its default (10 kW) until the first limit (7 kW) reached it: the first readings may show
+    # the default, as they may show an older, higher limit after any lowering.
+    substation = make_substation(22.0, meters=METERS, now=0)
+    a = on_charger(substation, "a", 0, failsafe_kw=10.0, max_kw=7.0, min_power_kw=7.0)
+    b = on_charger(substation, "b", 0, max_kw=15.0, min_power_kw=1.4)
+    substation.read_meters([MeterReading(a.session_id, 10.0), MeterReading(b.session_id, 15.0)], 1.0)
+    substation.advance(4.9)
+    assert substation.session(b.session_id, 4.9).allocated_kw == pytest.approx(15.0)
+    assert substation.counters.overload_seconds == 0, "within 5 s of its first limit it counts at that limit"
+    substation.read_meters([MeterReading(a.session_id, 10.0), MeterReading(b.session_id, 15.0)], 5.0)
+    substation.advance(7.0)
+    # Over from 5 s, when its time ran out (the interval accounted at a moment counts as it is then: from 4.9 s).
+    assert substation.counters.overload_seconds == pytest.approx(2.0, abs=0.11), "at its default after 5 s: over"
