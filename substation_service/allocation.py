@@ -33,33 +33,34 @@ class Demand:
     priority: int = 0
 
 
-def water_level(budget_kw: float, demands: Sequence[Demand]) -> float:
-    """The level L with sum(clamp(L, min, max)) == budget_kw, for a budget between the sums of the minimums
-    and of the maximums; math.inf when the budget covers every maximum."""
-    if budget_kw >= math.fsum(d.max_kw for d in demands) - EPSILON_KW:
+def water_level(budget_kw: float, kinds: Sequence[tuple[float, float, int]]) -> float:
+    """The level L with sum(number * clamp(L, min, max)) == budget_kw over `kinds` (min, max, number of sessions
+    alike), for a budget between the sums of the minimums and of the maxima; math.inf when the budget covers
+    every maximum."""
+    if budget_kw >= math.fsum(high * number for _, high, number in kinds) - EPSILON_KW:
         return math.inf
-    total = math.fsum(d.min_kw for d in demands)
+    total = math.fsum(low * number for low, _, number in kinds)
     if budget_kw <= total + EPSILON_KW:
         return 0.0  # every session at its minimum
     # Below the lowest minimum the total is the sum of minimums; each session adds slope 1 from its minimum
     # to its maximum. Walk the breakpoints upwards, both sorted lists at once, until the total reaches the
     # budget.
-    flexible = [d for d in demands if d.max_kw > d.min_kw]
-    starts = sorted(d.min_kw for d in flexible)
-    stops = sorted(d.max_kw for d in flexible)
-    slope, previous, i, j = 0, starts[0], 0, 0
+    flexible = [(low, high, number) for low, high, number in kinds if high > low]
+    starts = sorted((low, number) for low, _, number in flexible)
+    stops = sorted((high, number) for _, high, number in flexible)
+    slope, previous, i, j = 0, starts[0][0], 0, 0
     while j < len(stops):
-        starting = i < len(starts) and starts[i] <= stops[j]
-        point = starts[i] if starting else stops[j]
+        starting = i < len(starts) and starts[i][0] <= stops[j][0]
+        point, number = starts[i] if starting else stops[j]
         rise = slope * (point - previous)
         if slope > 0 and total + rise >= budget_kw:
             return previous + (budget_kw - total) / slope
         total += rise
         previous = point
         if starting:
-            slope, i = slope + 1, i + 1
+            slope, i = slope + number, i + 1
         else:
-            slope, j = slope - 1, j + 1
+            slope, j = slope - number, j + 1
     return previous  # not reached for a budget below the sum of maxima
 
 
@@ -74,20 +75,29 @@ def allocate(headroom_kw: float, demands: Sequence[Demand]) -> dict[str, float]:
 
 
 def allocate_with_levels(headroom_kw: float, demands: Sequence[Demand]) -> tuple[dict[str, float], dict[int, float]]:
-    """The allocation, and the water level each priority was raised to (math.inf: all at their maximum)."""
-    groups: dict[int, list[Demand]] = {}
+    """The allocation, and the water level each priority was raised to (math.inf: all at their maximum).
+
+    Sessions alike (the same bounds and priority) get the same share: they are counted as one kind, weighed by
+    their number, so that ten thousand cars of a few kinds cost a few sums, not ten thousand."""
+    alike: dict[tuple[float, float, int], list[str]] = {}
     for demand in demands:
-        groups.setdefault(demand.priority, []).append(demand)
+        alike.setdefault((demand.min_kw, demand.max_kw, demand.priority), []).append(demand.key)
+    by_priority: dict[int, list[tuple[float, float, int]]] = {}
+    for (low, high, priority), keys in alike.items():
+        by_priority.setdefault(priority, []).append((low, high, len(keys)))
     allocation: dict[str, float] = {}
     levels: dict[int, float] = {}
-    left_kw = max(0.0, headroom_kw - math.fsum(d.min_kw for d in demands))
-    for priority in sorted(groups, reverse=True):
-        group = groups[priority]
-        minimums = math.fsum(d.min_kw for d in group)
-        level = levels[priority] = water_level(left_kw + minimums, group)
-        shares = [min(d.max_kw, max(d.min_kw, level)) for d in group]
-        allocation.update(zip((d.key for d in group), shares, strict=True))
-        left_kw = max(0.0, left_kw - (math.fsum(shares) - minimums))
+    left_kw = max(0.0, headroom_kw - math.fsum(low * len(keys) for (low, _, _), keys in alike.items()))
+    for priority in sorted(by_priority, reverse=True):
+        kinds = by_priority[priority]
+        minimums = math.fsum(low * number for low, _, number in kinds)
+        level = levels[priority] = water_level(left_kw + minimums, kinds)
+        taken = []
+        for low, high, number in kinds:
+            share = min(high, max(low, level))
+            allocation.update(dict.fromkeys(alike[low, high, priority], share))
+            taken.append(share * number)
+        left_kw = max(0.0, left_kw - (math.fsum(taken) - minimums))
     return allocation, levels
 
 

@@ -240,17 +240,24 @@ class FairSharing:
         everyone_fits: bool = False,
     ) -> Shares:
         if even if even is not None else all_three_phase(started, queue):
-            return self._three_phase_shares(started, queue, headroom.three_phase_kw, moment, held)
+            return self._three_phase_shares(started, queue, headroom.three_phase_kw, moment, held, everyone_fits)
         return self._phase_shares(started, queue, headroom, moment, held, everyone_fits)
 
     def _three_phase_shares(
-        self, started: list[Session], queue: list[Session], headroom_kw: float, moment: float, held: int | None
+        self,
+        started: list[Session],
+        queue: list[Session],
+        headroom_kw: float,
+        moment: float,
+        held: int | None,
+        everyone_fits: bool,
     ) -> Shares:
         """Every car on three phases: the phases bind the total alone (Headroom.three_phase_kw), and one limit is
         shared by water-filling, exactly as filling.py would, in a fraction of its time."""
-        fitting, waiting = hold(*fitting_prefix(headroom_kw, [session.demand for session in started]), held)
+        demands = [session.demand for session in started]
+        fitting, waiting = hold(*((demands, []) if everyone_fits else fitting_prefix(headroom_kw, demands)), held)
         starts: list[Session] = []
-        if not waiting:  # nobody paused: the queue's heads start, in order, while their minimums fit
+        if queue and not waiting:  # nobody paused: the queue's heads start, in order, while their minimums fit
             admission = Headroom(self.grid.admission_headroom_kw(moment), self.grid.admission_phase_headroom_kw(moment))
             admission_headroom = min(headroom_kw, admission.three_phase_kw)
             used = sum(demand.min_kw for demand in fitting)

@@ -110,10 +110,11 @@ def test_the_highest_priority_is_served_first():
 
 
 def test_the_level_is_infinite_when_every_maximum_fits_and_zero_at_the_minimums():
-    demands = [Demand("a", 1, 5), Demand("b", 2, 6)]
-    assert water_level(11, demands) == math.inf
-    assert water_level(3, demands) == 0.0
-    assert water_level(7, demands) == pytest.approx(3.5)
+    kinds = [(1, 5, 1), (2, 6, 1)]  # (min, max, sessions alike)
+    assert water_level(11, kinds) == math.inf
+    assert water_level(3, kinds) == 0.0
+    assert water_level(7, kinds) == pytest.approx(3.5)
+    assert water_level(10.5, [(1, 5, 2), (2, 6, 1)]) == pytest.approx(3.5), "two alike count twice"
 
 
 def test_who_charges_is_the_longest_prefix_whose_minimums_fit():
