@@ -3,15 +3,15 @@ session reports. Pure functions over the sessions and sums they are given."""
 
 from __future__ import annotations
 
-import heapq
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from grid_common.protocol import NOMINAL_VOLTAGE_V, PRIORITIES, LoadReport, SessionReport, SessionState
 from substation_service.allocation import jain_index
-from substation_service.policy import TOLERANCE_KW, Committed, Policy
+from substation_service.forecast import QueueForecast
+from substation_service.policy import Committed, Policy
 from substation_service.sessions import Session
 
 if TYPE_CHECKING:
@@ -23,29 +23,32 @@ def estimated_starts(
     queued: Sequence[Session],
     started: Sequence[Session],
     policy: Policy,
-    available_kw: float,
+    room_kw: Callable[[float], float],
+    committed_kw: float,
     time_scale: float,
 ) -> list[float | None]:
-    """When each of `queued` (in queue order) would start: as the started sessions end and free what
-    admission counts for them (`available_kw` is what is free now), and as each queued one, once started,
-    ends in turn (at its maximum: an estimate). Background changes are not foreseen. None: not foreseeable
-    (nothing charging will end)."""
-    frees = [(end, policy.needed_kw(s)) for s in started if (end := s.ends_at(time_scale)) is not None]
-    heapq.heapify(frees)
-    moment = now
+    """When each of `queued` (in queue order) would start (forecast.py): as the started sessions end and free
+    what admission counts for them, as the background's known profile leaves more room or less (`room_kw`: what
+    admission could count in all at a moment), and as each queued one, once started, ends in turn (at its
+    maximum: an estimate). None: not foreseeable within a simulated day."""
+    forecast = QueueForecast(now, room_kw, frees(started, policy, time_scale), committed_kw, time_scale)
     starts: list[float | None] = []
     for session in queued:
-        need = policy.needed_kw(session)
-        while available_kw < need - TOLERANCE_KW and frees:
-            end, kw = heapq.heappop(frees)
-            moment, available_kw = max(moment, end), available_kw + kw
-        if available_kw < need - TOLERANCE_KW:
+        start = forecast.start(policy.needed_kw(session), at_maximum_s(session, time_scale))
+        if start is None:
             return starts + [None] * (len(queued) - len(starts))
-        available_kw -= need
-        starts.append(moment)
-        duration = session.energy_kwh / session.max_kw * 3600.0 / time_scale
-        heapq.heappush(frees, (moment + duration, need))
+        starts.append(start)
     return starts
+
+
+def frees(started: Sequence[Session], policy: Policy, time_scale: float) -> list[tuple[float, float]]:
+    """(when each charging session ends at the power it draws, what admission counts for it)."""
+    return [(end, policy.needed_kw(s)) for s in started if (end := s.ends_at(time_scale)) is not None]
+
+
+def at_maximum_s(session: Session, time_scale: float) -> float:
+    """How long the session lasts at its maximum (wall seconds)."""
+    return session.energy_kwh / session.max_kw * 3600.0 / time_scale
 
 
 def newcomer(kw: float, priority: int, now: float, sequence: int) -> Session:
@@ -62,7 +65,7 @@ def newcomer_start_s(
     paused: int,
     committed_kw: float,
     committed_phase_kw: Sequence[float],
-    available_kw: float,
+    room_kw: Callable[[float], float],
     time_scale: float,
     sequence: int,
 ) -> tuple[float | None, ...]:
@@ -82,7 +85,7 @@ def newcomer_start_s(
                 starts.append(0.0)
                 continue
         arriving = newcomer(kw, priority, now, sequence)
-        start = estimated_starts(now, [*ahead, arriving], started, policy, available_kw, time_scale)[-1]
+        start = estimated_starts(now, [*ahead, arriving], started, policy, room_kw, committed_kw, time_scale)[-1]
         starts.append(None if start is None else max(0.0, start - now))
     return tuple(starts)
 
@@ -171,7 +174,7 @@ def load_report(substation: Substation, now: float, balancer: str | None) -> Loa
             paused=totals.paused,
             committed_kw=totals.committed_kw,
             committed_phase_kw=totals.committed_phase_kw,
-            available_kw=available_kw,
+            room_kw=substation.grid.admission_headroom_kw,
             time_scale=substation.time_scale,
             sequence=substation._arrivals,
         ),

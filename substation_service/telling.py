@@ -76,7 +76,13 @@ class Telling:
             queue = self.book.queue
             position = queue.index(session) + 1
             estimated_start = estimated_starts(
-                now, queue[:position], self.book.started, self.policy, self.available_kw(now), self.time_scale
+                now,
+                queue[:position],
+                self.book.started,
+                self.policy,
+                self.grid.admission_headroom_kw,
+                self.book.totals.committed_kw,
+                self.time_scale,
             )[-1]
         return session_report(
             self.name,
