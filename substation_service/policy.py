@@ -25,6 +25,7 @@ from substation_service import filling
 from substation_service.allocation import Demand, allocate_with_levels, fitting_prefix
 from substation_service.background import BackgroundDemand
 from substation_service.circuits import BASE_LIMITS, CircuitTree
+from substation_service.forecast import Backfill, QueueForecast, at_maximum_s, backfill_behind, frees
 from substation_service.grid_limits import GridLimits
 from substation_service.phases import PHASE_COUNT, PhaseSupply, Triple
 from substation_service.sessions import Session
@@ -165,6 +166,24 @@ def circuit_fits(
     )
 
 
+def backfill_for(
+    policy: Policy, head: Session, started: list[Session], starts: list[Session], committed_kw: float, moment: float
+) -> Backfill:
+    """Who may start behind `head`, the first of the queue that waits (forecast.py): its start foreseen over the
+    started sessions' ends (`committed_kw`: what admission counts for them) and those starting now, and over
+    the room the grid will leave."""
+    grid, needed_kw = policy.grid, policy.needed_kw
+    starting = [(moment + at_maximum_s(s, grid.time_scale), needed_kw(s)) for s in starts]
+    forecast = QueueForecast(
+        moment,
+        grid.admission_headroom_kw,
+        frees(started, needed_kw, grid.time_scale) + starting,
+        committed_kw + sum(kw for _, kw in starting),
+        grid.time_scale,
+    )
+    return backfill_behind(head, forecast, needed_kw, grid.time_scale)
+
+
 T = TypeVar("T")
 
 
@@ -183,6 +202,7 @@ def all_three_phase(*groups: Iterable[Session]) -> bool:
 
 class Policy(Protocol):
     kind: Allocation
+    grid: Grid
 
     def needed_kw(self, session: Session) -> float:
         """What admission counts for a session."""
@@ -240,14 +260,17 @@ class FairSharing:
         everyone_fits: bool = False,
     ) -> Shares:
         if even if even is not None else all_three_phase(started, queue):
-            return self._three_phase_shares(started, queue, headroom.three_phase_kw, moment, held, everyone_fits)
-        return self._phase_shares(started, queue, headroom, moment, held, everyone_fits)
+            return self._three_phase_shares(
+                started, queue, headroom.three_phase_kw, committed.total_kw, moment, held, everyone_fits
+            )
+        return self._phase_shares(started, queue, headroom, committed.total_kw, moment, held, everyone_fits)
 
     def _three_phase_shares(
         self,
         started: list[Session],
         queue: list[Session],
         headroom_kw: float,
+        committed_kw: float,
         moment: float,
         held: int | None,
         everyone_fits: bool,
@@ -257,13 +280,18 @@ class FairSharing:
         demands = [session.demand for session in started]
         fitting, waiting = hold(*((demands, []) if everyone_fits else fitting_prefix(headroom_kw, demands)), held)
         starts: list[Session] = []
-        if queue and not waiting:  # nobody paused: the queue's heads start, in order, while their minimums fit
+        if queue and not waiting:  # nobody paused: the queue's heads start in order while their minimums fit
             admission = Headroom(self.grid.admission_headroom_kw(moment), self.grid.admission_phase_headroom_kw(moment))
             admission_headroom = min(headroom_kw, admission.three_phase_kw)
             used = sum(demand.min_kw for demand in fitting)
+            backfill: Backfill | None = None
             for head in queue:
-                if used + head.min_kw > admission_headroom + TOLERANCE_KW:
-                    break
+                fits = used + head.min_kw <= admission_headroom + TOLERANCE_KW
+                if backfill is None and not fits:  # the first that waits: those behind it may only backfill
+                    backfill = backfill_for(self, head, started, starts, committed_kw, moment)
+                    continue
+                if not fits or (backfill is not None and not backfill.allows(head, moment)):
+                    continue
                 starts.append(head)
                 used += head.min_kw
                 fitting.append(head.demand)
@@ -277,6 +305,7 @@ class FairSharing:
         started: list[Session],
         queue: list[Session],
         headroom: Headroom,
+        committed_kw: float,
         moment: float,
         held: int | None,
         everyone_fits: bool,
@@ -303,12 +332,17 @@ class FairSharing:
             for load in fitting:
                 for limit, weight in load.counts:
                     used[limit] += weight * load.min_kw
+            backfill: Backfill | None = None
             for head in queue:
                 load = fair_load(head, circuits)
-                if any(
-                    used[limit] + weight * load.min_kw > room[limit] + TOLERANCE_KW for limit, weight in load.counts
-                ):
-                    break
+                fits = all(
+                    used[limit] + weight * load.min_kw <= room[limit] + TOLERANCE_KW for limit, weight in load.counts
+                )
+                if backfill is None and not fits:  # the first that waits: those behind it may only backfill
+                    backfill = backfill_for(self, head, started, starts, committed_kw, moment)
+                    continue
+                if not fits or (backfill is not None and not backfill.allows(head, moment)):
+                    continue
                 starts.append(head)
                 for limit, weight in load.counts:
                     used[limit] += weight * load.min_kw
@@ -374,9 +408,14 @@ class FixedPower:
         starts: list[Session] = []
         if not waiting:
             total_kw, phase_kw, circuit_kw = committed.total_kw, list(committed.phase_kw), list(committed.circuit_kw)
-            for head in queue:  # the queue's heads start, in order, while theirs fit
-                if not self.fits(Committed(total_kw, phase_kw, circuit_kw), head, moment):
-                    break
+            backfill: Backfill | None = None
+            for head in queue:  # the queue's heads start in order while theirs fit; behind the first that waits,
+                fits = self.fits(Committed(total_kw, phase_kw, circuit_kw), head, moment)  # those who backfill
+                if backfill is None and not fits:
+                    backfill = backfill_for(self, head, started, starts, committed.total_kw, moment)
+                    continue
+                if not fits or (backfill is not None and not backfill.allows(head, moment)):
+                    continue
                 starts.append(head)
                 total_kw += head.max_kw
                 for phase, weight in enumerate(head.weights):

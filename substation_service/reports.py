@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from grid_common.protocol import NOMINAL_VOLTAGE_V, PRIORITIES, LoadReport, SessionReport, SessionState
 from substation_service.allocation import jain_index
-from substation_service.forecast import QueueForecast
+from substation_service.forecast import QueueForecast, at_maximum_s, frees
 from substation_service.policy import Committed, Policy
 from substation_service.sessions import Session
 
@@ -31,7 +31,7 @@ def estimated_starts(
     what admission counts for them, as the background's known profile leaves more room or less (`room_kw`: what
     admission could count in all at a moment), and as each queued one, once started, ends in turn (at its
     maximum: an estimate). None: not foreseeable within a simulated day."""
-    forecast = QueueForecast(now, room_kw, frees(started, policy, time_scale), committed_kw, time_scale)
+    forecast = QueueForecast(now, room_kw, frees(started, policy.needed_kw, time_scale), committed_kw, time_scale)
     starts: list[float | None] = []
     for session in queued:
         start = forecast.start(policy.needed_kw(session), at_maximum_s(session, time_scale))
@@ -39,16 +39,6 @@ def estimated_starts(
             return starts + [None] * (len(queued) - len(starts))
         starts.append(start)
     return starts
-
-
-def frees(started: Sequence[Session], policy: Policy, time_scale: float) -> list[tuple[float, float]]:
-    """(when each charging session ends at the power it draws, what admission counts for it)."""
-    return [(end, policy.needed_kw(s)) for s in started if (end := s.ends_at(time_scale)) is not None]
-
-
-def at_maximum_s(session: Session, time_scale: float) -> float:
-    """How long the session lasts at its maximum (wall seconds)."""
-    return session.energy_kwh / session.max_kw * 3600.0 / time_scale
 
 
 def newcomer(kw: float, priority: int, now: float, sequence: int) -> Session:

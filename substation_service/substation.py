@@ -45,7 +45,7 @@ from substation_service.meter import MeterSettings, lapse
 from substation_service.on_chargers import OnChargers
 from substation_service.phase_switching import PhaseSwitching, switches
 from substation_service.phases import PhaseSupply, roomiest_phase
-from substation_service.policy import TOLERANCE_KW, Committed, Grid, Headroom, Shares, policy_for
+from substation_service.policy import TOLERANCE_KW, Committed, Grid, Headroom, Shares, backfill_for, policy_for
 from substation_service.sessions import (
     Abandoned,
     Admitted,
@@ -252,7 +252,7 @@ class Substation(OnChargers, Telling):
                 if self.policy.fits(committed, one_phase, now):
                     session, fits = one_phase, True
                     self.counters.phase_switches += 1
-            if not self._blocked(session.priority) and fits:
+            if fits and (not self._blocked(session.priority) or self._backfills(session, now)):
                 if outdated:
                     return Outdated(outdated, self._report(now, placed_by))
                 return self._begin(session, now)
@@ -363,6 +363,16 @@ class Substation(OnChargers, Telling):
         """Paused sessions, and queued ones of the same or a higher priority, go first."""
         queue = self.book.queue
         return self.book.totals.paused > 0 or bool(queue and queue[0].priority >= priority)
+
+    def _backfills(self, session: Session, now: float) -> bool:
+        """Whether a newcomer that fits now may start ahead of the queue's head, which waits, since that cannot
+        delay the head's foreseen start (forecast.py). Never while a session is paused: those go first."""
+        book = self.book
+        if book.totals.paused or not book.queue:
+            return False
+        backfill = backfill_for(self.policy, book.queue[0], book.started, [], book.totals.committed_kw, now)
+        # A head that fits now starts at the next step, and those behind it in order: none goes before it.
+        return backfill.head_start > now and backfill.allows(session, now)
 
     def _refuse(self, reason: RefusalReason, needed_kw: float, now: float, balancer: str | None) -> Refused:
         self.counters.refused[reason] += 1

@@ -46,3 +46,39 @@ def test_under_a_rising_background_the_estimate_is_when_it_starts_not_when_the_r
     while substation.session(queued.session_id, moment).state == "queued":
         moment += 0.05
     assert moment == pytest.approx(estimate, abs=0.25 * HOUR), "within a probe of when it started"
+
+
+def test_a_car_behind_a_waiting_head_starts_at_once_when_that_cannot_delay_the_heads_start():
+    # 33 kW. The head needs 22 kW and waits for a 20 kW car that ends at 5 s; then, beside a 5 kW car that goes
+    # on, 6 kW are left.
+    substation = make_substation(capacity_kw=33.0, now=0.0)
+    fixed = lambda vehicle, kwh, kw, **more: charge(vehicle, kwh, kw, min_power_kw=kw, **more)  # noqa: E731
+    ends_at_5 = substation.admit(fixed("ends-at-5", 10, 20), 0.0).session
+    substation.admit(fixed("goes-on", 100, 5), 0.0)
+    head = substation.admit(fixed("head", 50, 22, wait=True), 0.0).session
+    assert head.state == "queued"
+    would_delay = substation.admit(fixed("long-8", 100, 8, wait=True), 0.0).session
+    beside = substation.admit(fixed("long-5", 100, 5, wait=True), 0.0).session
+    before = substation.admit(fixed("short-3", 1.5, 3, wait=True), 0.0).session
+    state = lambda session, moment: substation.session(session.session_id, moment).state  # noqa: E731
+    assert state(would_delay, 0.1) == "queued", "8 kW for hours: at 5 s only 6 kW are left beside the head"
+    assert state(beside, 0.1) == "charging", "5 kW for hours: it fits beside the head then"
+    assert state(before, 0.1) == "charging", "it ends by 5 s, before the head starts"
+    assert substation.report(0.1).ev_power_kw == pytest.approx(33.0), "none of the headroom idle"
+    assert state(ends_at_5, 5.0) == "completed"
+    assert state(head, 6.0) == "charging", "the head started when it would have anyway"
+    assert state(would_delay, 6.0) == "queued"
+
+
+def test_a_queued_car_behind_the_head_starts_at_the_step_that_frees_room_for_it_and_not_for_the_head():
+    substation = make_substation(capacity_kw=33.0, now=0.0)
+    fixed = lambda vehicle, kwh, kw, **more: charge(vehicle, kwh, kw, min_power_kw=kw, **more)  # noqa: E731
+    substation.admit(fixed("ends-at-5", 10, 20), 0.0)
+    stopped = substation.admit(fixed("stops-at-1", 100, 13), 0.0).session
+    head = substation.admit(fixed("head", 50, 22, wait=True), 0.0).session
+    small = substation.admit(fixed("small", 100, 3, wait=True), 0.0).session
+    assert (head.state, small.state) == ("queued", "queued"), "the substation is full"
+    substation.stop(stopped.session_id, 1.0)
+    assert substation.session(head.session_id, 1.0).state == "queued", "13 kW free: not the head's 22"
+    assert substation.session(small.session_id, 1.0).state == "charging", "beside the head once it starts at 5 s"
+    assert substation.session(head.session_id, 6.0).state == "charging"
