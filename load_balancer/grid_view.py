@@ -21,7 +21,6 @@ from grid_common.protocol import (
     DEFAULT_MAX_POWER_KW,
     DEFAULT_MIN_POWER_KW,
     MIN_POWER_KW,
-    Allocation,
     ChargeRequest,
     LoadReport,
     MalformedReport,
@@ -87,7 +86,7 @@ class KnownSubstation:
 
     @property
     def shares(self) -> bool:
-        return self.report is not None and self.report.allocation == Allocation.FAIR
+        return self.report is not None and self.report.allocation.shares
 
     # --- what this balancer sent here, and the last report does not count yet -------------------------
     @property

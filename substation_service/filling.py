@@ -57,6 +57,29 @@ def fitting_prefix(capacities: Sequence[float], ordered: Iterable[Load]) -> tupl
     return fitting, waiting
 
 
+def raise_minimums(capacities: Sequence[float], loads: Sequence[Load], floors: dict[str, float]) -> list[Load]:
+    """`loads` (whose minimums fit together) with the minimums of those in `floors` raised towards their floor,
+    each as far as every limit it counts against still holds, in the order of `floors` (the first in most need)."""
+    room = list(capacities)
+    for load in loads:
+        for c, w in load.counts:
+            room[c] -= w * load.min_kw
+    raised: dict[str, float] = {}
+    by_key = {load.key: load for load in loads}
+    for key, floor in floors.items():
+        if key not in by_key:
+            continue
+        load = by_key[key]
+        extra = max(0.0, min(floor, load.max_kw) - load.min_kw)
+        for c, w in load.counts:
+            if w > 0:
+                extra = min(extra, max(0.0, room[c]) / w)
+        for c, w in load.counts:
+            room[c] -= w * extra
+        raised[key] = load.min_kw + extra
+    return [load._replace(min_kw=raised[load.key]) if load.key in raised else load for load in loads]
+
+
 def fill(capacities: Sequence[float], loads: Sequence[Load]) -> tuple[dict[str, float], dict[int, float]]:
     """kW for each of `loads`, whose minimums must fit together (see fitting_prefix), and per priority the
     highest level a session of it was held at (math.inf: none was held below its maximum)."""

@@ -121,7 +121,7 @@ class SubstationCollector:
                 circuit_power_limit.add_metric([s.name, circuit["name"]], circuit["max_power_kw"] * 1000)
         yield from (circuit_current, circuit_current_limit, circuit_power, circuit_power_limit)
         allocation = GaugeMetricFamily(
-            "substation_allocation_info", "How the substation shares its headroom (fair or fixed).",
+            "substation_allocation_info", "How the substation shares its headroom (fair, planned or fixed).",
             labels=["substation", "allocation"],
         )  # fmt: skip
         allocation.add_metric([s.name, s.allocation], 1)

@@ -28,6 +28,7 @@ from substation_service.circuits import BASE_LIMITS, CircuitTree
 from substation_service.forecast import Backfill, QueueForecast, at_maximum_s, backfill_behind, frees
 from substation_service.grid_limits import GridLimits
 from substation_service.phases import PHASE_COUNT, PhaseSupply, Triple
+from substation_service.planning import Need, Plan, plan
 from substation_service.sessions import Session
 
 BALANCED_SUPPLY = PhaseSupply()
@@ -203,6 +204,7 @@ def all_three_phase(*groups: Iterable[Session]) -> bool:
 class Policy(Protocol):
     kind: Allocation
     grid: Grid
+    plan: Plan | None  # the departures planned at the last step (planning.py); None: none planned
 
     def needed_kw(self, session: Session) -> float:
         """What admission counts for a session."""
@@ -241,6 +243,7 @@ class FairSharing:
     def __init__(self, grid: Grid) -> None:
         self.grid = grid
         self.filling = filling.Filling()  # keeps its sessions' kinds from one step to the next
+        self.plan: Plan | None = None
 
     def needed_kw(self, session: Session) -> float:
         return session.min_kw
@@ -295,10 +298,19 @@ class FairSharing:
                 starts.append(head)
                 used += head.min_kw
                 fitting.append(head.demand)
+        floors = self.floors([*started, *starts], {demand.key for demand in fitting}, headroom_kw, moment)
+        if floors:  # what cars with a departure must draw now at least to leave with their energy
+            fitting = [Demand(d.key, floors[d.key], d.max_kw, d.priority) if d.key in floors else d for d in fitting]
         kw, levels = allocate_with_levels(headroom_kw, fitting)
         if waiting:
             levels = {**levels, **{demand.priority: levels.get(demand.priority, 0.0) for demand in waiting}}
         return Shares(kw, starts, levels)
+
+    def floors(
+        self, sessions: list[Session], charging: set[str], headroom_kw: float, moment: float
+    ) -> dict[str, float]:
+        """The least each charging session draws over the step: fair sharing has none above the minimums."""
+        return {}
 
     def _phase_shares(
         self,
@@ -347,6 +359,9 @@ class FairSharing:
                 for limit, weight in load.counts:
                     used[limit] += weight * load.min_kw
                 fitting.append(load)
+        floors = self.floors([*started, *starts], {load.key for load in fitting}, headroom.total_kw, moment)
+        if floors:  # raised as far as every phase and circuit holds (the plan counts the total only)
+            fitting = filling.raise_minimums(capacities, fitting, floors)
         kw, levels = self.filling.fill(capacities, fitting)
         if waiting:
             levels = {**levels, **{load.priority: levels.get(load.priority, 0.0) for load in waiting}}
@@ -367,11 +382,47 @@ class FairSharing:
         return DEFAULT_MIN_POWER_KW
 
 
+class PlannedSharing(FairSharing):
+    """Fair sharing, with departures planned (planning.py): over the step, each charging car with a departure
+    draws at least what the plan gives it now, and the rest of the headroom is shared max-min fairly among
+    all as ever. Cars without a departure keep fair sharing's minimums. The plan is kept for the reports: each
+    car's plan, and whether it is promised its energy by its departure.
+
+    The plan counts the total only: with a 1-phase car or a circuit among them (filling.py's path), each floor is
+    applied as far as every phase and circuit it counts against still holds, the car leaving first first."""
+
+    kind = Allocation.PLANNED
+
+    def floors(
+        self, sessions: list[Session], charging: set[str], headroom_kw: float, moment: float
+    ) -> dict[str, float]:
+        grid = self.grid
+        departing = [s for s in sessions if s.departure_at is not None and s.session_id in charging]
+        if not departing:
+            self.plan = None
+            return {}
+        # Those without a departure draw their minimums at least, as long as the plan looks.
+        others_kw = sum(s.min_kw for s in sessions if s.departure_at is None and s.session_id in charging)
+        needs = [
+            Need(s.session_id, s.energy_kwh - s.delivered(moment, grid.time_scale), s.min_kw, s.cap_kw, s.departure_at)
+            for s in departing
+            if s.departure_at is not None  # (for the type checker: every one of them has one)
+        ]
+
+        def room_kw(start: float, end: float) -> float:
+            return grid.limits.capacity_between(start, end) - grid.background.peak_between(start, end) - others_kw
+
+        self.plan = plan(moment, needs, room_kw, grid.time_scale, first_room_kw=headroom_kw - others_kw)
+        by_departure = sorted(departing, key=lambda s: s.departure_at or 0.0)
+        return {s.session_id: min(s.cap_kw, max(s.min_kw, self.plan.now_kw(s.session_id))) for s in by_departure}
+
+
 class FixedPower:
     kind = Allocation.FIXED
 
     def __init__(self, grid: Grid) -> None:
         self.grid = grid
+        self.plan: Plan | None = None  # each car draws its maximum: nothing to plan
 
     def needed_kw(self, session: Session) -> float:
         return session.max_kw
@@ -436,5 +487,9 @@ class FixedPower:
 
 
 def policy_for(allocation: Allocation, grid: Grid) -> Policy:
-    policies: dict[Allocation, Callable[[Grid], Policy]] = {Allocation.FAIR: FairSharing, Allocation.FIXED: FixedPower}
+    policies: dict[Allocation, Callable[[Grid], Policy]] = {
+        Allocation.FAIR: FairSharing,
+        Allocation.PLANNED: PlannedSharing,
+        Allocation.FIXED: FixedPower,
+    }
     return policies[Allocation(allocation)](grid)

@@ -8,9 +8,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from grid_common.protocol import NOMINAL_VOLTAGE_V, PRIORITIES, LoadReport, SessionReport, SessionState
+from grid_common.protocol import NOMINAL_VOLTAGE_V, PRIORITIES, LoadReport, SchedulePeriod, SessionReport, SessionState
 from substation_service.allocation import jain_index
 from substation_service.forecast import QueueForecast, at_maximum_s, frees
+from substation_service.planning import Plan
 from substation_service.policy import Committed, Policy
 from substation_service.sessions import Session
 
@@ -89,8 +90,13 @@ def session_report(
     position: int | None = None,
     estimated_start: float | None = None,
     voltage_v: float = NOMINAL_VOLTAGE_V,
+    plan: Plan | None = None,
 ) -> SessionReport:
     ended = session.state.ended
+    delivered = session.delivered(now, time_scale)
+    planned = (
+        None if plan is None or session.state != SessionState.CHARGING else plan.expected_kwh.get(session.session_id)
+    )
     return SessionReport(
         session_id=session.session_id,
         substation=substation,
@@ -101,7 +107,7 @@ def session_report(
         max_power_kw=session.max_kw,
         priority=session.priority,
         energy_kwh=session.energy_kwh,
-        energy_delivered_kwh=session.delivered(now, time_scale),
+        energy_delivered_kwh=delivered,
         requested_at=session.requested_at,
         started_at=session.started_at,
         estimated_end=session.ended_at if ended else session.ends_at(time_scale),
@@ -116,7 +122,18 @@ def session_report(
         grid_phase=session.grid_phase,
         circuit=session.circuit,
         voltage_v=voltage_v,
+        departure_at=session.departure_at,
+        promised=None if planned is None or plan is None else plan.promised[session.session_id],
+        energy_expected_kwh=None if planned is None else session_delivered_by_plan(delivered, planned),
+        plan=()
+        if planned is None or plan is None
+        else tuple(SchedulePeriod(start, kw) for start, kw in plan.periods(session.session_id)),
     )
+
+
+def session_delivered_by_plan(delivered_kwh: float, planned_kwh: float) -> float:
+    """What a car will have by its departure: what it has, and what the plan gives it until then."""
+    return delivered_kwh + planned_kwh
 
 
 def load_report(substation: Substation, now: float, balancer: str | None) -> LoadReport:

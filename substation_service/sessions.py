@@ -63,6 +63,8 @@ class Session:
     switchable: bool = False
     wired_phase: GridPhase | None = None
     switched_at: float | None = None
+    # When its driver leaves (wall seconds), wanting its energy by then (planning.py); None: no departure given.
+    departure_at: float | None = None
 
     def __post_init__(self) -> None:
         self.state = SessionState(self.state)
@@ -169,7 +171,16 @@ class Session:
                 schedule.popleft()
 
     def same_request(self, request: ChargeRequest, max_kw: float, charger_id: str | None = None) -> bool:
-        mine = (self.vehicle_id, self.energy_kwh, self.min_kw, self.max_kw, self.priority, self.charger_id, self.phases)
+        mine = (
+            self.vehicle_id,
+            self.energy_kwh,
+            self.min_kw,
+            self.max_kw,
+            self.priority,
+            self.charger_id,
+            self.phases,
+            self.departure_at,
+        )
         return mine == (
             request.vehicle_id,
             request.energy_kwh,
@@ -178,6 +189,7 @@ class Session:
             request.priority,
             charger_id,
             request.phases,
+            request.departure_at,
         )
 
 

@@ -28,7 +28,8 @@ BUSY_TIMEOUT_S = 0.25
 # 4: the charger a session is plugged into, its transaction, and the charger's default power (OCPP).
 # 5: the car's phases, the grid phase a 1-phase car draws on, the circuit its charger hangs on, and whether its
 #    charger can switch it to one phase (and on which).
-SCHEMA_VERSION = 5
+# 6: when its driver leaves (planning.py).
+SCHEMA_VERSION = 6
 # The columns that hold the session's attribute of the same name; the schedule, last, is kept as JSON.
 ATTRIBUTE_COLUMNS = (
     "session_id",
@@ -53,9 +54,10 @@ ATTRIBUTE_COLUMNS = (
     "circuit",
     "switchable",
     "wired_phase",
+    "departure_at",
 )
 COLUMNS = (*ATTRIBUTE_COLUMNS, "schedule")
-# What a row of an earlier version (2 to 4) lacks becomes this: on no charger, a car on three phases.
+# What a row of an earlier version (2 to 5) lacks becomes this: on no charger, a car on three phases, no departure.
 ADDED_SINCE_2 = {
     "charger_id": "NULL",
     "transaction_id": "NULL",
@@ -65,6 +67,7 @@ ADDED_SINCE_2 = {
     "circuit": "NULL",
     "switchable": "0",
     "wired_phase": "NULL",
+    "departure_at": "NULL",
 }
 # What version 0.2 meant by a session's minimum: the lesser of its power and 1.4 kW.
 FIXED_POWER_MIN_KW = 1.4
@@ -94,7 +97,7 @@ CREATE = (
     " state TEXT NOT NULL, allocated_kw REAL NOT NULL, delivered_kwh REAL NOT NULL, delivered_at REAL NOT NULL,"
     " started_at REAL, ended_at REAL, charger_id TEXT, transaction_id TEXT, failsafe_kw REAL NOT NULL DEFAULT 0,"
     " phases INTEGER NOT NULL DEFAULT 3, grid_phase TEXT, circuit TEXT, switchable INTEGER NOT NULL DEFAULT 0,"
-    " wired_phase TEXT, schedule TEXT NOT NULL) WITHOUT ROWID"
+    " wired_phase TEXT, departure_at REAL, schedule TEXT NOT NULL) WITHOUT ROWID"
 )
 
 
@@ -198,7 +201,7 @@ class SqliteJournal:
 
     @staticmethod
     def _rows_before(db: sqlite3.Connection) -> Iterable[tuple]:
-        """Rows of versions 2 to 4, with what they lack filled in (ADDED_SINCE_2)."""
+        """Rows of versions 2 to 5, with what they lack filled in (ADDED_SINCE_2)."""
         kept = {row[1] for row in db.execute("PRAGMA table_info(sessions_before)")}
         selected = [column if column in kept else ADDED_SINCE_2[column] for column in COLUMNS]
         return db.execute(f"SELECT {', '.join(selected)} FROM sessions_before")
@@ -224,6 +227,6 @@ class SqliteJournal:
             schedule = json.dumps([[started, power]])
             rows.append(
                 (key, vehicle, energy, minimum, power, 0, started, rowid, state, allocated, delivered, at, started,
-                 ended, None, None, 0.0, 3, None, None, 0, None, schedule)
+                 ended, None, None, 0.0, 3, None, None, 0, None, None, schedule)
             )  # fmt: skip
         return rows

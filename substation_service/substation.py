@@ -217,7 +217,7 @@ class Substation(OnChargers, Telling):
             session = Session(
                 session_id or new_session_id(self.name), request.vehicle_id, request.energy_kwh,
                 request.min_power_kw, max_kw, request.priority, requested_at=now, sequence=self._arrivals,
-                delivered_at=now, placed_by=placed_by, phases=request.phases,
+                delivered_at=now, placed_by=placed_by, phases=request.phases, departure_at=request.departure_at,
             )  # fmt: skip
             silent_phase_kw = self._silent_chargers_phase_kw(now)
             committed_phase_kw = [
@@ -245,7 +245,7 @@ class Substation(OnChargers, Telling):
                 self._circuit_committed_kw(now) if session.circuit is not None else (),
             )
             fits = self.policy.fits(committed, session, now)
-            if not fits and session.switchable and self.allocation == Allocation.FAIR:
+            if not fits and session.switchable and self.allocation.shares:
                 # Its charger can switch it: on one phase, 6 A on its charger's L1 may fit where 3 x 6 A does not.
                 one_phase = session.copy()
                 one_phase.switch_to(1, session.wired_phase or GridPhase.L1, now)
@@ -535,7 +535,7 @@ class Substation(OnChargers, Telling):
     def _switch_phases(self, shares: Shares, headroom: Headroom, moment: float) -> list[Session]:
         """Cars on chargers that can switch phases, switched now (phase_switching.py): a paused 3-phase car whose
         minimum on one phase fits goes to one phase; one switched down goes back to three once there is room."""
-        if self.allocation != Allocation.FAIR:
+        if not self.allocation.shares:
             return []
         candidates = [s for s in self.book.started if s.switchable]
         if not candidates:

@@ -92,6 +92,7 @@ class Telling:
             position=position,
             estimated_start=estimated_start,
             voltage_v=self.supply.voltage_v,
+            plan=self.policy.plan,
         )
 
     def _report(self, now: float, balancer: str | None = None) -> LoadReport:

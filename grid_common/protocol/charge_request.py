@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 import secrets
 from collections.abc import Callable
+from datetime import datetime
 from typing import Annotated, Any, Literal, TypeVar
 
 import msgspec
@@ -114,13 +115,30 @@ class ChargeRequest(Struct, frozen=True, forbid_unknown_fields=True):
         Annotated[float, Meta(ge=MIN_CURRENT_A, le=MAX_CURRENT_A)] | None,
         Meta(description=f"Per phase, instead of min_power_kw; at least {MIN_CURRENT_A:g} A (IEC 61851)."),
     ] = None
+    departure_time: Annotated[
+        Annotated[datetime, Meta(tz=True)] | None,
+        Meta(
+            description="When the driver leaves, wanting energy_kwh by then (ISO 8601 with its offset, wall "
+            "time). A substation that plans (ALLOCATION=planned) serves the cars leaving first first, and says "
+            "whether it can promise the energy.",
+        ),
+    ] = None
 
     def to_json(self) -> dict:
         body = msgspec.structs.asdict(self)
         for field in CURRENT_FIELDS:
             if body.get(field) is None:
                 body.pop(field, None)  # once parsed, the powers say it: a current is not said twice
+        if self.departure_time is None:
+            body.pop("departure_time", None)
+        else:
+            body["departure_time"] = self.departure_time.isoformat()
         return body
+
+    @property
+    def departure_at(self) -> float | None:
+        """The departure in wall seconds (None: none given)."""
+        return None if self.departure_time is None else self.departure_time.timestamp()
 
 
 CURRENT_FIELDS = ("max_current_a", "min_current_a")
@@ -240,6 +258,17 @@ def _text_check(pattern: str, message: str) -> Check:
     return check
 
 
+def _moment_check(value: Any) -> tuple[Any, str | None]:
+    """An ISO 8601 date and time with its offset from UTC (a moment, not a wall clock's reading somewhere)."""
+    try:
+        moment = datetime.fromisoformat(value) if isinstance(value, str) else None
+    except ValueError:
+        moment = None
+    if moment is None or moment.tzinfo is None:
+        return None, "must be an ISO 8601 date and time with its offset, such as 2026-12-08T07:00:00+01:00"
+    return moment, None
+
+
 T = TypeVar("T")
 
 
@@ -269,6 +298,8 @@ def _checks_of(struct: type[Struct]) -> dict[str, Check]:
             checks[field.name] = _integer_check(low, _declared(struct, field.name, "maximum (le)", kind.le))
         elif isinstance(kind, msgspec.inspect.BoolType):
             checks[field.name] = _flag_check
+        elif isinstance(kind, msgspec.inspect.DateTimeType):
+            checks[field.name] = _moment_check
         elif isinstance(kind, msgspec.inspect.StrType):
             checks[field.name] = _text_check(_declared(struct, field.name, "pattern", kind.pattern), extra["message"])
     return checks
@@ -279,7 +310,7 @@ CHARGE_REQUEST_FIELDS = frozenset(CHECKS)
 
 
 FIELD_ORDER = {field: index for index, field in enumerate(CHECKS)}
-NULLABLE_FIELDS = frozenset({"vehicle_id", *CURRENT_FIELDS})
+NULLABLE_FIELDS = frozenset({"vehicle_id", "departure_time", *CURRENT_FIELDS})
 MAXIMUM_FIELDS = frozenset({"max_power_kw", "max_current_a", "phases"})
 
 

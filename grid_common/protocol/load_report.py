@@ -59,6 +59,12 @@ class Allocation(StrEnum):
 
     FAIR = "fair"
     FIXED = "fixed"
+    PLANNED = "planned"  # fair, and cars with a departure get their energy by then first (planning.py)
+
+    @property
+    def shares(self) -> bool:
+        """Whether sessions share the headroom above their minimums (fair, planned), not each its maximum."""
+        return self != Allocation.FIXED
 
 
 ALLOCATIONS = tuple(Allocation)
@@ -122,6 +128,7 @@ class LoadReport(Struct, frozen=True, kw_only=True, omit_defaults=True):
         """A report of these fields, with what follows from them (load, utilization, what is available),
         rounded as it goes on the wire: kW to the milliwatt, seconds to the millisecond."""
         fields = {**OF_DEFAULTS, **fields}
+        fields["allocation"] = Allocation(str(fields["allocation"]))  # its name will do
         capacity, ev, background = fields["capacity_kw"], fields["ev_power_kw"], fields["background_kw"]
         load = ev + background  # type: ignore[operator]
         grid_limit = fields.get("grid_limit_kw")

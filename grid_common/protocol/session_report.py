@@ -100,6 +100,22 @@ class SessionJson(Struct):
     circuit: Annotated[str | None, Meta(description="The circuit its charger hangs on; null if none.")]
     min_current_a: Annotated[float, Meta(ge=0, description="min_power_kw a phase of the car, in A.")]
     max_current_a: Annotated[float, Meta(ge=0, description="max_power_kw a phase of the car, in A.")]
+    departure_time: Annotated[Moment | None, Meta(description="When its driver leaves; null if not given.")]
+    promised: Annotated[
+        bool | None,
+        Meta(
+            description="Whether its substation's plan delivers all its energy by its departure (ALLOCATION "
+            "planned, while it charges); null otherwise."
+        ),
+    ]
+    energy_expected_kwh: Annotated[
+        Annotated[float, Meta(ge=0)] | None,
+        Meta(description="The energy it will have by its departure as planned; null when promised is."),
+    ]
+    charging_plan: Annotated[
+        ChargingSchedule | None,
+        Meta(description="Its planned limits from now to its departure, as an OCPP ChargingSchedule."),
+    ]
 
 
 @dataclass(frozen=True)
@@ -128,6 +144,10 @@ class SessionReport:
     grid_phase: GridPhase | None = None
     circuit: str | None = None
     voltage_v: float = NOMINAL_VOLTAGE_V
+    departure_at: float | None = None
+    promised: bool | None = None
+    energy_expected_kwh: float | None = None
+    plan: tuple[SchedulePeriod, ...] = ()  # from now on, as planned (planning.py)
 
     def wire(self) -> SessionJson:
         allocated = round(self.allocated_kw, 6)
@@ -164,6 +184,10 @@ class SessionReport:
             circuit=self.circuit,
             min_current_a=round(current_of(self.min_power_kw, self.phases, self.voltage_v), 3),
             max_current_a=round(current_of(self.max_power_kw, self.phases, self.voltage_v), 3),
+            departure_time=iso_utc(self.departure_at),
+            promised=self.promised,
+            energy_expected_kwh=None if self.energy_expected_kwh is None else round(self.energy_expected_kwh, 6),
+            charging_plan=ocpp_schedule(self.plan, self.min_power_kw),
         )
 
     def to_json(self) -> dict:
@@ -176,15 +200,20 @@ class SessionReport:
 
     def ocpp_schedule(self) -> ChargingSchedule | None:
         """The limits so far, shaped as an OCPP ChargingSchedule (W, periods in seconds from its start)."""
-        if not self.schedule:
-            return None
-        start = self.schedule[0].start
-        return ChargingSchedule(
-            start_schedule=iso_utc(start),  # type: ignore[arg-type]
-            charging_rate_unit="W",
-            charging_schedule_period=whole_second_periods(start, self.schedule),
-            min_charging_rate=round(self.min_power_kw * 1000, 1),
-        )
+        return ocpp_schedule(self.schedule, self.min_power_kw)
+
+
+def ocpp_schedule(periods: tuple[SchedulePeriod, ...], min_power_kw: float) -> ChargingSchedule | None:
+    """`periods` shaped as an OCPP ChargingSchedule (W, periods in seconds from the first); None if none."""
+    if not periods:
+        return None
+    start = periods[0].start
+    return ChargingSchedule(
+        start_schedule=iso_utc(start),  # type: ignore[arg-type]
+        charging_rate_unit="W",
+        charging_schedule_period=whole_second_periods(start, periods),
+        min_charging_rate=round(min_power_kw * 1000, 1),
+    )
 
 
 def whole_second_periods(start: float, schedule: Iterable[SchedulePeriod]) -> list[ChargingSchedulePeriod]:

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from substation_service.allocation import Demand, allocate
-from substation_service.filling import Filling, Load, fill, fitting_prefix
+from substation_service.filling import Filling, Load, fill, fitting_prefix, raise_minimums
 
 TOLERANCE_KW = 1e-6
 
@@ -161,3 +161,18 @@ def test_a_filling_kept_from_step_to_step_shares_as_a_new_one_would(case, later_
         first = still[0]
         changed = [first._replace(max_kw=first.min_kw), *still[1:]]
         assert kept.fill(later_capacities, changed) == fill(later_capacities, changed), "one load made anew"
+
+
+@settings(max_examples=150, deadline=None)
+@given(grids(), st.lists(st.floats(0, 30, allow_nan=False), min_size=25, max_size=25))
+def test_raised_minimums_still_fit_under_every_limit_and_stay_between_the_minimum_and_the_floor(case, wanted):
+    capacities, loads = case
+    fitting, _ = fitting_prefix(capacities, loads)
+    floors = {load.key: kw for load, kw in zip(fitting, wanted, strict=False)}
+    raised = raise_minimums(capacities, fitting, floors)
+    used = loads_on(capacities, raised)
+    assert all(u <= c + TOLERANCE_KW for u, c in zip(used, capacities, strict=True)), "the raised minimums fit"
+    for before, after in zip(fitting, raised, strict=True):
+        assert before.min_kw <= after.min_kw <= max(before.min_kw, min(floors.get(before.key, 0), before.max_kw))
+    shares, _ = fill(capacities, raised)
+    check_max_min_fair(capacities, raised, shares)

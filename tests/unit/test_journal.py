@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+from datetime import UTC, datetime
 
 import pytest
 
@@ -13,7 +14,10 @@ from substation_service.substation import Substation
 from tests.helpers import charge
 from tests.substations import make_substation
 
-CREATE_BEFORE_PHASES = CREATE.replace(
+# What schema 5 kept: no departure.
+CREATE_BEFORE_DEPARTURES = CREATE.replace(" departure_at REAL,", "")
+COLUMNS_BEFORE_DEPARTURES = tuple(c for c in COLUMNS if c != "departure_at")
+CREATE_BEFORE_PHASES = CREATE_BEFORE_DEPARTURES.replace(
     " phases INTEGER NOT NULL DEFAULT 3, grid_phase TEXT, circuit TEXT, switchable INTEGER NOT NULL DEFAULT 0,"
     " wired_phase TEXT,",
     "",
@@ -22,7 +26,7 @@ CREATE_BEFORE_CHARGERS = CREATE_BEFORE_PHASES.replace(
     " charger_id TEXT, transaction_id TEXT, failsafe_kw REAL NOT NULL DEFAULT 0,", ""
 )
 COLUMNS_BEFORE_PHASES = tuple(
-    c for c in COLUMNS if c not in ("phases", "grid_phase", "circuit", "switchable", "wired_phase")
+    c for c in COLUMNS_BEFORE_DEPARTURES if c not in ("phases", "grid_phase", "circuit", "switchable", "wired_phase")
 )
 # What schemas 2 and 3 kept.
 COLUMNS_BEFORE_CHARGERS = tuple(
@@ -165,7 +169,7 @@ def test_a_journal_of_schema_2_is_rebuilt_keyed_by_session_id_alone_and_keeps_ev
     states = [after.session(s.session_id, 5).state for s in sessions]
     assert states == [CHARGING, STOPPED, CHARGING]
     db = sqlite3.connect(path)
-    assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 5
+    assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 6
     with pytest.raises(sqlite3.OperationalError, match="rowid"):
         db.execute("SELECT rowid FROM sessions")
     assert db.execute("SELECT count(*) FROM sqlite_master WHERE name = 'sessions_before'").fetchone()[0] == 0
@@ -246,3 +250,24 @@ def test_a_journal_of_schema_4_takes_its_sessions_over_as_three_phase_and_keeps_
     assert plugged.grid_phase == GridPhase.L3
     again = substation_on(path, now=2, allocation="fair").session(plugged.session_id, 2)
     assert (again.phases, again.grid_phase) == (1, GridPhase.L3)
+
+
+def test_a_journal_of_schema_5_takes_its_sessions_over_without_departures_and_keeps_a_departure_from_then_on(
+    tmp_path,
+):
+    path = tmp_path / "sessions.sqlite3"
+    before = substation_on(path, now=0, allocation="fair")
+    session = before.admit(charge("EV-1", 11, 11), now=0).session
+    db = sqlite3.connect(path, isolation_level=None)
+    db.execute("ALTER TABLE sessions RENAME TO sessions_6")
+    db.execute(CREATE_BEFORE_DEPARTURES)
+    db.execute(f"INSERT INTO sessions SELECT {', '.join(COLUMNS_BEFORE_DEPARTURES)} FROM sessions_6")
+    db.execute("DROP TABLE sessions_6")
+    db.execute("PRAGMA user_version = 5")
+    db.close()
+
+    after = substation_on(path, now=1, allocation="planned")
+    assert after.session(session.session_id, 1).departure_at is None
+    leaving = datetime.fromtimestamp(100.0, UTC)
+    plugged = after.admit(charge("EV-2", 11, 11, departure_time=leaving), now=1).session
+    assert substation_on(path, now=2, allocation="planned").session(plugged.session_id, 2).departure_at == 100.0

@@ -241,8 +241,11 @@ def test_an_admission_carries_the_request_and_the_session_id_the_balancer_chose(
 def test_every_field_of_a_request_is_in_its_schema():
     request = parse_charge_request({"vehicle_id": "EV-1", "energy_kwh": 5, "max_power_kw": 3})
     schema_validator(CHARGE_REQUEST_SCHEMA).validate(request.to_json())
-    currents = {"max_current_a", "min_current_a"}  # said as powers once parsed
-    assert set(request.to_json()) | currents == set(CHARGE_REQUEST_SCHEMA["properties"])
+    unsaid = {"max_current_a", "min_current_a", "departure_time"}  # said as powers once parsed; none given
+    assert set(request.to_json()) | unsaid == set(CHARGE_REQUEST_SCHEMA["properties"])
+    leaving = parse_charge_request({"departure_time": "2026-12-08T07:00:00+01:00"})
+    schema_validator(CHARGE_REQUEST_SCHEMA).validate(leaving.to_json())
+    assert parse_charge_request(leaving.to_json()) == leaving, "its departure goes on as it came"
 
 
 def test_the_new_fields_of_a_request_and_their_defaults():

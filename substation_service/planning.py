@@ -1,0 +1,107 @@
+"""Departures: the energy each driver asked for, by the time they leave, planned under the room the substation
+will have. Pure: no clock but the moments given, the room a function of an interval.
+
+The plan runs in slots (a quarter of a simulated hour) from now to the last departure (at most a simulated
+day). In each slot, every car that still needs energy draws its minimum, as it would anyway; the room left
+above the minimums goes to the cars earliest to leave first (earliest deadline first, ASAP): each gets what it
+still needs spread over the slot, up to its maximum. That serves the car in the most hurry before the
+evening's background takes the room, and leaves later cars the room of later, quieter slots.
+
+A car's plan is its power slot by slot; it is *promised* when the plan delivers all its energy by its
+departure. The first slot's powers are what the substation gives the cars with a departure now at least (their
+floors): the rest of the headroom is shared max-min fairly as ever (policy.py).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+SLOT_SIMULATED_S = 900.0  # a quarter of a simulated hour
+HORIZON_SIMULATED_S = 86_400.0  # a simulated day
+# Energy below a watt-hour is none left: floats of kWh drift.
+DONE_KWH = 1e-6
+
+
+@dataclass(frozen=True)
+class Need:
+    """What one car still needs: `remaining_kwh` by `departure` (wall seconds), drawing between `min_kw` and
+    `max_kw` while it charges."""
+
+    key: str
+    remaining_kwh: float
+    min_kw: float
+    max_kw: float
+    departure: float
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Each car's power slot by slot (`start`, every `slot_s`), whether it gets all its energy by its
+    departure, and how much it gets by then."""
+
+    start: float
+    slot_s: float
+    power_kw: dict[str, list[float]]
+    promised: dict[str, bool]
+    expected_kwh: dict[str, float]
+
+    def now_kw(self, key: str) -> float:
+        """What the car draws in the first slot (0 when it has no plan)."""
+        powers = self.power_kw.get(key)
+        return powers[0] if powers else 0.0
+
+    def periods(self, key: str) -> list[tuple[float, float]]:
+        """The car's plan as periods: (start, kW), a new one where its power changes by 0.1 kW or more."""
+        periods: list[tuple[float, float]] = []
+        for slot, kw in enumerate(self.power_kw.get(key, [])):
+            if not periods or round(periods[-1][1], 1) != round(kw, 1):
+                periods.append((self.start + slot * self.slot_s, kw))
+        return periods
+
+
+def plan(
+    now: float,
+    needs: Sequence[Need],
+    room_kw: Callable[[float, float], float],
+    time_scale: float,
+    *,
+    first_room_kw: float | None = None,
+) -> Plan:
+    """The plan for `needs` (in the order ties go: earlier first), with `room_kw(start, end)` what the cars with a
+    departure may draw together over [start, end] (capacity less the background's peak and what other cars
+    take); `first_room_kw`: the room of the first slot when the caller knows it better (the step's headroom)."""
+    slot_s = SLOT_SIMULATED_S / time_scale
+    last = max((need.departure for need in needs), default=now)
+    slots = max(1, min(math.ceil((last - now) / slot_s), math.ceil(HORIZON_SIMULATED_S / SLOT_SIMULATED_S)))
+    hours_per_second = time_scale / 3600.0
+    remaining = {need.key: max(0.0, need.remaining_kwh) for need in needs}
+    delivered_by_departure = dict.fromkeys(remaining, 0.0)
+    power: dict[str, list[float]] = {need.key: [] for need in needs}
+    by_deadline = sorted(needs, key=lambda need: need.departure)  # stable: ties keep the callers' order
+    for slot in range(slots):
+        start = now + slot * slot_s
+        end = start + slot_s
+        room = first_room_kw if slot == 0 and first_room_kw is not None else room_kw(start, end)
+        charging = [need for need in by_deadline if remaining[need.key] > DONE_KWH]
+        spare = room - sum(need.min_kw for need in charging)
+        for need in by_deadline:
+            key = need.key
+            if remaining[key] <= DONE_KWH:
+                power[key].append(0.0)
+                continue
+            # Until it leaves, or to the end of the slot: what it still needs, spread over that.
+            usable_h = max(0.0, min(end, need.departure) - start) * hours_per_second
+            # Gone past its departure (its driver is late): no more hurry than a car without one.
+            wanted_kw = remaining[key] / usable_h if usable_h > 0 else need.min_kw
+            extra = max(0.0, min(need.max_kw, wanted_kw) - need.min_kw)
+            extra = min(extra, max(0.0, spare))
+            spare -= extra
+            kw = need.min_kw + extra
+            power[key].append(kw)
+            energy = min(remaining[key], kw * slot_s * hours_per_second)
+            delivered_by_departure[key] += min(remaining[key], kw * usable_h)
+            remaining[key] -= energy
+    promised = {need.key: delivered_by_departure[need.key] >= max(0.0, need.remaining_kwh) - DONE_KWH for need in needs}
+    return Plan(now, slot_s, power, promised, delivered_by_departure)

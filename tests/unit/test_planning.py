@@ -1,0 +1,113 @@
+"""Departure planning (substation_service/planning.py): the room is never overdrawn beyond the minimums, every
+car stays within its bounds, promises are what the plan delivers, and the car leaving first is served before
+the evening takes the room."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from substation_service.planning import DONE_KWH, Need, plan
+
+pytestmark = pytest.mark.unit
+
+TIME_SCALE = 360.0  # a slot (a quarter of a simulated hour) is 2.5 wall seconds
+SLOT_S = 2.5
+HOUR_S = 10.0
+
+
+def flat(kw: float):
+    return lambda start, end: kw
+
+
+def test_a_car_alone_with_room_gets_what_it_needs_spread_over_the_slot_and_is_promised():
+    result = plan(0.0, [Need("a", 11.0, 1.4, 22.0, 2 * HOUR_S)], flat(50.0), TIME_SCALE)
+    assert result.promised == {"a": True} and result.expected_kwh["a"] == pytest.approx(11.0)
+    assert result.now_kw("a") == 22.0, "as soon as possible, at its maximum"
+    assert sum(result.power_kw["a"]) * SLOT_S * TIME_SCALE / 3600 >= 11.0 - DONE_KWH
+
+
+def test_the_car_leaving_first_is_served_first_and_the_later_one_takes_the_later_room():
+    # 22 kW of room: both need 11 kWh; the early one leaves in an hour, the late one in three.
+    needs = [Need("late", 11.0, 1.4, 22.0, 3 * HOUR_S), Need("early", 11.0, 1.4, 22.0, 1 * HOUR_S)]
+    result = plan(0.0, needs, flat(22.0), TIME_SCALE)
+    assert result.now_kw("early") == pytest.approx(22.0 - 1.4), "all the room above the other's minimum"
+    assert result.now_kw("late") == pytest.approx(1.4)
+    assert result.promised == {"early": True, "late": True}
+
+
+def test_a_car_that_cannot_get_its_energy_by_its_departure_is_not_promised_and_is_told_how_much():
+    result = plan(0.0, [Need("a", 50.0, 1.4, 11.0, 2 * HOUR_S)], flat(100.0), TIME_SCALE)
+    assert result.promised == {"a": False}
+    assert result.expected_kwh["a"] == pytest.approx(22.0), "11 kW for two hours"
+
+
+def test_before_an_evening_peak_the_plan_charges_while_there_is_room():
+    # Room 30 kW for the first hour, then 5 kW: a car leaving in three hours needing 20 kWh gets it early.
+    room = lambda start, end: 30.0 if end <= HOUR_S else 5.0  # noqa: E731
+    result = plan(0.0, [Need("a", 20.0, 1.4, 22.0, 3 * HOUR_S)], room, TIME_SCALE)
+    assert result.now_kw("a") == 22.0 and result.promised == {"a": True}
+
+
+@st.composite
+def cases(draw):
+    count = draw(st.integers(1, 8))
+    needs = []
+    for index in range(count):
+        low = draw(st.floats(0.5, 7.0))
+        high = draw(st.floats(low, 22.0))
+        needs.append(Need(f"s{index}", draw(st.floats(0.0, 60.0)), low, high, draw(st.floats(-5.0, 80.0))))
+    rooms = draw(st.lists(st.floats(0.0, 80.0), min_size=1, max_size=40))
+    return needs, rooms
+
+
+@settings(max_examples=300, deadline=None)
+@given(cases())
+def test_the_room_is_kept_above_the_minimums_each_car_keeps_its_bounds_and_a_promise_is_delivered(case):
+    needs, rooms = case
+    room = lambda start, end: rooms[min(len(rooms) - 1, int(start // SLOT_S))]  # noqa: E731
+    result = plan(0.0, needs, room, TIME_SCALE)
+    slots = len(next(iter(result.power_kw.values())))
+    for slot in range(slots):
+        drawing = [need for need in needs if result.power_kw[need.key][slot] > 0]
+        total = sum(result.power_kw[need.key][slot] for need in drawing)
+        minimums = sum(need.min_kw for need in drawing)
+        assert total <= max(room(slot * SLOT_S, 0), minimums) + 1e-9, "above the minimums, never past the room"
+        for need in drawing:
+            assert need.min_kw - 1e-12 <= result.power_kw[need.key][slot] <= max(need.min_kw, need.max_kw) + 1e-12
+    for need in needs:
+        delivered = result.expected_kwh[need.key]
+        assert delivered <= max(0.0, need.remaining_kwh) + 1e-9
+        assert result.promised[need.key] == (delivered >= max(0.0, need.remaining_kwh) - DONE_KWH)
+
+
+def run_until(substation, session_id, moment, end):
+    while moment < end:
+        moment += 0.25
+        substation.report(moment)
+    return substation.session(session_id, end)
+
+
+@pytest.mark.parametrize("allocation", ["fair", "planned"])
+def test_a_driver_leaving_in_an_hour_gets_the_energy_when_the_substation_plans_and_not_from_a_fair_share(allocation):
+    from datetime import UTC, datetime
+
+    from tests.helpers import charge
+    from tests.substations import HOUR, make_substation
+
+    substation = make_substation(capacity_kw=33.0, allocation=allocation, now=0.0)
+    for n in range(3):
+        substation.admit(charge(f"stays-{n}", 100, 22), 0.0)
+    leaves = datetime.fromtimestamp(HOUR, UTC)  # in a simulated hour
+    admitted = substation.admit(charge("leaves", 15, 22, departure_time=leaves), 0.0).session
+    after = run_until(substation, admitted.session_id, 0.0, HOUR)
+    if allocation == "planned":
+        assert admitted.promised is True and admitted.energy_expected_kwh == pytest.approx(15.0)
+        assert admitted.allocated_kw == pytest.approx(22.0), "as soon as it can: its maximum, the rest shared"
+        periods = admitted.to_json()["charging_plan"]["chargingSchedulePeriod"]
+        assert periods[0] == {"startPeriod": 0, "limit": 22000.0} and periods[-1]["limit"] == 0.0, "then done"
+        assert after.energy_delivered_kwh == pytest.approx(15.0), "it left with its energy"
+    else:
+        assert admitted.promised is None, "fair sharing plans nothing"
+        assert after.energy_delivered_kwh == pytest.approx(33 / 4), "a fair quarter of 33 kW for the hour"
