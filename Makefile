@@ -94,6 +94,7 @@ bench-all: $(TEST_STAMP)
 	$(BIN)/python -m bench.replicas
 	$(BIN)/python -m bench.profile
 	$(BIN)/python -m bench.day
+	$(BIN)/python -m bench.departures
 	$(BIN)/python -m bench.ocpp --py-spy 60
 	$(BIN)/python -m bench.doc --write
 

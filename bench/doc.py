@@ -80,6 +80,12 @@ def sharing_cost_tables(figures: dict) -> list[Table]:
     return [sharing_cost_table(figures), targets_table(figures["targets"])]
 
 
+def departures_tables(figures: dict) -> list[Table]:
+    from bench.departures import tables
+
+    return tables(figures)
+
+
 def ocpp_tables(figures: dict) -> list[Table]:
     from bench.ocpp import tables
 
@@ -95,6 +101,7 @@ RENDERERS: dict[str, Callable[[dict], list[Table]]] = {
     "day": day_tables,
     "sharing_cost": sharing_cost_tables,
     "ocpp": ocpp_tables,
+    "departures": departures_tables,
 }
 
 

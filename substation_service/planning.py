@@ -22,6 +22,7 @@ SLOT_SIMULATED_S = 900.0  # a quarter of a simulated hour
 HORIZON_SIMULATED_S = 86_400.0  # a simulated day
 # Energy below a watt-hour is none left: floats of kWh drift.
 DONE_KWH = 1e-6
+MOST_ROUNDS = 4  # rounds plan_most takes at most, each taking out half the cars still missing
 
 
 @dataclass(frozen=True)
@@ -105,3 +106,48 @@ def plan(
             remaining[key] -= energy
     promised = {need.key: delivered_by_departure[need.key] >= max(0.0, need.remaining_kwh) - DONE_KWH for need in needs}
     return Plan(now, slot_s, power, promised, delivered_by_departure)
+
+
+def plan_most(
+    now: float,
+    needs: Sequence[Need],
+    room_kw: Callable[[float, float], float],
+    time_scale: float,
+    *,
+    first_room_kw: float | None = None,
+) -> Plan:
+    """`plan`, with cars it cannot promise taken out of the hurry: earliest deadline first spends room on a car
+    that misses its departure anyway and makes the next ones miss theirs too (the domino effect of EDF in
+    overload). First the cars that could not make it even alone at their maximum; then, while some car still
+    misses, the half of those missing that need the most energy (as Moore and Hodgson drop the longest job), for
+    at most MOST_ROUNDS rounds. Those taken out draw their minimums (and their fair shares over the step), and are
+    told what their minimums alone bring by their departure."""
+    hours_per_second = time_scale / 3600.0
+
+    def alone_in_time(need: Need) -> bool:
+        return need.remaining_kwh <= need.max_kw * max(0.0, need.departure - now) * hours_per_second + DONE_KWH
+
+    def planned_without(out: list[Need], kept: list[Need]) -> Plan:
+        out_kw = sum(need.min_kw for need in out)  # they still draw their minimums
+        first = None if first_room_kw is None else first_room_kw - out_kw
+        return plan(now, kept, lambda start, end: room_kw(start, end) - out_kw, time_scale, first_room_kw=first)
+
+    kept = [need for need in needs if alone_in_time(need)]
+    out = [need for need in needs if not alone_in_time(need)]
+    result = planned_without(out, kept)
+    for _ in range(MOST_ROUNDS):
+        missing = sorted((need for need in kept if not result.promised[need.key]), key=lambda need: -need.remaining_kwh)
+        if not missing:
+            break
+        dropped = {need.key for need in missing[: max(1, len(missing) // 2)]}
+        out += [need for need in kept if need.key in dropped]
+        kept = [need for need in kept if need.key not in dropped]
+        result = planned_without(out, kept)
+    power, promised, expected = dict(result.power_kw), dict(result.promised), dict(result.expected_kwh)
+    slots = max((len(powers) for powers in power.values()), default=1)
+    for need in out:
+        power[need.key] = [need.min_kw] * slots
+        promised[need.key] = False
+        hours_left = max(0.0, need.departure - now) * hours_per_second
+        expected[need.key] = min(max(0.0, need.remaining_kwh), need.min_kw * hours_left)
+    return Plan(now, result.slot_s, power, promised, expected)

@@ -28,7 +28,7 @@ from substation_service.circuits import BASE_LIMITS, CircuitTree
 from substation_service.forecast import Backfill, QueueForecast, at_maximum_s, backfill_behind, frees
 from substation_service.grid_limits import GridLimits
 from substation_service.phases import PHASE_COUNT, PhaseSupply, Triple
-from substation_service.planning import Need, Plan, plan
+from substation_service.planning import Need, Plan, plan_most
 from substation_service.sessions import Session
 
 BALANCED_SUPPLY = PhaseSupply()
@@ -412,7 +412,7 @@ class PlannedSharing(FairSharing):
         def room_kw(start: float, end: float) -> float:
             return grid.limits.capacity_between(start, end) - grid.background.peak_between(start, end) - others_kw
 
-        self.plan = plan(moment, needs, room_kw, grid.time_scale, first_room_kw=headroom_kw - others_kw)
+        self.plan = plan_most(moment, needs, room_kw, grid.time_scale, first_room_kw=headroom_kw - others_kw)
         by_departure = sorted(departing, key=lambda s: s.departure_at or 0.0)
         return {s.session_id: min(s.cap_kw, max(s.min_kw, self.plan.now_kw(s.session_id))) for s in by_departure}
 

@@ -111,3 +111,29 @@ def test_a_driver_leaving_in_an_hour_gets_the_energy_when_the_substation_plans_a
     else:
         assert admitted.promised is None, "fair sharing plans nothing"
         assert after.energy_delivered_kwh == pytest.approx(33 / 4), "a fair quarter of 33 kW for the hour"
+
+
+def test_a_car_that_cannot_make_its_departure_does_not_take_the_room_of_one_that_can():
+    # 12 kW of room. "hopeless" leaves first but needs 30 kWh in an hour at 11 kW at most; "can" needs 10 kWh
+    # in two hours. Earliest deadline first alone gives the room to "hopeless", which misses anyway.
+    from substation_service.planning import plan_most
+
+    needs = [Need("hopeless", 30.0, 1.0, 11.0, 1 * HOUR_S), Need("can", 10.0, 1.0, 11.0, 2 * HOUR_S)]
+    alone = plan(0.0, needs, flat(7.0), TIME_SCALE)
+    assert alone.promised == {"hopeless": False, "can": False}, "the domino effect"
+    most = plan_most(0.0, needs, flat(7.0), TIME_SCALE)
+    assert most.promised == {"hopeless": False, "can": True}
+    assert most.now_kw("hopeless") == 1.0, "its minimum (and its fair share over the step)"
+    assert most.expected_kwh["hopeless"] == pytest.approx(1.0), "what its minimum brings in the hour"
+
+
+def test_the_departures_bench_plays_the_same_cars_under_both_and_keeps_its_figures():
+    from bench.departures import cars, play, tables, totals
+
+    day = cars(seed=1, oversubscription=3.0)
+    fair, planned = play("fair", day), play("planned", day)
+    assert fair["cars"] == planned["cars"] == len(day) > 50
+    assert fair["overload_seconds"] == planned["overload_seconds"] == 0
+    assert planned["promised_car"]["promised"] is True
+    figures = {"fair": totals([fair]), "planned": totals([planned]), "promised_car": planned["promised_car"]}
+    assert [row[0] for row in tables(figures)[0][1]] == ["fair", "planned"]
