@@ -1,7 +1,8 @@
 """How long a reallocation takes at 100, 1 000 and 10 000 sessions on one substation, and at 100 and 1 000 on
-one with three phases and a three-level tree of circuits.
+one with three phases and a three-level tree of circuits, and at 100 and 1 000 cars with departures planned.
 
     python -m bench.allocation [--steps 200] [--sizes 100 1000 10000] [--tree-sizes 100 1000]
+                               [--planned-sizes 100 1000]
 
 A substation in fair mode whose sessions want more than its headroom, so every step does the whole
 work: the minimums that fit, max-min fair shares per priority, energy settled and completion times of
@@ -13,7 +14,9 @@ by one; the figures are percentiles of those times.
 third of the cars on one phase (spread by their chargers' wiring), every car on a charger hanging on one of
 16 circuits (current a phase or power, in turn) under 4 feeders (current a phase) under the substation:
 shared under the substation's total, its three phases and every circuit's limits at once (progressive filling),
-with the circuits' sums walked at every step. Written to bench/results/allocation.json.
+with the circuits' sums walked at every step. `planned`: the plain grid under ALLOCATION=planned, every car
+with a departure 2 to 14 simulated hours away (a plan is made at most once a quarter of a simulated hour, or
+when a car it did not plan charges). Written to bench/results/allocation.json.
 """
 
 from __future__ import annotations
@@ -23,9 +26,10 @@ import random
 import statistics
 import sys
 import time
+from datetime import UTC, datetime
 
 from bench.stamp import write_results
-from grid_common.protocol import GRID_PHASES, ChargeRequest, ChargerLink
+from grid_common.protocol import GRID_PHASES, Allocation, ChargeRequest, ChargerLink
 from grid_common.simulated_time import DailyProfile, SimulatedClock
 from substation_service.background import BackgroundDemand
 from substation_service.circuits import Circuit, CircuitTree
@@ -58,7 +62,7 @@ def circuit_tree(sessions: int) -> CircuitTree:
     return CircuitTree(circuits, VOLTAGE_V)
 
 
-def loaded_substation(sessions: int, seed: int = 1, *, tree: bool = False) -> Substation:
+def loaded_substation(sessions: int, seed: int = 1, *, tree: bool = False, planned: bool = False) -> Substation:
     """`sessions` of mixed maxima and priorities, on a substation with room for their minimums only twice over;
     with `tree`, a third of them on one phase and all of them on circuits (circuit_tree)."""
     rng = random.Random(seed)
@@ -67,14 +71,17 @@ def loaded_substation(sessions: int, seed: int = 1, *, tree: bool = False) -> Su
     circuits = circuit_tree(sessions) if tree else None
     # Admit with room for every maximum (each admission is then cheap), then give it its real capacity.
     substation = Substation(
-        "bench", capacity * 100, 22.0, TIME_SCALE, background, step_s=STEP_S, circuits=circuits, now=0.0
-    )
+        "bench", capacity * 100, 22.0, TIME_SCALE, background, step_s=STEP_S, circuits=circuits, now=0.0,
+        allocation=Allocation.PLANNED if planned else Allocation.FAIR,
+    )  # fmt: skip
     for n in range(sessions):
         one_phase = tree and n % 3 == 0
         max_kw = rng.choice((3.7, 7.4)) if one_phase else rng.choice((7.4, 11.0, 22.0))
+        leaves = datetime.fromtimestamp(rng.uniform(2, 14) * 3600 / TIME_SCALE, UTC) if planned else None
         request = ChargeRequest(
-            f"EV-{n}", 250.0, max_kw, MIN_KW, rng.choice((0, 0, 0, 1, 2)), phases=1 if one_phase else 3
-        )
+            f"EV-{n}", 250.0, max_kw, MIN_KW, rng.choice((0, 0, 0, 1, 2)), phases=1 if one_phase else 3,
+            departure_time=leaves,
+        )  # fmt: skip
         link = None
         if tree:
             circuit = f"f{n % FEEDERS + 1}c{n // FEEDERS % CIRCUITS_PER_FEEDER + 1}"
@@ -85,8 +92,8 @@ def loaded_substation(sessions: int, seed: int = 1, *, tree: bool = False) -> Su
     return substation
 
 
-def reallocation_ms(sessions: int, steps: int, *, tree: bool = False) -> list[float]:
-    substation = loaded_substation(sessions, tree=tree)
+def reallocation_ms(sessions: int, steps: int, *, tree: bool = False, planned: bool = False) -> list[float]:
+    substation = loaded_substation(sessions, tree=tree, planned=planned)
     timings = []
     moment = STEP_S
     for _ in range(steps):
@@ -109,13 +116,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--tree-sizes", type=int, nargs="*", default=[100, 1000], help="sessions, with phases and circuits"
     )
+    parser.add_argument(
+        "--planned-sizes", type=int, nargs="*", default=[100, 1000], help="sessions with departures, planned"
+    )
     args = parser.parse_args(argv)
-    figures: dict[str, dict] = {"plain": {}, "phases_and_circuits": {}}
+    figures: dict[str, dict] = {"plain": {}, "phases_and_circuits": {}, "planned": {}}
     print(f"{'grid':>20} {'sessions':>9} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} {'target p99':>10}")
-    runs = [("plain", size, False, TARGETS_MS) for size in args.sizes]
-    runs += [("phases_and_circuits", size, True, TREE_TARGETS_MS) for size in args.tree_sizes]
-    for layout, size, tree, targets in runs:
-        timings = reallocation_ms(size, args.steps, tree=tree)
+    runs = [("plain", size, TARGETS_MS) for size in args.sizes]
+    runs += [("phases_and_circuits", size, TREE_TARGETS_MS) for size in args.tree_sizes]
+    runs += [("planned", size, {}) for size in args.planned_sizes]
+    for layout, size, targets in runs:
+        timings = reallocation_ms(size, args.steps, tree=layout == "phases_and_circuits", planned=layout == "planned")
         row = {
             "p50_ms": round(statistics.median(timings), 3),
             "p99_ms": round(percentile(timings, 99), 3),

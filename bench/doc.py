@@ -42,7 +42,11 @@ def decision_tables(figures: dict) -> list[Table]:
 
 
 def allocation_tables(figures: dict) -> list[Table]:
-    names = {"plain": "3 phases, no circuits", "phases_and_circuits": "1 and 3 phases, 3-level circuits"}
+    names = {
+        "plain": "3 phases, no circuits",
+        "phases_and_circuits": "1 and 3 phases, 3-level circuits",
+        "planned": "3 phases, departures planned",
+    }
     rows = [
         [names[layout], f"{int(size):,}", f"{row['p50_ms']:.2f}", f"{row['p99_ms']:.2f}", f"{row['max_ms']:.2f}",
          "-" if row["target_p99_ms"] is None else f"< {row['target_p99_ms']:g}"]

@@ -18,6 +18,8 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+import numpy as np
+
 SLOT_SIMULATED_S = 900.0  # a quarter of a simulated hour
 HORIZON_SIMULATED_S = 86_400.0  # a simulated day
 # Energy below a watt-hour is none left: floats of kWh drift.
@@ -72,40 +74,48 @@ def plan(
 ) -> Plan:
     """The plan for `needs` (in the order ties go: earlier first), with `room_kw(start, end)` what the cars with a
     departure may draw together over [start, end] (capacity less the background's peak and what other cars
-    take); `first_room_kw`: the room of the first slot when the caller knows it better (the step's headroom)."""
+    take); `first_room_kw`: the room of the first slot when the caller knows it better (the step's headroom).
+
+    A slot is a few numpy operations over every car at once: in order of departure, each car's extra is what it
+    wants above its minimum, cut to what the cars before it left of the room (a running sum)."""
     slot_s = SLOT_SIMULATED_S / time_scale
     last = max((need.departure for need in needs), default=now)
     slots = max(1, min(math.ceil((last - now) / slot_s), math.ceil(HORIZON_SIMULATED_S / SLOT_SIMULATED_S)))
     hours_per_second = time_scale / 3600.0
-    remaining = {need.key: max(0.0, need.remaining_kwh) for need in needs}
-    delivered_by_departure = dict.fromkeys(remaining, 0.0)
-    power: dict[str, list[float]] = {need.key: [] for need in needs}
-    by_deadline = sorted(needs, key=lambda need: need.departure)  # stable: ties keep the callers' order
+    slot_h = slot_s * hours_per_second
+    ordered = sorted(needs, key=lambda need: need.departure)  # stable: ties keep the callers' order
+    low = np.array([need.min_kw for need in ordered], dtype=float)
+    high = np.array([need.max_kw for need in ordered], dtype=float)
+    departure = np.array([need.departure for need in ordered], dtype=float)
+    asked = np.maximum(0.0, np.array([need.remaining_kwh for need in ordered], dtype=float))
+    remaining = asked.copy()
+    delivered = np.zeros(len(ordered))
+    power = np.zeros((len(ordered), slots))
     for slot in range(slots):
         start = now + slot * slot_s
-        end = start + slot_s
-        room = first_room_kw if slot == 0 and first_room_kw is not None else room_kw(start, end)
-        charging = [need for need in by_deadline if remaining[need.key] > DONE_KWH]
-        spare = room - sum(need.min_kw for need in charging)
-        for need in by_deadline:
-            key = need.key
-            if remaining[key] <= DONE_KWH:
-                power[key].append(0.0)
-                continue
-            # Until it leaves, or to the end of the slot: what it still needs, spread over that.
-            usable_h = max(0.0, min(end, need.departure) - start) * hours_per_second
-            # Gone past its departure (its driver is late): no more hurry than a car without one.
-            wanted_kw = remaining[key] / usable_h if usable_h > 0 else need.min_kw
-            extra = max(0.0, min(need.max_kw, wanted_kw) - need.min_kw)
-            extra = min(extra, max(0.0, spare))
-            spare -= extra
-            kw = need.min_kw + extra
-            power[key].append(kw)
-            energy = min(remaining[key], kw * slot_s * hours_per_second)
-            delivered_by_departure[key] += min(remaining[key], kw * usable_h)
-            remaining[key] -= energy
-    promised = {need.key: delivered_by_departure[need.key] >= max(0.0, need.remaining_kwh) - DONE_KWH for need in needs}
-    return Plan(now, slot_s, power, promised, delivered_by_departure)
+        room = first_room_kw if slot == 0 and first_room_kw is not None else room_kw(start, start + slot_s)
+        charging = remaining > DONE_KWH
+        spare = max(0.0, room - float(low[charging].sum()))
+        # Until it leaves, or to the end of the slot: what it still needs, spread over that. Gone past its
+        # departure (its driver is late): no more hurry than a car without one.
+        usable_h = np.clip(np.minimum(start + slot_s, departure) - start, 0.0, None) * hours_per_second
+        with np.errstate(over="ignore"):  # a sliver of a slot left: wanting more than any car takes
+            wanted = np.divide(remaining, usable_h, out=low.copy(), where=usable_h > 0)
+        desired = np.where(charging, np.clip(np.minimum(high, wanted) - low, 0.0, None), 0.0)
+        extra = np.clip(spare - (np.cumsum(desired) - desired), 0.0, desired)
+        kw = np.where(charging, low + extra, 0.0)
+        power[:, slot] = kw
+        delivered += np.minimum(remaining, kw * usable_h)
+        remaining -= np.minimum(remaining, kw * slot_h)
+    keys = [need.key for need in ordered]
+    promised = {key: bool(got >= want - DONE_KWH) for key, got, want in zip(keys, delivered, asked, strict=True)}
+    return Plan(
+        now,
+        slot_s,
+        dict(zip(keys, power.tolist(), strict=True)),
+        promised,
+        dict(zip(keys, delivered.tolist(), strict=True)),
+    )
 
 
 def plan_most(

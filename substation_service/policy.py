@@ -403,6 +403,9 @@ class PlannedSharing(FairSharing):
             return {}
         # Those without a departure draw their minimums at least, as long as the plan looks.
         others_kw = sum(s.min_kw for s in sessions if s.departure_at is None and s.session_id in charging)
+        kept = self._kept_floors(departing, headroom_kw - others_kw, moment)
+        if kept is not None:
+            return kept
         needs = [
             Need(s.session_id, s.energy_kwh - s.delivered(moment, grid.time_scale), s.min_kw, s.cap_kw, s.departure_at)
             for s in departing
@@ -413,8 +416,26 @@ class PlannedSharing(FairSharing):
             return grid.limits.capacity_between(start, end) - grid.background.peak_between(start, end) - others_kw
 
         self.plan = plan_most(moment, needs, room_kw, grid.time_scale, first_room_kw=headroom_kw - others_kw)
+        return self._floors_of(self.plan, departing)
+
+    def _kept_floors(self, departing: list[Session], room_kw: float, moment: float) -> dict[str, float] | None:
+        """The floors of the plan made earlier in the same slot, while it planned every car now charging with a
+        departure and its floors still fit the `room_kw` of now: a car that completed, or a reading, does not
+        plan a thousand cars again (several times a step). None: plan anew."""
+        kept = self.plan
+        if kept is None or moment >= kept.start + kept.slot_s or moment < kept.start:
+            return None
+        if any(s.session_id not in kept.power_kw for s in departing):
+            return None
+        floors = self._floors_of(kept, departing)
+        return floors if sum(floors.values()) <= room_kw + TOLERANCE_KW else None
+
+    @staticmethod
+    def _floors_of(planned: Plan, departing: list[Session]) -> dict[str, float]:
+        """What each car draws now at least, the car leaving first first: its plan's first slot, within its
+        bounds."""
         by_departure = sorted(departing, key=lambda s: s.departure_at or 0.0)
-        return {s.session_id: min(s.cap_kw, max(s.min_kw, self.plan.now_kw(s.session_id))) for s in by_departure}
+        return {s.session_id: min(s.cap_kw, max(s.min_kw, planned.now_kw(s.session_id))) for s in by_departure}
 
 
 class FixedPower:

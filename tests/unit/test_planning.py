@@ -137,3 +137,27 @@ def test_the_departures_bench_plays_the_same_cars_under_both_and_keeps_its_figur
     assert planned["promised_car"]["promised"] is True
     figures = {"fair": totals([fair]), "planned": totals([planned]), "promised_car": planned["promised_car"]}
     assert [row[0] for row in tables(figures)[0][1]] == ["fair", "planned"]
+
+
+def test_a_substation_plans_once_a_slot_unless_a_car_it_did_not_plan_charges():
+    from datetime import UTC, datetime
+
+    from tests.helpers import charge
+    from tests.substations import HOUR, make_substation
+
+    substation = make_substation(capacity_kw=33.0, allocation="planned", now=0.0)
+    leaves = datetime.fromtimestamp(3 * HOUR, UTC)
+    substation.admit(charge("a", 30, 22, departure_time=leaves), 0.0)
+    first = substation.policy.plan
+    substation.advance(1.0)  # steps within the first slot (2.5 s at 360x)
+    assert substation.policy.plan is first, "the same plan"
+    substation.admit(charge("b", 30, 22, departure_time=leaves), 1.5)
+    assert substation.policy.plan is not first and set(substation.policy.plan.power_kw) == {
+        substation.book.started[0].session_id,
+        substation.book.started[1].session_id,
+    }, "a new car: planned anew"
+    second = substation.policy.plan
+    substation.advance(3.5)
+    assert substation.policy.plan is second, "its slot runs 2.5 s from 1.5 s"
+    substation.advance(4.5)
+    assert substation.policy.plan is not second and substation.policy.plan.start >= 4.0, "a new slot: anew"
