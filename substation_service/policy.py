@@ -239,6 +239,7 @@ class Policy(Protocol):
 
 class FairSharing:
     kind = Allocation.FAIR
+    plans = False  # whether cars with a departure get floors (PlannedSharing)
 
     def __init__(self, grid: Grid) -> None:
         self.grid = grid
@@ -298,7 +299,7 @@ class FairSharing:
                 starts.append(head)
                 used += head.min_kw
                 fitting.append(head.demand)
-        floors = self.floors([*started, *starts], {demand.key for demand in fitting}, headroom_kw, moment)
+        floors = self.plans and self.floors([*started, *starts], {d.key for d in fitting}, headroom_kw, moment)
         if floors:  # what cars with a departure must draw now at least to leave with their energy
             fitting = [Demand(d.key, floors[d.key], d.max_kw, d.priority) if d.key in floors else d for d in fitting]
         kw, levels = allocate_with_levels(headroom_kw, fitting)
@@ -359,7 +360,7 @@ class FairSharing:
                 for limit, weight in load.counts:
                     used[limit] += weight * load.min_kw
                 fitting.append(load)
-        floors = self.floors([*started, *starts], {load.key for load in fitting}, headroom.total_kw, moment)
+        floors = self.plans and self.floors([*started, *starts], {d.key for d in fitting}, headroom.total_kw, moment)
         if floors:  # raised as far as every phase and circuit holds (the plan counts the total only)
             fitting = filling.raise_minimums(capacities, fitting, floors)
         kw, levels = self.filling.fill(capacities, fitting)
@@ -392,6 +393,7 @@ class PlannedSharing(FairSharing):
     applied as far as every phase and circuit it counts against still holds, the car leaving first first."""
 
     kind = Allocation.PLANNED
+    plans = True
 
     def floors(
         self, sessions: list[Session], charging: set[str], headroom_kw: float, moment: float
