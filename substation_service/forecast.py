@@ -89,7 +89,7 @@ def frees(
 
 def at_maximum_s(session: Session, time_scale: float) -> float:
     """How long the session lasts at its maximum (wall seconds)."""
-    return session.energy_kwh / session.max_kw * 3600.0 / time_scale
+    return at_need_s(session, session.max_kw, time_scale)
 
 
 def at_need_s(session: Session, need_kw: float, time_scale: float) -> float:

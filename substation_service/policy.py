@@ -185,6 +185,29 @@ def backfill_for(
     return backfill_behind(head, forecast, needed_kw, grid.time_scale)
 
 
+def queue_starts(
+    policy: Policy,
+    queue: list[Session],
+    fits: Callable[[Session], bool],
+    take: Callable[[Session], None],
+    started: list[Session],
+    committed_kw: float,
+    moment: float,
+) -> list[Session]:
+    """The queued sessions that start now, in order: the heads while each fits (`fits`, asked after `take` has
+    counted those before it), then, behind the first that waits, those that may backfill (forecast.py)."""
+    starts: list[Session] = []
+    backfill: Backfill | None = None
+    for head in queue:
+        head_fits = fits(head)
+        if backfill is None and not head_fits:  # the first that waits: those behind it may only backfill
+            backfill = backfill_for(policy, head, started, starts, committed_kw, moment)
+        elif head_fits and (backfill is None or backfill.allows(head, moment)):
+            starts.append(head)
+            take(head)
+    return starts
+
+
 T = TypeVar("T")
 
 
@@ -284,21 +307,24 @@ class FairSharing:
         demands = [session.demand for session in started]
         fitting, waiting = hold(*((demands, []) if everyone_fits else fitting_prefix(headroom_kw, demands)), held)
         starts: list[Session] = []
-        if queue and not waiting:  # nobody paused: the queue's heads start in order while their minimums fit
+        if queue and not waiting:  # nobody paused: the queue's heads start while their minimums fit
             admission = Headroom(self.grid.admission_headroom_kw(moment), self.grid.admission_phase_headroom_kw(moment))
             admission_headroom = min(headroom_kw, admission.three_phase_kw)
-            used = sum(demand.min_kw for demand in fitting)
-            backfill: Backfill | None = None
-            for head in queue:
-                fits = used + head.min_kw <= admission_headroom + TOLERANCE_KW
-                if backfill is None and not fits:  # the first that waits: those behind it may only backfill
-                    backfill = backfill_for(self, head, started, starts, committed_kw, moment)
-                    continue
-                if not fits or (backfill is not None and not backfill.allows(head, moment)):
-                    continue
-                starts.append(head)
-                used += head.min_kw
+            used = [sum(demand.min_kw for demand in fitting)]
+
+            def take(head: Session) -> None:
+                used[0] += head.min_kw
                 fitting.append(head.demand)
+
+            starts = queue_starts(
+                self,
+                queue,
+                lambda head: used[0] + head.min_kw <= admission_headroom + TOLERANCE_KW,
+                take,
+                started,
+                committed_kw,
+                moment,
+            )
         floors = self.plans and self.floors([*started, *starts], {d.key for d in fitting}, headroom_kw, moment)
         if floors:  # what cars with a departure must draw now at least to leave with their energy
             fitting = [Demand(d.key, floors[d.key], d.max_kw, d.priority) if d.key in floors else d for d in fitting]
@@ -345,21 +371,18 @@ class FairSharing:
             for load in fitting:
                 for limit, weight in load.counts:
                     used[limit] += weight * load.min_kw
-            backfill: Backfill | None = None
-            for head in queue:
+
+            def fits(head: Session) -> bool:
                 load = fair_load(head, circuits)
-                fits = all(
-                    used[limit] + weight * load.min_kw <= room[limit] + TOLERANCE_KW for limit, weight in load.counts
-                )
-                if backfill is None and not fits:  # the first that waits: those behind it may only backfill
-                    backfill = backfill_for(self, head, started, starts, committed_kw, moment)
-                    continue
-                if not fits or (backfill is not None and not backfill.allows(head, moment)):
-                    continue
-                starts.append(head)
+                return all(used[c] + w * load.min_kw <= room[c] + TOLERANCE_KW for c, w in load.counts)
+
+            def take(head: Session) -> None:
+                load = fair_load(head, circuits)
                 for limit, weight in load.counts:
                     used[limit] += weight * load.min_kw
                 fitting.append(load)
+
+            starts = queue_starts(self, queue, fits, take, started, committed_kw, moment)
         floors = self.plans and self.floors([*started, *starts], {d.key for d in fitting}, headroom.total_kw, moment)
         if floors:  # raised as far as every phase and circuit holds (the plan counts the total only)
             fitting = filling.raise_minimums(capacities, fitting, floors)
@@ -480,22 +503,25 @@ class FixedPower:
             fitting_loads, waiting_loads = hold(*filling.fitting_prefix(headroom.capacities(), loads), held)
             fitting, waiting = [load.key for load in fitting_loads], bool(waiting_loads)
         starts: list[Session] = []
-        if not waiting:
-            total_kw, phase_kw, circuit_kw = committed.total_kw, list(committed.phase_kw), list(committed.circuit_kw)
-            backfill: Backfill | None = None
-            for head in queue:  # the queue's heads start in order while theirs fit; behind the first that waits,
-                fits = self.fits(Committed(total_kw, phase_kw, circuit_kw), head, moment)  # those who backfill
-                if backfill is None and not fits:
-                    backfill = backfill_for(self, head, started, starts, committed.total_kw, moment)
-                    continue
-                if not fits or (backfill is not None and not backfill.allows(head, moment)):
-                    continue
-                starts.append(head)
-                total_kw += head.max_kw
+        if not waiting:  # the queue's heads start while their maxima fit over their lives
+            total_kw, phase_kw, circuit_kw = [committed.total_kw], list(committed.phase_kw), list(committed.circuit_kw)
+
+            def take(head: Session) -> None:
+                total_kw[0] += head.max_kw
                 for phase, weight in enumerate(head.weights):
                     phase_kw[phase] += weight * head.max_kw
                 for index, weight in self.grid.circuits.counts(head.circuit, head.weights):
                     circuit_kw[index - BASE_LIMITS] += weight * head.max_kw
+
+            starts = queue_starts(
+                self,
+                queue,
+                lambda head: self.fits(Committed(total_kw[0], phase_kw, circuit_kw), head, moment),
+                take,
+                started,
+                committed.total_kw,
+                moment,
+            )
         kept = set(fitting)
         kw = {s.session_id: s.max_kw for s in started if s.session_id in kept}
         return Shares(kw | {session.session_id: session.max_kw for session in starts}, starts, {})

@@ -94,9 +94,9 @@ def session_report(
 ) -> SessionReport:
     ended = session.state.ended
     delivered = session.delivered(now, time_scale)
-    planned = (
-        None if plan is None or session.state != SessionState.CHARGING else plan.expected_kwh.get(session.session_id)
-    )
+    key = session.session_id
+    # The plan speaks of a car with a departure while it charges; of none other.
+    planned = plan if plan is not None and session.state == SessionState.CHARGING and key in plan.promised else None
     return SessionReport(
         session_id=session.session_id,
         substation=substation,
@@ -123,17 +123,11 @@ def session_report(
         circuit=session.circuit,
         voltage_v=voltage_v,
         departure_at=session.departure_at,
-        promised=None if planned is None or plan is None else plan.promised[session.session_id],
-        energy_expected_kwh=None if planned is None else session_delivered_by_plan(delivered, planned),
-        plan=()
-        if planned is None or plan is None
-        else tuple(SchedulePeriod(start, kw) for start, kw in plan.periods(session.session_id)),
+        promised=None if planned is None else planned.promised[key],
+        # What it has, and what the plan gives it until its departure.
+        energy_expected_kwh=None if planned is None else delivered + planned.expected_kwh[key],
+        plan=() if planned is None else tuple(SchedulePeriod(start, kw) for start, kw in planned.periods(key)),
     )
-
-
-def session_delivered_by_plan(delivered_kwh: float, planned_kwh: float) -> float:
-    """What a car will have by its departure: what it has, and what the plan gives it until then."""
-    return delivered_kwh + planned_kwh
 
 
 def load_report(substation: Substation, now: float, balancer: str | None) -> LoadReport:
