@@ -12,19 +12,30 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import random
 import secrets
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from http import HTTPStatus
 from typing import Protocol
 
-from grid_common.protocol import GRID_PHASES, ChargeRequest, MeterReading, SessionState, new_session_id
+from grid_common.protocol import (
+    GRID_PHASES,
+    MAX_ENERGY_KWH,
+    ChargeRequest,
+    MeterReading,
+    PlannedLimit,
+    SessionChange,
+    SessionState,
+    new_session_id,
+)
 from ocpp_service import metrics
 from ocpp_service.config import OcppConfig
 from ocpp_service.grid_client import GridClient, GridUnavailable
-from ocpp_service.limits import RESOLUTION_A, Profile, limit_a, safe_default_a
+from ocpp_service.limits import Profile, limit_a, limits_ahead, safe_default_a
 from ocpp_service.meters import Reading
 from ocpp_service.registry import MIN_CURRENT_A, Charger
 from ocpp_service.remote_start import (
@@ -43,6 +54,8 @@ log = logging.getLogger(__name__)
 MAX_READINGS_PER_POST = 64
 RETRY_S = 1.0
 MAX_RETRY_S = 10.0
+# A car that says it needs nothing more: its session is for what it has (a session's energy is more than 0).
+MIN_SESSION_KWH = 0.001
 
 
 class ChargerConnection(Protocol):
@@ -57,6 +70,21 @@ class ChargerConnection(Protocol):
     async def remote_start(self, id_tag: str, remote_start_id: int) -> bool:
         """Whether the charger accepted to start a transaction for `id_tag`; raises on no answer or a CallError."""
         ...
+
+
+# Charging needs a car sent before its transaction started (OCPP 2.0.1 may start one once the power path is
+# closed, after ISO 15118's parameters are known) belong to the transaction that starts within this long.
+EARLY_NEEDS_S = 60.0
+
+
+@dataclass(frozen=True)
+class ChargingNeeds:
+    """What a car says it needs (OCPP 2.0.1 NotifyEVChargingNeeds, from ISO 15118): the energy still wanted
+    when it said so, and when its driver leaves (wall seconds); None: not said."""
+
+    energy_wh: float | None
+    departure_at: float | None
+    said_at: float = 0.0  # monotonic
 
 
 @dataclass
@@ -75,6 +103,10 @@ class Transaction:
     # meter is silent, so its default is never raised above it while the transaction lasts (a grid limit lifting).
     failsafe_a: float | None = None
     phases: int | None = None  # what its session was admitted on: the charger's, or fewer (a 1-phase car)
+    register_wh: float | None = None  # the meter's register as last read
+    # Its car's needs as a change of its session (once said), and the change its session has been told.
+    needs: SessionChange | None = None
+    needs_told: SessionChange | None = None
 
 
 @dataclass
@@ -91,6 +123,8 @@ class Link:
     measured_kw: float | None = None
     changed_at: float = 0.0  # monotonic: when the newest limit was learned
     pending_start: PendingStart | None = None  # a remote start it accepted, until its transaction starts
+    early_needs: ChargingNeeds | None = None  # said with no transaction yet: for the one about to start
+    ahead: list[PlannedLimit] = field(default_factory=list)  # its session's planned limits after the one now
     wake: asyncio.Event = field(default_factory=asyncio.Event)
 
     @property
@@ -185,10 +219,13 @@ class Csms:
         token = secrets.token_hex(12) if start is None else start.token
         link.transaction = Transaction(transaction_id, new_session_id(link.charger.substation, token),
                                        meter_start_wh, id_tag, start=start)  # fmt: skip
-        link.allocated_kw, link.state, link.sent = 0.0, SessionState.QUEUED, None
+        link.allocated_kw, link.state, link.sent, link.ahead = 0.0, SessionState.QUEUED, None, []
         link.changed_at = time.monotonic()
         self.by_session[link.transaction.session_id] = link
         self._spawn(self._admit(link, link.transaction))
+        early, link.early_needs = link.early_needs, None
+        if early is not None and time.monotonic() - early.said_at < EARLY_NEEDS_S:
+            self.charging_needs(charger_id, early)
 
     def transaction_announced(self, charger_id: str, transaction_id: str) -> None:
         """The answer that started the transaction has gone out: profiles for it may follow (limit 0 until
@@ -207,6 +244,8 @@ class Csms:
                 return
         if reading.energy_wh is not None and transaction.meter_start_wh is None:
             transaction.meter_start_wh = reading.energy_wh  # 2.0.1 need not say where the register stood
+        if reading.energy_wh is not None:
+            transaction.register_wh = reading.energy_wh
         if reading.power_w is None:
             return
         link.measured_kw = reading.power_w / 1000.0
@@ -217,6 +256,19 @@ class Csms:
             self.pending_meters[link.charger.substation][transaction.session_id] = MeterReading(
                 transaction.session_id, link.measured_kw, energy_kwh
             )
+
+    def charging_needs(self, charger_id: str, needs: ChargingNeeds) -> None:
+        """The car on the charger says what it needs: its session is told (a new plan, and the limits ahead
+        follow as a profile). Said before its transaction started: kept for the one that starts next."""
+        link = self.links[charger_id]
+        transaction = link.transaction
+        if transaction is None or transaction.ended:
+            link.early_needs = needs
+            return
+        telling = transaction.needs is not None and transaction.needs is not transaction.needs_told
+        transaction.needs = self._session_change(transaction, needs)
+        if not telling:
+            self._spawn(self._tell_needs(link, transaction))
 
     def transaction_ended(self, charger_id: str, transaction_id: str | None, reading: Reading) -> None:
         link = self.links[charger_id]
@@ -232,7 +284,9 @@ class Csms:
         assert transaction is not None
         transaction.ended = True
         link.transaction, link.allocated_kw, link.state, link.sent, link.measured_kw = None, 0.0, None, None, None
-        self._spawn(self._stop(link.charger.substation, transaction))
+        # Its last reading (the stop's) goes with the stop, not after it: the session's energy is the meter's.
+        final = self.pending_meters[link.charger.substation].pop(transaction.session_id, None)
+        self._spawn(self._stop(link.charger.substation, transaction, final))
 
     def _adopt(self, link: Link, transaction_id: str | None) -> Transaction | None:
         """A transaction this process did not see start (it restarted, or the charger reconnected): the
@@ -308,6 +362,8 @@ class Csms:
             request = transaction.start.request
             body["max_power_kw"], body["min_power_kw"], phases = admission_limits(request, charger, voltage)
             body.update(vehicle_id=request.vehicle_id, energy_kwh=request.energy_kwh, priority=request.priority)
+            if request.departure_time is not None:
+                body["departure_time"] = request.departure_time.isoformat()
             body["phases"] = transaction.phases = phases
         else:
             transaction.phases = charger.phases
@@ -336,12 +392,51 @@ class Csms:
             await asyncio.sleep(max(pause, min(retry, MAX_RETRY_S)) * random.uniform(0.5, 1.0))
             pause = min(pause * 2, MAX_RETRY_S)
 
-    async def _stop(self, substation: str, transaction: Transaction) -> None:
+    async def _tell_needs(self, link: Link, transaction: Transaction) -> None:
+        """Tell the transaction's session what its car said it needs, the latest of it, until the substation
+        has it or the transaction ends."""
+        pause = RETRY_S
+        while not transaction.ended and transaction.needs is not transaction.needs_told:
+            if not transaction.admitted:
+                await asyncio.sleep(RETRY_S / 4)  # its session is on its way: it is told once it is there
+                continue
+            needs = transaction.needs
+            assert needs is not None
+            try:
+                status, answer = await self.grid.amend(transaction.session_id, link.charger.substation, needs)
+            except GridUnavailable as error:
+                log.info("needs of %s: no answer (%s); telling again", transaction.session_id, error)
+                status, answer = 0, {}
+            if status == 200 or status in (404, 409, 422):  # told, or never to be: it ended, or cannot be said
+                if status != 200:
+                    log.warning("needs of %s: %s %s", transaction.session_id, status, answer.get("detail"))
+                transaction.needs_told = needs
+                continue
+            await asyncio.sleep(pause * random.uniform(0.5, 1.0))
+            pause = min(pause * 2, MAX_RETRY_S)
+
+    @staticmethod
+    def _session_change(transaction: Transaction, needs: ChargingNeeds) -> SessionChange:
+        """A car says the energy it still wants; a session is for its energy in all: what the meter counted
+        by then, and that."""
+        energy_kwh = None
+        if needs.energy_wh is not None:
+            so_far_wh = 0.0
+            if transaction.register_wh is not None and transaction.meter_start_wh is not None:
+                so_far_wh = max(0.0, transaction.register_wh - transaction.meter_start_wh)
+            energy_kwh = min(MAX_ENERGY_KWH, max(MIN_SESSION_KWH, (so_far_wh + needs.energy_wh) / 1000.0))
+        departure = None if needs.departure_at is None else datetime.fromtimestamp(needs.departure_at, UTC)
+        return SessionChange(energy_kwh, needs.departure_at is not None, departure)
+
+    async def _stop(self, substation: str, transaction: Transaction, final: MeterReading | None = None) -> None:
         for _ in range(30):
             if not transaction.admitted:
                 await asyncio.sleep(RETRY_S)  # its admission may still be on its way: stop what it makes
                 continue
             try:
+                if final is not None:
+                    await self.grid.meters(substation, [final])
+                    final = None
                 status, _ = await self.grid.stop(transaction.session_id, substation)
             except GridUnavailable:
                 await asyncio.sleep(RETRY_S)
@@ -382,12 +477,13 @@ class Csms:
                         link.wake.set()  # its safe default may differ
             for session in answer.sessions:
                 self._learn(session.session_id, session.charger_id, session.transaction_id, session.state,
-                            session.allocated_kw, session.phases)  # fmt: skip
+                            session.allocated_kw, session.phases, session.plan)  # fmt: skip
             feed.read = True
             await asyncio.sleep(self.config.feed_interval_s)
 
     def _learn(self, session_id: str, charger_id: str | None, transaction_id: str | None, state: SessionState,
-               allocated_kw: float, phases: int | None = None) -> None:  # fmt: skip
+               allocated_kw: float, phases: int | None = None, ahead: list[PlannedLimit] | None = None,
+               ) -> None:  # fmt: skip
         link = self.by_session.get(session_id)
         if link is None:
             if charger_id in self.links and transaction_id is not None and not state.ended:
@@ -407,6 +503,11 @@ class Csms:
             return
         if phases is not None and phases != transaction.phases:
             transaction.phases = phases  # switched (phase_switching): its next profile says so
+            link.changed_at = time.monotonic()
+            link.wake.set()
+        ahead = ahead or []
+        if ahead != link.ahead:
+            link.ahead = ahead  # a new plan: its next profile says the limits ahead
             link.changed_at = time.monotonic()
             link.wake.set()
         self._set_limit(link, allocated_kw, state)
@@ -481,15 +582,20 @@ class Csms:
                 transaction = link.transaction
                 if transaction is None or not transaction.announced:
                     continue
-                amperes = limit_a(link.allocated_kw, link.charger, self.config.voltage_v, transaction.phases)
+                voltage, phases = self.config.voltage_v, transaction.phases or link.charger.phases
+                amperes = limit_a(link.allocated_kw, link.charger, voltage, phases)
                 now = time.time()
+                start, valid_to = math.floor(now), now + validity
+                ahead: tuple[tuple[int, float], ...] = ()
+                if link.ahead and amperes > 0:
+                    planned = [(p.start, limit_a(p.limit_kw, link.charger, voltage, phases)) for p in link.ahead]
+                    ahead = limits_ahead(planned, amperes, start, valid_to)
+                profile = Profile(amperes, phases, transaction.transaction_id, valid_to, ahead, start)
                 sent = link.sent
                 due = sent is None or sent.valid_to is None or sent.valid_to - now < validity / 2
-                phases = transaction.phases or link.charger.phases
-                new_limit = sent is None or abs(sent.amperes - amperes) >= RESOLUTION_A / 2 or sent.phases != phases
+                new_limit = sent is None or not sent.same_limits(profile)
                 if not new_limit and not due:
                     continue  # below the charger's resolution, and not about to expire
-                profile = Profile(amperes, phases, transaction.transaction_id, now + validity)
                 learned = link.changed_at
                 if await self._deliver(connection, profile, transaction.transaction_id):
                     link.sent = profile

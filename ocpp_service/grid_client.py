@@ -17,6 +17,7 @@ from grid_common.protocol import (
     ChargerFeed,
     MeterReading,
     MeterReadings,
+    SessionChange,
     decode_charger_feed,
 )
 
@@ -58,6 +59,13 @@ class GridClient:
         async with self._changes[substation]:
             headers = {REQUEST_DEADLINE: f"{time.time() + self.timeout_s:.3f}"}
             return await self._json("POST", f"{self.urls[substation]}/sessions/{session_id}/stop", headers=headers)
+
+    async def amend(self, session_id: str, substation: str, change: SessionChange) -> tuple[int, dict]:
+        """A session's energy or departure said anew (its car's charging needs)."""
+        async with self._changes[substation]:
+            headers = {REQUEST_DEADLINE: f"{time.time() + self.timeout_s:.3f}"}
+            url = f"{self.urls[substation]}/sessions/{session_id}"
+            return await self._json("PATCH", url, json=change.to_json(), headers=headers)
 
     async def feed(self, substation: str, since: int) -> ChargerFeed:
         try:

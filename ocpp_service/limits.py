@@ -44,6 +44,39 @@ def safe_default_a(capacity_kw: float, background_peak_kw: float, on_phases: Seq
     return 0.0 if amperes == math.inf else stepped(amperes, charger)
 
 
+def limits_ahead(
+    planned: Sequence[tuple[float, float]], now_a: float, start: int, until: float
+) -> tuple[tuple[int, float], ...]:
+    """A plan's limits ahead (wall start, A) as a schedule's later periods: (seconds after `start`, A), those
+    that begin before `until` (when the profile expires), strictly after each other, each a change.
+
+    Never above `now_a`, the limit in force now: a charger follows its schedule on its own if its central
+    system goes silent, and what the plan gives a car later is safe only beside what the others are given then,
+    which their own schedules do not say. A later rise comes in the profile sent when it begins."""
+    periods: list[tuple[int, float]] = []
+    for begins, planned_a in planned:
+        if begins >= until:
+            break
+        amperes = min(now_a, planned_a)
+        previous_offset, previous_a = periods[-1] if periods else (0, now_a)
+        # Whole seconds, never late for a fall nor early for a rise.
+        offset = math.floor(begins - start) if amperes < previous_a else math.ceil(begins - start)
+        if offset <= previous_offset:
+            if not periods:
+                offset = 1  # a fall within the schedule's first second: from its second
+            else:  # two changes within a second: the lower holds there, the safe side
+                periods[-1] = (previous_offset, min(previous_a, amperes))
+                continue
+        if abs(amperes - previous_a) >= RESOLUTION_A / 2:
+            periods.append((offset, amperes))
+    # a period merged into the one before may now say what the one before it says
+    merged: list[tuple[int, float]] = []
+    for offset, amperes in periods:
+        if abs(amperes - (merged[-1][1] if merged else now_a)) >= RESOLUTION_A / 2:
+            merged.append((offset, amperes))
+    return tuple(merged)
+
+
 def iso(wall_seconds: float) -> str:
     return datetime.fromtimestamp(wall_seconds, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
@@ -56,6 +89,31 @@ class Profile:
     phases: int
     transaction_id: str | None = None  # None: the default (TxDefaultProfile), valid until replaced
     valid_to: float | None = None
+    # Later periods of its plan (limits_ahead): (seconds after `starts_at`, A); then its schedule is Absolute.
+    ahead: tuple[tuple[int, float], ...] = ()
+    starts_at: int = 0  # wall seconds, whole
+
+    def same_limits(self, other: Profile) -> bool:
+        """Whether `other` says what this says, within a charger's resolution (and a second for when)."""
+        if abs(self.amperes - other.amperes) >= RESOLUTION_A / 2 or self.phases != other.phases:
+            return False
+        if len(self.ahead) != len(other.ahead):
+            return False
+        return all(
+            abs(self.starts_at + mine[0] - other.starts_at - theirs[0]) <= 1
+            and abs(mine[1] - theirs[1]) < RESOLUTION_A / 2
+            for mine, theirs in zip(self.ahead, other.ahead, strict=True)
+        )
+
+    def _schedule(self) -> dict:
+        """The parts of a chargingSchedule both versions share."""
+        periods = [{"startPeriod": 0, "limit": self.amperes, "numberPhases": self.phases}]
+        periods += [{"startPeriod": offset, "limit": amperes, "numberPhases": self.phases} for offset, amperes in
+                    self.ahead]  # fmt: skip
+        schedule: dict = {"chargingRateUnit": "A", "chargingSchedulePeriod": periods}
+        if self.ahead:
+            schedule["startSchedule"] = iso(self.starts_at)
+        return schedule
 
     def v16_payload(self) -> dict:
         """The whole SetChargingProfile request of 1.6, as it goes on the wire (camelCase): built as it is
@@ -66,11 +124,8 @@ class Profile:
             "chargingProfileId": TX_PROFILE_ID if tx else DEFAULT_PROFILE_ID,
             "stackLevel": 1 if tx else 0,
             "chargingProfilePurpose": "TxProfile" if tx else "TxDefaultProfile",
-            "chargingProfileKind": "Relative",
-            "chargingSchedule": {
-                "chargingRateUnit": "A",
-                "chargingSchedulePeriod": [{"startPeriod": 0, "limit": self.amperes, "numberPhases": self.phases}],
-            },
+            "chargingProfileKind": "Absolute" if self.ahead else "Relative",
+            "chargingSchedule": self._schedule(),
         }
         if self.transaction_id is not None:
             profile["transactionId"] = int(self.transaction_id)
@@ -85,14 +140,8 @@ class Profile:
             "id": TX_PROFILE_ID if tx else DEFAULT_PROFILE_ID,
             "stackLevel": 1 if tx else 0,
             "chargingProfilePurpose": "TxProfile" if tx else "TxDefaultProfile",
-            "chargingProfileKind": "Relative",
-            "chargingSchedule": [
-                {
-                    "id": 1,
-                    "chargingRateUnit": "A",
-                    "chargingSchedulePeriod": [{"startPeriod": 0, "limit": self.amperes, "numberPhases": self.phases}],
-                }
-            ],
+            "chargingProfileKind": "Absolute" if self.ahead else "Relative",
+            "chargingSchedule": [{"id": 1, **self._schedule()}],
         }
         if self.transaction_id is not None:
             profile["transactionId"] = self.transaction_id

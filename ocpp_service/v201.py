@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import time
+from datetime import UTC, datetime
+
 from ocpp.routing import after, on
 from ocpp.v201 import ChargePoint, call, call_result
 from ocpp.v201.enums import (
@@ -9,16 +12,29 @@ from ocpp.v201.enums import (
     AuthorizationStatusEnumType,
     ChargingProfileStatusEnumType,
     IdTokenEnumType,
+    NotifyEVChargingNeedsStatusEnumType,
     RegistrationStatusEnumType,
     RequestStartStopStatusEnumType,
     TransactionEventEnumType,
 )
 
-from ocpp_service.csms import Csms
+from ocpp_service.csms import ChargingNeeds, Csms
 from ocpp_service.limits import Profile
 from ocpp_service.meters import read_meter_values
 from ocpp_service.protocol_base import HEARTBEAT_S, PROFILE_ANSWER_S, Guarded
 from ocpp_service.v16 import now_iso
+
+# Every registered charger has one EVSE with one connector (the registry's chargers are single-outlet).
+EVSE_ID = 1
+
+
+def read_time(value: str | None) -> float | None:
+    """An OCPP dateTime (ISO 8601; without an offset it is UTC, as OCPP's times are) in wall seconds; ValueError
+    for one that is not."""
+    if value is None:
+        return None
+    moment = datetime.fromisoformat(value)
+    return (moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)).timestamp()
 
 
 class ChargerV201(Guarded, ChargePoint):
@@ -48,6 +64,34 @@ class ChargerV201(Guarded, ChargePoint):
     @on(Action.meter_values)
     def on_meter_values(self, evse_id: int, meter_value: list, **_) -> call_result.MeterValues:
         return call_result.MeterValues()  # outside a transaction: nothing to share
+
+    @on(Action.notify_ev_charging_needs)
+    def on_charging_needs(self, evse_id: int, charging_needs: dict, **_) -> call_result.NotifyEVChargingNeeds:
+        """ISO 15118's energy and departure: the session is planned anew, and its TxProfile says the limits ahead
+        (Accepted: a schedule follows, once its transaction has started if it has not yet)."""
+        if evse_id != EVSE_ID:
+            return call_result.NotifyEVChargingNeeds(
+                NotifyEVChargingNeedsStatusEnumType.rejected,
+                {
+                    "reason_code": "UnknownEvse",
+                    "additional_info": f"This charging station has one EVSE: {EVSE_ID}.",
+                },
+            )
+        parameters = charging_needs.get("ac_charging_parameters") or charging_needs.get("dc_charging_parameters") or {}
+        energy_wh = parameters.get("energy_amount")
+        try:
+            departure_at = read_time(charging_needs.get("departure_time"))
+        except ValueError:
+            return call_result.NotifyEVChargingNeeds(
+                NotifyEVChargingNeedsStatusEnumType.rejected,
+                {
+                    "reason_code": "InvalidValue",
+                    "additional_info": "departureTime is not a date and time.",
+                },
+            )
+        needs = ChargingNeeds(None if energy_wh is None else float(energy_wh), departure_at, time.monotonic())
+        self.csms.charging_needs(self.id, needs)
+        return call_result.NotifyEVChargingNeeds(NotifyEVChargingNeedsStatusEnumType.accepted)
 
     @on(Action.transaction_event)
     def on_transaction_event(self, event_type: str, timestamp: str, trigger_reason: str, seq_no: int,

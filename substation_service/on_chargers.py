@@ -9,7 +9,14 @@ import threading
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
-from grid_common.protocol import ChargerSession, MeterReading, SessionReport, SessionState
+from grid_common.protocol import (
+    MAX_PLANNED_LIMITS,
+    ChargerSession,
+    MeterReading,
+    PlannedLimit,
+    SessionReport,
+    SessionState,
+)
 from substation_service.meter import MeterSettings, read
 
 if TYPE_CHECKING:
@@ -18,7 +25,17 @@ if TYPE_CHECKING:
     from substation_service.counters import Counters
     from substation_service.grid_limits import GridLimits
     from substation_service.phases import PhaseSupply
+    from substation_service.planning import Plan
+    from substation_service.policy import Policy
     from substation_service.sessions import Session
+
+
+def planned_limits(plan: Plan | None, session: Session, now: float) -> list[PlannedLimit]:
+    """The limits ahead in a charging session's plan, after the one in force at `now` (none without a plan)."""
+    if plan is None or session.state != SessionState.CHARGING or session.session_id not in plan.power_kw:
+        return []
+    ahead = [PlannedLimit(start, kw) for start, kw in plan.periods(session.session_id) if start > now]
+    return ahead[:MAX_PLANNED_LIMITS]
 
 
 class OnChargers:
@@ -29,6 +46,7 @@ class OnChargers:
         counters: Counters
         limits: GridLimits
         supply: PhaseSupply
+        policy: Policy
         _lock: threading.Lock
         _all_at_max: bool
 
@@ -107,7 +125,15 @@ class OnChargers:
             book = self.book
             changed = (book.get(key) for key, number in book.charger_changes.items() if number > since)
             return book.change_count, [
-                ChargerSession(s.session_id, s.charger_id, s.transaction_id, s.state, s.allocated_kw, s.phases)
+                ChargerSession(
+                    s.session_id,
+                    s.charger_id,
+                    s.transaction_id,
+                    s.state,
+                    s.allocated_kw,
+                    s.phases,
+                    planned_limits(self.policy.plan, s, now),
+                )
                 for s in changed
                 if s is not None and s.charger_id is not None
             ]

@@ -25,12 +25,21 @@ from grid_common.protocol import (
     is_balancer_id,
     is_session_id,
     parse_charger_admission,
+    parse_session_change,
     substation_of,
 )
 from grid_common.responses import json_response
 from grid_common.web import invalid_request_problem, read_json_body, refuse_if_late
 from substation_service.journal import JournalError
-from substation_service.sessions import Abandoned, Admitted, Outdated, Queued, RefusalReason, SessionConflict
+from substation_service.sessions import (
+    Abandoned,
+    Admitted,
+    Outdated,
+    Queued,
+    RefusalReason,
+    SessionConflict,
+    SessionEnded,
+)
 from substation_service.substation import Substation
 
 # When the grid is full because of background demand alone, no session end tells us when to retry.
@@ -228,6 +237,28 @@ def stop_session(session_id: str):
     session_id_from_path(session_id)
     refuse_if_late()
     return session_answer(session_id, Substation.stop)
+
+
+@blueprint.patch("/sessions/<session_id>")
+def amend_session(session_id: str):
+    """A running session's energy or departure said anew (JSON merge patch): planned and shared anew at once."""
+    ctx = context()
+    session_id = session_id_from_path(session_id)
+    try:
+        change = parse_session_change(read_json_body(optional=False))
+    except InvalidRequest as error:
+        raise invalid_request_problem(error) from None
+    refuse_if_late()
+    try:
+        session = ctx.substation.amend(session_id, change, ctx.clock())
+    except SessionEnded as ended:
+        raise Problem(409, "Session ended", f"Session {session_id} has ended ({ended.report.state}): nothing "
+                      "was changed.", session=msgspec.to_builtins(ended.report.wire())) from None  # fmt: skip
+    except JournalError:
+        raise journal_problem(ctx.substation) from None
+    if session is None:
+        raise Problem(404, "Not Found", f"No session {session_id} at {ctx.substation.name}.")
+    return json_response(msgspec.json.encode(session.wire()))
 
 
 @blueprint.get("/chargers/feed")

@@ -244,5 +244,13 @@ class Abandoned:
     report: LoadReport
 
 
+class SessionEnded(Exception):
+    """A change asked of a session that has ended: `report` is the session as it ended."""
+
+    def __init__(self, report: SessionReport) -> None:
+        super().__init__(report.session_id)
+        self.report = report
+
+
 class SessionConflict(Exception):
     """A session id was reused for a different request."""

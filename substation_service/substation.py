@@ -30,6 +30,7 @@ from grid_common.protocol import (
     ChargerLink,
     GridPhase,
     LoadReport,
+    SessionChange,
     SessionReport,
     SessionState,
     new_session_id,
@@ -45,6 +46,7 @@ from substation_service.meter import MeterSettings, lapse
 from substation_service.on_chargers import OnChargers
 from substation_service.phase_switching import PhaseSwitching, switches
 from substation_service.phases import PhaseSupply, roomiest_phase
+from substation_service.planning import Plan
 from substation_service.policy import TOLERANCE_KW, Committed, Grid, Headroom, Shares, backfill_for, policy_for
 from substation_service.sessions import (
     Abandoned,
@@ -55,6 +57,7 @@ from substation_service.sessions import (
     Refused,
     Session,
     SessionConflict,
+    SessionEnded,
 )
 from substation_service.telling import Telling
 
@@ -139,6 +142,7 @@ class Substation(OnChargers, Telling):
         self._headroom = Headroom(0.0, (0.0, 0.0, 0.0))
         self._levels: dict[int, float] = {}  # per priority, the level of the last fair allocation
         self._all_at_max = True  # every started session draws its maximum
+        self._fed_plan: Plan | None = None  # the plan whose limits ahead the charger feed has shown
         # Whether the journal's sessions were read: until they are, nothing is admitted, read or changed.
         self.sessions_known = False
         self._restore(now)
@@ -306,6 +310,43 @@ class Substation(OnChargers, Telling):
                 raise JournalError(self.journal_error)
             self.book.finish(session, SessionState.STOPPED, now)
             self.counters.stopped += 1
+            if was_started:
+                self._reallocate(now)
+            return self._session_report(session, now)
+
+    def amend(self, session_id: str, change: SessionChange, now: float) -> SessionReport | None:
+        """A running session's energy or departure said anew (its driver, or its car through OCPP's
+        NotifyEVChargingNeeds): kept in the journal, planned and shared anew at once. None for a session it does
+        not know; SessionEnded for one that ended. An energy already delivered completes the session now."""
+        with self._lock:
+            self._require_sessions()
+            now = self._advance(now)
+            session = self.book.sessions.get(session_id)
+            if session is None:
+                finished = self.book.finished.get(session_id)
+                if finished is None:
+                    return None
+                raise SessionEnded(self._session_report(finished, now))
+            energy_kwh = session.energy_kwh if change.energy_kwh is None else change.energy_kwh
+            departure_at = change.departure_at if change.departs else session.departure_at
+            amended = session.copy(energy_kwh=energy_kwh, departure_at=departure_at)
+            amended.delivered_kwh, amended.delivered_at = session.delivered(now, self.time_scale), now
+            if not self.journal.record([amended]):
+                raise JournalError(self.journal_error)
+            book, was_started = self.book, session.started
+            if was_started:
+                session.settle(now, self.time_scale)
+            session.energy_kwh, session.departure_at = energy_kwh, departure_at
+            session.version += 1  # its end moves with its energy
+            self.policy.plan = None  # what the plan promised was for the old needs
+            self._all_at_max = False
+            book.changed(session)
+            if was_started and session.delivered_kwh >= energy_kwh:
+                session.energy_kwh = session.delivered_kwh  # what it got is a fact: it is done with that
+                book.finish(session, SessionState.COMPLETED, now)
+                self.counters.completed += 1
+            elif session.state == SessionState.CHARGING:
+                book.ends.push(session, self.time_scale)
             if was_started:
                 self._reallocate(now)
             return self._session_report(session, now)
@@ -489,6 +530,11 @@ class Substation(OnChargers, Telling):
                 changed.append(journaled)  # journaled at its maximum, it got another share: write that
             changed.extend(s for s in reshaped if s not in changed)
         book.fresh = []
+        if self.policy.plan is not self._fed_plan:
+            self._fed_plan = self.policy.plan  # a new plan: chargers with a departure learn the limits ahead
+            for session in book.on_chargers.values():
+                if session.departure_at is not None and session.state == SessionState.CHARGING:
+                    book.changed(session)
         self.journal.write_behind(changed)
         self._all_at_max = totals.paused == 0 and all(level == math.inf for level in self._levels.values())
         self._headroom = headroom

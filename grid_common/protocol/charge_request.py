@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 import secrets
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any, Literal, TypeVar
 
@@ -363,6 +364,55 @@ def parse_charge_request(
     if "min_power_kw" not in values:
         values["min_power_kw"] = min(max_kw, kw_of(MIN_CURRENT_A, phases, voltage_v))
     return ChargeRequest(**values)
+
+
+@dataclass(frozen=True)
+class SessionChange:
+    """What a running session's driver (or car, through OCPP's NotifyEVChargingNeeds) says anew: the energy the
+    session is for, in all (as at its request), and when the driver leaves. None of `energy_kwh`: unchanged;
+    `departure_time` is changed only when `departs` (to None: no departure any more)."""
+
+    energy_kwh: float | None = None
+    departs: bool = False
+    departure_time: datetime | None = None
+
+    @property
+    def departure_at(self) -> float | None:
+        return None if self.departure_time is None else self.departure_time.timestamp()
+
+    def to_json(self) -> dict:
+        body: dict[str, Any] = {}
+        if self.energy_kwh is not None:
+            body["energy_kwh"] = self.energy_kwh
+        if self.departs:
+            body["departure_time"] = None if self.departure_time is None else self.departure_time.isoformat()
+        return body
+
+
+SESSION_CHANGE_FIELDS = ("energy_kwh", "departure_time")
+
+
+def parse_session_change(body: object) -> SessionChange:
+    """A PATCH of a session (JSON merge patch: a field absent is unchanged, `departure_time` null clears it);
+    InvalidRequest naming every field that is wrong, checked as a request's are."""
+    if not isinstance(body, dict):
+        raise InvalidRequest([{"field": "(body)", "message": "must be a JSON object"}])
+    wrong = [{"field": field, "message": "is not a known field"} for field in sorted(body) if field not in
+             SESSION_CHANGE_FIELDS]  # fmt: skip
+    values: dict[str, Any] = {}
+    for field in SESSION_CHANGE_FIELDS:
+        if field not in body or (field == "departure_time" and body[field] is None):
+            continue
+        kept, error = CHECKS[field](body[field])
+        if error is None:
+            values[field] = kept
+        else:
+            wrong.append({"field": field, "message": error})
+    if not wrong and not body:
+        wrong.append({"field": "(body)", "message": "must change energy_kwh or departure_time"})
+    if wrong:
+        raise InvalidRequest(wrong)
+    return SessionChange(values.get("energy_kwh"), "departure_time" in body, values.get("departure_time"))
 
 
 def _fields(errors: list[dict]) -> set[str]:

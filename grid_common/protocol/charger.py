@@ -41,6 +41,17 @@ class MeterAnswer(Struct):
     unknown: Annotated[list[str], Meta(description="Sessions this substation does not hold (ended, or never).")]
 
 
+# A charger keeps few periods in a schedule (OCPP's ChargingScheduleMaxPeriods; 24 is common).
+MAX_PLANNED_LIMITS = 23
+
+
+class PlannedLimit(Struct, array_like=True):
+    """A limit ahead in a session's plan: from `start` (wall seconds), `limit_kw`."""
+
+    start: float
+    limit_kw: Annotated[float, Meta(ge=0)]
+
+
 class ChargerSession(Struct):
     """What the OCPP service needs of a session on a charger to tell the charger its limit: no more (a feed
     after a reallocation names every session on a charger, several times a second)."""
@@ -51,6 +62,14 @@ class ChargerSession(Struct):
     state: SessionState
     allocated_kw: Annotated[float, Meta(ge=0, description="What it may draw now: 0 while queued or paused.")]
     phases: Annotated[int, Meta(ge=1, le=3, description="The phases it draws on now (a charger may switch).")] = 3
+    plan: Annotated[
+        list[PlannedLimit],
+        Meta(
+            max_length=MAX_PLANNED_LIMITS,
+            description="Its planned limits after the one in force now, in order (ALLOCATION planned, a car with a "
+            "departure): what its charger's schedule says ahead.",
+        ),
+    ] = msgspec.field(default_factory=list)
 
 
 class ChargerFeed(Struct):

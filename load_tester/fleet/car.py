@@ -29,6 +29,8 @@ class Car:
     follow_delay_s: float = DEFAULT_FOLLOW_DELAY_S
     misbehaving: bool = False
     name: str = ""
+    # When its driver leaves (wall seconds): an ISO 15118 car tells a 2.0.1 charger, which tells the CSMS.
+    departure_at: float | None = None
     delivered_wh: float = 0.0
     _draw_w: float = field(default=0.0, repr=False)
     _lower_offer_since: float | None = field(default=None, repr=False)  # when a lower offer came, not yet followed

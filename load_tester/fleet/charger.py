@@ -111,6 +111,8 @@ class ProfileEvent:
     transaction_id: str | None
     accepted: bool
     reason: str | None  # why it was rejected
+    starts: tuple[float, ...] = ()  # each period's startPeriod, s
+    start_schedule: str | None = None  # an Absolute schedule's start
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,6 +145,7 @@ class ChargerRecord:
     profiles_cleared: int = 0
     connects: int = 0
     boots: int = 0
+    needs_answers: list[str] = field(default_factory=list)  # the CSMS's to NotifyEVChargingNeeds
 
     def error(self, text: str) -> None:
         self.error_count += 1
@@ -159,6 +162,7 @@ class ChargerRecord:
             "profiles_cleared": self.profiles_cleared,
             "connects": self.connects,
             "boots": self.boots,
+            "needs_answers": self.needs_answers,
         }
 
 
@@ -519,6 +523,10 @@ class SimulatedCharger:
                 if not v201:
                     self._begin(transaction, now)
                 self._finish_start(starting)  # profiles for it may be handled from here on
+                if v201 and car.departure_at is not None:
+                    answer = await self._call(lambda session: session.notify_charging_needs(transaction))
+                    if answer is not None:
+                        self.record.needs_answers.append(answer)
                 self._evaluate(self.clock())
                 self._status_due = self.protocol is OcppVersion.V16  # 2.0.1 said Occupied already
                 self._next_meter_at = now + self.meter_interval_s
@@ -795,6 +803,8 @@ class SimulatedCharger:
                 transaction_id=summary.transaction_id,
                 accepted=reason is None,
                 reason=reason,
+                starts=summary.starts,
+                start_schedule=summary.start_schedule,
             )
         )
         if reason is None:

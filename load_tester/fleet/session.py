@@ -118,6 +118,8 @@ class ProfileSummary:
     limits: tuple[float, ...]
     valid_to: str | None
     transaction_id: str | None
+    starts: tuple[float, ...] = ()  # each period's startPeriod, s
+    start_schedule: str | None = None  # an Absolute schedule's start
 
 
 class ChargerHandlers(Protocol):
@@ -167,6 +169,11 @@ class Session(Protocol):
 
     async def stop_transaction(self, transaction: Transaction, reading: MeterReading) -> None: ...
 
+    async def notify_charging_needs(self, transaction: Transaction) -> str | None:
+        """Tell the CSMS what the car needs (2.0.1 NotifyEVChargingNeeds, as ISO 15118 learns it: its energy and
+        departure); the answer's status. None where the protocol cannot say it (1.6)."""
+        ...
+
 
 def ocpp_time(epoch_s: float) -> str:
     """An OCPP dateTime: UTC, milliseconds, "Z"."""
@@ -179,12 +186,15 @@ def summarise_profile(raw: object, schedule: object, *, id_key: str) -> ProfileS
     plan = schedule if isinstance(schedule, dict) else {}
     periods = plan.get("charging_schedule_period")
     limits: list[float] = []
+    starts: list[float] = []
     if isinstance(periods, list):
         for period in periods:
             try:
-                limits.append(float(period["limit"]))
-            except (TypeError, KeyError, ValueError):
+                limit, start = float(period["limit"]), float(period.get("start_period", 0))
+            except (TypeError, KeyError, ValueError, AttributeError):
                 continue
+            limits.append(limit)
+            starts.append(start)
 
     def text(value: object) -> str | None:
         return None if value is None else str(value)
@@ -203,4 +213,6 @@ def summarise_profile(raw: object, schedule: object, *, id_key: str) -> ProfileS
         limits=tuple(limits),
         valid_to=text(profile.get("valid_to")),
         transaction_id=text(profile.get("transaction_id")),
+        starts=tuple(starts),
+        start_schedule=text(plan.get("start_schedule")),
     )

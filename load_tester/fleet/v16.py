@@ -155,6 +155,9 @@ class V16Session(ChargePoint):
             )
         )
 
+    async def notify_charging_needs(self, transaction: Transaction) -> str | None:
+        return None  # 1.6 has no message for it: the central system never learns the departure
+
     async def stop_transaction(self, transaction: Transaction, reading: MeterReading) -> None:
         reason = STOP_REASONS[transaction.stop_reason or StopReason.LOCAL]
         await self._request(

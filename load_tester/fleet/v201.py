@@ -21,6 +21,7 @@ from ocpp.v201.enums import (  # type: ignore[import-untyped, unused-ignore]
     ChargingStateEnumType,
     ClearChargingProfileStatusEnumType,
     ConnectorStatusEnumType,
+    EnergyTransferModeEnumType,
     IdTokenEnumType,
     MeasurandEnumType,
     PhaseEnumType,
@@ -190,6 +191,25 @@ class V201Session(ChargePoint):
                 meter_value=[meter_value(reading, ReadingContextEnumType.sample_periodic)],
             )
         )
+
+    async def notify_charging_needs(self, transaction: Transaction) -> str | None:
+        car = transaction.car
+        transfer = (
+            EnergyTransferModeEnumType.ac_three_phase if car.phases == 3 else EnergyTransferModeEnumType.ac_single_phase
+        )
+        needs: dict[str, Any] = {
+            "requested_energy_transfer": transfer,
+            "ac_charging_parameters": {
+                "energy_amount": round(car.remaining_wh),
+                "ev_min_current": round(car.min_current_a),
+                "ev_max_current": round(car.max_current_a),
+                "ev_max_voltage": round(car.voltage),
+            },
+        }
+        if car.departure_at is not None:
+            needs["departure_time"] = ocpp_time(car.departure_at)
+        answer = await self._request(call.NotifyEVChargingNeeds(charging_needs=needs, evse_id=EVSE_ID))
+        return str(answer.status)
 
     async def stop_transaction(self, transaction: Transaction, reading: MeterReading) -> None:
         trigger, reason = STOPS[transaction.stop_reason or StopReason.LOCAL]

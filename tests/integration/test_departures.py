@@ -47,3 +47,32 @@ def test_a_departure_without_its_offset_from_utc_is_refused_naming_the_field(ser
     assert answer.status == 422
     assert answer.content_type == "application/problem+json"
     assert [error["field"] for error in answer.body["errors"]] == ["departure_time"]
+
+
+def test_a_running_session_told_its_departure_later_is_planned_anew_and_a_delivered_energy_completes_it(services):
+    # What the OCPP service does with a car's NotifyEVChargingNeeds, on the substation itself.
+    substation = services.substation("s", 33, ALLOCATION="planned")
+    ids = []
+    for name in ("stays-0", "stays-1", "told"):
+        body = {"vehicle_id": name, "energy_kwh": 100, "max_power_kw": 22, "min_power_kw": 1.4}
+        answer = call("POST", f"{substation.url}/begin_charging", body)
+        assert answer.status == 201, answer.body
+        ids.append(answer.body["session"]["session_id"])
+    told = f"{substation.url}/sessions/{ids[2]}"
+    assert call("GET", told).body["allocated_kw"] == pytest.approx(11.0), "a fair third, no departure"
+    answer = call("PATCH", told, {"energy_kwh": 15, "departure_time": iso_in(HOUR_S)})
+    assert answer.status == 200, answer.body
+    assert answer.body["energy_kwh"] == 15 and answer.body["departure_time"] is not None
+    assert answer.body["promised"] is True and answer.body["allocated_kw"] == pytest.approx(22.0)
+    cleared = call("PATCH", told, {"departure_time": None}, headers={"Content-Type": "application/merge-patch+json"})
+    assert cleared.status == 200 and cleared.body["departure_time"] is None and cleared.body["promised"] is None
+    assert cleared.body["allocated_kw"] == pytest.approx(11.0), "fair again"
+    done = call("PATCH", told, {"energy_kwh": 0.001})
+    assert done.status == 200 and done.body["state"] == "completed", "its energy is in: it is done"
+    assert call("GET", f"{substation.url}/sessions/{ids[0]}").body["allocated_kw"] == pytest.approx(16.5)
+    ended = call("PATCH", told, {"energy_kwh": 20})
+    assert ended.status == 409 and ended.content_type == "application/problem+json"
+    assert ended.body["session"]["state"] == "completed"
+    wrong = call("PATCH", f"{substation.url}/sessions/{ids[0]}", {"departure_time": "07:00", "colour": "red"})
+    assert wrong.status == 422 and [e["field"] for e in wrong.body["errors"]] == ["colour", "departure_time"]
+    assert call("PATCH", f"{substation.url}/sessions/s.{'a' * 24}", {"energy_kwh": 5}).status == 404

@@ -405,3 +405,45 @@ def test_a_charger_that_can_switch_phases_charges_a_car_on_one_phase_and_back_on
         await charger.close()
 
     run(scenario())
+
+
+def test_a_car_that_says_its_departure_over_ocpp_201_is_planned_first_and_its_profile_says_the_limits_ahead(services):
+    # 44 kW, three 1.6 cars staying all night; a 2.0.1 car leaving in a simulated hour (10 wall s) needing 15 kWh.
+    # Fair sharing would give each 11 kW (11 kWh by then); the plan gives it its 22 kW until its energy is in.
+    substation = services.substation("s", 44.0, **SUBSTATION, ALLOCATION="planned")
+    ocpp = services.ocpp({"s": substation}, **OCPP)
+    url = f"ws://127.0.0.1:{ocpp.port}/ocpp"
+    hour_s = 10.0  # the substation's default TIME_SCALE, 360
+
+    async def scenario():
+        stays = [SimulatedCharger(f"s-cp{n}", "1.6", meter_interval_s=0.25, time_scale=360.0) for n in (1, 2, 3)]
+        leaves = SimulatedCharger("s-cp4", "2.0.1", meter_interval_s=0.25, time_scale=360.0)
+        for charger in [*stays, leaves]:
+            await charger.connect(url)
+        for charger in stays:
+            await charger.plug(big_car())
+        departure = time.time() + hour_s
+        await leaves.plug(Car(phases=3, max_current_a=32, energy_need_wh=15_000, departure_at=departure))
+        assert leaves.record.needs_answers == ["Accepted"]
+        await until(lambda: abs(leaves.limit_w - 22_080) < 300, 5, "its maximum, as the plan gives it")
+        await until(lambda: all(abs(c.limit_w - (44_000 - 22_080) / 3) < 300 for c in stays), 5, "the rest shared")
+        session_id = call("GET", f"{ocpp.url}/chargers/s-cp4").body["session_id"]
+        session = call("GET", f"{substation.url}/sessions/{session_id}").body
+        assert session["departure_time"] is not None and session["promised"] is True
+        assert session["energy_kwh"] == pytest.approx(15.0, abs=0.5), "what it said it needs, and what it had"
+        planned = [p for p in leaves.record.profiles if p.purpose == "TxProfile" and len(p.limits) > 1]
+        assert planned, "a TxProfile with the limits ahead"
+        for ahead in planned:
+            assert ahead.accepted and ahead.start_schedule is not None, "Absolute: the plan's times"
+            assert ahead.starts[0] == 0 and list(ahead.starts) == sorted(set(ahead.starts)), "strictly increasing"
+            assert max(ahead.limits) <= ahead.limits[0], "never above the limit in force now"
+            assert min(ahead.limits[1:]) < ahead.limits[0], "the plan's fall as its energy comes in"
+        await until(lambda: leaves.record.transactions, hour_s, "its energy in, and its transaction ended")
+        (ended,) = leaves.record.transactions
+        assert ended.energy_wh == pytest.approx(15_000, rel=1e-3) and ended.ended_at <= departure
+        final = call("GET", f"{substation.url}/sessions/{session_id}").body
+        assert final["energy_delivered_kwh"] == pytest.approx(15.0, abs=0.05), "the stop's own reading counts"
+        for charger in [*stays, leaves]:
+            await charger.close()
+
+    run(scenario())

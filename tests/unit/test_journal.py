@@ -271,3 +271,28 @@ def test_a_journal_of_schema_5_takes_its_sessions_over_without_departures_and_ke
     leaving = datetime.fromtimestamp(100.0, UTC)
     plugged = after.admit(charge("EV-2", 11, 11, departure_time=leaving), now=1).session
     assert substation_on(path, now=2, allocation="planned").session(plugged.session_id, 2).departure_at == 100.0
+
+
+def test_a_sessions_new_energy_and_departure_are_kept_and_its_end_moves_with_its_energy(tmp_path):
+    from grid_common.protocol import SessionChange
+    from substation_service.sessions import SessionEnded
+
+    path = tmp_path / "sessions.sqlite3"
+    before = substation_on(path, now=0, allocation="planned")
+    session = before.admit(charge("EV-1", 22, 11), now=0).session  # 11 kW: 22 kWh would take 20 s
+    leaves = datetime.fromtimestamp(100.0, UTC)
+    amended = before.amend(session.session_id, SessionChange(11.0, True, leaves), now=5)
+    assert amended is not None and amended.energy_kwh == 11.0 and amended.departure_at == 100.0
+    assert amended.energy_delivered_kwh == pytest.approx(5.5), "what it had stays"
+    # The process is killed here: the change must be in the journal.
+    after = substation_on(path, now=6, allocation="planned")
+    restored = after.session(session.session_id, 6)
+    assert restored.energy_kwh == 11.0 and restored.departure_at == 100.0
+    assert after.session(session.session_id, 9.9).state == CHARGING, "11 kWh at 11 kW: 10 s in all"
+    assert after.session(session.session_id, 10.1).state == COMPLETED, "it ends when its new energy is in"
+    with pytest.raises(SessionEnded):
+        after.amend(session.session_id, SessionChange(22.0), now=11)
+    second = after.admit(charge("EV-2", 22, 11), now=11).session
+    done = after.amend(second.session_id, SessionChange(0.5), now=12)  # 1.1 kWh is in already
+    assert done is not None and done.state == COMPLETED and done.energy_delivered_kwh == pytest.approx(1.1)
+    assert after.amend("s1.nothing", SessionChange(5.0), now=12) is None

@@ -3,14 +3,25 @@ meter values of both versions, and the registry's rules."""
 
 from __future__ import annotations
 
+import itertools
 import json
 from decimal import Decimal
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from ocpp.messages import Call, get_validator
 
 from grid_common.protocol import InvalidRequest, parse_charge_request, parse_start_request
-from ocpp_service.limits import DEFAULT_PROFILE_ID, TX_PROFILE_ID, Profile, iso, limit_a, safe_default_a
+from ocpp_service.limits import (
+    DEFAULT_PROFILE_ID,
+    TX_PROFILE_ID,
+    Profile,
+    iso,
+    limit_a,
+    limits_ahead,
+    safe_default_a,
+)
 from ocpp_service.meters import read_meter_values
 from ocpp_service.registry import Charger, RegistryError, default_registry, load_registry
 from ocpp_service.remote_start import ID_TAG_LENGTH, admission_limits, id_tag_for
@@ -45,17 +56,24 @@ def test_a_safe_default_holds_on_every_phase_with_1_phase_chargers_wired_to_one(
     assert safe_default_a(30.0, 12.0, (1, 1, 1), THREE_PHASE, 230, shares) == pytest.approx(12.1)
 
 
+def schedule(sent: Profile) -> dict:
+    periods = [{"start_period": 0, "limit": sent.amperes, "number_phases": sent.phases}]
+    periods += [{"start_period": offset, "limit": amperes, "number_phases": sent.phases} for offset, amperes in
+                sent.ahead]  # fmt: skip
+    made: dict = {"charging_rate_unit": "A", "charging_schedule_period": periods}
+    if sent.ahead:
+        made["start_schedule"] = iso(sent.starts_at)
+    return made
+
+
 def v16_profile(sent: Profile) -> dict:
     """OCPP 1.6 csChargingProfiles, snake_case as the library takes it: what the wire payload must become."""
     profile: dict = {
         "charging_profile_id": TX_PROFILE_ID if sent.transaction_id else DEFAULT_PROFILE_ID,
         "stack_level": 1 if sent.transaction_id else 0,
         "charging_profile_purpose": "TxProfile" if sent.transaction_id else "TxDefaultProfile",
-        "charging_profile_kind": "Relative",
-        "charging_schedule": {
-            "charging_rate_unit": "A",
-            "charging_schedule_period": [{"start_period": 0, "limit": sent.amperes, "number_phases": sent.phases}],
-        },
+        "charging_profile_kind": "Absolute" if sent.ahead else "Relative",
+        "charging_schedule": schedule(sent),
     }
     if sent.transaction_id is not None:
         profile["transaction_id"] = int(sent.transaction_id)
@@ -70,14 +88,8 @@ def v201_profile(sent: Profile) -> dict:
         "id": TX_PROFILE_ID if sent.transaction_id else DEFAULT_PROFILE_ID,
         "stack_level": 1 if sent.transaction_id else 0,
         "charging_profile_purpose": "TxProfile" if sent.transaction_id else "TxDefaultProfile",
-        "charging_profile_kind": "Relative",
-        "charging_schedule": [
-            {
-                "id": 1,
-                "charging_rate_unit": "A",
-                "charging_schedule_period": [{"start_period": 0, "limit": sent.amperes, "number_phases": sent.phases}],
-            }
-        ],
+        "charging_profile_kind": "Absolute" if sent.ahead else "Relative",
+        "charging_schedule": [{"id": 1, **schedule(sent)}],
     }
     if sent.transaction_id is not None:
         profile["transaction_id"] = sent.transaction_id
@@ -88,10 +100,12 @@ def v201_profile(sent: Profile) -> dict:
 
 @pytest.mark.parametrize("amperes", [0.0, 6.0, 15.9, 32.0])
 @pytest.mark.parametrize("transaction", [None, "1234"])
-def test_profiles_are_what_the_official_schemas_allow_in_both_versions(amperes, transaction):
+@pytest.mark.parametrize("ahead", [(), ((900, 12.5), (1800, 0.0))])
+def test_profiles_are_what_the_official_schemas_allow_in_both_versions(amperes, transaction, ahead):
     from ocpp.charge_point import snake_to_camel_case
 
-    profile = Profile(amperes, 3, transaction, 1_800_000_000.0 if transaction else None)
+    ahead = ahead if transaction else ()  # a plan is a transaction's
+    profile = Profile(amperes, 3, transaction, 1_800_000_000.0 if transaction else None, ahead, 1_799_999_000)
     # What goes on the wire (encoded once, past the library's call) is what the library would make of it.
     v16, v201 = profile.v16_payload(), profile.v201_payload()
     assert v16 == snake_to_camel_case(
@@ -105,6 +119,32 @@ def test_profiles_are_what_the_official_schemas_allow_in_both_versions(amperes, 
     periods = v201["chargingProfile"]["chargingSchedule"][0]["chargingSchedulePeriod"]
     assert periods[0]["startPeriod"] == 0 and periods[0]["limit"] == amperes
     assert Call("x", "SetChargingProfile", v16).to_json()  # serialisable as sent
+    assert [p["startPeriod"] for p in periods] == [0, *(offset for offset, _ in ahead)]
+
+
+def test_the_limits_ahead_never_rise_above_the_limit_now_fall_on_time_and_end_with_the_profile():
+    start, until = 1000, 1060.0
+    planned = [(1010.4, 20.0), (1020.5, 40.0), (1030.2, 10.0), (1030.7, 12.0), (1070.0, 0.0)]
+    assert limits_ahead(planned, 32.0, start, until) == ((10, 20.0), (21, 32.0), (30, 10.0), (31, 12.0)), (
+        "a fall at its second, never late; a rise to the limit now at most, never early; none after the profile ends"
+    )
+    assert limits_ahead([(1030.2, 10.0), (1030.9, 8.0)], 32.0, start, until) == ((30, 8.0),), "in one second: the lower"
+    assert limits_ahead([(1000.5, 10.0)], 32.0, start, until) == ((1, 10.0),), "a fall in the first second"
+    assert limits_ahead([(1010.0, 32.0), (1020.0, 32.0)], 32.0, start, until) == (), "no change: no period"
+
+
+@given(
+    st.lists(st.tuples(st.floats(1000.01, 1100), st.sampled_from([0.0, 6.0, 10.0, 16.0, 32.0])), max_size=12),
+    st.sampled_from([6.0, 16.0, 32.0]),
+)
+def test_limits_ahead_make_a_schedule_a_charger_takes(planned, now_a):
+    planned.sort()
+    ahead = limits_ahead(planned, now_a, 1000, 1060.0)
+    offsets = [offset for offset, _ in ahead]
+    assert offsets == sorted(set(offsets)) and all(1 <= offset < 61 for offset in offsets), "strictly after 0"
+    assert all(amperes <= now_a for _, amperes in ahead)
+    limits = [now_a, *(amperes for _, amperes in ahead)]
+    assert all(a != b for a, b in itertools.pairwise(limits)), "each period a change"
 
 
 def test_meter_values_of_1_6_are_strings_with_units_and_of_2_0_1_numbers_with_multipliers():

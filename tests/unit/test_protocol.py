@@ -310,3 +310,20 @@ def test_a_wrong_current_or_phase_count_is_named(body, field, message):
     with pytest.raises(InvalidRequest) as caught:
         parse_charge_request(body)
     assert [(e["field"], message in e["message"]) for e in caught.value.errors] == [(field, True)]
+
+
+def test_a_session_change_is_a_merge_patch_of_energy_and_departure_checked_as_a_request_is():
+    from grid_common.protocol import parse_session_change
+
+    change = parse_session_change({"energy_kwh": 30, "departure_time": "2026-12-08T07:00:00+01:00"})
+    assert change.energy_kwh == 30.0 and change.departs and change.departure_at == 1796709600.0
+    assert change.to_json() == {"energy_kwh": 30.0, "departure_time": "2026-12-08T07:00:00+01:00"}
+    cleared = parse_session_change({"departure_time": None})
+    assert cleared.departs and cleared.departure_at is None and cleared.energy_kwh is None, "null: no departure"
+    assert parse_session_change({"energy_kwh": 5}).departs is False, "absent: unchanged"
+    with pytest.raises(InvalidRequest) as wrong:
+        parse_session_change({"colour": "red", "energy_kwh": 0, "departure_time": "2026-12-08T07:00:00"})
+    assert [e["field"] for e in wrong.value.errors] == ["colour", "energy_kwh", "departure_time"]
+    for nothing in ({}, [], None):
+        with pytest.raises(InvalidRequest):
+            parse_session_change(nothing)
