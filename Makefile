@@ -83,7 +83,7 @@ profile: $(TEST_STAMP)
 	@command -v wrk >/dev/null || { echo "wrk is missing: apt-get install wrk"; exit 2; }
 	$(BIN)/python -m bench.profile $(ARGS)
 
-# Every benchmark in turn (about 65 minutes), then docs/benchmarks.md's tables from what they wrote. Run it on a
+# Every benchmark in turn (about 80 minutes), then docs/benchmarks.md's tables from what they wrote. Run it on a
 # quiet machine, on committed code: each results file is stamped with the commit it measured.
 bench-all: $(TEST_STAMP)
 	@command -v wrk >/dev/null || { echo "wrk is missing: apt-get install wrk"; exit 2; }
@@ -95,6 +95,7 @@ bench-all: $(TEST_STAMP)
 	$(BIN)/python -m bench.profile
 	$(BIN)/python -m bench.day
 	$(BIN)/python -m bench.departures
+	$(BIN)/python -m bench.departures_day
 	$(BIN)/python -m bench.ocpp --py-spy 60
 	$(BIN)/python -m bench.doc --write
 

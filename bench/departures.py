@@ -5,9 +5,8 @@ all there; satisfied when it is.
 
     python -m bench.departures [--seed 1] [--oversubscription 1.5]
 
-Departures: a car that comes between 05:00 and 12:00 stays 4 to 9 hours (work); between 12:00 and 16:00, 1 to
-4 hours (visits); later, or in the night, most stay until 06:30 to 08:30 the next morning (home), and a
-third 1 to 3 hours (an evening out). Every draw is seeded: both runs see the same cars.
+Departures are the load tester's (load_tester/day/arrivals.py, stay_hours): work, visits, an evening out, home
+overnight. Every draw is seeded: both runs see the same cars.
 
 Prints and writes bench/results/departures.json: drivers satisfied under each, the energy delivered over the
 headroom's energy (capacity less background, over the played window), the substation's overload seconds, and
@@ -17,7 +16,6 @@ one promised car's plan against what it got.
 from __future__ import annotations
 
 import argparse
-import random
 import sys
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -26,6 +24,7 @@ from bench.stamp import write_results
 from grid_common.protocol import Allocation, ChargeRequest
 from grid_common.simulated_time import DailyProfile, SimulatedClock
 from load_tester.day.arrivals import COMPOSE_GRID, PEAK_HOUR, Arrival, arrival_power_kw, headroom_kw, schedule
+from load_tester.day.stats import DONE_KWH
 from substation_service.background import BackgroundDemand
 from substation_service.substation import Substation
 
@@ -35,7 +34,6 @@ DAY_S = 24 * HOUR_S
 STEP_S = 0.5  # 3 simulated minutes
 START_HOUR = 12.0  # the day's arrivals from noon to noon
 SHAPE = COMPOSE_GRID[0]  # substation1: 150 kW, a background of 30 % of it at its evening peak
-DONE_KWH = 0.01  # a driver leaving with all but 10 Wh has what was asked
 
 
 @dataclass(frozen=True)
@@ -45,24 +43,12 @@ class Car:
     leaves: float
 
 
-def stay_hours(rng: random.Random, hour: float) -> float:
-    """How long a car that comes at `hour` stays (simulated hours): see the module's docstring."""
-    if 5 <= hour < 12:
-        return rng.uniform(4, 9)
-    if 12 <= hour < 16:
-        return rng.uniform(1, 4)
-    if rng.random() < 1 / 3:
-        return rng.uniform(1, 3)
-    return (rng.uniform(6.5, 8.5) - hour) % 24
-
-
 def cars(seed: int, oversubscription: float) -> list[Car]:
     """The day's cars: the load tester's arrivals at the rate that asks `oversubscription` times the
     substation's headroom at the evening peak, each with its stay."""
     peak_rate = oversubscription * headroom_kw(PEAK_HOUR, (SHAPE,)) / arrival_power_kw(1.0, DAY_S)
-    rng = random.Random(seed + 1)
-    day = schedule(seed, DAY_S, peak_rate, START_HOUR)
-    return [Car(a, a.at_s, a.at_s + stay_hours(rng, a.hour) * HOUR_S) for a in day]
+    day = schedule(seed, DAY_S, peak_rate, START_HOUR, departures=True)
+    return [Car(a, a.at_s, a.leaves_s(DAY_S) or a.at_s) for a in day]
 
 
 def substation(allocation: str) -> Substation:

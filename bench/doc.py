@@ -90,6 +90,12 @@ def departures_tables(figures: dict) -> list[Table]:
     return tables(figures)
 
 
+def departures_day_tables(figures: dict) -> list[Table]:
+    from bench.departures_day import departures_day_table
+
+    return [departures_day_table(figures), targets_table(figures["targets"])]
+
+
 def ocpp_tables(figures: dict) -> list[Table]:
     from bench.ocpp import tables
 
@@ -106,6 +112,7 @@ RENDERERS: dict[str, Callable[[dict], list[Table]]] = {
     "sharing_cost": sharing_cost_tables,
     "ocpp": ocpp_tables,
     "departures": departures_tables,
+    "departures_day": departures_day_tables,
 }
 
 

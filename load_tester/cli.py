@@ -107,6 +107,13 @@ def parse_args(argv: list[str] | None, prog: str | None = None) -> argparse.Name
         help="play the same arrivals on a fresh grid of the compose shape with ALLOCATION=fixed, then on one with "
         "ALLOCATION=fair, started here (needs the project's requirements), and report them side by side",
     )
+    day.add_argument(
+        "--departures",
+        action="store_true",
+        help="give every driver a departure (a stay drawn by the hour of arrival: work, a visit, an evening out, "
+        "home overnight; load_tester/day/arrivals.py) as departure_time, and stop each session as its driver "
+        "leaves; report how many left with their energy. With --compare: ALLOCATION=fair against planned",
+    )
     fleet = parser.add_argument_group(
         "a fleet of OCPP chargers",
         "--chargers N runs N simulated OCPP chargers (1.6J and 2.0.1, alternating) with cars against the OCPP "

@@ -49,11 +49,18 @@ class Plan:
     power_kw: dict[str, list[float]]
     promised: dict[str, bool]
     expected_kwh: dict[str, float]
+    # Cars taken out of the hurry (plan_most): their rows are an estimate of what the others leave them, not a
+    # floor they are given.
+    out: frozenset[str] = frozenset()
 
     def now_kw(self, key: str) -> float:
         """What the car draws in the first slot (0 when it has no plan)."""
         powers = self.power_kw.get(key)
         return powers[0] if powers else 0.0
+
+    def floor_kw(self, key: str) -> float:
+        """What the car is given at least now: the first slot's, or 0 (its minimum) for one taken out."""
+        return 0.0 if key in self.out else self.now_kw(key)
 
     def periods(self, key: str) -> list[tuple[float, float]]:
         """The car's plan as periods: (start, kW), a new one where its power changes by 0.1 kW or more."""
@@ -130,8 +137,9 @@ def plan_most(
     that misses its departure anyway and makes the next ones miss theirs too (the domino effect of EDF in
     overload). First the cars that could not make it even alone at their maximum; then, while some car still
     misses, the half of those missing that need the most energy (as Moore and Hodgson drop the longest job), for
-    at most MOST_ROUNDS rounds. Those taken out draw their minimums (and their fair shares over the step), and are
-    told what their minimums alone bring by their departure."""
+    at most MOST_ROUNDS rounds. Those taken out draw their minimums (and their fair shares over the step); they
+    are told what the room the others leave would bring them by their departure, planned as the others are: an
+    estimate, since over each step they share that room max-min fairly with the cars without a departure."""
     hours_per_second = time_scale / 3600.0
 
     def alone_in_time(need: Need) -> bool:
@@ -153,11 +161,21 @@ def plan_most(
         out += [need for need in kept if need.key in dropped]
         kept = [need for need in kept if need.key not in dropped]
         result = planned_without(out, kept)
-    power, promised, expected = dict(result.power_kw), dict(result.promised), dict(result.expected_kwh)
-    slots = max((len(powers) for powers in power.values()), default=1)
-    for need in out:
-        power[need.key] = [need.min_kw] * slots
-        promised[need.key] = False
-        hours_left = max(0.0, need.departure - now) * hours_per_second
-        expected[need.key] = min(max(0.0, need.remaining_kwh), need.min_kw * hours_left)
-    return Plan(now, result.slot_s, power, promised, expected)
+    if not out:
+        return result
+    kept_kw = np.sum([result.power_kw[need.key] for need in kept], axis=0) if kept else np.zeros(1)
+
+    def left_kw(start: float, end: float) -> float:
+        slot = round((start - now) / result.slot_s)
+        return room_kw(start, end) - (float(kept_kw[slot]) if slot < len(kept_kw) else 0.0)
+
+    first = None if first_room_kw is None else first_room_kw - float(kept_kw[0])
+    rest = plan(now, out, left_kw, time_scale, first_room_kw=first)
+    return Plan(
+        now,
+        result.slot_s,
+        {**result.power_kw, **rest.power_kw},
+        {**result.promised, **{need.key: False for need in out}},  # a car out of the hurry is promised nothing
+        {**result.expected_kwh, **rest.expected_kwh},
+        frozenset(need.key for need in out),
+    )

@@ -259,6 +259,11 @@ class Policy(Protocol):
         """What admission counts for a newcomer that asks for the defaults."""
         ...
 
+    def plan_ahead(self, started: list[Session], headroom_kw: float, moment: float) -> None:
+        """Make `plan` for a step with nothing to share (every started car draws its maximum): a driver is still
+        told whether the energy comes by the departure, as the background rises later."""
+        ...
+
 
 class FairSharing:
     kind = Allocation.FAIR
@@ -402,6 +407,10 @@ class FairSharing:
             sharing.append(count)
         return tuple(shareable), tuple(sharing)
 
+    def plan_ahead(self, started: list[Session], headroom_kw: float, moment: float) -> None:
+        if self.plans:
+            self.floors(started, {s.session_id for s in started}, headroom_kw, moment)
+
     def newcomer_kw(self) -> float:
         return DEFAULT_MIN_POWER_KW
 
@@ -460,7 +469,7 @@ class PlannedSharing(FairSharing):
         """What each car draws now at least, the car leaving first first: its plan's first slot, within its
         bounds."""
         by_departure = sorted(departing, key=lambda s: s.departure_at or 0.0)
-        return {s.session_id: min(s.cap_kw, max(s.min_kw, planned.now_kw(s.session_id))) for s in by_departure}
+        return {s.session_id: min(s.cap_kw, max(s.min_kw, planned.floor_kw(s.session_id))) for s in by_departure}
 
 
 class FixedPower:
@@ -533,6 +542,9 @@ class FixedPower:
 
     def newcomer_kw(self) -> float:
         return min(DEFAULT_MAX_POWER_KW, self.grid.charger_max_power_kw)
+
+    def plan_ahead(self, started: list[Session], headroom_kw: float, moment: float) -> None:
+        """Each car draws its power: nothing to plan."""
 
 
 def policy_for(allocation: Allocation, grid: Grid) -> Policy:

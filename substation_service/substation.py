@@ -507,6 +507,7 @@ class Substation(OnChargers, Telling):
             for session in book.fresh:
                 book.apply(session, session.max_kw, moment)
             changed = [session for session in book.fresh if session is not journaled]
+            self.policy.plan_ahead(book.started, headroom.total_kw, moment)
         else:
             shares = self._shares(headroom, moment)
             reshaped = self._switch_phases(shares, headroom, moment) if self._switching else []

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import math
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from grid_common.simulated_time import DailyProfile
@@ -99,6 +99,11 @@ class Arrival:
     at_s: float  # wall seconds after the day started
     hour: float  # hour of the played day
     body: dict[str, Any]
+    stay_hours: float | None = None  # with departures: how long its driver stays (simulated hours)
+
+    def leaves_s(self, day_seconds: float) -> float | None:
+        """When its driver leaves, in wall seconds after the day started (None: no departure)."""
+        return None if self.stay_hours is None else self.at_s + self.stay_hours * day_seconds / DAY_HOURS
 
 
 def draw_body(rng: random.Random, index: int, vehicle_prefix: str = "EV-") -> dict[str, Any]:
@@ -113,11 +118,32 @@ def draw_body(rng: random.Random, index: int, vehicle_prefix: str = "EV-") -> di
     }
 
 
+def stay_hours(rng: random.Random, hour: float) -> float:
+    """How long a driver who comes at `hour` stays (simulated hours): from 05:00 to 12:00, 4 to 9 hours (work);
+    from 12:00 to 16:00, 1 to 4 (visits); later, or in the night, a third 1 to 3 hours (an evening out) and the
+    rest until 06:30 to 08:30 the next morning (home)."""
+    if 5 <= hour < 12:
+        return rng.uniform(4, 9)
+    if 12 <= hour < 16:
+        return rng.uniform(1, 4)
+    if rng.random() < 1 / 3:
+        return rng.uniform(1, 3)
+    return (rng.uniform(6.5, 8.5) - hour) % 24
+
+
 def schedule(
-    seed: int, day_seconds: float, peak_rate: float, start_hour: float = 0.0, vehicle_prefix: str = "EV-"
+    seed: int,
+    day_seconds: float,
+    peak_rate: float,
+    start_hour: float = 0.0,
+    vehicle_prefix: str = "EV-",
+    *,
+    departures: bool = False,
 ) -> list[Arrival]:
     """The day's arrivals: a Poisson process of `peak_rate * arrival_shape(hour)` per wall second over
-    `day_seconds`, the day starting at `start_hour`, drawn by thinning from a generator seeded with `seed`."""
+    `day_seconds`, the day starting at `start_hour`, drawn by thinning from a generator seeded with `seed`.
+    With `departures`, each driver's stay too (stay_hours), from a generator of its own: the arrivals are the
+    same with or without."""
     rng = random.Random(seed)
     arrivals: list[Arrival] = []
     t = 0.0
@@ -129,6 +155,9 @@ def schedule(
         if rng.random() < arrival_shape(hour):
             index = len(arrivals) + 1
             arrivals.append(Arrival(index, t, hour, draw_body(rng, index, vehicle_prefix)))
+    if departures:
+        stays = random.Random(seed + 1)
+        arrivals = [replace(arrival, stay_hours=stay_hours(stays, arrival.hour)) for arrival in arrivals]
     return arrivals
 
 

@@ -1,5 +1,6 @@
-"""`--scenario day --compare`: the same arrivals against ALLOCATION=fixed, then ALLOCATION=fair, each on a fresh
-grid of the compose shape started through the project's process runner (tools/stack.py), side by side.
+"""`--scenario day --compare`: the same arrivals against ALLOCATION=fixed, then ALLOCATION=fair (with
+--departures: fair, then planned), each on a fresh grid of the compose shape started through the project's
+process runner (tools/stack.py), side by side.
 
 Each grid's clock is set so that the played day is its day: TIME_SCALE = 86400 / day_seconds, and
 BACKGROUND_PHASE_HOURS chosen so that its hour 00:00 falls a moment after it is started (STARTUP_ALLOWANCE_S),
@@ -24,6 +25,8 @@ from load_tester.day.report import scenario_header
 from load_tester.day.stats import DayResult, summarise_day
 
 ALLOCATIONS = ("fixed", "fair")
+# With departures, what planning does for drivers against fair sharing.
+DEPARTURE_ALLOCATIONS = ("fair", "planned")
 # docker-compose.yml's balancer (tests/unit/test_load_tester_day.py checks that they agree).
 COMPOSE_BALANCER = {"STRATEGY": "most_power", "POLL_INTERVAL_S": "1"}
 # Time to start the substations (the balancer and the gateway are up already) and for the balancer to see them
@@ -126,11 +129,12 @@ def run_compare(args: argparse.Namespace, peak_rate: float) -> int:
         print(f"--compare starts the services, and needs the project's requirements: {error}", file=sys.stderr)
         return 1
     time_scale = time_scale_for(args.day_seconds)
-    arrivals = schedule(args.seed, args.day_seconds, peak_rate, 0.0, args.vehicle_prefix)
+    arrivals = schedule(args.seed, args.day_seconds, peak_rate, 0.0, args.vehicle_prefix, departures=args.departures)
+    allocations = DEPARTURE_ALLOCATIONS if args.departures else ALLOCATIONS
     print("\n".join(scenario_header(arrivals, args.day_seconds, peak_rate, 0.0, args.seed, time_scale)), flush=True)
     played: list[PlayedDay] = []
     results: list[DayResult] = []
-    for allocation in ALLOCATIONS:
+    for allocation in allocations:
         try:
             day = play_on_fresh_grid(args, allocation, arrivals, time_scale)
         except GridNotStarted as error:
@@ -141,4 +145,5 @@ def run_compare(args: argparse.Namespace, peak_rate: float) -> int:
         results.append(result)
         outcomes = ", ".join(f"{kind} {n}" for kind, n in result.outcomes.items())
         print(f"{allocation}: {len(arrivals)} arrivals: {outcomes}", file=sys.stderr, flush=True)
-    return finish(args, played, results, "Fixed vs fair: the same arrivals on fresh grids", arrivals)
+    title = " vs ".join(allocations).capitalize() + ": the same arrivals on fresh grids"
+    return finish(args, played, results, title, arrivals)

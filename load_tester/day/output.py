@@ -45,7 +45,9 @@ def day_json(
         "day_seconds": args.day_seconds,
         "seed": args.seed,
         "arrivals": [
-            {"index": a.index, "at_s": round(a.at_s, 3), "hour": round(a.hour, 3), **a.body} for a in arrivals
+            {"index": a.index, "at_s": round(a.at_s, 3), "hour": round(a.hour, 3), **a.body}
+            | ({} if a.stay_hours is None else {"stay_hours": round(a.stay_hours, 4)})
+            for a in arrivals
         ],
         "runs": [
             {

@@ -23,6 +23,7 @@ def factor(value: float | None) -> str:
 
 
 Row = tuple[str, Callable[[DayResult], str]]
+DEPARTURES = "Departures"
 # Each section: its title, then its rows (a label, and what it shows of a run).
 SECTIONS: list[tuple[str, list[Row]]] = [
     (
@@ -45,6 +46,15 @@ SECTIONS: list[tuple[str, list[Row]]] = [
             ("  the EV power sampled, integrated (kWh)", lambda r: fmt(r.energy_sampled_kwh)),
             ("allowed by the headroom while cars waited (kWh)", lambda r: fmt(r.energy_allowed_kwh)),
             ("delivered / allowed (%)", lambda r: percent(r.delivered_share)),
+        ],
+    ),
+    (
+        DEPARTURES,
+        [
+            ("drivers (each with a departure)", lambda r: count(r.departures)),
+            ("left with their energy", lambda r: count(r.satisfied)),
+            ("left with their energy (%)", lambda r: percent(r.satisfied_share)),
+            ("promised it at their request", lambda r: count(r.promised)),
         ],
     ),
     (
@@ -78,6 +88,8 @@ def day_tables(results: list[DayResult]) -> list[str]:
     """Every section as a table: a row per metric, a column per run."""
     lines: list[str] = []
     for title, rows in SECTIONS:
+        if title == DEPARTURES and not any(r.departures for r in results):
+            continue
         cells = [[label] + [show(r) for r in results] for label, show in rows]
         lines += ["", *table([title, *(r.label for r in results)], cells)]
     return lines

@@ -35,7 +35,8 @@ def run_live(args: argparse.Namespace, peak_rate: float) -> int:
         print(f"cannot list the substations of the balancer at {args.balancer_url}: {error}", file=sys.stderr)
         return 1
     start_hour = SimulatedClock(time_scale).hour_of_day(time.time())  # what the grid's substations have now
-    arrivals = schedule(args.seed, args.day_seconds, peak_rate, start_hour, args.vehicle_prefix)
+    arrivals = schedule(args.seed, args.day_seconds, peak_rate, start_hour, args.vehicle_prefix,
+                        departures=args.departures)  # fmt: skip
     print("\n".join(scenario_header(arrivals, args.day_seconds, peak_rate, start_hour, args.seed, time_scale)))
     print(
         f"  the day is the grid's if its substations run TIME_SCALE={time_scale:g} and BACKGROUND_PHASE_HOURS=0 "

@@ -24,6 +24,7 @@ OVERLOAD_TOLERANCE_KW = 1e-6
 BACKGROUND_PEAK_WINDOW = (17.0, 23.0)
 # How far the time scale that energy delivered implies may stray from the assumed one before a warning.
 TIME_SCALE_TOLERANCE = 0.2
+DONE_KWH = 0.01  # a driver leaving with all but 10 Wh has what was asked
 STATUSES = {"201": "started", "202": "queued", "503": "refused"}
 
 
@@ -128,7 +129,15 @@ class DayResult:
     samples: int
     sample_errors: int
     session_errors: int
+    # With departures: drivers, those who left with all the energy they asked for, those promised it at once.
+    departures: int = 0
+    satisfied: int | None = None
+    promised: int | None = None
     warnings: list[str] = field(default_factory=list)
+
+    @property
+    def satisfied_share(self) -> float | None:
+        return None if self.satisfied is None or not self.departures else self.satisfied / self.departures
 
     @property
     def delivered_share(self) -> float | None:
@@ -155,6 +164,7 @@ class DayResult:
             "delivered_share": self.delivered_share,
             "started_without_refusal": self.started_without_refusal,
             "oversubscription": self.oversubscription,
+            "satisfied_share": self.satisfied_share,
             "mean_energy_kwh": MEAN_ENERGY_KWH,
         }
 
@@ -218,6 +228,16 @@ def clock_warnings(result: DayResult) -> list[str]:
     return warnings
 
 
+def satisfied_drivers(played: PlayedDay) -> list[int]:
+    """The arrivals whose drivers left with all the energy they asked for (within DONE_KWH)."""
+    asked = {arrival.index: float(arrival.body["energy_kwh"]) for arrival in played.arrivals}
+    return [
+        index
+        for index, session in played.departed.items()
+        if float(session.get("energy_delivered_kwh") or 0.0) >= asked[index] - DONE_KWH
+    ]
+
+
 def summarise_day(played: PlayedDay, peak_rate: float) -> DayResult:
     samples = played.sampler.samples
     outcomes, others = outcome_counts(played.outcomes)
@@ -259,6 +279,11 @@ def summarise_day(played: PlayedDay, peak_rate: float) -> DayResult:
         sample_errors=played.sampler.errors,
         session_errors=played.session_errors,
     )
+    if played.departures:
+        result.departures = sum(arrival.stay_hours is not None for arrival in played.arrivals)
+        result.satisfied = len(satisfied_drivers(played))
+        answers = [o.body for o in played.outcomes if isinstance(o.body, dict)]
+        result.promised = sum(answer.get("promised") is True for answer in answers)
     result.warnings = clock_warnings(result)
     if math.isclose(result.energy_allowed_kwh, 0.0) and samples:
         result.warnings.append("no car was ever waiting for power: nothing to compare the energy delivered with")

@@ -76,3 +76,30 @@ def test_compare_plays_the_same_day_on_a_fixed_and_a_fair_grid(tmp_path):
     assert all(len(r["replies"]) == len(data["arrivals"]) == int(arrivals[0]) for r in data["runs"])
     assert all(len(r["samples"]) >= 30 for r in data["runs"]), "a sample every 0.5 s of a 20 s day"
     assert chart.read_bytes().startswith(PNG_MAGIC)
+
+
+@pytest.mark.timeout(240)
+@pytest.mark.long
+def test_compare_with_departures_plays_the_same_drivers_on_a_fair_and_a_planned_grid(tmp_path):
+    out = tmp_path / "day.json"
+    command = [sys.executable, "load_tester/test.py", "--scenario", "day", "--compare", "--departures",
+               "--day-seconds", DAY_SECONDS, "--json", str(out)]  # fmt: skip
+    run = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=230)
+    assert run.returncode == 0, run.stderr
+    assert "Traceback" not in run.stderr
+    assert "Fair vs planned: the same arrivals on fresh grids" in run.stdout
+    rows = table_rows(run.stdout)
+    assert rows["Departures"] == ("fair", "planned")
+    drivers = rows["drivers (each with a departure)"]
+    assert drivers[0] == drivers[1] == rows["arrivals (requests sent)"][0], "every driver has a departure"
+    for column in (0, 1):
+        assert int(rows["left with their energy"][column]) <= int(drivers[column])
+        assert int(rows["overload instants in the samples"][column]) == 0
+        assert float(rows["overload counter (s, summed)"][column]) == 0
+    assert int(rows["promised it at their request"][0]) == 0, "fair sharing plans nothing"
+    assert int(rows["promised it at their request"][1]) > 0, "planning tells drivers at once"
+
+    data = json.loads(out.read_text())
+    assert [r["allocation"] for r in data["runs"]] == ["fair", "planned"]
+    assert all(run["satisfied"] == int(rows["left with their energy"][n]) for n, run in enumerate(data["runs"]))
+    assert all(a["stay_hours"] > 0 for a in data["arrivals"]), "each driver's stay, to play the day again"

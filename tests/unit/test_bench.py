@@ -333,3 +333,23 @@ def test_the_ocpp_benchmark_pools_every_chargers_delay_and_says_who_was_never_to
     assert ocpp_table({"sizes": {"5000": stuck}})[1][0][:4] == ["5,000", "3,243", "2,475", "0"]
     assert bucket_of("validate (/v/jsonschema/validators.py:1)") == BUCKETS[0][1]
     assert bucket_of("call (/v/ocpp/charge_point.py:9)") == "ocpp library (routing, dataclasses)"
+
+
+def test_the_http_departures_day_keeps_each_grids_drivers_and_checks_planning_against_fair():
+    from bench.departures_day import KEPT, departures_day_table
+    from bench.departures_day import summarise as summarise_departures
+
+    def grid(allocation, satisfied, energy, overload=0):
+        figures = {key: 0 for key in KEPT}
+        figures.update(allocation=allocation, departures=400, satisfied=satisfied, satisfied_share=satisfied / 400,
+                       promised=12, energy_delivered_kwh=energy, delivered_share=0.99, overload_instants=overload,
+                       overload_counter_s=0.0)  # fmt: skip
+        return {**figures, "replies": []}
+
+    figures = summarise_departures({"runs": [grid("fair", 290, 7800.0), grid("planned", 330, 7900.0)]})
+    assert figures["more_satisfied"] == 40 and all(t["met"] for t in figures["targets"])
+    assert "replies" not in figures["grids"]["fair"]
+    _, rows = departures_day_table(figures)
+    assert [row[0] for row in rows] == ["fair", "planned"] and rows[1][3] == "82.5%"
+    worse = summarise_departures({"runs": [grid("fair", 290, 7800.0), grid("planned", 280, 7000.0, 1)]})
+    assert [t["met"] for t in worse["targets"]] == [False, False, False]

@@ -411,3 +411,46 @@ def test_the_played_day_starts_at_the_grids_midnight():
     assert later.hour_of_day(midnight + 90) == pytest.approx(16.0, abs=1e-4), "two hours behind, as in compose"
     assert envs["substation1"]["ALLOCATION"] == "fair" and float(envs["substation3"]["TIME_SCALE"]) == 720.0
     assert envs["substation3"]["BACKGROUND_PEAK_FRACTION"] == "0.2", "set: Stack.substation defaults it to 0"
+
+
+def test_departures_keep_the_arrivals_and_give_each_driver_a_stay_by_the_hour_they_come():
+    from load_tester.day.arrivals import stay_hours
+
+    plain = schedule(7, 240.0, 3.0)
+    leaving = schedule(7, 240.0, 3.0, departures=True)
+    assert [(a.at_s, a.body) for a in plain] == [(a.at_s, a.body) for a in leaving], "the same cars come"
+    assert all(a.stay_hours is None and a.leaves_s(240.0) is None for a in plain)
+    for arrival in leaving:
+        assert arrival.stay_hours is not None and 0 < arrival.stay_hours < 24
+        assert arrival.leaves_s(240.0) == pytest.approx(arrival.at_s + arrival.stay_hours * 10.0)
+        if 5 <= arrival.hour < 12:
+            assert 4 <= arrival.stay_hours <= 9, "at work"
+    assert schedule(7, 240.0, 3.0, departures=True) == leaving, "seeded"
+    import random
+
+    home = [stay_hours(random.Random(n), 20.0) for n in range(50)]
+    assert any(1 <= h <= 3 for h in home) and any(10.5 <= h <= 12.5 for h in home), "an evening out, or home"
+
+
+def test_a_day_with_departures_runs_until_the_last_driver_leaves_and_counts_who_left_with_their_energy():
+    from load_tester.day.play import timeline
+
+    arrivals = [
+        Arrival(1, 1.0, 2.4, {"energy_kwh": 10.0, "wait": True}, stay_hours=2.4),  # leaves at 2 s
+        Arrival(2, 2.0, 4.8, {"energy_kwh": 20.0, "wait": True}, stay_hours=24.0),  # leaves at 12 s, past the day
+        Arrival(3, 3.0, 7.2, {"energy_kwh": 5.0, "wait": True}, stay_hours=1.2),  # refused: leaves with nothing
+    ]
+    events = timeline(arrivals, 10.0)
+    assert [(moment, a and a.index, leaving) for moment, a, leaving in events] == [
+        (1.0, 1, False), (2.0, 2, False), (2.0, 1, True), (3.0, 3, False), (3.5, 3, True), (12.0, 2, True),
+        (12.0, None, False),
+    ]  # fmt: skip
+    day = played_day("planned", ["201", "202", "503"], [grid(0, 0, 80, 0, 0.0), grid(12, 0, 80, 0, 0.0)], {})
+    day.arrivals = arrivals
+    day.outcomes[0].body.update(promised=True)
+    day.departed = {1: {"energy_delivered_kwh": 9.995}, 2: {"energy_delivered_kwh": 12.0}}
+    result = summarise_day(day, peak_rate=1.0)
+    assert (result.departures, result.satisfied, result.promised) == (3, 1, 1), "within 10 Wh is all of it"
+    assert result.satisfied_share == pytest.approx(1 / 3)
+    assert "left with their energy (%)" in day_report([result], "Departures")
+    assert "left with their energy" not in day_report([summarise_day(played_day("fair", ["201"], [], {}), 1.0)], "")

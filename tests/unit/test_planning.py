@@ -161,3 +161,18 @@ def test_a_substation_plans_once_a_slot_unless_a_car_it_did_not_plan_charges():
     assert substation.policy.plan is second, "its slot runs 2.5 s from 1.5 s"
     substation.advance(4.5)
     assert substation.policy.plan is not second and substation.policy.plan.start >= 4.0, "a new slot: anew"
+
+
+def test_a_car_alone_drawing_its_maximum_is_still_told_whether_its_energy_comes_by_its_departure():
+    # Nothing to share (every car draws its maximum): the plan is still made, for the driver's answer.
+    from datetime import UTC, datetime
+
+    from tests.helpers import charge
+    from tests.substations import HOUR, make_substation
+
+    substation = make_substation(capacity_kw=100.0, allocation="planned", now=0.0)
+    soon = substation.admit(charge("soon", 15, 22, departure_time=datetime.fromtimestamp(HOUR, UTC)), 0.0).session
+    assert soon.allocated_kw == 22.0 and soon.promised is True and soon.energy_expected_kwh == pytest.approx(15.0)
+    hurried = charge("hurried", 30, 22, departure_time=datetime.fromtimestamp(HOUR, UTC))
+    late = substation.admit(hurried, 0.0).session
+    assert late.promised is False and late.energy_expected_kwh == pytest.approx(22.0), "22 kW for an hour at most"
