@@ -69,6 +69,9 @@ class BalancerClient:
     def session(self, session_id: str) -> UpstreamResponse:
         return self._call("GET", f"/sessions/{session_id}")
 
+    def amend_session(self, session_id: str, change: dict) -> UpstreamResponse:
+        return self._call("PATCH", f"/sessions/{session_id}", change)
+
     def stop_session(self, session_id: str) -> UpstreamResponse:
         return self._call("POST", f"/sessions/{session_id}/stop")
 

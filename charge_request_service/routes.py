@@ -16,6 +16,7 @@ from grid_common.protocol import (
     NOMINAL_VOLTAGE_V,
     InvalidRequest,
     is_session_id,
+    parse_session_change,
     parse_start_request,
 )
 from grid_common.responses import json_response
@@ -113,6 +114,18 @@ def initiate_energy_transfer():
 def get_session(session_id: str):
     balancer = context().balancer
     return relay(from_balancer(lambda: balancer.session(checked_session_id(session_id))), "load balancer")
+
+
+@blueprint.patch("/sessions/<session_id>")
+def amend_session(session_id: str):
+    """A driver's new energy or departure (a JSON merge patch), checked here and made by the session's
+    substation."""
+    try:
+        change = parse_session_change(read_json_body(optional=False)).to_json()
+    except InvalidRequest as error:
+        raise invalid_request_problem(error) from None
+    balancer = context().balancer
+    return relay(from_balancer(lambda: balancer.amend_session(checked_session_id(session_id), change)), "load balancer")
 
 
 @blueprint.post("/sessions/<session_id>/stop")

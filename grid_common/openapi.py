@@ -10,7 +10,7 @@ from __future__ import annotations
 from flask import Blueprint
 
 from grid_common import __version__
-from grid_common.protocol import BALANCER_ID, BALANCER_ID_PATTERN, COMPONENTS, SESSION_ID_PATTERN
+from grid_common.protocol import BALANCER_ID, BALANCER_ID_PATTERN, COMPONENTS, MAX_ENERGY_KWH, SESSION_ID_PATTERN
 
 PROBLEM = {"$ref": "#/components/schemas/Problem"}
 SESSION = {"$ref": "#/components/schemas/Session"}
@@ -104,9 +104,30 @@ UPSTREAM = {
 }
 
 
+SESSION_CHANGE = {
+    "type": "object",
+    "minProperties": 1,
+    "additionalProperties": False,
+    "properties": {
+        "energy_kwh": {
+            "type": "number",
+            "exclusiveMinimum": 0,
+            "maximum": MAX_ENERGY_KWH,
+            "description": "The session's energy in all, as in a request (not what is left): one already "
+            "delivered completes it.",
+        },
+        "departure_time": {
+            "type": ["string", "null"],
+            "format": "date-time",
+            "description": "When its driver leaves, with its offset; null: no departure any more.",
+        },
+    },
+}
+
+
 def session_paths(failures: dict, stop_parameters: tuple[dict, ...] = ()) -> dict:
-    """Reading and stopping a session, the same on every service; `failures` are its own error answers,
-    `stop_parameters` what else a stop takes there."""
+    """Reading, changing and stopping a session, the same on every service; `failures` are its own error
+    answers, `stop_parameters` what else a stop or a change takes there."""
 
     def operation(summary: str, answer: str, parameters: tuple[dict, ...] = ()) -> dict:
         responses = {
@@ -118,8 +139,31 @@ def session_paths(failures: dict, stop_parameters: tuple[dict, ...] = ()) -> dic
         }
         return {"summary": summary, "parameters": [SESSION_ID_PARAMETER, *parameters], "responses": responses}
 
+    amend = operation(
+        "Say a running session's energy or departure anew (JSON merge patch: a field left out is unchanged); "
+        "planned and shared anew at once.",
+        "The session as changed.",
+        stop_parameters,
+    )
+    amend["requestBody"] = {
+        "required": True,
+        "content": {
+            media: {"schema": SESSION_CHANGE} for media in ("application/json", "application/merge-patch+json")
+        },
+    }
+    amend["responses"].update(
+        {
+            "400": problem("Malformed session id or JSON."),
+            "409": problem("The session has ended (`session`: as it ended): nothing was changed."),
+            "415": problem("A body that is not JSON."),
+            "422": problem("A field unknown or wrong, or none given (`errors` names each)."),
+        }
+    )
     return {
-        "/sessions/{session_id}": {"get": operation("A session, as its substation knows it now.", "The session.")},
+        "/sessions/{session_id}": {
+            "get": operation("A session, as its substation knows it now.", "The session."),
+            "patch": amend,
+        },
         "/sessions/{session_id}/stop": {
             "post": operation("End a session early and free its power.", "The final session.", stop_parameters)
         },

@@ -82,6 +82,14 @@ class SubstationClient:
     def session(self, url: str, session_id: str, *, timeout_s: float) -> UpstreamResponse:
         return self._client(url).call("GET", f"{url}/sessions/{session_id}", timeout=timeout_s)
 
+    def amend_session(
+        self, url: str, session_id: str, change: dict, *, timeout_s: float, deadline: float | None = None
+    ) -> UpstreamResponse:
+        """Say a session's energy or departure anew (a merge patch) by `deadline`, as a stop is."""
+        headers = deadlines.header(deadlines.deadline_in(timeout_s) if deadline is None else deadline)
+        return self._client(url).call("PATCH", f"{url}/sessions/{session_id}", change, timeout=timeout_s,
+                                      headers=headers)  # fmt: skip
+
     def stop_session(
         self, url: str, session_id: str, *, timeout_s: float, deadline: float | None = None
     ) -> UpstreamResponse:

@@ -7,17 +7,14 @@ from grid_common.openapi import (
     BALANCER_ID_PARAMETER,
     LOAD,
     LOCATION,
-    SESSION_ID_PARAMETER,
     document,
     json_response,
     probe_paths,
     problem,
     session_paths,
 )
-from grid_common.openapi import SESSION as SESSION_SCHEMA
 from grid_common.protocol import (
     BALANCER_ID,
-    MAX_ENERGY_KWH,
     OTHERS_EV_POWER_CONDITION,
     OTHERS_SESSIONS_CONDITION,
     SESSION_EXISTS,
@@ -308,44 +305,4 @@ SPEC = document(
         **probe_paths("Ready at once."),
     },
 )
-SPEC["paths"]["/sessions/{session_id}"]["patch"] = {
-    "summary": "Say a running session's energy or departure anew (its car's NotifyEVChargingNeeds): planned and "
-    "shared anew at once. A JSON merge patch: a field left out is unchanged.",
-    "parameters": [SESSION_ID_PARAMETER, DEADLINE],
-    "requestBody": {
-        "required": True,
-        "content": {
-            media: {
-                "schema": {
-                    "type": "object",
-                    "minProperties": 1,
-                    "additionalProperties": False,
-                    "properties": {
-                        "energy_kwh": {
-                            "type": "number",
-                            "exclusiveMinimum": 0,
-                            "maximum": MAX_ENERGY_KWH,
-                            "description": "The session's energy in all, as at its request (not what is left): "
-                            "one already delivered completes it.",
-                        },
-                        "departure_time": {
-                            "type": ["string", "null"],
-                            "format": "date-time",
-                            "description": "When its driver leaves (with its offset); null: no departure.",
-                        },
-                    },
-                }
-            }
-            for media in ("application/json", "application/merge-patch+json")
-        },
-    },
-    "responses": {
-        "200": json_response("The session as changed.", SESSION_SCHEMA),
-        **BAD_INPUT,
-        "404": problem("No such session."),
-        "409": problem("It has ended (with the `session` as it ended): nothing was changed."),
-        "408": LATE,
-        "503": JOURNAL_UNAVAILABLE,
-    },
-}
 SPEC["components"]["securitySchemes"] = {"grid_limit_token": {"type": "http", "scheme": "bearer"}}

@@ -1,4 +1,4 @@
-"""Reading and stopping a session: forwarded to the substation its id names."""
+"""Reading, changing and stopping a session: forwarded to the substation its id names."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ from flask import Blueprint, Response
 
 from grid_common import deadline
 from grid_common.problems import Problem
-from grid_common.protocol import is_session_token, substation_of
+from grid_common.protocol import InvalidRequest, is_session_token, parse_session_change, substation_of
 from grid_common.upstream import UpstreamError, UpstreamResponse, UpstreamUnavailable
-from grid_common.web import relay, upstream_failure_problem
+from grid_common.web import invalid_request_problem, read_json_body, relay, upstream_failure_problem
 from load_balancer import metrics
 from load_balancer.grid_view import KnownSubstation
 from load_balancer.routes import context, owner_of
@@ -44,23 +44,44 @@ def get_session(session_id: str):
     return forward(session_id, lambda client, url, timeout: client.session(url, session_id, timeout_s=timeout))
 
 
+def refuse_if_skewed(response: UpstreamResponse, session_id: str, sent_by: float, what: str) -> UpstreamResponse:
+    """A change the substation refused as late though it was sent in time: its clock is ahead (503, not 408)."""
+    if response.status == 408 and (ahead := deadline.clock_ahead_s(response.body, sent_by, time.time())):
+        raise Problem(
+            503,
+            "Clock skew",
+            f"{substation_of(session_id)} refused the {what} as arriving after its deadline, though it was sent "
+            f"in time: its clock is about {ahead:.1f} s ahead of this balancer's. Nothing was changed; "
+            "synchronise the hosts' clocks (NTP).",
+            retry_after=1,
+        )
+    return response
+
+
 @blueprint.post("/sessions/<session_id>/stop")
 def stop_session(session_id: str):
     def stop(client: SubstationClient, url: str, timeout: float) -> UpstreamResponse:
         stop_by = deadline.deadline_in(timeout)
         response = client.stop_session(url, session_id, timeout_s=timeout, deadline=stop_by)
-        if response.status == 408 and (ahead := deadline.clock_ahead_s(response.body, stop_by, time.time())):
-            raise Problem(
-                503,
-                "Clock skew",
-                f"{substation_of(session_id)} refused the stop as arriving after its deadline, though it was sent "
-                f"in time: its clock is about {ahead:.1f} s ahead of this balancer's. Nothing was changed; "
-                "synchronise the hosts' clocks (NTP).",
-                retry_after=1,
-            )
-        return response
+        return refuse_if_skewed(response, session_id, stop_by, "stop")
 
     return forward(session_id, stop, frees_power=True)
+
+
+@blueprint.patch("/sessions/<session_id>")
+def amend_session(session_id: str):
+    """A session's energy or departure said anew: checked here, made by its substation."""
+    try:
+        change = parse_session_change(read_json_body(optional=False)).to_json()
+    except InvalidRequest as error:
+        raise invalid_request_problem(error) from None
+
+    def amend(client: SubstationClient, url: str, timeout: float) -> UpstreamResponse:
+        amend_by = deadline.deadline_in(timeout)
+        response = client.amend_session(url, session_id, change, timeout_s=timeout, deadline=amend_by)
+        return refuse_if_skewed(response, session_id, amend_by, "change")
+
+    return forward(session_id, amend, frees_power=True)  # an energy already in ends the session
 
 
 @blueprint.get("/sessions/by-token/<token>")

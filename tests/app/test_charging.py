@@ -132,3 +132,30 @@ def test_the_strategy_is_chosen_by_configuration():
     gateway = grid.gateway.test_client()
     placed = [start(gateway).get_json()["substation"] for _ in range(6)]
     assert placed == ["a", "b", "c", "a", "b", "c"]
+
+
+def test_a_driver_says_a_new_departure_and_energy_through_the_gateway_and_the_substation_plans_it():
+    grid = in_process_grid({"only": 33}, substation={"allocation": "planned"})
+    gateway = grid.gateway.test_client()
+    session = start(gateway, {"energy_kwh": 30, "max_power_kw": 22}).get_json()
+    location = f"/sessions/{session['session_id']}"
+    assert session["departure_time"] is None and session["promised"] is None
+    soon = iso_in(grid, 3 * 3600)  # in three hours (TIME_SCALE 1 here)
+    changed = gateway.patch(location, json={"energy_kwh": 40, "departure_time": soon})
+    assert changed.status_code == 200, changed.get_json()
+    body = changed.get_json()
+    assert body["energy_kwh"] == 40 and body["departure_time"] is not None and body["promised"] is True
+    wrong = gateway.patch(location, json={"departure_time": "tomorrow", "colour": "red"})
+    assert wrong.status_code == 422 and wrong.content_type == "application/problem+json"
+    assert [e["field"] for e in wrong.get_json()["errors"]] == ["colour", "departure_time"], "checked at the door"
+    assert gateway.patch(location, data=b"{}", content_type="text/plain").status_code == 415
+    assert gateway.post(f"{location}/stop").status_code == 200
+    ended = gateway.patch(location, json={"energy_kwh": 50})
+    assert ended.status_code == 409 and ended.get_json()["session"]["state"] == "stopped"
+    assert gateway.patch("/sessions/only.0123456789abcdef", json={"energy_kwh": 5}).status_code == 404
+
+
+def iso_in(grid, seconds: float) -> str:
+    from datetime import UTC, datetime
+
+    return datetime.fromtimestamp(grid.clock() + seconds, UTC).isoformat()
