@@ -204,3 +204,24 @@ def test_a_start_request_names_a_charger_or_none_and_says_which_field_is_wrong()
     with pytest.raises(InvalidRequest) as wrong:
         parse_start_request({"charger_id": "no spaces", "energy_kwh": -1})
     assert {error["field"] for error in wrong.value.errors} == {"charger_id", "energy_kwh"}
+
+
+def test_a_cars_charging_needs_become_its_sessions_energy_in_all_and_its_departure():
+    from ocpp_service.csms import ChargingNeeds, Csms, Transaction
+    from ocpp_service.v201 import read_time
+
+    transaction = Transaction("t1", "s.0123456789abcdef", meter_start_wh=1_000.0)
+    transaction.register_wh = 4_000.0  # 3 kWh in so far
+    change = Csms._session_change(transaction, ChargingNeeds(12_000.0, 1_800_000_000.0))
+    assert change.energy_kwh == pytest.approx(15.0), "what the meter counted, and what the car still wants"
+    assert change.departs and change.departure_at == 1_800_000_000.0
+    assert change.to_json()["departure_time"] == "2027-01-15T08:00:00+00:00"
+    unknown_meter = Csms._session_change(Transaction("t2", "s.0123456789abcdef"), ChargingNeeds(5_000.0, None))
+    assert unknown_meter.energy_kwh == 5.0 and not unknown_meter.departs, "no departure said: unchanged"
+    assert Csms._session_change(transaction, ChargingNeeds(0.0, None)).energy_kwh == 3.0, "done with what it has"
+    assert Csms._session_change(transaction, ChargingNeeds(900_000.0, None)).energy_kwh == 250.0, "a battery's most"
+    assert Csms._session_change(transaction, ChargingNeeds(None, None)).energy_kwh is None
+    assert read_time("2026-12-08T07:00:00Z") == read_time("2026-12-08T08:00:00+01:00") == 1796713200.0
+    assert read_time("2026-12-08T07:00:00") == 1796713200.0, "OCPP's times without an offset are UTC"
+    with pytest.raises(ValueError):
+        read_time("tomorrow")
