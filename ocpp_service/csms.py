@@ -125,6 +125,7 @@ class Link:
     pending_start: PendingStart | None = None  # a remote start it accepted, until its transaction starts
     early_needs: ChargingNeeds | None = None  # said with no transaction yet: for the one about to start
     ahead: list[PlannedLimit] = field(default_factory=list)  # its session's planned limits after the one now
+    one_period: bool = False  # it refused a schedule of several periods: it is sent one (until it reconnects)
     wake: asyncio.Event = field(default_factory=asyncio.Event)
 
     @property
@@ -194,6 +195,7 @@ class Csms:
         link = self.links[charger_id]
         link.connection = connection
         link.default_sent = None  # a charger that reconnects may have rebooted: its default is sent again
+        link.one_period = False  # and may have been updated
         if link.sent is not None:
             link.sent = None  # and its transaction's limit too
         metrics.CONNECTED.labels(connection.protocol).inc()
@@ -587,7 +589,7 @@ class Csms:
                 now = time.time()
                 start, valid_to = math.floor(now), now + validity
                 ahead: tuple[tuple[int, float], ...] = ()
-                if link.ahead and amperes > 0:
+                if link.ahead and amperes > 0 and not link.one_period:
                     planned = [(p.start, limit_a(p.limit_kw, link.charger, voltage, phases)) for p in link.ahead]
                     ahead = limits_ahead(planned, amperes, start, valid_to)
                 profile = Profile(amperes, phases, transaction.transaction_id, valid_to, ahead, start)
@@ -601,6 +603,13 @@ class Csms:
                     link.sent = profile
                     if new_limit:  # a renewal carries no news: only a new limit's way down is a delivery
                         metrics.DELIVERY.observe(time.monotonic() - learned)
+                elif profile.ahead:
+                    # A charger that takes fewer periods than the plan has (its ChargingScheduleMaxPeriods) or no
+                    # Absolute schedule still needs its limit: one period from now on, for as long as it is here.
+                    log.info("%s: a schedule of %d periods refused; one period from now on",
+                             link.charger.charger_id, len(profile.ahead) + 1)  # fmt: skip
+                    link.one_period = True
+                    link.wake.set()
             except Exception as error:  # a charger's fault is its own: try again, never end the sender
                 log.info("%s: profile not delivered (%r); trying again", link.charger.charger_id, error)
                 await asyncio.sleep(RETRY_S)

@@ -447,3 +447,36 @@ def test_a_car_that_says_its_departure_over_ocpp_201_is_planned_first_and_its_pr
             await charger.close()
 
     run(scenario())
+
+
+def test_a_charger_that_refuses_a_schedule_of_several_periods_is_sent_its_limit_alone(services):
+    from load_tester.fleet.profiles import ProfileError
+
+    substation = services.substation("s", 44.0, **SUBSTATION, ALLOCATION="planned")
+    ocpp = services.ocpp({"s": substation}, **OCPP)
+    url = f"ws://127.0.0.1:{ocpp.port}/ocpp"
+
+    async def scenario():
+        other = SimulatedCharger("s-cp1", "1.6", meter_interval_s=0.25, time_scale=360.0)
+        short = SimulatedCharger("s-cp2", "2.0.1", meter_interval_s=0.25, time_scale=360.0)
+        install = short.profiles.install
+
+        def one_period_only(profile, now):  # as a charger whose ChargingScheduleMaxPeriods is 1
+            if len(profile.periods) > 1:
+                raise ProfileError("ChargingScheduleMaxPeriods is 1")
+            return install(profile, now)
+
+        short.profiles.install = one_period_only
+        for charger in (other, short):
+            await charger.connect(url)
+        await other.plug(big_car())
+        await short.plug(Car(phases=3, max_current_a=32, energy_need_wh=15_000, departure_at=time.time() + 10.0))
+        await until(lambda: abs(short.limit_w - 22_080) < 300, 5, "its limit, as the plan gives it")
+        tx = [p for p in short.record.profiles if p.purpose == "TxProfile"]
+        refused = [p for p in tx if not p.accepted]
+        assert refused and all(len(p.limits) > 1 for p in refused), "the schedule was offered, and refused"
+        assert all(len(p.limits) == 1 for p in tx if p.at > refused[-1].at), "then one period only"
+        for charger in (other, short):
+            await charger.close()
+
+    run(scenario())
