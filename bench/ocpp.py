@@ -166,21 +166,34 @@ def ocpp_table(figures: dict) -> Table:
     return header, rows
 
 
-def profile_table(figures: dict) -> Table:
+def profile_tables(figures: dict) -> list[Table]:
     spied = figures["py_spy"]
     rows = [[name, f"{share:.1f}"] for name, share in spied["self_percent"]]
-    return [f"CSMS samples at {spied['chargers']:,} chargers, {spied['during']}, by library", "% of samples"], rows
+    found = [([f"CSMS samples at {spied['chargers']:,} chargers, {spied['during']}, by library", "% of samples"],
+              rows)]  # fmt: skip
+    if spied.get("top_functions"):
+        rows = [[f"`{name}`", f"{share:.1f}"] for name, share in spied["top_functions"]]
+        found.append((["CSMS function (its own samples)", "% of samples"], rows))
+    simulator = spied.get("simulator")
+    if simulator:
+        rows = [[name, f"{share:.1f}"] for name, share in simulator["self_percent"]]
+        found.append((["one simulator process's samples, by library", "% of samples"], rows))
+        rows = [[f"`{name}`", f"{share:.1f}"] for name, share in simulator.get("top_functions", [])]
+        found.append((["simulator function (its own samples)", "% of samples"], rows))
+    return found
 
 
 def tables(figures: dict) -> list[Table]:
     found = [ocpp_table(figures), targets_table(figures["targets"])]
     if figures.get("py_spy"):
-        found.append(profile_table(figures))
+        found += profile_tables(figures)
     return found
 
 
-# Where a CSMS frame's file lives decides its bucket; the first match wins.
+TOP_FUNCTIONS = 12  # functions kept by their own samples
+# Where a frame's file lives decides its bucket; the first match wins.
 BUCKETS = (
+    ("load_tester/fleet/", "the fleet simulator's own code"),
     ("jsonschema/", "jsonschema (the ocpp library's validation)"),
     ("referencing/", "jsonschema (the ocpp library's validation)"),
     ("rpds", "jsonschema (the ocpp library's validation)"),
@@ -205,7 +218,7 @@ def bucket_of(frame: str) -> str:
 
 def self_shares(collapsed: str) -> dict:
     """Share of py-spy's samples by the library of the frame that was running, from its collapsed stacks."""
-    from bench.profile import parse_collapsed
+    from bench.profile import parse_collapsed, short
 
     stacks = parse_collapsed(collapsed)
     total = sum(count for _, count in stacks) or 1
@@ -214,7 +227,15 @@ def self_shares(collapsed: str) -> dict:
         bucket = bucket_of(frames[-1])
         by_bucket[bucket] = by_bucket.get(bucket, 0) + count
     ordered = sorted(by_bucket.items(), key=lambda item: -item[1])
-    return {"samples": total, "self_percent": [[name, round(100 * count / total, 1)] for name, count in ordered]}
+    by_function: dict[str, int] = {}
+    for frames, count in stacks:
+        by_function[short(frames[-1])] = by_function.get(short(frames[-1]), 0) + count
+    top = sorted(by_function.items(), key=lambda item: -item[1])[:TOP_FUNCTIONS]
+    return {
+        "samples": total,
+        "self_percent": [[name, round(100 * count / total, 1)] for name, count in ordered],
+        "top_functions": [[name, round(100 * count / total, 1)] for name, count in top],
+    }
 
 
 def unsettled(chargers: int, counts: dict, timeout_s: float) -> dict:
@@ -224,6 +245,14 @@ def unsettled(chargers: int, counts: dict, timeout_s: float) -> dict:
             "steps": 0, "deliveries": 0, "missing": chargers, "p50_s": None, "p99_s": None, "max_s": None,
             "step_p99_s": [], "csms_cpu_ms_per_profile": None, "csms_idle_core_share": None,
             "machine_busy_share": None}  # fmt: skip
+
+
+def spy_on(pid: int, seconds: float, path: Path) -> tuple[subprocess.Popen, Path]:
+    """py-spy recording `pid` for `seconds` (whole: py-spy takes no fraction) into `path`, started."""
+    py_spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+    command = [py_spy, "record", "--pid", str(pid), "--format", "raw", "--rate", "100", "--nonblocking",
+               "--duration", str(max(1, int(seconds))), "--output", str(path)]  # fmt: skip
+    return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL), path
 
 
 def record_profile(pid: int, seconds: float, scratch: Path) -> dict:
@@ -424,7 +453,8 @@ def run_size(chargers: int, args: argparse.Namespace, log_dir: Path, spy: bool) 
     stack = Stack(log_dir / str(chargers))
     (log_dir / str(chargers)).mkdir(parents=True, exist_ok=True)
     simulators: Simulators | None = None
-    profile = None
+    profile: dict | None = None
+    simulator_profile: dict | None = None
     try:
         reserve = reserve_steps(chargers, args.connect_rate, args.meter_interval)
         substation = stack.substation(
@@ -464,15 +494,9 @@ def run_size(chargers: int, args: argparse.Namespace, log_dir: Path, spy: bool) 
         time.sleep(2)
         settle(simulators, chargers, levels[0], started, SETTLE_MARGIN_S)
         log(f"  settled after {time.monotonic() - started:.0f} s")
-        spy_process, spy_file = None, None
-        if spy:
-            spy_file = log_dir / "csms.collapsed"
-            py_spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
-            spy_process = subprocess.Popen(
-                [py_spy, "record", "--pid", str(csms_pid), "--format", "raw", "--rate", "100", "--nonblocking",
-                 "--duration", str(args.py_spy), "--output", str(spy_file)],
-                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            )  # fmt: skip
+        # The CSMS and one simulator process, both through the steps: which of them the machine's time goes to.
+        spies = {"csms": csms_pid, "simulator": simulators.pids[0]} if spy else {}
+        spying = {name: spy_on(pid, args.py_spy, log_dir / f"{name}.collapsed") for name, pid in spies.items()}
         steps = []
         blocker: str | None = None
         metrics_url = f"{ocpp.url}/metrics"
@@ -533,10 +557,16 @@ def run_size(chargers: int, args: argparse.Namespace, log_dir: Path, spy: bool) 
             p99 = percentile(latencies, 99) if latencies else float("nan")
             log(f"  step {number + 1}: {len(latencies):,} told, p50 {percentile(latencies, 50):.2f} s, p99 "
                 f"{p99:.2f} s, {sent:.0f} profiles, CSMS {1000 * csms_cpu / max(sent, 1):.2f} ms CPU each")  # fmt: skip
-        if spy_process is not None:
-            spy_process.wait(timeout=args.py_spy + 60)
-            if spy_file is not None and spy_file.exists():
-                profile = {"chargers": chargers, "during": "steps", **self_shares(spy_file.read_text())}
+        for name, (process, path) in spying.items():
+            process.wait(timeout=args.py_spy + 60)
+            if path.exists():
+                shares = self_shares(path.read_text())
+                if name == "csms":
+                    profile = {"chargers": chargers, "during": "steps", **shares}
+                else:
+                    simulator_profile = shares
+        if profile is not None and simulator_profile is not None:
+            profile["simulator"] = simulator_profile
         summary = summarise_size(chargers, connected, steps)
         summary["load_average_before"] = round(load_before, 2)
         summary["reserve_sessions"] = reserve
