@@ -70,13 +70,15 @@ def raise_minimums(capacities: Sequence[float], loads: Sequence[Load], floors: d
         if key not in by_key:
             continue
         load = by_key[key]
-        extra = max(0.0, min(floor, load.max_kw) - load.min_kw)
+        target = max(load.min_kw, min(floor, load.max_kw))
+        extra = target - load.min_kw
         for c, w in load.counts:
             if w > 0:
                 extra = min(extra, max(0.0, room[c]) / w)
         for c, w in load.counts:
             room[c] -= w * extra
-        raised[key] = load.min_kw + extra
+        # min + (target - min) can come out an ulp above target: a floor is never passed
+        raised[key] = min(target, load.min_kw + extra)
     return [load._replace(min_kw=raised[load.key]) if load.key in raised else load for load in loads]
 
 
