@@ -509,6 +509,12 @@ class SimulatedCharger:
                     remote_start_id=remote_start_id,
                 )
                 await self._call(lambda session: session.status(ConnectorState.PREPARING))
+                if v201 and car.departure_at is not None:
+                    # ISO 15118 learns the car's needs before power flows (ChargeParameterDiscovery), so they
+                    # come before the transaction starts; the CSMS keeps them for it.
+                    answer = await self._call(lambda session: session.notify_charging_needs(transaction))
+                    if answer is not None:
+                        self.record.needs_answers.append(answer)
                 if v201:
                     # Known before it is sent: a TxProfile may follow the Started event at once.
                     self._begin(transaction, now)
@@ -523,10 +529,6 @@ class SimulatedCharger:
                 if not v201:
                     self._begin(transaction, now)
                 self._finish_start(starting)  # profiles for it may be handled from here on
-                if v201 and car.departure_at is not None:
-                    answer = await self._call(lambda session: session.notify_charging_needs(transaction))
-                    if answer is not None:
-                        self.record.needs_answers.append(answer)
                 self._evaluate(self.clock())
                 self._status_due = self.protocol is OcppVersion.V16  # 2.0.1 said Occupied already
                 self._next_meter_at = now + self.meter_interval_s
