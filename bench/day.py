@@ -76,25 +76,37 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=1, help="seed of the arrivals (default 1)")
     args = parser.parse_args(argv)
     chart = RESULTS / "day.png"
+    report = play_compare(args.day_seconds, args.seed, chart)
+    if report is None:
+        return 1
+    figures = summarise_day(report)
+    settings = {"day_seconds": args.day_seconds, "seed": args.seed, "grid": "compose shape", "wait": True}
+    show_written(day_table(figures), figures, write_results("day", argv, settings, figures), chart)
+    return 0
+
+
+def play_compare(day_seconds: float, seed: int, chart: Path, *more: str) -> dict | None:
+    """The report (--json) of the load tester's own `--scenario day --compare` (with `more` of its options), its
+    chart to `chart`; None, said on stderr, when the day did not play out."""
     RESULTS.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="bench-day-") as scratch:
         report_path = Path(scratch) / "day.json"
-        command = [sys.executable, "load_tester/test.py", "--scenario", "day", "--compare", "-q",
-                   "--day-seconds", f"{args.day_seconds:g}", "--seed", str(args.seed),
+        command = [sys.executable, "load_tester/test.py", "--scenario", "day", "--compare", *more, "-q",
+                   "--day-seconds", f"{day_seconds:g}", "--seed", str(seed),
                    "--json", str(report_path), "--plot", str(chart)]  # fmt: skip
         played = subprocess.run(command, cwd=ROOT, check=False)
         if played.returncode != 0 or not report_path.exists():
             print(f"the day did not play out (exit {played.returncode})", file=sys.stderr)
-            return 1
-        report = json.loads(report_path.read_text())
-    figures = summarise_day(report)
-    settings = {"day_seconds": args.day_seconds, "seed": args.seed, "grid": "compose shape", "wait": True}
-    path = write_results("day", argv, settings, figures)
-    print(render(day_table(figures)))
+            return None
+        return json.loads(report_path.read_text())
+
+
+def show_written(table: Table, figures: dict, path: Path, chart: Path) -> None:
+    """The table, each target met or missed, and where the results and the chart went."""
+    print(render(table))
     for target in figures["targets"]:
         print(f"{target['name']}: {target['measured']} ({target['target']}: {'met' if target['met'] else 'MISSED'})")
     print(f"written: {path.relative_to(ROOT)}, {chart.relative_to(ROOT)}")
-    return 0
 
 
 if __name__ == "__main__":

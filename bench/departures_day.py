@@ -15,16 +15,11 @@ energy, about the same energy delivered, no overload. The chart goes to bench/re
 from __future__ import annotations
 
 import argparse
-import json
-import subprocess
 import sys
-import tempfile
-from pathlib import Path
 
+from bench.day import play_compare, show_written
 from bench.report import Table
-from bench.report import text as render
 from bench.stamp import RESULTS, write_results
-from tools.processes import ROOT
 
 # "The same energy delivered": within this share of fair's.
 SAME_ENERGY = 0.05
@@ -74,24 +69,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=1, help="seed of the arrivals and stays (default 1)")
     args = parser.parse_args(argv)
     chart = RESULTS / "departures_day.png"
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix="bench-departures-day-") as scratch:
-        report_path = Path(scratch) / "day.json"
-        command = [sys.executable, "load_tester/test.py", "--scenario", "day", "--compare", "--departures", "-q",
-                   "--day-seconds", f"{args.day_seconds:g}", "--seed", str(args.seed),
-                   "--json", str(report_path), "--plot", str(chart)]  # fmt: skip
-        played = subprocess.run(command, cwd=ROOT, check=False)
-        if played.returncode != 0 or not report_path.exists():
-            print(f"the day did not play out (exit {played.returncode})", file=sys.stderr)
-            return 1
-        report = json.loads(report_path.read_text())
+    report = play_compare(args.day_seconds, args.seed, chart, "--departures")
+    if report is None:
+        return 1
     figures = summarise(report)
     settings = {"day_seconds": args.day_seconds, "seed": args.seed, "grid": "compose shape", "departures": True}
     path = write_results("departures_day", argv, settings, figures)
-    print(render(departures_day_table(figures)))
-    for target in figures["targets"]:
-        print(f"{target['name']}: {target['measured']} ({target['target']}: {'met' if target['met'] else 'MISSED'})")
-    print(f"written: {path.relative_to(ROOT)}, {chart.relative_to(ROOT)}")
+    show_written(departures_day_table(figures), figures, path, chart)
     return 0
 
 

@@ -248,20 +248,20 @@ def unsettled(chargers: int, counts: dict, timeout_s: float) -> dict:
 
 
 def spy_on(pid: int, seconds: float, path: Path) -> tuple[subprocess.Popen, Path]:
-    """py-spy recording `pid` for `seconds` (whole: py-spy takes no fraction) into `path`, started."""
+    """py-spy recording `pid` for `seconds` into `path`, started."""
+    from bench.profile import whole_seconds
+
     py_spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
     command = [py_spy, "record", "--pid", str(pid), "--format", "raw", "--rate", "100", "--nonblocking",
-               "--duration", str(max(1, int(seconds))), "--output", str(path)]  # fmt: skip
+               "--duration", whole_seconds(seconds), "--output", str(path)]  # fmt: skip
     return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL), path
 
 
 def record_profile(pid: int, seconds: float, scratch: Path) -> dict:
     """py-spy's samples of `pid` for `seconds`, by library."""
-    path = scratch / f"py-spy-{pid}.collapsed"
-    py_spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
-    command = [py_spy, "record", "--pid", str(pid), "--format", "raw", "--rate", "100", "--nonblocking",
-               "--duration", str(int(seconds)), "--output", str(path)]  # fmt: skip
-    subprocess.run(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=seconds + 60, check=False)
+    process, path = spy_on(pid, seconds, scratch / f"py-spy-{pid}.collapsed")
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        process.wait(timeout=seconds + 60)
     return self_shares(path.read_text()) if path.exists() else {"samples": 0, "self_percent": []}
 
 

@@ -59,6 +59,11 @@ def parse_collapsed(text: str) -> list[tuple[list[str], int]]:
     return stacks
 
 
+def whole_seconds(seconds: float) -> str:
+    """py-spy's --duration: whole seconds, at least one (it refuses a fraction)."""
+    return str(max(1, round(seconds)))
+
+
 def short(frame: str) -> str:
     """`assign (/…/load_balancer/assignment.py:71)` -> `assign (load_balancer/assignment.py)`."""
     name, _, where = frame.partition(" (")
@@ -118,7 +123,15 @@ def main(argv: list[str] | None = None) -> int:
             warm_up(url, substations.energy_kwh)
             worker = children(pid(balancer))[0]
             raw = Path(logs) / "profile.txt"
-            record = ["record", "--pid", str(worker), "--duration", f"{args.duration:g}", "--rate", str(RATE_HZ)]
+            record = [
+                "record",
+                "--pid",
+                str(worker),
+                "--duration",
+                whole_seconds(args.duration),
+                "--rate",
+                str(RATE_HZ),
+            ]
             sampler = subprocess.Popen(
                 [py_spy, *record, "--format", "raw", "--output", str(raw), "--nonblocking"],
                 stdout=subprocess.DEVNULL,
