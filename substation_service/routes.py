@@ -250,12 +250,10 @@ def amend_session(session_id: str):
         raise invalid_request_problem(error) from None
     refuse_if_late()
     try:
-        session = ctx.substation.amend(session_id, change, ctx.clock())
+        session = reported(lambda: ctx.substation.amend(session_id, change, ctx.clock()))
     except SessionEnded as ended:
         raise Problem(409, "Session ended", f"Session {session_id} has ended ({ended.report.state}): nothing "
                       "was changed.", session=msgspec.to_builtins(ended.report.wire())) from None  # fmt: skip
-    except JournalError:
-        raise journal_problem(ctx.substation) from None
     if session is None:
         raise Problem(404, "Not Found", f"No session {session_id} at {ctx.substation.name}.")
     return json_response(msgspec.json.encode(session.wire()))

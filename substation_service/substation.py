@@ -304,8 +304,7 @@ class Substation(OnChargers, Telling):
                 finished = self.book.finished.get(session_id)
                 return None if finished is None else self._session_report(finished, now)
             was_started = session.started
-            ended = session.copy(state=SessionState.STOPPED, ended_at=now, allocated_kw=0.0)
-            ended.delivered_kwh, ended.delivered_at = session.delivered(now, self.time_scale), now
+            ended = self._settled_copy(session, now, state=SessionState.STOPPED, ended_at=now, allocated_kw=0.0)
             if not self.journal.record([ended]):
                 raise JournalError(self.journal_error)
             self.book.finish(session, SessionState.STOPPED, now)
@@ -329,8 +328,7 @@ class Substation(OnChargers, Telling):
                 raise SessionEnded(self._session_report(finished, now))
             energy_kwh = session.energy_kwh if change.energy_kwh is None else change.energy_kwh
             departure_at = change.departure_at if change.departs else session.departure_at
-            amended = session.copy(energy_kwh=energy_kwh, departure_at=departure_at)
-            amended.delivered_kwh, amended.delivered_at = session.delivered(now, self.time_scale), now
+            amended = self._settled_copy(session, now, energy_kwh=energy_kwh, departure_at=departure_at)
             if not self.journal.record([amended]):
                 raise JournalError(self.journal_error)
             book, was_started = self.book, session.started
@@ -386,6 +384,12 @@ class Substation(OnChargers, Telling):
             return self.journal_error
 
     # --- internals (lock held) -----------------------------------------------------------------
+    def _settled_copy(self, session: Session, now: float, **changes: object) -> Session:
+        """The session with `changes` and its energy counted to `now`: what the journal keeps before it changes."""
+        twin = session.copy(**changes)
+        twin.delivered_kwh, twin.delivered_at = session.delivered(now, self.time_scale), now
+        return twin
+
     def _require_sessions(self) -> None:
         if not self.sessions_known:
             raise JournalError(self.journal_error)

@@ -61,8 +61,8 @@ def tx_limits(charger: SimulatedCharger) -> list[float]:
     return [p.limits[0] for p in charger.record.profiles if p.purpose == "TxProfile" and p.accepted]
 
 
-def grid(services, capacity_kw: float = 110.0, **ocpp_env: str):
-    substation = services.substation("s", capacity_kw, **SUBSTATION)
+def grid(services, capacity_kw: float = 110.0, *, allocation: str = "fair", **ocpp_env: str):
+    substation = services.substation("s", capacity_kw, **SUBSTATION, ALLOCATION=allocation)
     ocpp = services.ocpp({"s": substation}, **{**OCPP, **ocpp_env})
     return substation, ocpp, f"ws://127.0.0.1:{ocpp.port}/ocpp"
 
@@ -410,9 +410,7 @@ def test_a_charger_that_can_switch_phases_charges_a_car_on_one_phase_and_back_on
 def test_a_car_that_says_its_departure_over_ocpp_201_is_planned_first_and_its_profile_says_the_limits_ahead(services):
     # 44 kW, three 1.6 cars staying all night; a 2.0.1 car leaving in a simulated hour (10 wall s) needing 15 kWh.
     # Fair sharing would give each 11 kW (11 kWh by then); the plan gives it its 22 kW until its energy is in.
-    substation = services.substation("s", 44.0, **SUBSTATION, ALLOCATION="planned")
-    ocpp = services.ocpp({"s": substation}, **OCPP)
-    url = f"ws://127.0.0.1:{ocpp.port}/ocpp"
+    substation, ocpp, url = grid(services, 44.0, allocation="planned")
     hour_s = 10.0  # the substation's default TIME_SCALE, 360
 
     async def scenario():
@@ -452,9 +450,7 @@ def test_a_car_that_says_its_departure_over_ocpp_201_is_planned_first_and_its_pr
 def test_a_charger_that_refuses_a_schedule_of_several_periods_is_sent_its_limit_alone(services):
     from load_tester.fleet.profiles import ProfileError
 
-    substation = services.substation("s", 44.0, **SUBSTATION, ALLOCATION="planned")
-    ocpp = services.ocpp({"s": substation}, **OCPP)
-    url = f"ws://127.0.0.1:{ocpp.port}/ocpp"
+    _, _, url = grid(services, 44.0, allocation="planned")
 
     async def scenario():
         other = SimulatedCharger("s-cp1", "1.6", meter_interval_s=0.25, time_scale=360.0)
