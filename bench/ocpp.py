@@ -113,6 +113,7 @@ def summarise_size(chargers: int, connected: int, steps: list[dict]) -> dict:
     missing = sum(step["chargers"] - len(step["latencies_s"]) for step in steps)
     profiles = sum(step["profiles_sent"] for step in steps)
     cpu = sum(step["csms_cpu_s"] for step in steps)
+    simulators_cpu = sum(step.get("simulators_cpu_s", 0.0) for step in steps)
     return {
         "chargers": chargers,
         "connected": connected,
@@ -124,6 +125,7 @@ def summarise_size(chargers: int, connected: int, steps: list[dict]) -> dict:
         "max_s": round(max(pooled), 3) if pooled else None,
         "step_p99_s": [round(percentile(s["latencies_s"], 99), 3) if s["latencies_s"] else None for s in steps],
         "csms_cpu_ms_per_profile": round(1000 * cpu / profiles, 3) if profiles else None,
+        "simulators_cpu_ms_per_profile": round(1000 * simulators_cpu / profiles, 3) if profiles else None,
         "csms_idle_core_share": round(statistics.median(step["csms_idle_share"] for step in steps), 3),
         "machine_busy_share": round(statistics.median(step["machine_share"] for step in steps), 3),
     }
@@ -508,7 +510,7 @@ def run_size(chargers: int, args: argparse.Namespace, log_dir: Path, spy: bool) 
             time.sleep(IDLE_WINDOW_S)
             csms_before, wall_before = cpu_seconds(csms_pid), time.monotonic()
             idle_share = (csms_before - idle_cpu) / (wall_before - idle_at)
-            all_before = sum(cpu_seconds(pid) for pid in everyone)
+            each_before = {pid: cpu_seconds(pid) for pid in everyone}
             sent_before = profiles_sent(metrics_url)
             csms_before = cpu_seconds(csms_pid)
             t0 = time.time()
@@ -536,7 +538,8 @@ def run_size(chargers: int, args: argparse.Namespace, log_dir: Path, spy: bool) 
                 time.sleep(0.05)
             csms_cpu = cpu_seconds(csms_pid) - csms_before
             wall = time.monotonic() - wall_before
-            all_cpu = sum(cpu_seconds(pid) for pid in everyone) - all_before
+            each_cpu = {pid: cpu_seconds(pid) - before for pid, before in each_before.items()}
+            all_cpu = sum(each_cpu.values())
             sent = profiles_sent(metrics_url) - sent_before
             answers = simulators.ask("deliveries", (t0, limit))
             latencies = sorted(latency for answer in answers for latency in answer["latencies_s"])
@@ -550,6 +553,8 @@ def run_size(chargers: int, args: argparse.Namespace, log_dir: Path, spy: bool) 
                 "profiles_sent": sent,
                 "csms_cpu_s": round(csms_cpu, 3),
                 "csms_idle_share": round(idle_share, 3),
+                "substation_cpu_s": round(each_cpu[substation_pid], 3),
+                "simulators_cpu_s": round(sum(each_cpu[pid] for pid in simulators.pids), 3),
                 "machine_share": round(all_cpu / (wall * (os.cpu_count() or 1)), 3),
                 "wall_s": round(wall, 3),
             }
