@@ -11,32 +11,24 @@ encoded once and sent as it is; its answer is matched by message id and checked 
 Everything a charger sends is checked against the official schemas, in the event loop (no thread hops: a check
 is faster than the hand-over).
 
-The library's handling of a charger's call is replaced here by one that does the same, cheaper: the message is
-parsed once (the library would parse it again), its payload checked through schemas.validate (the schemas
-compiled once; the library's own validation whenever those checks do not pass a payload), its keys renamed by
-the library's functions but each name once (not by regular expressions at every message), and whether a
-handler takes the call's id read once per handler. Its answer is built, and checked, as the library does.
+A charger's call is handled as the library does, on grid_common.ocpp_lean's shorter path (the fleet's
+simulated chargers take it too), and parsed once here (the library would parse it again).
 """
 
 from __future__ import annotations
 
 import asyncio
-import dataclasses
-import inspect
 import itertools
 import json
 import logging
-from collections.abc import Callable
 from typing import Any
 
-import ocpp.messages
-from ocpp.charge_point import camel_to_snake_case, remove_nones, serialize_as_dict, snake_to_camel_case
 from ocpp.exceptions import OCPPError
-from ocpp.messages import Call, CallResult, _DecimalEncoder
+from ocpp.messages import Call, CallResult
 
-from ocpp_service import metrics, schemas
-
-ocpp.messages.ASYNC_VALIDATION = False
+from grid_common.ocpp_lean.calls import MAX_NAMES, LeanCalls
+from grid_common.ocpp_lean.schemas import validate
+from ocpp_service import metrics
 
 log = logging.getLogger(__name__)
 
@@ -49,85 +41,6 @@ CALL, CALL_RESULT, CALL_ERROR = 2, 3, 4
 
 
 _message_ids = itertools.count(1)
-MAX_NAMES = 4096  # key names remembered (a schema allows a few hundred; a charger may send others, refused)
-
-
-def _renamer(rename: Callable[[Any], Any]) -> Callable[[Any], Any]:
-    """The library's recursive key renaming (camelCase <-> snake_case), with each key's new name worked out by
-    the library's own function once and remembered."""
-    names: dict[str, str] = {}
-
-    def name_of(key: str) -> str:
-        found = names.get(key)
-        if found is None:
-            found = next(iter(rename({key: None})))
-            if len(names) < MAX_NAMES:
-                names[key] = found
-        return found
-
-    def renamed(data: Any) -> Any:
-        if isinstance(data, dict):
-            return {name_of(key): renamed(value) for key, value in data.items()}
-        if isinstance(data, list):
-            return [renamed(value) for value in data]
-        return data
-
-    return renamed
-
-
-to_snake_case = _renamer(camel_to_snake_case)
-to_camel_case = _renamer(snake_to_camel_case)
-_takes_unique_id: dict[Any, bool] = {}
-
-
-def takes_unique_id(handler: Callable) -> bool:
-    """Whether the handler declares `call_unique_id` (the library then passes the call's id)."""
-    function = getattr(handler, "__func__", handler)
-    known = _takes_unique_id.get(function)
-    if known is None:
-        known = _takes_unique_id[function] = "call_unique_id" in inspect.signature(handler).parameters
-    return known
-
-
-_field_names: dict[type, tuple[str, ...]] = {}
-SCALARS = (str, int, float, type(None))  # bool is an int; a StrEnum a str
-
-
-class _NotPlain(Exception):
-    """Something asdict would copy in a way of its own (a tuple, a subclass of list or dict): asdict does it."""
-
-
-def _plain(value: Any) -> Any:
-    kind = type(value)
-    names = _field_names.get(kind)
-    if names is not None:
-        return {name: _plain(getattr(value, name)) for name in names}
-    if isinstance(value, SCALARS):
-        return value
-    if kind is list:
-        return [_plain(item) for item in value]
-    if kind is dict:
-        return {_plain(key): _plain(item) for key, item in value.items()}
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        _field_names[kind] = tuple(field.name for field in dataclasses.fields(value))
-        return _plain(value)
-    raise _NotPlain
-
-
-def as_dict(response: Any) -> Any:
-    """What the library's serialize_as_dict makes of a handler's answer (dataclasses.asdict, all the way down),
-    without asdict's deep copy of every value (the answer is only encoded); anything but dataclasses, lists,
-    dicts, strings, numbers and None goes through serialize_as_dict itself."""
-    try:
-        if not dataclasses.is_dataclass(response) or isinstance(response, type):
-            raise _NotPlain
-        return _plain(response)
-    except _NotPlain:
-        return serialize_as_dict(response)
-
-
-# What CallResult.to_json encodes with, made once rather than at every answer (the same text).
-RESULT_ENCODER = _DecimalEncoder(separators=(",", ":"))
 _counters: dict[tuple[str, str], Any] = {}
 
 
@@ -151,7 +64,7 @@ class CallFailed(Exception):
     """The charger answered a call with a CallError."""
 
 
-class Guarded:
+class Guarded(LeanCalls):
     """A mixin before the library's ChargePoint: `route_message` and `_send` wrap the library's."""
 
     id: str
@@ -206,7 +119,7 @@ class Guarded:
                 return
             if message[0] == CALL_RESULT and isinstance(message[2], dict):
                 try:  # what a charger sends is checked against its schema, answers too
-                    await schemas.validate(CallResult(message[1], message[2], action), self._ocpp_version)  # type: ignore[attr-defined]
+                    await validate(CallResult(message[1], message[2], action), self._ocpp_version)  # type: ignore[attr-defined]
                 except OCPPError as error:
                     if not answer.done():
                         answer.set_exception(CallFailed(f"an answer its schema does not allow: {error}"))
@@ -227,45 +140,6 @@ class Guarded:
         except OCPPError as error:  # as the library's route_message
             self.logger.exception("Error while handling request '%s'", call)  # type: ignore[attr-defined]
             await self._send(call.create_call_error(error).to_json())
-
-    async def _handle_call(self, msg: Call) -> Any:
-        """The library's ChargePoint._handle_call (ocpp 2.1), step for step, with the cheaper checks and renaming
-        of the module's docstring."""
-        handlers = self.route_map.get(msg.action)  # type: ignore[attr-defined]
-        if handlers is None or "_on_action" not in handlers:
-            return await super()._handle_call(msg)  # type: ignore[misc]  # the library's NotImplemented/NotSupported
-        validated = not handlers.get("_skip_schema_validation", False)
-        if validated:
-            await schemas.validate(msg, self._ocpp_version)  # type: ignore[attr-defined]
-        snake_case_payload = to_snake_case(msg.payload)
-        handler = handlers["_on_action"]
-        try:
-            if takes_unique_id(handler):
-                response = handler(**snake_case_payload, call_unique_id=msg.unique_id)
-            else:
-                response = handler(**snake_case_payload)
-            if inspect.isawaitable(response):
-                response = await response
-        except Exception as e:
-            self.logger.exception("Error while handling request '%s'", msg)  # type: ignore[attr-defined]
-            await self._send(msg.create_call_error(e).to_json())
-            return None
-        camel_case_payload = to_camel_case(remove_nones(as_dict(response)))
-        result = msg.create_call_result(camel_case_payload)
-        if validated:
-            await schemas.validate(result, self._ocpp_version)  # type: ignore[attr-defined]
-        await self._send(RESULT_ENCODER.encode([result.message_type_id, result.unique_id, result.payload]))
-        try:
-            after = handlers["_after_action"]
-            if takes_unique_id(after):
-                response = after(**snake_case_payload, call_unique_id=msg.unique_id)
-            else:
-                response = after(**snake_case_payload)
-            if inspect.isawaitable(response):
-                asyncio.ensure_future(response)  # noqa: RUF006  # as the library: a task, not awaited
-        except KeyError:  # no after hook (the library ignores any KeyError of the hook too)
-            pass
-        return response
 
     async def _send(self, message):
         action = getattr(self, "_action", None)

@@ -27,6 +27,7 @@ from ocpp.v16.enums import (  # type: ignore[import-untyped, unused-ignore]
     UnitOfMeasure,
 )
 
+from grid_common.ocpp_lean.calls import LeanCalls
 from load_tester.fleet.profiles import PURPOSE_NAMES, parse_v16
 from load_tester.fleet.session import (
     BootAnswer,
@@ -81,7 +82,7 @@ def sampled_values(reading: MeterReading, context: ReadingContext) -> list[dict[
     return values
 
 
-class V16Session(ChargePoint):
+class V16Session(LeanCalls, ChargePoint):
     def __init__(
         self,
         charger_id: str,

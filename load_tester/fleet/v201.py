@@ -32,6 +32,7 @@ from ocpp.v201.enums import (  # type: ignore[import-untyped, unused-ignore]
     TriggerReasonEnumType,
 )
 
+from grid_common.ocpp_lean.calls import LeanCalls
 from load_tester.fleet.profiles import PURPOSE_NAMES, parse_v201
 from load_tester.fleet.session import (
     BootAnswer,
@@ -93,7 +94,7 @@ def meter_value(reading: MeterReading, context: str, *, register_only: bool = Fa
     return {"timestamp": ocpp_time(reading.at), "sampled_value": values}
 
 
-class V201Session(ChargePoint):
+class V201Session(LeanCalls, ChargePoint):
     def __init__(
         self,
         charger_id: str,

@@ -1,4 +1,4 @@
-"""The OCPP service's compiled schema checks (ocpp_service/schemas.py) against jsonschema's verdicts, the library's
+"""The compiled schema checks (grid_common/ocpp_lean/schemas.py) against jsonschema's verdicts, the library's
 own validators on the official schemas: for every message of 1.6 and 2.0.1 both ways, payloads made from the
 schema (valid ones, and each broken in one place), the compiled checks say yes exactly when jsonschema does.
 A yes where jsonschema says no would let an invalid message through; so the corpus is wide and seeded."""
@@ -15,7 +15,7 @@ import ocpp.messages
 import pytest
 from ocpp.messages import Call, CallResult, get_validator
 
-from ocpp_service import schemas
+from grid_common.ocpp_lean import schemas
 
 pytestmark = pytest.mark.unit
 
