@@ -249,6 +249,7 @@ class SimulatedCharger:
         self._idle.set()
         self._next_meter_at = 0.0
         self._next_heartbeat_at = 0.0
+        self._last_sent_at = float("-inf")  # when the last call to the CSMS was answered
         self._next_reconnect_at = 0.0
         self._reconnect_delay_s = RECONNECT_MIN_S
 
@@ -456,7 +457,9 @@ class SimulatedCharger:
         self._inflight.add(call)
         self.record.messages_sent += 1
         try:
-            return await call
+            answer = await call
+            self._last_sent_at = self.clock()
+            return answer
         except asyncio.CancelledError:
             current = asyncio.current_task()
             if current is not None and current.cancelling():
@@ -717,8 +720,14 @@ class SimulatedCharger:
             if self.transaction is not None and now >= self._next_meter_at:
                 await self._send_meter_values(now)
             if now >= self._next_heartbeat_at:
-                self._next_heartbeat_at = now + self.heartbeat_interval_s * self.rng.uniform(0.9, 1.0)
-                await self._call(lambda session: session.heartbeat())
+                if now - self._last_sent_at < self.heartbeat_interval_s:
+                    # OCPP 1.6 (section 4.6) lets a charger skip its heartbeat when it sent something else within the
+                    # interval; ours do so in both versions: a charging one, whose meter values say it is alive,
+                    # hardly ever sends one.
+                    self._next_heartbeat_at = self._last_sent_at + self.heartbeat_interval_s
+                else:
+                    self._next_heartbeat_at = now + self.heartbeat_interval_s * self.rng.uniform(0.9, 1.0)
+                    await self._call(lambda session: session.heartbeat())
         except ChargerOffline:
             pass
         except (OCPPError, TimeoutError) as error:
@@ -810,9 +819,14 @@ class SimulatedCharger:
             )
         )
         if reason is None:
+            car = self.car
+            deadline = None if car is None else car.follow_deadline()
             self._evaluate(now)
-            self._wake.set()
-            self._send_wake.set()
+            # The physics loop sleeps until the car's next follow deadline at most: woken only when a lower limit
+            # set a new one (a rise is drawn at once, by the evaluation here). _evaluate wakes the sender itself
+            # when the connector's state changed; nothing else a profile changes is the sender's.
+            if car is not None and car.follow_deadline() != deadline:
+                self._wake.set()
         return reason is None, reason
 
     def clear_charging_profile(

@@ -324,6 +324,22 @@ def test_boot_start_and_meter_values_with_the_three_measurands(version):
 
 
 @pytest.mark.parametrize("version", VERSIONS)
+def test_heartbeats_go_out_when_nothing_else_does_and_are_skipped_while_meter_values_do(version):
+    async def test() -> None:
+        async with Csms(heartbeat_interval_s=1) as csms, charger(version) as idle, charger(version, "cp-2") as busy:
+            await idle.connect(csms.url)
+            await busy.connect(csms.url)
+            await busy.plug(car(), id_tag="TAG-2")
+            await eventually(lambda: len(csms.messages("cp-1", "Heartbeat")) >= 2, what="an idle charger's heartbeats")
+            before = len(csms.messages("cp-2", "Heartbeat"))
+            await asyncio.sleep(2.5)  # more than two intervals, in which meter values go out every 0.2 s
+            assert len(csms.messages("cp-2", "Heartbeat")) == before
+            assert len(meter_messages(csms, "cp-2")) >= 10
+
+    run(test)
+
+
+@pytest.mark.parametrize("version", VERSIONS)
 def test_a_tx_profile_in_amperes_is_accepted_and_followed_within_the_follow_delay(version):
     async def test() -> None:
         async with Csms() as csms, charger(version) as cp:
