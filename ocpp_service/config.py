@@ -32,7 +32,10 @@ class OcppConfig:
     # Wall seconds a TxProfile stays valid unless renewed: how long a charger that hears nothing more keeps its
     # last limit before it falls back to its safe default.
     profile_validity_s: float = 60.0
-    # How often each substation's feed of changed sessions is read: well within an allocation step (1 s).
+    # How long a substation holds a read of its feed of changed sessions that has nothing new (long polling): a
+    # change is answered at once. 0: no holding; the feed is then read every FEED_INTERVAL_S.
+    feed_wait_s: float = 10.0
+    # The pause between reads when they are not held, and after a failed read.
     feed_interval_s: float = 0.25
     # How often meter readings are sent on to the substations, batched.
     meter_flush_s: float = 1.0
@@ -64,6 +67,7 @@ class OcppConfig:
                 env.choice("OCPP_AUTH", cls.authentication, tuple(kind.value for kind in Authentication))
             ),
             profile_validity_s=env.number("PROFILE_VALIDITY_S", cls.profile_validity_s, minimum=5, maximum=86400),
+            feed_wait_s=env.number("FEED_WAIT_S", cls.feed_wait_s, minimum=0, maximum=30),
             feed_interval_s=env.number("FEED_INTERVAL_S", cls.feed_interval_s, minimum=0.05, maximum=10),
             meter_flush_s=env.number("METER_FLUSH_S", cls.meter_flush_s, minimum=0.05, maximum=60),
             session_energy_kwh=env.number("SESSION_ENERGY_KWH", cls.session_energy_kwh, minimum=0.1, maximum=250),

@@ -453,7 +453,10 @@ class Csms:
         feed = self.feeds[substation]
         while True:
             try:
-                answer = await self.grid.feed(substation, feed.cursor if feed.read else 0)
+                if feed.read:
+                    answer = await self.grid.feed(substation, feed.cursor, feed.epoch, self.config.feed_wait_s)
+                else:
+                    answer = await self.grid.feed(substation, 0)
             except GridUnavailable as error:
                 log.debug("feed of %s: %s", substation, error)
                 await asyncio.sleep(self.config.feed_interval_s)
@@ -481,7 +484,10 @@ class Csms:
                 self._learn(session.session_id, session.charger_id, session.transaction_id, session.state,
                             session.allocated_kw, session.phases, session.plan)  # fmt: skip
             feed.read = True
-            await asyncio.sleep(self.config.feed_interval_s)
+            if self.config.feed_wait_s <= 0:
+                await asyncio.sleep(self.config.feed_interval_s)
+            else:
+                await asyncio.sleep(0)  # held by the substation until something changed: read again at once
 
     def _learn(self, session_id: str, charger_id: str | None, transaction_id: str | None, state: SessionState,
                allocated_kw: float, phases: int | None = None, ahead: list[PlannedLimit] | None = None,

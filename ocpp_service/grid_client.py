@@ -67,9 +67,20 @@ class GridClient:
             url = f"{self.urls[substation]}/sessions/{session_id}"
             return await self._json("PATCH", url, json=change.to_json(), headers=headers)
 
-    async def feed(self, substation: str, since: int) -> ChargerFeed:
+    async def feed(self, substation: str, since: int, epoch: str | None = None, wait_s: float = 0.0) -> ChargerFeed:
+        """The sessions on chargers changed since `since`; with `wait_s`, held by the substation until one changes
+        (or `wait_s` passes), so the deadline is that much longer."""
+        params: dict[str, str | int | float] = {"since": since}
+        if wait_s > 0 and epoch is not None:
+            params.update(wait=wait_s, epoch=epoch)
+        else:
+            wait_s = 0.0
+        deadline = time.time() + wait_s + self.timeout_s
         try:
-            response = await self._http.get(f"{self.urls[substation]}/chargers/feed", params={"since": since})
+            response = await self._http.get(
+                f"{self.urls[substation]}/chargers/feed", params=params, headers={REQUEST_DEADLINE: f"{deadline:.3f}"},
+                timeout=wait_s + self.timeout_s,
+            )  # fmt: skip
         except httpx.HTTPError as error:
             raise GridUnavailable(f"{substation}: {error!r}") from None
         if response.status_code != 200:

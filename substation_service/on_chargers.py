@@ -5,8 +5,9 @@ a single meter are meter.py's."""
 
 from __future__ import annotations
 
+import contextlib
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
 from grid_common.protocol import (
@@ -47,7 +48,11 @@ class OnChargers:
         limits: GridLimits
         supply: PhaseSupply
         policy: Policy
-        _lock: threading.Lock
+        _feed_changed: threading.Condition
+        epoch: str
+
+        def _locked(self) -> contextlib.AbstractContextManager[None]: ...
+
         _all_at_max: bool
 
         def _require_sessions(self) -> None: ...
@@ -61,6 +66,13 @@ class OnChargers:
     def background_day_peak_kw(self) -> float:
         """The background's highest over a whole day."""
         return self.background.peak_kw * self.background.profile.peak_between(0.0, 24.0)
+
+    def feed_header(self, moment: float) -> tuple[float, float, tuple[float, float, float]]:
+        """What the charger feed says of the substation as a whole, for chargers' safe defaults: the lowest of its
+        rating and the limits ahead, the background's peak over the day, and how the background splits over
+        the phases."""
+        split = self.supply.background_split
+        return self.limits.lowest_ahead(moment), self.background_day_peak_kw, (split[0], split[1], split[2])
 
     def _silent_chargers_kw(self, moment: float) -> float:
         """What chargers whose meters are silent may draw on their own (their default profiles), kept apart from
@@ -93,7 +105,7 @@ class OnChargers:
     def read_meters(self, readings: Iterable[MeterReading], now: float) -> list[str]:
         """What chargers' meters read now: power drawn, and energy since each session started. A session whose
         meter shows its energy delivered completes. The ids of sessions this substation does not hold."""
-        with self._lock:
+        with self._locked():
             self._require_sessions()
             now = self._advance(now)
             book, unknown, completed = self.book, [], False
@@ -116,12 +128,19 @@ class OnChargers:
                 self._reallocate(now)
             return unknown
 
-    def charger_feed(self, since: int, now: float) -> tuple[int, list[ChargerSession]]:
+    def charger_feed(self, since: int, now: float, *, wait_s: float = 0.0, epoch: str | None = None,
+                     clock: Callable[[], float] | None = None) -> tuple[int, list[ChargerSession]]:  # fmt: skip
         """Sessions on chargers that changed since change number `since` (0: all there are), and the latest
-        change's number: what the OCPP service polls to send limits down."""
-        with self._lock:
+        change's number: what the OCPP service reads to send limits down. With `wait_s`, a reader of this
+        `epoch` that is up to date is answered when the next change comes (or, with none, after `wait_s`):
+        long polling, so that a new limit leaves at once rather than at the reader's next poll."""
+        with self._locked():
             self._require_sessions()
             self._advance(now)
+            if wait_s > 0 and epoch == self.epoch and self.book.change_count <= since:
+                self._feed_changed.wait_for(lambda: self.book.change_count > since, timeout=wait_s)
+                if clock is not None:
+                    now = clock()
             book = self.book
             changed = (book.get(key) for key, number in book.charger_changes.items() if number > since)
             return book.change_count, [

@@ -245,11 +245,28 @@ SPEC = document(
                         "required": False,
                         "description": "The `cursor` of an earlier answer of the same `epoch`; 0 or absent: all.",
                         "schema": {"type": "integer", "minimum": 0, "maximum": 10**18 - 1},
-                    }
+                    },
+                    {
+                        "name": "wait",
+                        "in": "query",
+                        "required": False,
+                        "description": "Seconds to hold the request open when nothing changed since `since` (of the "
+                        "`epoch` given): answered at the next change, or after this long with none. 0 or absent: "
+                        "at once.",
+                        "schema": {"type": "number", "minimum": 0, "maximum": 30},
+                    },
+                    {
+                        "name": "epoch",
+                        "in": "query",
+                        "required": False,
+                        "description": "The `epoch` of the answer `since` came from: a reader of another epoch (the "
+                        "substation restarted) is answered at once, whatever `wait` says.",
+                        "schema": {"type": "string", "maxLength": 64},
+                    },
                 ],
                 "responses": {
                     "200": json_response("The sessions that changed.", {"$ref": "#/components/schemas/ChargerFeed"}),
-                    "400": problem("A malformed cursor."),
+                    "400": problem("A malformed cursor or wait."),
                     "503": JOURNAL_UNAVAILABLE,
                 },
             }

@@ -44,6 +44,8 @@ from substation_service.substation import Substation
 
 # When the grid is full because of background demand alone, no session end tells us when to retry.
 DEFAULT_RETRY_AFTER_S = 5.0
+MAX_FEED_WAIT_S = 30.0  # a charger feed read held open for a change at most this long
+MAX_EPOCH_LENGTH = 64
 
 blueprint = Blueprint("substation", __name__)
 
@@ -261,22 +263,37 @@ def amend_session(session_id: str):
 
 @blueprint.get("/chargers/feed")
 def charger_feed():
-    """Sessions on chargers that changed since `since` (a cursor from the last answer; 0 or absent: all)."""
+    """Sessions on chargers that changed since `since` (a cursor from the last answer; 0 or absent: all). With
+    `wait` (seconds) and the `epoch` of that answer, a reader with nothing new to read is answered at the next
+    change (long polling), or after `wait` with none."""
     ctx = context()
     substation = ctx.substation
     raw = request.args.get("since", "0")
     if not raw.isdigit() or len(raw) > 18:
         raise Problem(400, "Bad Request", "since must be a cursor from an earlier answer: an integer, 0 or more.")
-    cursor, sessions = reported(lambda: substation.charger_feed(int(raw), ctx.clock()))
+    wait = request.args.get("wait", "0")
+    try:
+        wait_s = float(wait)
+    except ValueError:
+        wait_s = -1.0
+    if not 0 <= wait_s <= MAX_FEED_WAIT_S:
+        raise Problem(400, "Bad Request", f"wait must be a number of seconds from 0 to {MAX_FEED_WAIT_S:g}.")
+    epoch = request.args.get("epoch")
+    if epoch is not None and len(epoch) > MAX_EPOCH_LENGTH:
+        raise Problem(400, "Bad Request", f"epoch must be the epoch of an earlier answer ({MAX_EPOCH_LENGTH} "
+                      "characters at most).")  # fmt: skip
+    cursor, sessions = reported(
+        lambda: substation.charger_feed(int(raw), ctx.clock(), wait_s=wait_s, epoch=epoch, clock=ctx.clock)
+    )
+    capacity_kw, background_peak_kw, shares = substation.feed_header(ctx.clock())
     feed = ChargerFeed(
         substation=substation.name,
         epoch=substation.epoch,
         cursor=cursor,
-        # What chargers' defaults must fit under whatever comes: the lowest of its rating and the limits ahead.
-        capacity_kw=substation.limits.lowest_ahead(ctx.clock()),
-        background_peak_kw=substation.background_day_peak_kw,
+        capacity_kw=capacity_kw,
+        background_peak_kw=background_peak_kw,
         sessions=sessions,
-        background_phase_shares=list(substation.supply.background_split),
+        background_phase_shares=list(shares),
     )
     return json_response(msgspec.json.encode(feed))
 

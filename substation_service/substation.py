@@ -14,12 +14,13 @@ it says of itself in reports.py.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import secrets
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 from operator import attrgetter
 
@@ -133,6 +134,9 @@ class Substation(OnChargers, Telling):
         self.epoch = secrets.token_hex(8)
         self._report_sequence = 0
         self._lock = threading.Lock()
+        # Readers of the charger feed wait here for a change (long polling); _locked wakes them.
+        self._feed_changed = threading.Condition(self._lock)
+        self._fed_header: tuple[float, float, tuple[float, float, float]] | None = None
         self._arrivals = 0
         self._latest = now  # the latest moment the state has reached
         self._allocated_at = now
@@ -162,15 +166,32 @@ class Substation(OnChargers, Telling):
         return self.journal.error
 
     # --- queries -------------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        """The substation's lock; on the way out, whoever waits for the charger feed is woken if a session on a
+        charger changed meanwhile (an admission, a stop, meters, the ticker's step: all come through here), or
+        what the feed says of the substation as a whole (a new grid limit, say), which counts as a change."""
+        with self._lock:
+            before = self.book.change_count
+            try:
+                yield
+            finally:
+                header = self.feed_header(self._latest)
+                if header != self._fed_header:  # a grid limit, the background: a change of the feed as a whole
+                    self._fed_header = header
+                    self.book.change_count += 1
+                if self.book.change_count != before:
+                    self._feed_changed.notify_all()
+
     def report(self, now: float, balancer: str | None = None) -> LoadReport:
         """The load now; for `balancer`, also what other balancers' sessions draw and how many there are.
         JournalError while its sessions are not known."""
-        with self._lock:
+        with self._locked():
             self._require_sessions()
             return self._report(self._advance(now), balancer)
 
     def session(self, session_id: str, now: float) -> SessionReport | None:
-        with self._lock:
+        with self._locked():
             self._require_sessions()
             now = self._advance(now)
             session = self.book.get(session_id)
@@ -201,7 +222,7 @@ class Substation(OnChargers, Telling):
         choices; sessions that ended only make a condition truer.
         """
         max_kw = min(request.max_power_kw, self.charger_max_power_kw)
-        with self._lock:
+        with self._locked():
             self._require_sessions()
             now = self._advance(now)
             existing = None if session_id is None else self.book.get(session_id)
@@ -296,7 +317,7 @@ class Substation(OnChargers, Telling):
 
     def stop(self, session_id: str, now: float) -> SessionReport | None:
         """End a session early (a queued one is cancelled) and share its power; a finished one is returned."""
-        with self._lock:
+        with self._locked():
             self._require_sessions()
             now = self._advance(now)
             session = self.book.sessions.get(session_id)
@@ -317,7 +338,7 @@ class Substation(OnChargers, Telling):
         """A running session's energy or departure said anew (its driver, or its car through OCPP's
         NotifyEVChargingNeeds): kept in the journal, planned and shared anew at once. None for a session it does
         not know; SessionEnded for one that ended. An energy already delivered completes the session now."""
-        with self._lock:
+        with self._locked():
             self._require_sessions()
             now = self._advance(now)
             session = self.book.sessions.get(session_id)
@@ -357,7 +378,7 @@ class Substation(OnChargers, Telling):
         if circuit is not None and circuit not in self.circuit_limits:
             raise UnknownCircuit(circuit)
         limits = self.limits if circuit is None else self.circuit_limits[circuit]
-        with self._lock:
+        with self._locked():
             self._require_sessions()
             now = self._advance(now)
             # Known from now: a period said to start earlier (the clock was read before the lock) starts now.
@@ -372,14 +393,14 @@ class Substation(OnChargers, Telling):
     def advance(self, now: float) -> None:
         """Bring every session up to `now`: what a ticker calls every step, so metrics and queues move; and a
         journal in error is tried again, so that the substation comes back by itself once it can write."""
-        with self._lock:
+        with self._locked():
             self._try_journal(now)
             if self.sessions_known:
                 self._advance(now)
 
     def check_journal(self, now: float) -> str | None:
         """Why the journal cannot keep what it is asked to change, having tried it again now; None if it can."""
-        with self._lock:
+        with self._locked():
             self._try_journal(now)
             return self.journal_error
 
@@ -640,7 +661,7 @@ class Substation(OnChargers, Telling):
     def circuit_report(self, now: float) -> list[dict]:
         """Each circuit, its limit and what is counted against it now: in A on each phase (current limits) or in
         kW (power limits); JournalError while its sessions are not known."""
-        with self._lock:
+        with self._locked():
             self._require_sessions()
             return self._circuit_report(self._advance(now))
 

@@ -4,6 +4,7 @@ functions they call are reports.py's."""
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from typing import TYPE_CHECKING, cast
 
@@ -32,7 +33,10 @@ class Telling:
         limits: GridLimits
         policy: Policy
         counters: Counters
-        _lock: threading.Lock
+        _feed_changed: threading.Condition
+
+        def _locked(self) -> contextlib.AbstractContextManager[None]: ...
+
         _levels: dict[int, float]
         _energy_baseline_kwh: float
         _report_sequence: int
@@ -43,7 +47,7 @@ class Telling:
 
     def snapshot(self, now: float) -> Snapshot:
         """What the substation's metrics read, all at one moment."""
-        with self._lock:
+        with self._locked():
             now = self._advance(now)
             book, supply = self.book, self.supply
             paused, waiting = book.totals.paused, (now - s.requested_at for s in book.queue)

@@ -311,7 +311,7 @@ def test_the_ocpp_benchmark_pools_every_chargers_delay_and_says_who_was_never_to
 
     def step(latencies, chargers=5000, sent=5000, cpu=5.0):
         return {"chargers": chargers, "latencies_s": latencies, "profiles_sent": sent, "csms_cpu_s": cpu,
-                "csms_idle_share": 0.1, "machine_share": 0.9}  # fmt: skip
+                "simulators_cpu_s": 2 * cpu, "csms_idle_share": 0.1, "machine_share": 0.9}  # fmt: skip
 
     # 99 quick deliveries and one slow one per step: one in a hundred is beyond the p99, never beyond the max.
     quick = [0.5 + n / 100 for n in range(99)]
@@ -320,6 +320,7 @@ def test_the_ocpp_benchmark_pools_every_chargers_delay_and_says_who_was_never_to
     assert figures["deliveries"] == 200 and figures["missing"] == 1, "a charger never told counts, not dropped"
     assert figures["p50_s"] == 0.99 and figures["max_s"] == 3.0 and figures["step_p99_s"] == [1.48, 1.48]
     assert figures["p99_s"] == 1.48 and figures["csms_cpu_ms_per_profile"] == 1.0
+    assert figures["simulators_cpu_ms_per_profile"] == 2.0
     found = targets({"5000": {**figures, "connected": 5000}})
     assert [t["met"] for t in found] == [True, False], "a p99 within 2 s with a charger never told is a miss"
     assert ocpp_table({"sizes": {"5000": figures}})[1][0][:6] == ["5,000", "101", "5,000", "2", "200", "1"]

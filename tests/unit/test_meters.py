@@ -5,6 +5,8 @@ the feed of sessions on chargers, and OCPP periods that never repeat."""
 from __future__ import annotations
 
 import itertools
+import threading
+import time
 
 import pytest
 from hypothesis import given, settings
@@ -95,6 +97,31 @@ def test_the_feed_shows_sessions_on_chargers_that_changed_since_a_cursor():
     substation.stop(a.session_id, 2.0)
     _, sessions = substation.charger_feed(cursor_2, 2.0)
     assert {(s.session_id, s.state) for s in sessions} >= {(a.session_id, SessionState.STOPPED)}
+
+
+def test_a_reader_with_nothing_new_is_answered_at_the_next_change_and_one_of_another_epoch_at_once():
+    substation = make_substation(22.0, meters=METERS, now=0)
+    a = on_charger(substation, "a", 0)
+    cursor, _ = substation.charger_feed(0, 0)
+    started = time.monotonic()
+    assert substation.charger_feed(cursor, 0.1, wait_s=0.3, epoch=substation.epoch) == (cursor, [])
+    assert time.monotonic() - started >= 0.25, "held until the wait ran out, nothing having changed"
+    started = time.monotonic()
+    assert substation.charger_feed(cursor, 0.2, wait_s=5, epoch="an-earlier-epoch") == (cursor, [])
+    assert time.monotonic() - started < 1, "a reader of another epoch is answered at once"
+
+    answers: list[tuple[int, list]] = []
+    reader = threading.Thread(
+        target=lambda: answers.append(substation.charger_feed(cursor, 0.3, wait_s=10, epoch=substation.epoch))
+    )
+    started = time.monotonic()
+    reader.start()
+    time.sleep(0.2)
+    assert not answers, "held while nothing changes"
+    b = on_charger(substation, "b", 0.5)  # a's limit falls as b shares
+    reader.join(5)
+    assert answers and time.monotonic() - started < 2, "answered at the change, not after the 10 s wait"
+    assert {s.session_id for s in answers[0][1]} == {a.session_id, b.session_id}
 
 
 def test_a_restarted_substation_takes_a_chargers_energy_from_its_meter_not_from_a_replay(tmp_path):
