@@ -303,6 +303,7 @@ def _current_limit(charger: Any) -> float | None:
 
 
 async def _simulate(conn: Connection, settings: dict[str, Any]) -> None:
+    from grid_common.long_lived import freeze_after_full_collections
     from load_tester.fleet import Fleet, FleetConfig
     from load_tester.fleet.car import CAR_MIX
 
@@ -313,6 +314,7 @@ async def _simulate(conn: Connection, settings: dict[str, Any]) -> None:
         energy_range_wh=(200_000.0, 200_000.0), validate_messages=False, progress_interval_s=None,
         sample_limit=4,
     )  # fmt: skip
+    freeze_after_full_collections()  # as the fleet's own command does
     fleet = Fleet(config, progress=None)
     loop = asyncio.get_running_loop()
     done = asyncio.Event()

@@ -6,6 +6,7 @@ import asyncio
 import logging
 import sys
 
+from grid_common.long_lived import freeze_after_full_collections
 from grid_common.settings import ConfigError
 from ocpp_service.config import OcppConfig
 from ocpp_service.registry import RegistryError
@@ -21,6 +22,7 @@ def main() -> None:
         service = Service(OcppConfig.from_env())
     except (ConfigError, RegistryError) as error:
         sys.exit(str(error))
+    freeze_after_full_collections()  # thousands of chargers' objects, walked by every full collection otherwise
     asyncio.run(service.run())
 
 

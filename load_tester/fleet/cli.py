@@ -17,6 +17,7 @@ import signal
 import sys
 from pathlib import Path
 
+from grid_common.long_lived import freeze_after_full_collections
 from grid_common.settings import ConfigError
 from load_tester.fleet.fleet import DEFAULT_URL, PROTOCOLS, Fleet, FleetConfig, FleetResult
 from load_tester.fleet.status import FleetEnvironment, serve_status
@@ -137,6 +138,7 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     except ConfigError as error:
         print(error, file=sys.stderr)
         return 2
+    freeze_after_full_collections()  # thousands of chargers' objects, walked by every full collection otherwise
     result = asyncio.run(run(config_from(args), environment.bind))
     print(summary_line(result))
     if args.record:
