@@ -769,9 +769,13 @@ class SimulatedCharger:
         if delay <= 0 or wake.is_set():
             await asyncio.sleep(0)
             return
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(delay):
-                await wake.wait()
+        # The timer sets `wake` itself: both loops clear it as they start over. (asyncio.timeout would cancel the
+        # task and turn the cancellation into an exception at every wake-up: thousands a second in a fleet.)
+        timer = asyncio.get_running_loop().call_later(delay, wake.set)
+        try:
+            await wake.wait()
+        finally:
+            timer.cancel()
 
     def _spawn(self, work: Awaitable[Any], what: str) -> None:
         async def guarded() -> None:
