@@ -2,8 +2,8 @@
 
 A process that holds thousands of connections (the OCPP service, a simulated fleet) holds hundreds of
 thousands of objects that live as long as their connections. CPython's full collection walks every one of
-them: at 5 000 chargers, 0.5 to 1 s with the process standing still, every half minute or so (bench.ocpp's
-processes, measured with gc.callbacks). A limit that falls in such a pause waits for it.
+them with the process standing still, and the walk grows with the chargers (bench.ocpp's processes, timed
+with gc.callbacks). A limit that falls in such a pause waits for it.
 
 So after each full collection, what survived it is frozen (gc.freeze): later collections walk only what was
 made since, and the next full one is a fraction of the pause. What is frozen is still freed when its last
