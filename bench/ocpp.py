@@ -113,7 +113,7 @@ def summarise_size(chargers: int, connected: int, steps: list[dict]) -> dict:
     missing = sum(step["chargers"] - len(step["latencies_s"]) for step in steps)
     profiles = sum(step["profiles_sent"] for step in steps)
     cpu = sum(step["csms_cpu_s"] for step in steps)
-    simulators_cpu = sum(step.get("simulators_cpu_s", 0.0) for step in steps)
+    simulators_cpu = sum(step["simulators_cpu_s"] for step in steps)
     return {
         "chargers": chargers,
         "connected": connected,

@@ -26,7 +26,7 @@ from charge_request_service.idempotency import (
     fingerprint,
 )
 from grid_common import deadline
-from grid_common.problems import Problem
+from grid_common.problems import Problem, clock_skew
 from grid_common.protocol import ChargeRequest, is_idempotency_key, is_session_report
 from grid_common.upstream import UpstreamError, UpstreamRefused, UpstreamResponse
 
@@ -107,15 +107,7 @@ class SessionStarter:
         except UpstreamError as error:
             raise OutcomeUnknown(error) from error
         if response.status == 408 and (ahead := deadline.clock_ahead_s(response.body, place_by, self.clock())):
-            raise Problem(
-                503,
-                "Clock skew",
-                f"The load balancer refused the request as arriving after its deadline, though this gateway sent "
-                f"it in time: its clock is about {ahead:.1f} s ahead of this gateway's. Deadlines between hosts "
-                f"need clocks within {deadline.MARGIN_S:g} s of each other: synchronise them (NTP). Nothing "
-                "was started.",
-                retry_after=1,
-            )
+            raise clock_skew("The load balancer", "request", "gateway", ahead, "Nothing was started.")
         if response.status in (201, 202):
             if not is_session_report(response.body):
                 raise OutcomeUnknown(None, response)

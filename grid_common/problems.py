@@ -7,6 +7,7 @@ import logging
 from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
+from grid_common import deadline
 from grid_common.edge import PROBLEM_CONTENT_TYPE  # defined where no Flask is imported: gunicorn's config uses it
 from grid_common.responses import json_response
 
@@ -40,6 +41,19 @@ class Problem(Exception):
             body["detail"] = self.detail
         body.update(self.extensions)
         return body
+
+
+def clock_skew(peer: str, what: str, here: str, ahead_s: float, outcome: str) -> Problem:
+    """A peer refused `what` as late by its clock though `here` sent it in time (deadline.clock_ahead_s): a
+    503 that says whose clock to fix, not a 408 that blames the network."""
+    return Problem(
+        503,
+        "Clock skew",
+        f"{peer} refused the {what} as arriving after its deadline, though this {here} sent it in time: its clock "
+        f"is about {ahead_s:.1f} s ahead of this {here}'s. Deadlines between hosts need clocks within "
+        f"{deadline.MARGIN_S:g} s of each other: synchronise them (NTP). {outcome}",
+        retry_after=1,
+    )
 
 
 def problem_response(problem: Problem) -> Response:

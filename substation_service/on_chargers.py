@@ -50,10 +50,9 @@ class OnChargers:
         policy: Policy
         _feed_changed: threading.Condition
         epoch: str
+        _all_at_max: bool
 
         def _locked(self) -> contextlib.AbstractContextManager[None]: ...
-
-        _all_at_max: bool
 
         def _require_sessions(self) -> None: ...
         def _advance(self, now: float) -> float: ...

@@ -5,7 +5,6 @@ functions they call are reports.py's."""
 from __future__ import annotations
 
 import contextlib
-import threading
 from typing import TYPE_CHECKING, cast
 
 from grid_common.protocol import LoadReport, SessionReport, SessionState
@@ -33,13 +32,11 @@ class Telling:
         limits: GridLimits
         policy: Policy
         counters: Counters
-        _feed_changed: threading.Condition
-
-        def _locked(self) -> contextlib.AbstractContextManager[None]: ...
-
         _levels: dict[int, float]
         _energy_baseline_kwh: float
         _report_sequence: int
+
+        def _locked(self) -> contextlib.AbstractContextManager[None]: ...
 
         def _advance(self, now: float) -> float: ...
         def counted_phase_kw(self, moment: float) -> list[float]: ...

@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 from flask import Blueprint, Response
 
 from grid_common import deadline
-from grid_common.problems import Problem
+from grid_common.problems import Problem, clock_skew
 from grid_common.protocol import InvalidRequest, is_session_token, parse_session_change, substation_of
 from grid_common.upstream import UpstreamError, UpstreamResponse, UpstreamUnavailable
 from grid_common.web import invalid_request_problem, read_json_body, relay, upstream_failure_problem
@@ -47,14 +47,7 @@ def get_session(session_id: str):
 def refuse_if_skewed(response: UpstreamResponse, session_id: str, sent_by: float, what: str) -> UpstreamResponse:
     """A change the substation refused as late though it was sent in time: its clock is ahead (503, not 408)."""
     if response.status == 408 and (ahead := deadline.clock_ahead_s(response.body, sent_by, time.time())):
-        raise Problem(
-            503,
-            "Clock skew",
-            f"{substation_of(session_id)} refused the {what} as arriving after its deadline, though it was sent "
-            f"in time: its clock is about {ahead:.1f} s ahead of this balancer's. Nothing was changed; "
-            "synchronise the hosts' clocks (NTP).",
-            retry_after=1,
-        )
+        raise clock_skew(substation_of(session_id), what, "balancer", ahead, "Nothing was changed.")
     return response
 
 
