@@ -28,8 +28,11 @@ BLOCK = re.compile(r"(<!-- bench:(?P<name>[a-z_]+) -->\n)(?P<body>.*?)(<!-- /ben
 
 def stamp_line(results: dict) -> str:
     machine = results["machine"]
+    cores = f"{machine['cores']} cores"
+    if "cpu" in machine:  # files written before the stamp said which processor, and how fast it ran, do not
+        cores += f" ({machine['cpu']}, yardstick {machine['yardstick_ms']:g} ms)"
     return (
-        f"*Measured at commit `{results['commit']}` on {results['date'][:10]}, {machine['cores']} cores, "
+        f"*Measured at commit `{results['commit']}` on {results['date'][:10]}, {cores}, "
         f"Python {machine['python']}, by `{results['command'].strip()}`.*"
     )
 

@@ -16,7 +16,7 @@ from bench.report import chart, markdown, run_table, targets_table, text
 from bench.run import plan
 from bench.sharing_cost import sharing_cost_table
 from bench.sharing_cost import summarise as summarise_pairs
-from bench.stamp import RESULTS, commit
+from bench.stamp import RESULTS, commit, cpu_model, yardstick_ms
 from bench.summary import AGAIN, floor_of_slices, summarise
 
 SIZES = [2, 64]
@@ -355,3 +355,9 @@ def test_the_http_departures_day_keeps_each_grids_drivers_and_checks_planning_ag
     assert [row[0] for row in rows] == ["fair", "planned"] and rows[1][3] == "82.5%"
     worse = summarise_departures({"runs": [grid("fair", 290, 7800.0), grid("planned", 280, 7000.0, 1)]})
     assert [t["met"] for t in worse["targets"]] == [False, False, False]
+
+
+def test_the_stamp_says_the_processor_and_its_pace():
+    assert cpu_model() and cpu_model() != "unknown"
+    pace = yardstick_ms(rounds=3)
+    assert 0 < pace < 10_000
