@@ -9,7 +9,11 @@ Where the library's CPU goes at every message, and what is done here instead:
 - it inspects the handler's signature at every call to know whether it takes the call's id: here once per
   handler;
 - it checks the payload with jsonschema, walking the schema anew: here through schemas.validate (the official
-  schemas compiled once; the library's own validation whenever those checks do not pass a payload).
+  schemas compiled once; the library's own validation whenever those checks do not pass a payload);
+- it waits for an answer with asyncio.wait_for, a task of its own per wait, and logs an error for every answer
+  to a call it stopped waiting for (a charger's late answer after a timeout, or a call cancelled on the way
+  out: a thousand lines when a fleet closes): here one deadline for the whole wait, and such an answer is
+  dropped with a debug line.
 Together most of the CPU of a message at either end, apart from the socket's; tests/unit/test_ocpp_lean.py
 checks that both paths say what the library's say.
 """
@@ -140,6 +144,17 @@ class LeanCalls:
             await validate(response, self._ocpp_version)  # type: ignore[attr-defined]
         result_class = getattr(self._call_result, action)  # type: ignore[attr-defined]
         return result_class(**to_snake_case(response.payload))
+
+    async def _get_specific_response(self, unique_id: str, timeout: float) -> Any:
+        """The answer to call `unique_id` (TimeoutError after `timeout` seconds), as the library's; answers to
+        calls no longer waited for are dropped on the way."""
+        queue = self._response_queue  # type: ignore[attr-defined]
+        async with asyncio.timeout(timeout):
+            while True:
+                response = await queue.get()
+                if response.unique_id == unique_id:
+                    return response
+                self.logger.debug("an answer to a call no longer waited for, dropped: %s", response)  # type: ignore[attr-defined]
 
     async def _handle_call(self, msg: Call) -> Any:
         """The library's ChargePoint._handle_call (ocpp 2.1), step for step, with the cheaper checks and renaming

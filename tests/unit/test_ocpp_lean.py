@@ -193,3 +193,43 @@ def test_dataclasses_become_the_dicts_the_library_makes(status, numbers, nested)
     value = Outer(status, Inner("r") if nested else None, [Inner("a"), *numbers], {"k": numbers}, (1, 2))
     assert as_dict(value) == serialize_as_dict(value)
     assert as_dict(Inner("r", "more")) == serialize_as_dict(Inner("r", "more"))
+
+
+@pytest.mark.parametrize("version", ["1.6", "2.0.1"])
+def test_a_late_answer_to_an_abandoned_call_is_dropped_quietly_and_the_awaited_one_returned(version, caplog):
+    """A call given up (timed out, or cancelled as a fleet closes) is answered later: the next call skips that
+    answer, as the library does, but at debug level rather than with an error line per charger."""
+
+    async def make(station: Any) -> Any:
+        async def answer_late_then_right() -> None:
+            while not station._connection.sent:
+                await asyncio.sleep(0)
+            await station.route_message(json.dumps([3, "given-up", {}]))
+            await station.route_message(json.dumps([3, "u1", {"currentTime": "2026-12-07T00:00:00Z"}]))
+
+        replying = asyncio.ensure_future(answer_late_then_right())
+        request = call16.Heartbeat() if version == "1.6" else call201.Heartbeat()
+        try:
+            return await station.call(request, suppress=False, unique_id="u1")
+        finally:
+            replying.cancel()
+
+    library, lean = pair(version)
+    expected = asyncio.run(make(library))
+    caplog.clear()
+    with caplog.at_level("DEBUG"):
+        assert asyncio.run(make(lean)) == expected
+    assert [record.levelname for record in caplog.records if "given-up" in record.getMessage()] == ["DEBUG"]
+
+
+def test_no_answer_within_the_timeout_is_a_timeout_as_with_the_library():
+    async def wait(station: Any) -> type[BaseException] | None:
+        station._response_timeout = 0.05
+        try:
+            await station.call(call16.Heartbeat(), unique_id="u1")
+        except TimeoutError as error:
+            return type(error)
+        return None
+
+    library, lean = pair("1.6")
+    assert asyncio.run(wait(lean)) is asyncio.run(wait(library)) is TimeoutError
