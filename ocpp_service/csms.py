@@ -255,8 +255,10 @@ class Csms:
         if reading.energy_wh is not None and transaction.meter_start_wh is not None:
             energy_kwh = max(0.0, reading.energy_wh - transaction.meter_start_wh) / 1000.0
         if transaction.admitted:
+            # On a 3-phase charger, the phases the car draws on (the substation shares by them: meter.py).
+            phases = reading.phases_drawn() if link.charger.phases == 3 else None
             self.pending_meters[link.charger.substation][transaction.session_id] = MeterReading(
-                transaction.session_id, link.measured_kw, energy_kwh
+                transaction.session_id, link.measured_kw, energy_kwh, phases
             )
 
     def charging_needs(self, charger_id: str, needs: ChargingNeeds) -> None:

@@ -9,6 +9,9 @@ from decimal import Decimal
 POWER = "Power.Active.Import"
 ENERGY = "Energy.Active.Import.Register"
 CURRENT = "Current.Import"
+# A phase carrying more than this is one the car draws on (evcc's minActiveCurrent is the same 1 A).
+ACTIVE_A = 1.0
+LINES = ("L1", "L2", "L3")
 # A sampled value without a measurand is the energy register, in Wh (OCPP's default in both versions).
 UNIT_FACTORS = {"W": 1.0, "kW": 1000.0, "Wh": 1.0, "kWh": 1000.0, "A": 1.0}
 
@@ -18,6 +21,13 @@ class Reading:
     power_w: float | None = None
     energy_wh: float | None = None
     current_a: dict[str, float] = field(default_factory=dict)  # by phase: L1, L2, L3
+
+    def phases_drawn(self) -> int | None:
+        """How many phases the car draws on, by the currents; None unless all three phases' currents were sent
+        (a meter that reports L1 alone says nothing of the others) and at least one carries current."""
+        if not all(line in self.current_a for line in LINES):
+            return None
+        return sum(self.current_a[line] > ACTIVE_A for line in LINES) or None
 
 
 def read_meter_values(meter_values: list[dict]) -> Reading:

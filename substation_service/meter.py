@@ -10,6 +10,15 @@ but the moments it is given, no I/O.
   at what it draws plus the margin, and the rest of its share goes to the others at the next step. As soon as
   it draws close to its cap (within half the margin) the cap goes, and its share comes back at the next step.
   A stale meter lifts the cap too: what nobody can see is given its limit.
+- **Phases drawn on.** A limit reaches a charger in amperes a phase, so a car that draws on fewer phases than
+  its session has takes less than its limit at that current, without being short of anything: a 1-phase car on
+  a 3-phase charger takes a third. The meter's currents say how many phases it draws on (the OCPP service
+  counts them). Seen on one phase, its session goes to one phase on its charger's L1 (`phases_to_reshape`):
+  its bounds keep their current a phase, so its share is what it can take, and its limit goes down with
+  `numberPhases` 1. Without this, the under-draw cap walked such a car down to its minimum (told 18 A, it took
+  18 A on one phase; capped at that, it was told a third of it, and so on). A car on two phases (no session has
+  two) is judged against what its current gives on two: it keeps its share, a third of it unused, rather than
+  walk down.
 """
 
 from __future__ import annotations
@@ -52,8 +61,11 @@ def counted_kw(session: Session, now: float, settings: MeterSettings) -> float:
     return meter.power_kw
 
 
-def read(session: Session, power_kw: float, now: float, settings: MeterSettings) -> bool:
-    """A reading of `power_kw` at `now`; whether the session's cap changed (then the next step shares anew)."""
+def read(
+    session: Session, power_kw: float, now: float, settings: MeterSettings, phases_drawn: int | None = None
+) -> bool:
+    """A reading of `power_kw` at `now`, its car drawing on `phases_drawn` phases (None: not known); whether the
+    session's cap changed (then the next step shares anew)."""
     meter = session.meter
     meter.power_kw, meter.read_at = power_kw, now
     margin = settings.margin_kw
@@ -61,7 +73,9 @@ def read(session: Session, power_kw: float, now: float, settings: MeterSettings)
         meter.under_since = None
         session.cap(None)  # it takes what it was capped at: give it its share back
         return True
-    if not session.state.started or power_kw >= session.allocated_kw - margin:
+    # What its limit's current gives on the phases it draws on: taking that, it is short of nothing.
+    drawn = 1.0 if phases_drawn is None else min(phases_drawn, session.phases) / session.phases
+    if not session.state.started or power_kw >= session.allocated_kw * drawn - margin:
         meter.under_since = None
         return False
     if meter.under_since is None:
@@ -72,6 +86,21 @@ def read(session: Session, power_kw: float, now: float, settings: MeterSettings)
     before = session.cap_kw
     session.cap(power_kw + margin)
     return session.cap_kw != before
+
+
+def phases_to_reshape(session: Session, phases_drawn: int | None, now: float, settings: MeterSettings) -> int | None:
+    """The phases a charging session on a charger goes to, its car seen drawing on `phases_drawn`; None: as it is.
+    Three to one for a car seen on one phase; back to three for one so reshaped (or switched) seen on three. Not
+    within `follow_s` of its last switch, while the car may still be following it."""
+    if phases_drawn is None or session.wired_phase is None or not session.state.started or session.meter.power_kw == 0:
+        return None
+    if session.switched_at is not None and now - session.switched_at < settings.follow_s:
+        return None
+    if session.phases == 3 and phases_drawn == 1:
+        return 1
+    if session.phases == 1 and phases_drawn == 3 and session.switched_at is not None:
+        return 3
+    return None
 
 
 def lapse(session: Session, now: float, settings: MeterSettings) -> bool:

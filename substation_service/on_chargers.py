@@ -18,13 +18,14 @@ from grid_common.protocol import (
     SessionReport,
     SessionState,
 )
-from substation_service.meter import MeterSettings, read
+from substation_service.meter import MeterSettings, phases_to_reshape, read
 
 if TYPE_CHECKING:
     from substation_service.background import BackgroundDemand
     from substation_service.book import SessionBook
     from substation_service.counters import Counters
     from substation_service.grid_limits import GridLimits
+    from substation_service.journal import JournalWriter
     from substation_service.phases import PhaseSupply
     from substation_service.planning import Plan
     from substation_service.policy import Policy
@@ -45,6 +46,7 @@ class OnChargers:
         meters: MeterSettings
         background: BackgroundDemand
         counters: Counters
+        journal: JournalWriter
         limits: GridLimits
         supply: PhaseSupply
         policy: Policy
@@ -108,6 +110,7 @@ class OnChargers:
             self._require_sessions()
             now = self._advance(now)
             book, unknown, completed = self.book, [], False
+            reshaped: list[Session] = []
             for reading in readings:
                 session = book.sessions.get(reading.session_id)
                 if session is None:
@@ -116,15 +119,24 @@ class OnChargers:
                 if not session.started:
                     book.heard(session, reading.power_kw, now)
                     continue
-                if read(session, reading.power_kw, now, self.meters):
+                drawn_on = None if reading.phases is None else int(reading.phases)
+                if read(session, reading.power_kw, now, self.meters, drawn_on):
                     self._all_at_max = False  # capped or uncapped: the next step shares anew
                 book.meter(session, reading.energy_kwh, now)
+                phases = phases_to_reshape(session, drawn_on, now, self.meters)
+                if phases is not None:
+                    book.reshape(session, phases, session.wired_phase if phases == 1 else None, now)
+                    session.switchable = False  # a car that draws on one phase: nothing for its charger to switch
+                    self.counters.phase_switches += 1
+                    reshaped.append(session)
                 if session.delivered_kwh >= session.energy_kwh:
                     book.finish(session, SessionState.COMPLETED, now)
                     self.counters.completed += 1
                     completed = True
-            if completed:
-                self._reallocate(now)
+            if reshaped:
+                self.journal.write_behind(reshaped)
+            if completed or reshaped:
+                self._reallocate(now)  # a reshaped session's bounds moved: shared anew at once
             return unknown
 
     def charger_feed(self, since: int, now: float, *, wait_s: float = 0.0, epoch: str | None = None,

@@ -27,6 +27,14 @@ class MeterReading(Struct, forbid_unknown_fields=True):
     energy_kwh: Annotated[float, Meta(ge=0, le=10_000, description="Delivered since the session started.")] | None = (
         None
     )
+    # A number that is whole rather than an int: JSON Schema's integer takes 2.0, which msgspec's int would refuse.
+    phases: (
+        Annotated[
+            float,
+            Meta(ge=1, le=3, multiple_of=1, description="The phases the car draws on, by the meter's currents."),
+        ]
+        | None
+    ) = None
 
 
 # A batch stays under the 16 KiB every request body is held to (grid_common/edge.py): at most about 200 bytes a reading.

@@ -35,12 +35,16 @@ class Car:
     _draw_w: float = field(default=0.0, repr=False)
     _lower_offer_since: float | None = field(default=None, repr=False)  # when a lower offer came, not yet followed
     _advanced_to: float | None = field(default=None, repr=False)
+    # The phases it draws on now: its own, or fewer where its charger allows fewer (a profile's numberPhases, a
+    # 1-phase charger), as it was last offered (draw_w).
+    phases_in_use: int = field(default=0, repr=False)
 
     def __post_init__(self) -> None:
         if self.phases not in (1, 2, 3):
             raise ValueError(f"a car has 1 to 3 phases, not {self.phases}")
         if self.max_current_a < self.min_current_a:
             raise ValueError(f"max current {self.max_current_a} A is below the minimum {self.min_current_a} A")
+        self.phases_in_use = self.phases
 
     @property
     def max_power_w(self) -> float:
@@ -65,24 +69,33 @@ class Car:
 
     @property
     def current_per_phase_a(self) -> float:
-        return self._draw_w / (self.phases * self.voltage)
+        return self._draw_w / (self.phases_in_use * self.voltage)
 
-    def wanted_w(self, limit_w: float) -> float:
-        """What the car would draw under `limit_w` once it has followed it."""
+    def min_power_on(self, phases: int | None = None) -> float:
+        """Its least power on `phases` of its own (None: all of them): 6 A on each."""
+        return (self.phases if phases is None else min(self.phases, phases)) * self.min_current_a * self.voltage
+
+    def wanted_w(self, limit_w: float, phases: int | None = None) -> float:
+        """What the car would draw under `limit_w`, on at most `phases` phases (None: all of its own), once it
+        has followed it."""
+        on = self.phases if phases is None else min(self.phases, phases)
         if self.need_met:
             return 0.0
         if self.misbehaving:
             return self.max_power_w
-        if limit_w < self.min_power_w:
+        if limit_w < on * self.min_current_a * self.voltage:
             return 0.0  # IEC 61851: below 6 A per phase the car pauses rather than draw less
-        return min(limit_w, self.max_power_w)
+        return min(limit_w, on * self.max_current_a * self.voltage)
 
-    def draw_w(self, limit_w: float, now: float) -> float:
-        """Offer `limit_w` at `now` and return what the car draws: a rise at once, a fall `follow_delay_s` after
-        the first lower offer (a car told twice to go lower follows the latest when the first delay ends).
+    def draw_w(self, limit_w: float, now: float, phases: int | None = None) -> float:
+        """Offer `limit_w` at `now`, on at most `phases` phases (None: all of its own), and return what the car
+        draws: a rise at once, a fall `follow_delay_s` after the first lower offer (a car told twice to go lower
+        follows the latest when the first delay ends). The phases it draws on change with the offer.
 
         Call `advance(now, ...)` first, so that the energy until now is counted at the old draw."""
-        wanted = self.wanted_w(limit_w)
+        if not self.misbehaving:
+            self.phases_in_use = self.phases if phases is None else min(self.phases, phases)
+        wanted = self.wanted_w(limit_w, phases)
         if wanted >= self._draw_w:
             self._draw_w = wanted
             self._lower_offer_since = None

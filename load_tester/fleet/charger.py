@@ -619,11 +619,12 @@ class SimulatedCharger:
             return
         car = transaction.car
         car.advance(now, self.time_scale)
-        self.limit_w = self.profiles.limit_w(now, car.phases, self.voltage)
-        draw = car.draw_w(self.limit_w, now)
+        phases = self.profiles.phases_allowed(now, car.phases)
+        self.limit_w = self.profiles.limit_w(now, phases, self.voltage)
+        draw = car.draw_w(self.limit_w, now, phases)
         if draw > 0:
             state = ConnectorState.CHARGING
-        elif self.limit_w < car.min_power_w and not car.need_met:
+        elif self.limit_w < car.min_power_on(phases) and not car.need_met:
             state = ConnectorState.SUSPENDED_EVSE
         else:
             state = ConnectorState.SUSPENDED_EV
@@ -641,7 +642,7 @@ class SimulatedCharger:
             return MeterReading(now, 0.0, (0.0, 0.0, 0.0), self.meter_wh)
         car = transaction.car
         current = car.current_per_phase_a
-        currents = tuple(current if phase < car.phases else 0.0 for phase in range(3))
+        currents = tuple(current if phase < car.phases_in_use else 0.0 for phase in range(3))
         return MeterReading(now, car.power_w, (currents[0], currents[1], currents[2]), self.meter_wh)
 
     # --- the charger's own loops ---------------------------------------------------------------------------

@@ -332,6 +332,27 @@ class ProfileStore:
             limit = min(limit, watts)
         return limit
 
+    def phases_allowed(self, now: float, phases_in_use: int = 3) -> int:
+        """The phases a car on `phases_in_use` may draw on at `now`: the charger's own, and fewer where the
+        transaction's profile in force (else the default one) says fewer with numberPhases."""
+        phases = min(self.phases, phases_in_use)
+        winner: tuple[tuple[bool, int, bool], SchedulePeriod] | None = None
+        for entry in self._installed:
+            profile = entry.profile
+            if profile.purpose is Purpose.TX and profile.transaction_id != self.transaction_id:
+                continue
+            if profile.purpose not in (Purpose.TX, Purpose.TX_DEFAULT):
+                continue
+            period = self._period_in_force(entry, now)
+            if period is None:
+                continue
+            rank = (profile.purpose is Purpose.TX, profile.stack_level, profile.connector_id != 0)
+            if winner is None or rank > winner[0]:
+                winner = (rank, period)
+        if winner is not None and winner[1].number_phases is not None:
+            phases = min(phases, winner[1].number_phases)
+        return phases
+
     def _period_in_force(self, entry: _Installed, now: float) -> SchedulePeriod | None:
         profile = entry.profile
         if profile.valid_from is not None and now < profile.valid_from:

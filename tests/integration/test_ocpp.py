@@ -172,11 +172,12 @@ def test_a_car_that_draws_less_than_its_limit_gives_the_rest_to_the_others(servi
         small, large = chargers(2)
         await small.connect(url)
         await large.connect(url)
-        await small.plug(Car(phases=1, max_current_a=16, energy_need_wh=200_000))  # 3.7 kW on a 22 kW charger
+        # 5.5 kW (3 x 8 A) on a 22 kW charger. (A 1-phase car would be shared as one, on one phase: see below.)
+        await small.plug(Car(phases=3, max_current_a=8, energy_need_wh=200_000))
         await large.plug(big_car())
         await until(lambda: large.limit_w == pytest.approx(15_000, abs=300), 5, "halves of 30 kW at first")
         await until(lambda: large.limit_w > 21_000, 10, "the large car gets what the small one leaves")
-        assert small.draw_w == pytest.approx(3680, abs=50)
+        assert small.draw_w == pytest.approx(5520, abs=50)
         for charger in (small, large):
             await charger.close()
 
@@ -474,5 +475,45 @@ def test_a_charger_that_refuses_a_schedule_of_several_periods_is_sent_its_limit_
         assert all(len(p.limits) == 1 for p in tx if p.at > refused[-1].at), "then one period only"
         for charger in (other, short):
             await charger.close()
+
+    run(scenario())
+
+
+def test_a_1_phase_car_on_a_3_phase_charger_is_told_its_current_on_one_phase_not_walked_down_to_6_a(services):
+    # 45 kW, 15 kW a phase; chargers' L1 on the grid's L1, L2, L3 in turn. Two 1-phase 32 A cars (one per OCPP
+    # version) and a 3-phase one: 15 kW each on three phases' terms is 21.7 A, which a 1-phase car takes on one,
+    # 5 kW. Judged in kW it drew too little and was capped lower and lower; seen on one phase, it is shared as
+    # what it is: 32 A on one phase (7.3 kW) on its charger's L1.
+    substation, ocpp, url = grid(services, 45.0)
+
+    def one_phase_car(**fields) -> Car:
+        return Car(phases=1, max_current_a=32, energy_need_wh=200_000, **fields)
+
+    def tx_profile(charger: SimulatedCharger) -> list[tuple[float, int | None]]:
+        return [(p.periods[0].limit, p.periods[0].number_phases) for p in charger.profiles.profiles
+                if p.purpose.value == "TxProfile"]  # fmt: skip
+
+    async def scenario():
+        ones = [SimulatedCharger(f"s-cp{n}", version, meter_interval_s=0.25, car_factory=one_phase_car)
+                for n, version in ((1, "1.6"), (2, "2.0.1"))]  # fmt: skip
+        three = SimulatedCharger("s-cp3", "1.6", meter_interval_s=0.25, car_factory=big_car)
+        for charger in [*ones, three]:
+            await charger.connect(url)
+            await charger.plug()
+        for charger in ones:
+            await until(lambda c=charger: tx_profile(c) == [(31.8, 1)], 10, f"{charger.id}: 31.8 A on one phase")
+        await until(lambda: tx_profile(three) == [(31.8, None)] or tx_profile(three) == [(31.8, 3)], 10, "22 kW")
+        await asyncio.sleep(3 * 0.25 + 2)  # meter values at the new limits, and an under-draw time beyond them
+        for charger, phase in zip(ones, ("L1", "L2"), strict=True):
+            assert tx_profile(charger) == [(31.8, 1)], "still: never capped, never walked down"
+            assert charger.draw_w == pytest.approx(31.8 * 230), "it draws what it is told"
+            described = call("GET", f"{ocpp.url}/chargers/{charger.id}").body
+            assert described["measured_kw"] == pytest.approx(7.31, abs=0.01)
+            session = call("GET", f"{substation.url}/sessions/{described['session_id']}").body
+            assert (session["phases"], session["grid_phase"]) == (1, phase)
+        metrics = call("GET", f"{substation.url}/metrics").raw.decode()
+        assert metric_value(metrics, "substation_overload_seconds_total", substation="s") == 0
+        for charger in [*ones, three]:
+            await charger.close(stop_transaction=True)
 
     run(scenario())

@@ -101,3 +101,12 @@ def test_a_car_below_the_minimum_is_a_mistake():
         Car(max_current_a=5)
     with pytest.raises(ValueError, match="phases"):
         Car(phases=4)
+
+
+def test_offered_fewer_phases_it_draws_on_those_its_minimum_and_maximum_with_them():
+    car = plugged(max_current_a=32.0)
+    assert car.draw_w(31.8 * 230, T0, phases=1) == pytest.approx(31.8 * 230)
+    assert (car.phases_in_use, car.current_per_phase_a) == (1, pytest.approx(31.8))
+    assert plugged().draw_w(5 * 230, T0, phases=1) == 0, "under 6 A on its one phase: paused"
+    one_phase = plugged(phases=1, max_current_a=32.0)
+    assert one_phase.draw_w(22_080, T0, phases=3) == pytest.approx(7_360) and one_phase.phases_in_use == 1

@@ -293,3 +293,16 @@ def test_unknown_words_are_refused():
         parse_v201({**base, "charging_schedule": [{"charging_rate_unit": "kW", "charging_schedule_period": []}]}, 1)
     with pytest.raises(ProfileError, match="dateTime"):
         parse_v201({**base, "valid_to": "tomorrow"}, 1)
+
+
+def test_the_phases_allowed_are_the_transactions_profiles_numberphases_else_the_defaults():
+    store = ProfileStore(max_current_a=32, phases=3)
+    assert store.phases_allowed(T0, 3) == 3 and store.phases_allowed(T0, 1) == 1
+    store.install(profile(1, limits=((0, 16.0),), phases=1), T0)  # the default profile: one phase
+    assert store.phases_allowed(T0, 3) == 1
+    store.begin_transaction("tx", T0)
+    store.install(profile(2, purpose=Purpose.TX, transaction_id="tx", limits=((0, 20.0),)), T0)  # no numberPhases: 3
+    assert store.phases_allowed(T0, 3) == 3, "the transaction's profile overrules the default"
+    store.install(profile(2, purpose=Purpose.TX, transaction_id="tx", limits=((0, 20.0),), phases=1), T0)
+    assert store.phases_allowed(T0, 3) == 1
+    assert ProfileStore(max_current_a=32, phases=1).phases_allowed(T0, 3) == 1, "a 1-phase charger"

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from grid_common.protocol import ChargerLink, MeterReading, SchedulePeriod, SessionState
+from grid_common.protocol import ChargerLink, GridPhase, MeterReading, SchedulePeriod, SessionState
 from grid_common.protocol.session_report import whole_second_periods
 from substation_service.charger_draws import walk, walk_phases
 from substation_service.meter import MeterSettings
@@ -221,3 +221,45 @@ def test_a_chargers_first_limit_below_its_default_gives_its_car_time_to_follow_a
     substation.advance(7.0)
     # Over from 5 s, when its time ran out (the interval accounted at a moment counts as it is then: from 4.9 s).
     assert substation.counters.overload_seconds == pytest.approx(2.0, abs=0.11), "at its default after 5 s: over"
+
+
+def wired(substation, vehicle: str, now: float, *, max_kw: float = 22.0, **fields):
+    """A 3-phase 32 A charger's session, its L1 on the grid's L2."""
+    link = ChargerLink(f"cp-{vehicle}", f"tx-{vehicle}", grid_phase=GridPhase.L2)
+    return substation.admit(charge(vehicle, 100, max_kw, min_power_kw=4.14, **fields), now, charger=link).session
+
+
+def test_a_car_seen_drawing_on_one_phase_goes_to_one_phase_and_gets_what_it_can_take_not_its_minimum():
+    # 30 kW for two cars on 3-phase chargers: 15 kW each. One of them is a 1-phase car: at 15 kW's current on
+    # three phases (21.7 A) it takes 21.7 A on one, 5 kW. Judged in kW alone it was capped and walked down.
+    substation = make_substation(30.0, meters=METERS, now=0)
+    one, three = wired(substation, "one", 0), wired(substation, "three", 0)
+    assert substation.session(one.session_id, 0).allocated_kw == pytest.approx(15.0)
+    substation.read_meters(
+        [MeterReading(one.session_id, 5.0, phases=1), MeterReading(three.session_id, 15.0, phases=3)], 6.0
+    )
+    seen = substation.session(one.session_id, 6.0)
+    assert (seen.phases, seen.grid_phase) == (1, "L2"), "on one phase, on its charger's L1"
+    assert seen.allocated_kw == pytest.approx(22.0 / 3), "its 32 A on one phase, all it can take"
+    # Its 7.3 kW now count where they flow, on L2 (10 kW a phase): the 3-phase car has the rest of L2 on each phase.
+    assert substation.session(three.session_id, 6.0).allocated_kw == pytest.approx(3 * (10 - 22.0 / 3))
+    for second in range(7, 30):  # it takes all it is given from here: never capped, never walked down
+        substation.read_meters([MeterReading(one.session_id, 22.0 / 3, phases=1)], float(second))
+    assert substation.session(one.session_id, 30.0).allocated_kw == pytest.approx(22.0 / 3)
+    assert substation.counters.phase_switches == 1
+
+
+def test_a_car_on_two_phases_keeps_its_share_and_one_seen_on_three_again_goes_back():
+    substation = make_substation(30.0, meters=METERS, now=0)
+    two, other = wired(substation, "two", 0), wired(substation, "other", 0)
+    for second in range(1, 20):  # 15 kW's current on two phases: 10 kW, what its limit allows on two
+        substation.read_meters([MeterReading(two.session_id, 10.0, phases=2)], float(second))
+    assert substation.session(two.session_id, 20.0).allocated_kw == pytest.approx(15.0), "not capped"
+    substation.read_meters([MeterReading(other.session_id, 5.0, phases=1)], 20.0)
+    assert substation.session(other.session_id, 20.0).phases == 1
+    substation.read_meters([MeterReading(other.session_id, 7.0, phases=3)], 22.0)
+    assert substation.session(other.session_id, 22.0).phases == 1, "within 5 s of its switch: still following"
+    substation.read_meters([MeterReading(other.session_id, 7.0, phases=3)], 26.0)
+    back = substation.session(other.session_id, 26.0)
+    assert (back.phases, back.grid_phase) == (3, None)
+    assert substation.counters.phase_switches == 2

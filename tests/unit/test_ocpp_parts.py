@@ -162,6 +162,19 @@ def test_meter_values_of_1_6_are_strings_with_units_and_of_2_0_1_numbers_with_mu
     assert (v201.power_w, v201.energy_wh) == (11000.0, 2500.0)
 
 
+def test_the_phases_a_car_draws_on_are_counted_only_from_all_three_currents():
+    def currents(l1: float, l2: float | None, l3: float) -> list[dict]:
+        sampled = [{"value": str(a), "measurand": "Current.Import", "phase": p, "unit": "A"}
+                   for p, a in (("L1", l1), ("L2", l2), ("L3-N", l3)) if a is not None]  # fmt: skip
+        return [{"timestamp": "t", "sampled_value": sampled}]
+
+    assert read_meter_values(currents(31.8, 0.0, 0.2)).phases_drawn() == 1, "under 1 A is no phase drawn on"
+    assert read_meter_values(currents(16.0, 16.0, 0.0)).phases_drawn() == 2
+    assert read_meter_values(currents(6.0, 6.1, 5.9)).phases_drawn() == 3
+    assert read_meter_values(currents(0.0, 0.0, 0.0)).phases_drawn() is None, "drawing nothing says nothing"
+    assert read_meter_values(currents(31.8, None, 0.0)).phases_drawn() is None, "L2 not reported: not known"
+
+
 def test_the_default_registry_and_a_registry_file(tmp_path):
     registry = default_registry(["substation1", "substation2"], 10, 3)
     assert len(registry) == 26 and registry["substation2-cp10"].substation == "substation2"
