@@ -39,7 +39,7 @@ class Counters:
     started: int = 0  # sessions that began to charge
     queued: int = 0
     paused: int = 0  # times a charging session was paused
-    phase_switches: int = 0  # times a car was switched between three phases and one (phase_switching.py)
+    phase_switches: int = 0  # times a car went between 3 phases and 1 (phase_switching.py, meter.py)
     completed: int = 0
     stopped: int = 0
     refused: dict[RefusalReason, int] = field(default_factory=lambda: dict.fromkeys(RefusalReason, 0))

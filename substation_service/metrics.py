@@ -169,7 +169,7 @@ class SubstationCollector:
         yield counter("substation_sessions_paused", "Times a charging session was paused.", s.counters.paused)
         yield counter(
             "substation_phase_switches",
-            "Times a car was switched between three phases and one (chargers that can: phase_switching).",
+            "Times a car went between three phases and one: switched by its charger, or seen on one phase.",
             s.counters.phase_switches,
         )
         yield counter("substation_sessions_completed", "Sessions that received all their energy.", s.counters.completed)
