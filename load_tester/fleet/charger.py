@@ -619,8 +619,7 @@ class SimulatedCharger:
             return
         car = transaction.car
         car.advance(now, self.time_scale)
-        phases = self.profiles.phases_allowed(now, car.phases)
-        self.limit_w = self.profiles.limit_w(now, phases, self.voltage)
+        self.limit_w, phases = self.profiles.in_force(now, car.phases, self.voltage)
         draw = car.draw_w(self.limit_w, now, phases)
         if draw > 0:
             state = ConnectorState.CHARGING

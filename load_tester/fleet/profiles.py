@@ -311,11 +311,21 @@ class ProfileStore:
         return self.max_current_a * min(self.phases, phases_in_use) * voltage
 
     def limit_w(self, now: float, phases_in_use: int = 3, voltage: float = DEFAULT_VOLTAGE) -> float:
-        """The composite limit in watts at `now`: the winner of each purpose (the highest stack level in force);
-        a transaction's TxProfile overrules the TxDefaultProfile (OCPP 1.6 3.13.2, 2.0.1 K01), and the station
-        maximum caps whichever applies."""
-        limit = self.max_w(phases_in_use, voltage)
-        winners: dict[Purpose, tuple[tuple[int, bool], float]] = {}
+        """The composite limit in watts at `now` for a car on `phases_in_use` phases (in_force's)."""
+        return self.in_force(now, phases_in_use, voltage)[0]
+
+    def phases_allowed(self, now: float, phases_in_use: int = 3) -> int:
+        """The phases a car on `phases_in_use` may draw on at `now` (in_force's)."""
+        return self.in_force(now, phases_in_use)[1]
+
+    def in_force(self, now: float, phases_in_use: int = 3, voltage: float = DEFAULT_VOLTAGE) -> tuple[float, int]:
+        """The composite limit in watts at `now`, and the phases the car may draw on under it. The winner of each
+        purpose is the highest stack level in force; a transaction's TxProfile overrules the TxDefaultProfile
+        (OCPP 1.6 3.13.2, 2.0.1 K01), and the station maximum caps whichever applies. The phases: the car's, at
+        most the charger's, and fewer where the TxProfile (else the TxDefaultProfile) in force says so with
+        numberPhases. One pass over the profiles: a simulated charger asks at every profile it takes."""
+        phases = min(self.phases, phases_in_use)
+        winners: dict[Purpose, tuple[tuple[int, bool], ChargingProfile, SchedulePeriod]] = {}
         for entry in self._installed:
             profile = entry.profile
             if profile.purpose is Purpose.TX and profile.transaction_id != self.transaction_id:
@@ -325,33 +335,16 @@ class ProfileStore:
                 continue
             rank = (profile.stack_level, profile.connector_id != 0)
             if profile.purpose not in winners or rank > winners[profile.purpose][0]:
-                winners[profile.purpose] = (rank, _watts(profile.unit, period, phases_in_use, voltage))
+                winners[profile.purpose] = (rank, profile, period)
         if Purpose.TX in winners:
             winners.pop(Purpose.TX_DEFAULT, None)
-        for _, watts in winners.values():
-            limit = min(limit, watts)
-        return limit
-
-    def phases_allowed(self, now: float, phases_in_use: int = 3) -> int:
-        """The phases a car on `phases_in_use` may draw on at `now`: the charger's own, and fewer where the
-        transaction's profile in force (else the default one) says fewer with numberPhases."""
-        phases = min(self.phases, phases_in_use)
-        winner: tuple[tuple[bool, int, bool], SchedulePeriod] | None = None
-        for entry in self._installed:
-            profile = entry.profile
-            if profile.purpose is Purpose.TX and profile.transaction_id != self.transaction_id:
-                continue
-            if profile.purpose not in (Purpose.TX, Purpose.TX_DEFAULT):
-                continue
-            period = self._period_in_force(entry, now)
-            if period is None:
-                continue
-            rank = (profile.purpose is Purpose.TX, profile.stack_level, profile.connector_id != 0)
-            if winner is None or rank > winner[0]:
-                winner = (rank, period)
-        if winner is not None and winner[1].number_phases is not None:
-            phases = min(phases, winner[1].number_phases)
-        return phases
+        charging = winners.get(Purpose.TX) or winners.get(Purpose.TX_DEFAULT)
+        if charging is not None and charging[2].number_phases is not None:
+            phases = min(phases, charging[2].number_phases)
+        limit = self.max_w(phases, voltage)
+        for _, profile, period in winners.values():
+            limit = min(limit, _watts(profile.unit, period, phases, voltage))
+        return limit, phases
 
     def _period_in_force(self, entry: _Installed, now: float) -> SchedulePeriod | None:
         profile = entry.profile
