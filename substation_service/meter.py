@@ -13,12 +13,13 @@ but the moments it is given, no I/O.
 - **Phases drawn on.** A limit reaches a charger in amperes a phase, so a car that draws on fewer phases than
   its session has takes less than its limit at that current, without being short of anything: a 1-phase car on
   a 3-phase charger takes a third. The meter's currents say how many phases it draws on (the OCPP service
-  counts them). Seen on one phase, its session goes to one phase on its charger's L1 (`phases_to_reshape`):
-  its bounds keep their current a phase, so its share is what it can take, and its limit goes down with
-  `numberPhases` 1. Without this, the under-draw cap walked such a car down to its minimum (told 18 A, it took
-  18 A on one phase; capped at that, it was told a third of it, and so on). A car on two phases (no session has
-  two) is judged against what its current gives on two: it keeps its share, a third of it unused, rather than
-  walk down.
+  counts them), and the under-draw test judges a car against what its current gives on those phases, so such
+  a car is not capped (capped, it was walked down to its minimum: told 18 A, it took 18 A on one phase, was
+  capped at that, told a third of it, and so on). Seen on one phase for `underdraw_s`, its session goes to one
+  phase on its charger's L1 (`phases_to_reshape`): its bounds keep their current a phase, so its share is what
+  it can take, and its limit goes down with `numberPhases` 1. Until then nothing is miscounted: a 3-phase
+  session counts a third of its limit on each phase, and a 1-phase car at that limit's current draws just that
+  third, on its one phase. A car on two phases (no session has two) keeps its share, a third of it unused.
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ class Meter:
     energy_kwh: float | None = None  # delivered since the session started, by the meter
     read_at: float = -math.inf
     under_since: float | None = None  # since when it draws well below its limit
+    one_phase_since: float | None = None  # since when its car, on a 3-phase session, draws on one phase alone
     lowered_at: float = -math.inf  # when its limit last went down
 
     def fresh(self, now: float, settings: MeterSettings) -> bool:
@@ -89,14 +91,25 @@ def read(
 
 
 def phases_to_reshape(session: Session, phases_drawn: int | None, now: float, settings: MeterSettings) -> int | None:
-    """The phases a charging session on a charger goes to, its car seen drawing on `phases_drawn`; None: as it is.
-    Three to one for a car seen on one phase; back to three for one so reshaped (or switched) seen on three. Not
-    within `follow_s` of its last switch, while the car may still be following it."""
-    if phases_drawn is None or session.wired_phase is None or not session.state.started or session.meter.power_kw == 0:
+    """The phases a charging session on a charger goes to, its car seen drawing on `phases_drawn` now; None: as
+    it is. Three to one once the car has drawn on one phase alone for `underdraw_s` (a 3-phase car may start on
+    one for a moment, and a charger that can switch phases would hold it on one once told so); back to three at
+    once for one so reshaped (or switched) seen on three, the safe side. Neither within `follow_s` of its last
+    switch, while the car may still be following it."""
+    meter = session.meter
+    seen_on_one = phases_drawn == 1 and session.phases == 3 and session.state.started and bool(meter.power_kw)
+    if not seen_on_one:
+        meter.one_phase_since = None
+    if phases_drawn is None or session.wired_phase is None or not session.state.started or not meter.power_kw:
         return None
     if session.switched_at is not None and now - session.switched_at < settings.follow_s:
         return None
-    if session.phases == 3 and phases_drawn == 1:
+    if seen_on_one:
+        if meter.one_phase_since is None:
+            meter.one_phase_since = now
+        if now - meter.one_phase_since < settings.underdraw_s:
+            return None
+        meter.one_phase_since = None
         return 1
     if session.phases == 1 and phases_drawn == 3 and session.switched_at is not None:
         return 3

@@ -235,17 +235,20 @@ def test_a_car_seen_drawing_on_one_phase_goes_to_one_phase_and_gets_what_it_can_
     substation = make_substation(30.0, meters=METERS, now=0)
     one, three = wired(substation, "one", 0), wired(substation, "three", 0)
     assert substation.session(one.session_id, 0).allocated_kw == pytest.approx(15.0)
-    substation.read_meters(
-        [MeterReading(one.session_id, 5.0, phases=1), MeterReading(three.session_id, 15.0, phases=3)], 6.0
-    )
-    seen = substation.session(one.session_id, 6.0)
+    for second in range(6, 16):  # on one phase for less than the under-draw time: as it was, and not capped
+        readings = [MeterReading(one.session_id, 5.0, phases=1), MeterReading(three.session_id, 15.0, phases=3)]
+        substation.read_meters(readings, float(second))
+    waiting = substation.session(one.session_id, 15.0)
+    assert (waiting.phases, waiting.allocated_kw) == (3, pytest.approx(15.0)), "5 kW is all 21.7 A gives on one"
+    substation.read_meters([MeterReading(one.session_id, 5.0, phases=1)], 16.0)
+    seen = substation.session(one.session_id, 16.0)
     assert (seen.phases, seen.grid_phase) == (1, "L2"), "on one phase, on its charger's L1"
     assert seen.allocated_kw == pytest.approx(22.0 / 3), "its 32 A on one phase, all it can take"
     # Its 7.3 kW now count where they flow, on L2 (10 kW a phase): the 3-phase car has the rest of L2 on each phase.
-    assert substation.session(three.session_id, 6.0).allocated_kw == pytest.approx(3 * (10 - 22.0 / 3))
-    for second in range(7, 30):  # it takes all it is given from here: never capped, never walked down
+    assert substation.session(three.session_id, 16.0).allocated_kw == pytest.approx(3 * (10 - 22.0 / 3))
+    for second in range(17, 40):  # it takes all it is given from here: never capped, never walked down
         substation.read_meters([MeterReading(one.session_id, 22.0 / 3, phases=1)], float(second))
-    assert substation.session(one.session_id, 30.0).allocated_kw == pytest.approx(22.0 / 3)
+    assert substation.session(one.session_id, 40.0).allocated_kw == pytest.approx(22.0 / 3)
     assert substation.counters.phase_switches == 1
 
 
@@ -255,11 +258,16 @@ def test_a_car_on_two_phases_keeps_its_share_and_one_seen_on_three_again_goes_ba
     for second in range(1, 20):  # 15 kW's current on two phases: 10 kW, what its limit allows on two
         substation.read_meters([MeterReading(two.session_id, 10.0, phases=2)], float(second))
     assert substation.session(two.session_id, 20.0).allocated_kw == pytest.approx(15.0), "not capped"
-    substation.read_meters([MeterReading(other.session_id, 5.0, phases=1)], 20.0)
-    assert substation.session(other.session_id, 20.0).phases == 1
-    substation.read_meters([MeterReading(other.session_id, 7.0, phases=3)], 22.0)
-    assert substation.session(other.session_id, 22.0).phases == 1, "within 5 s of its switch: still following"
-    substation.read_meters([MeterReading(other.session_id, 7.0, phases=3)], 26.0)
-    back = substation.session(other.session_id, 26.0)
-    assert (back.phases, back.grid_phase) == (3, None)
+    for second in (20, 25, 28):  # on one phase, then on two for a moment: the wait starts again
+        substation.read_meters([MeterReading(other.session_id, 5.0, phases=1)], float(second))
+    substation.read_meters([MeterReading(other.session_id, 5.0, phases=2)], 29.0)
+    substation.read_meters([MeterReading(other.session_id, 5.0, phases=1)], 30.0)
+    assert substation.session(other.session_id, 30.0).phases == 3
+    substation.read_meters([MeterReading(other.session_id, 5.0, phases=1)], 40.0)
+    assert substation.session(other.session_id, 40.0).phases == 1
+    substation.read_meters([MeterReading(other.session_id, 7.0, phases=3)], 42.0)
+    assert substation.session(other.session_id, 42.0).phases == 1, "within 5 s of its switch: still following"
+    substation.read_meters([MeterReading(other.session_id, 7.0, phases=3)], 46.0)
+    back = substation.session(other.session_id, 46.0)
+    assert (back.phases, back.grid_phase) == (3, None), "seen on three: back at once, the safe side"
     assert substation.counters.phase_switches == 2
