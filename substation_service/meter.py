@@ -92,10 +92,14 @@ def read(
 
 def phases_to_reshape(session: Session, phases_drawn: int | None, now: float, settings: MeterSettings) -> int | None:
     """The phases a charging session on a charger goes to, its car seen drawing on `phases_drawn` now; None: as
-    it is. Three to one once the car has drawn on one phase alone for `underdraw_s` (a 3-phase car may start on
-    one for a moment, and a charger that can switch phases would hold it on one once told so); back to three at
-    once for one so reshaped (or switched) seen on three, the safe side. Neither within `follow_s` of its last
-    switch, while the car may still be following it."""
+    it is. Neither within `follow_s` of its last switch, while the car may still be following it.
+
+    - Three to one once the car has drawn on one phase alone for `underdraw_s`: a 3-phase car may start on one
+      for a moment, and a charger that can switch phases would hold it on one once told so. Not a car its
+      charger was told to switch back up (phase_switching.py): the charger may be on its way yet.
+    - One to three at once, the safe side, for a car seen on three phases: its 1-phase limit's current on
+      every phase is three times what is counted for it. Not a car its charger switches: phase_switching.py
+      decides those, with its hold time."""
     meter = session.meter
     seen_on_one = phases_drawn == 1 and session.phases == 3 and session.state.started and bool(meter.power_kw)
     if not seen_on_one:
@@ -105,13 +109,15 @@ def phases_to_reshape(session: Session, phases_drawn: int | None, now: float, se
     if session.switched_at is not None and now - session.switched_at < settings.follow_s:
         return None
     if seen_on_one:
+        if session.switchable and session.switched_at is not None:
+            return None
         if meter.one_phase_since is None:
             meter.one_phase_since = now
         if now - meter.one_phase_since < settings.underdraw_s:
             return None
         meter.one_phase_since = None
         return 1
-    if session.phases == 1 and phases_drawn == 3 and session.switched_at is not None:
+    if session.phases == 1 and phases_drawn == 3 and not session.switchable:
         return 3
     return None
 

@@ -125,9 +125,7 @@ class OnChargers:
                 book.meter(session, reading.energy_kwh, now)
                 phases = phases_to_reshape(session, drawn_on, now, self.meters)
                 if phases is not None:
-                    book.reshape(session, phases, session.wired_phase if phases == 1 else None, now)
-                    session.switchable = False  # a car that draws on one phase: nothing for its charger to switch
-                    self.counters.phase_switches += 1
+                    self._reshape_by_meter(session, phases, now)
                     reshaped.append(session)
                 if session.delivered_kwh >= session.energy_kwh:
                     book.finish(session, SessionState.COMPLETED, now)
@@ -135,9 +133,20 @@ class OnChargers:
                     completed = True
             if reshaped:
                 self.journal.write_behind(reshaped)
+                self._all_at_max = False  # its bounds moved: the step that follows shares anew, not at the maxima
             if completed or reshaped:
-                self._reallocate(now)  # a reshaped session's bounds moved: shared anew at once
+                self._reallocate(now)
             return unknown
+
+    def _reshape_by_meter(self, session: Session, phases: int, moment: float) -> None:
+        """Its car draws on `phases` (meter.phases_to_reshape): its session goes there, on its charger's L1 for one.
+        Under its charger's default profile (amperes a phase) it draws on its own phases too, so what it may draw
+        on its own scales with them."""
+        session.failsafe_kw *= phases / session.phases
+        self.book.reshape(session, phases, session.wired_phase if phases == 1 else None, moment)
+        if phases == 1:
+            session.switchable = False  # a 1-phase car: nothing for its charger to switch
+        self.counters.phase_switches += 1
 
     def charger_feed(self, since: int, now: float, *, wait_s: float = 0.0, epoch: str | None = None,
                      clock: Callable[[], float] | None = None) -> tuple[int, list[ChargerSession]]:  # fmt: skip

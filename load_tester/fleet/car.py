@@ -90,14 +90,13 @@ class Car:
     def draw_w(self, limit_w: float, now: float, phases: int | None = None) -> float:
         """Offer `limit_w` at `now`, on at most `phases` phases (None: all of its own), and return what the car
         draws: a rise at once, a fall `follow_delay_s` after the first lower offer (a car told twice to go lower
-        follows the latest when the first delay ends). The phases it draws on change with the offer.
+        follows the latest when the first delay ends). The phases it draws on change when its draw does.
 
         Call `advance(now, ...)` first, so that the energy until now is counted at the old draw."""
-        if not self.misbehaving:
-            self.phases_in_use = self.phases if phases is None else min(self.phases, phases)
+        on = self.phases if phases is None or self.misbehaving else min(self.phases, phases)
         wanted = self.wanted_w(limit_w, phases)
         if wanted >= self._draw_w:
-            self._draw_w = wanted
+            self._draw_w, self.phases_in_use = wanted, on
             self._lower_offer_since = None
         elif self.need_met:
             self._draw_w = 0.0  # full: the car stops at once, whatever it was offered
@@ -106,7 +105,7 @@ class Car:
             if self._lower_offer_since is None:
                 self._lower_offer_since = now
             if now - self._lower_offer_since >= self.follow_delay_s:
-                self._draw_w = wanted
+                self._draw_w, self.phases_in_use = wanted, on
                 self._lower_offer_since = None
         return self._draw_w
 

@@ -110,3 +110,12 @@ def test_offered_fewer_phases_it_draws_on_those_its_minimum_and_maximum_with_the
     assert plugged().draw_w(5 * 230, T0, phases=1) == 0, "under 6 A on its one phase: paused"
     one_phase = plugged(phases=1, max_current_a=32.0)
     assert one_phase.draw_w(22_080, T0, phases=3) == pytest.approx(7_360) and one_phase.phases_in_use == 1
+
+
+def test_told_to_go_to_one_phase_it_keeps_its_three_until_it_follows_the_lower_offer():
+    car = plugged(max_current_a=32.0)
+    car.draw_w(22_080, T0)
+    assert car.draw_w(31.8 * 230, T0 + 0.5, phases=1) == pytest.approx(22_080), "within its follow delay"
+    assert (car.phases_in_use, car.current_per_phase_a) == (3, pytest.approx(32.0)), "not 96 A on L1"
+    assert car.draw_w(31.8 * 230, T0 + 1.5, phases=1) == pytest.approx(31.8 * 230)
+    assert (car.phases_in_use, car.current_per_phase_a) == (1, pytest.approx(31.8))

@@ -223,9 +223,9 @@ def test_a_chargers_first_limit_below_its_default_gives_its_car_time_to_follow_a
     assert substation.counters.overload_seconds == pytest.approx(2.0, abs=0.11), "at its default after 5 s: over"
 
 
-def wired(substation, vehicle: str, now: float, *, max_kw: float = 22.0, **fields):
+def wired(substation, vehicle: str, now: float, *, max_kw: float = 22.0, failsafe_kw: float = 0.0, **fields):
     """A 3-phase 32 A charger's session, its L1 on the grid's L2."""
-    link = ChargerLink(f"cp-{vehicle}", f"tx-{vehicle}", grid_phase=GridPhase.L2)
+    link = ChargerLink(f"cp-{vehicle}", f"tx-{vehicle}", failsafe_kw, grid_phase=GridPhase.L2)
     return substation.admit(charge(vehicle, 100, max_kw, min_power_kw=4.14, **fields), now, charger=link).session
 
 
@@ -271,3 +271,42 @@ def test_a_car_on_two_phases_keeps_its_share_and_one_seen_on_three_again_goes_ba
     back = substation.session(other.session_id, 46.0)
     assert (back.phases, back.grid_phase) == (3, None), "seen on three: back at once, the safe side"
     assert substation.counters.phase_switches == 2
+
+
+def test_on_an_uncongested_substation_a_reshaped_car_is_given_its_new_bounds_at_once():
+    # Every car at its maximum, all fitting: the substation shares nothing at a step, until something changes.
+    substation = make_substation(100.0, meters=METERS, now=0)
+    car = wired(substation, "car", 0, failsafe_kw=9.0)  # its charger's default: 13 A a phase
+    assert substation.session(car.session_id, 0).allocated_kw == pytest.approx(22.0)
+    for second in range(1, 12):
+        substation.read_meters([MeterReading(car.session_id, 7.3, phases=1)], float(second))
+    one = substation.session(car.session_id, 11.0)
+    assert (one.phases, one.allocated_kw) == (1, pytest.approx(22.0 / 3)), "not 22 kW told on one phase"
+    assert substation.book.totals.ev_phase_kw == pytest.approx([0.0, 22.0 / 3, 0.0])
+    assert substation.book.sessions[car.session_id].failsafe_kw == pytest.approx(3.0), "13 A on its one phase"
+    substation.read_meters([MeterReading(car.session_id, 16.0, phases=3)], 17.0)
+    three = substation.session(car.session_id, 17.0)
+    assert (three.phases, three.allocated_kw) == (3, pytest.approx(22.0))
+
+
+def test_a_1_phase_session_that_was_never_switched_goes_to_three_when_its_car_draws_on_three():
+    # As a reshaped session is after a restart (when it switched is not kept), or one admitted on one phase.
+    substation = make_substation(30.0, meters=METERS, now=0)
+    link = ChargerLink("cp-x", "tx-x", grid_phase=GridPhase.L3)
+    one = substation.admit(charge("x", 100, 7.3, min_power_kw=1.38, phases=1), 0, charger=link).session
+    assert substation.session(one.session_id, 0).phases == 1
+    substation.read_meters([MeterReading(one.session_id, 15.0, phases=3)], 1.0)
+    assert substation.session(one.session_id, 1.0).phases == 3, "its 1-phase current on three phases: counted so"
+
+
+def test_a_car_its_charger_switches_is_left_to_phase_switching():
+    substation = make_substation(30.0, meters=METERS, now=0)
+    session = substation.book.sessions[wired(substation, "sw", 0).session_id]
+    session.switchable = True
+    substation.book.reshape(session, 1, GridPhase.L2, 1.0)  # switched down by the substation
+    substation.read_meters([MeterReading(session.session_id, 7.0, phases=3)], 20.0)
+    assert session.phases == 1, "its charger may be slow to switch: phase_switching.py decides, with its hold time"
+    substation.book.reshape(session, 3, None, 30.0)  # switched back up
+    for second in range(36, 60, 2):
+        substation.read_meters([MeterReading(session.session_id, 7.0, phases=1)], float(second))
+    assert session.phases == 3, "told to switch up, it may be on its way yet"
