@@ -10,8 +10,7 @@ from datetime import UTC, datetime
 
 from ocpp_service.registry import MIN_CURRENT_A, Charger
 
-# OCPP limits go in steps of 0.1 (a charger may take them in coarser ones: Charger.resolution_a): limits are
-# always whole steps, so two that differ by less than half of this are the same.
+# OCPP limits go in steps of 0.1: a change smaller than that is not sent.
 RESOLUTION_A = 0.1
 # Profile ids: one default per charger, one TxProfile per transaction (a new one replaces the old: same id).
 DEFAULT_PROFILE_ID = 1
@@ -19,16 +18,15 @@ TX_PROFILE_ID = 2
 
 
 def limit_a(kw: float, charger: Charger, voltage_v: float, phases: int | None = None) -> float:
-    """The current per phase for `kw` on `phases` (the charger's own unless said), rounded down to the charger's
-    step (never above what was given), within the charger's maximum; 0 below 6 A, which no car may be offered
-    (a pause)."""
+    """The current per phase for `kw` on `phases` (the charger's own unless said), rounded down to OCPP's step
+    (never above what was given), within the charger's maximum; 0 below 6 A, which no car may be offered (a
+    pause)."""
     return stepped(kw * 1000.0 / ((phases or charger.phases) * voltage_v), charger)
 
 
 def stepped(amperes: float, charger: Charger) -> float:
-    """`amperes` rounded down to the charger's step (never above), within its maximum; 0 below 6 A."""
-    step = charger.resolution_a
-    amperes = min(charger.max_current_a, math.floor(amperes / step + 1e-9) * step)
+    """`amperes` rounded down to OCPP's step (never above), within the charger's maximum; 0 below 6 A."""
+    amperes = min(charger.max_current_a, math.floor(amperes / RESOLUTION_A + 1e-9) * RESOLUTION_A)
     return round(amperes, 1) if amperes >= MIN_CURRENT_A else 0.0
 
 

@@ -28,9 +28,6 @@ class Charger:
     circuit: str | None = None
     # It can switch a 3-phase car to one phase and back while it charges (evcc's 1p3p), on its L1.
     phase_switching: bool = False
-    # The step its limits take effect in (OCPP's decimal: 0.1 A; many chargers apply whole amperes): a change
-    # smaller than this is not sent, so such a charger is not told every tenth of an ampere.
-    resolution_a: float = 0.1
 
     def kw(self, amperes: float, voltage_v: float) -> float:
         return self.phases * amperes * voltage_v / 1000.0
@@ -65,9 +62,8 @@ def default_registry(substations: list[str], public: int, fleet: int) -> dict[st
 
 def load_registry(path: str, substations: list[str]) -> dict[str, Charger]:
     """A JSON list of `{"charger_id", "substation", "phases"?, "max_current_a"?, "password"?, "grid_phase"?,
-    "circuit"?, "phase_switching"?, "resolution_a"?}` (grid_phase: where its L1 is wired, L1 unless said;
-    circuit: the substation's circuit it hangs on, none unless said; resolution_a: the step its limits take
-    effect in, 0.1 A unless said); RegistryError naming what is wrong."""
+    "circuit"?}` (grid_phase: where its L1 is wired, L1 unless said; circuit: the substation's circuit it hangs
+    on, none unless said); RegistryError naming what is wrong."""
     try:
         entries = json.loads(Path(path).read_text())
     except (OSError, ValueError) as error:
@@ -79,9 +75,9 @@ def load_registry(path: str, substations: list[str]) -> dict[str, Charger]:
         where = f"{path}, charger {number}"
         if not isinstance(entry, dict) or set(entry) - {"charger_id", "substation", "phases", "max_current_a",
                                                         "password", "fleet", "grid_phase", "circuit",
-                                                        "phase_switching", "resolution_a"}:  # fmt: skip
+                                                        "phase_switching"}:  # fmt: skip
             raise RegistryError(f"{where}: an object of charger_id, substation, phases, max_current_a, password, "
-                                "grid_phase, circuit, phase_switching, resolution_a")  # fmt: skip
+                                "grid_phase, circuit, phase_switching")  # fmt: skip
         charger_id, substation = entry.get("charger_id"), entry.get("substation")
         if not is_charger_id(charger_id) or charger_id in chargers:
             raise RegistryError(f"{where}: charger_id must be 1-48 letters, digits and . _ : -, and unique")
@@ -102,16 +98,8 @@ def load_registry(path: str, substations: list[str]) -> dict[str, Charger]:
         switching = entry.get("phase_switching", False)
         if not isinstance(switching, bool):
             raise RegistryError(f"{where}: phase_switching is true or false")
-        resolution = entry.get("resolution_a", 0.1)
-        if (
-            not isinstance(resolution, int | float)
-            or isinstance(resolution, bool)
-            or not 0.1 <= resolution <= 2
-            or abs(round(resolution * 10) - resolution * 10) > 1e-9
-        ):
-            raise RegistryError(f"{where}: resolution_a is a step of 0.1 A to 2 A in tenths (0.1 unless said)")
         assert isinstance(charger_id, str) and isinstance(substation, str)  # both were checked above
         chargers[charger_id] = Charger(charger_id, substation, phases, float(current), password,
                                        bool(entry.get("fleet", False)), GridPhase(grid_phase), circuit,
-                                       switching, round(float(resolution), 1))  # fmt: skip
+                                       switching)  # fmt: skip
     return chargers

@@ -517,24 +517,3 @@ def test_a_1_phase_car_on_a_3_phase_charger_is_told_its_current_on_one_phase_not
             await charger.close(stop_transaction=True)
 
     run(scenario())
-
-
-def test_a_charger_registered_with_whole_amperes_is_told_whole_amperes(services, tmp_path):
-    registry = tmp_path / "chargers.json"
-    registry.write_text(json.dumps([
-        {"charger_id": "s-cp1", "substation": "s", "resolution_a": 1},
-        {"charger_id": "s-cp2", "substation": "s"},
-    ]))  # fmt: skip
-    _, _, url = grid(services, 30.0, CHARGER_REGISTRY=str(registry))  # 15 kW each: 21.7 A on three phases
-
-    async def scenario():
-        whole, tenths = SimulatedCharger("s-cp1", "1.6"), SimulatedCharger("s-cp2", "2.0.1")
-        for charger in (whole, tenths):
-            await charger.connect(url)
-            await charger.plug(big_car())
-        await until(lambda: tx_limits(whole)[-1:] == [21.0] and tx_limits(tenths)[-1:] == [21.7], 10, "21 and 21.7 A")
-        assert all(limit == int(limit) for limit in tx_limits(whole)), "every limit it was told in whole amperes"
-        for charger in (whole, tenths):
-            await charger.close(stop_transaction=True)
-
-    run(scenario())

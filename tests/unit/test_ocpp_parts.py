@@ -182,15 +182,11 @@ def test_the_default_registry_and_a_registry_file(tmp_path):
     good = tmp_path / "good.json"
     good.write_text(json.dumps([{"charger_id": "a-1", "substation": "substation1", "phases": 1}]))
     assert load_registry(str(good), ["substation1"])["a-1"].phases == 1
-    good.write_text(json.dumps([{"charger_id": "a-1", "substation": "substation1", "resolution_a": 1}]))
-    assert load_registry(str(good), ["substation1"])["a-1"].resolution_a == 1.0
     for wrong in (
         [{"charger_id": "a-1", "substation": "nowhere"}],
         [{"charger_id": "a-1", "substation": "substation1"}, {"charger_id": "a-1", "substation": "substation1"}],
         [{"charger_id": "a-1", "substation": "substation1", "password": "short"}],
         [{"charger_id": "a-1", "substation": "substation1", "max_current_a": 3}],
-        [{"charger_id": "a-1", "substation": "substation1", "resolution_a": 0.25}],
-        [{"charger_id": "a-1", "substation": "substation1", "resolution_a": 5}],
         {"not": "a list"},
     ):
         bad = tmp_path / "bad.json"
@@ -242,11 +238,3 @@ def test_a_cars_charging_needs_become_its_sessions_energy_in_all_and_its_departu
     assert read_time("2026-12-08T07:00:00") == 1796713200.0, "OCPP's times without an offset are UTC"
     with pytest.raises(ValueError):
         read_time("tomorrow")
-
-
-def test_a_charger_that_takes_whole_amperes_is_told_whole_amperes_rounded_down():
-    whole = Charger("w", "s", resolution_a=1.0)
-    assert limit_a(15.0, whole, 230) == 21.0, "15 kW is 21.7 A on three phases: 21 A, never above"
-    assert limit_a(15.0, Charger("t", "s"), 230) == 21.7
-    assert limit_a(4.2, whole, 230) == 6.0 and limit_a(4.1, whole, 230) == 0.0, "6 A at least, else a pause"
-    assert safe_default_a(100.0, 30.0, (10, 10, 10), whole, 230) == 10.0, "23.3 kW / 3 / 230 V / 10: 10.1 A"
