@@ -49,6 +49,7 @@ class Meter:
     read_at: float = -math.inf
     under_since: float | None = None  # since when it draws well below its limit
     one_phase_since: float | None = None  # since when its car, on a 3-phase session, draws on one phase alone
+    three_phases_since: float | None = None  # since when its car, switched to one phase, still draws on three
     lowered_at: float = -math.inf  # when its limit last went down
 
     def fresh(self, now: float, settings: MeterSettings) -> bool:
@@ -97,13 +98,17 @@ def phases_to_reshape(session: Session, phases_drawn: int | None, now: float, se
     - Three to one once the car has drawn on one phase alone for `underdraw_s`: a 3-phase car may start on one
       for a moment, and a charger that can switch phases would hold it on one once told so. Not a car its
       charger was told to switch back up (phase_switching.py): the charger may be on its way yet.
-    - One to three at once, the safe side, for a car seen on three phases: its 1-phase limit's current on
-      every phase is three times what is counted for it. Not a car its charger switches: phase_switching.py
-      decides those, with its hold time."""
+    - One to three, the safe side, for a car seen on three phases: its 1-phase limit's current on every phase
+      is three times what is counted for it. At once, but for a car its charger was told to switch to one
+      phase: that charger may be slow, so it has `underdraw_s` more (phase switching keeps deciding for the
+      car afterwards); one that never switches is not under-counted for longer."""
     meter = session.meter
     seen_on_one = phases_drawn == 1 and session.phases == 3 and session.state.started and bool(meter.power_kw)
+    seen_on_three = phases_drawn == 3 and session.phases == 1 and session.state.started and bool(meter.power_kw)
     if not seen_on_one:
         meter.one_phase_since = None
+    if not seen_on_three:
+        meter.three_phases_since = None
     if phases_drawn is None or session.wired_phase is None or not session.state.started or not meter.power_kw:
         return None
     if session.switched_at is not None and now - session.switched_at < settings.follow_s:
@@ -117,8 +122,14 @@ def phases_to_reshape(session: Session, phases_drawn: int | None, now: float, se
             return None
         meter.one_phase_since = None
         return 1
-    if session.phases == 1 and phases_drawn == 3 and not session.switchable:
-        return 3
+    if seen_on_three:
+        if not session.switchable:
+            return 3
+        if meter.three_phases_since is None:
+            meter.three_phases_since = now
+        if now - meter.three_phases_since >= settings.underdraw_s:
+            meter.three_phases_since = None
+            return 3
     return None
 
 

@@ -140,9 +140,11 @@ class OnChargers:
 
     def _reshape_by_meter(self, session: Session, phases: int, moment: float) -> None:
         """Its car draws on `phases` (meter.phases_to_reshape): its session goes there, on its charger's L1 for one.
-        Under its charger's default profile (amperes a phase) it draws on its own phases too, so what it may draw
-        on its own scales with them."""
-        session.failsafe_kw *= phases / session.phases
+        Under its charger's default profile (amperes a phase) a car draws on its own phases too, so what it may
+        draw on its own scales with them; not a car a switching charger keeps switching, whose default is counted
+        on three phases whatever it switched (Session.draw_weights), unscaled."""
+        if phases == 1 or not session.switchable:
+            session.failsafe_kw *= phases / session.phases
         self.book.reshape(session, phases, session.wired_phase if phases == 1 else None, moment)
         if phases == 1:
             session.switchable = False  # a 1-phase car: nothing for its charger to switch

@@ -301,12 +301,20 @@ def test_a_1_phase_session_that_was_never_switched_goes_to_three_when_its_car_dr
 
 def test_a_car_its_charger_switches_is_left_to_phase_switching():
     substation = make_substation(30.0, meters=METERS, now=0)
-    session = substation.book.sessions[wired(substation, "sw", 0).session_id]
+    session = substation.book.sessions[wired(substation, "sw", 0, failsafe_kw=9.0).session_id]
     session.switchable = True
     substation.book.reshape(session, 1, GridPhase.L2, 1.0)  # switched down by the substation
     substation.read_meters([MeterReading(session.session_id, 7.0, phases=3)], 20.0)
-    assert session.phases == 1, "its charger may be slow to switch: phase_switching.py decides, with its hold time"
-    substation.book.reshape(session, 3, None, 30.0)  # switched back up
-    for second in range(36, 60, 2):
+    assert session.phases == 1, "its charger may be slow to switch"
+    substation.read_meters([MeterReading(session.session_id, 7.0, phases=3)], 29.0)
+    assert session.phases == 1
+    substation.read_meters([MeterReading(session.session_id, 7.0, phases=3)], 30.0)
+    assert (session.phases, session.switchable) == (3, True), "never switched: counted where it draws, still switchable"
+    assert session.failsafe_kw == 9.0, "its charger's default, counted on three phases throughout"
+    substation.book.reshape(session, 1, GridPhase.L2, 31.0)  # switched down again, and this time it switches
+    substation.read_meters([MeterReading(session.session_id, 7.0, phases=1)], 40.0)
+    assert session.phases == 1
+    substation.book.reshape(session, 3, None, 50.0)  # switched back up
+    for second in range(56, 80, 2):
         substation.read_meters([MeterReading(session.session_id, 7.0, phases=1)], float(second))
     assert session.phases == 3, "told to switch up, it may be on its way yet"
