@@ -26,7 +26,8 @@ def limit_a(kw: float, charger: Charger, voltage_v: float, phases: int | None = 
 
 def stepped(amperes: float, charger: Charger) -> float:
     """`amperes` rounded down to OCPP's step (never above), within the charger's maximum; 0 below 6 A."""
-    amperes = min(charger.max_current_a, math.floor(amperes / RESOLUTION_A + 1e-9) * RESOLUTION_A)
+    # The maximum is stepped too: a charger registered at 16.96 A is told 16.9, never 17.0.
+    amperes = math.floor(min(charger.max_current_a, amperes) / RESOLUTION_A + 1e-9) * RESOLUTION_A
     return round(amperes, 1) if amperes >= MIN_CURRENT_A else 0.0
 
 

@@ -238,3 +238,9 @@ def test_a_cars_charging_needs_become_its_sessions_energy_in_all_and_its_departu
     assert read_time("2026-12-08T07:00:00") == 1796713200.0, "OCPP's times without an offset are UTC"
     with pytest.raises(ValueError):
         read_time("tomorrow")
+
+
+def test_a_limit_is_never_above_the_chargers_maximum_even_one_between_steps():
+    odd = Charger("odd", "s", max_current_a=16.96)
+    assert limit_a(22.0, odd, 230) == 16.9, "rounded down, not to 17.0"
+    assert limit_a(22.0, Charger("c", "s"), 230) == 31.8 and limit_a(4.14, Charger("c", "s"), 230) == 6.0
