@@ -381,7 +381,7 @@ class GridView:
         substation.report = report
         substation.updated_at = now
         substation.updated_wall = steady_time()
-        substation.healthy = True
+        substation.healthy = not report.draining  # a substation shutting down gets nothing new
         substation.consecutive_failures = 0
         if not substation.pending_sessions:
             substation.retally()

@@ -87,8 +87,10 @@ class Poller:
             report = self.substations.load(substation.url, timeout_s=self.timeout_s)
             was_healthy = substation.healthy
             self.grid_view.apply_report(substation.name, report, self.clock())
-            if not was_healthy:
+            if not was_healthy and substation.healthy:
                 log.info("substation %s is healthy", substation.name)
+            elif was_healthy and not substation.healthy:
+                log.info("substation %s is draining: nothing new goes there", substation.name)
         except (UpstreamError, MalformedReport) as error:
             reason = error.kind if isinstance(error, UpstreamError) else "bad_response"
             metrics.of_substation(metrics.UPSTREAM_FAILURES, substation.name, "poll", reason).inc()

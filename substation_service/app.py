@@ -10,6 +10,7 @@ from flask import Flask
 from werkzeug.middleware.dispatcher import DispatcherMiddleware
 
 from grid_common.clock import steady_time
+from grid_common.lifecycle import draining
 from grid_common.openapi import openapi_blueprint
 from grid_common.simulated_time import DailyProfile, SimulatedClock
 from grid_common.web import new_app, probes_blueprint
@@ -52,6 +53,7 @@ def build_substation(config: SubstationConfig, now: float, journal: Journal | No
         circuits=config.circuit_tree,
         damping=Damping(config.ramp_up_per_s, config.min_pause_s),
         phase_switching=PhaseSwitching(hold_s=config.phase_switch_hold_s),
+        draining=draining,
         now=now,
     )
 

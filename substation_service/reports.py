@@ -143,6 +143,7 @@ def load_report(substation: Substation, now: float, balancer: str | None) -> Loa
     available_kw = substation.available_kw(now)
     limit = substation.limits.in_force(now)
     return LoadReport.of(
+        draining=substation.draining(),
         name=substation.name,
         capacity_kw=substation.capacity_kw,
         ev_power_kw=max(0.0, totals.ev_power_kw),

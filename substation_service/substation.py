@@ -95,9 +95,11 @@ class Substation(OnChargers, Telling):
         circuits: CircuitTree | None = None,
         damping: Damping | None = None,
         phase_switching: PhaseSwitching | None = None,
+        draining: Callable[[], bool] = lambda: False,
         now: float = 0.0,
     ) -> None:
         self.name = name
+        self.draining = draining  # whether its process is shutting down (its reports say so)
         self.limits = GridLimits(capacity_kw)
         self.charger_max_power_kw = charger_max_power_kw
         self.time_scale = time_scale

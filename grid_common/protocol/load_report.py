@@ -122,6 +122,9 @@ class LoadReport(Struct, frozen=True, kw_only=True, omit_defaults=True):
     # The grid operator's limit in force now, when there is one (below capacity_kw: what the substation may draw,
     # EV power and background together); available_kw counts from it.
     grid_limit_kw: KW | None = None
+    # Shutting down (SIGTERM, within SHUTDOWN_DRAIN_S): it serves what it is sent until it stops, but a balancer
+    # sends it nothing new, so that nothing is on its way when its listener closes.
+    draining: Annotated[bool, Meta(description="Shutting down: send it no new sessions.")] = False
 
     @classmethod
     def of(cls, **fields: object) -> LoadReport:

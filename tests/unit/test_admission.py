@@ -181,3 +181,13 @@ def test_a_full_substation_refuses_whatever_the_condition():
     assert isinstance(
         substation.admit(charge("EV-2", 11, 11), now=0, placed_by="me", others_ev_power_at_most=0), Refused
     )
+
+
+def test_a_substation_shutting_down_says_so_in_every_report_and_admits_what_it_is_still_sent():
+    shutting_down = threading.Event()
+    substation = make_substation(50.0, draining=shutting_down.is_set)
+    assert substation.report(0).draining is False and b"draining" not in substation.report(0).encode()
+    shutting_down.set()
+    assert substation.report(1).draining is True
+    admitted = substation.admit(charge("late", 10, 11), 1)
+    assert admitted.session.state == "charging" and admitted.report.draining, "served while it drains"

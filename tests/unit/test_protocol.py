@@ -155,6 +155,7 @@ def schema_validator(schema: dict) -> jsonschema.Draft202012Validator:
         a_load_report(),
         a_load_report(others_ev_power_kw=None, others_sessions=None, started_for_you=None, next_session_end_s=None),
         a_load_report(grid_limit_kw=40.0),
+        a_load_report(draining=True),
     ],
 )
 def test_a_load_report_is_what_its_schema_says_and_reads_back_as_itself(report):
@@ -163,7 +164,10 @@ def test_a_load_report_is_what_its_schema_says_and_reads_back_as_itself(report):
     assert set(body) <= set(LOAD_REPORT_SCHEMA["properties"])
     for_the_asking_balancer = {"others_ev_power_kw", "others_sessions", "started_for_you"}
     while_a_limit_is_in_force = {"grid_limit_kw"}
-    assert set(LOAD_REPORT_SCHEMA["properties"]) - set(body) <= for_the_asking_balancer | while_a_limit_is_in_force
+    while_it_shuts_down = {"draining"}
+    assert set(LOAD_REPORT_SCHEMA["properties"]) - set(body) <= (
+        for_the_asking_balancer | while_a_limit_is_in_force | while_it_shuts_down
+    )
     assert LoadReport.from_json(body) == report
 
 

@@ -84,6 +84,16 @@ def test_down_substations_are_never_chosen():
     assert {Random(random.Random(1)).choose(grid, wants(11)).name for _ in range(10)} == {"a"}
 
 
+def test_a_substation_that_says_it_is_draining_gets_nothing_new_until_a_report_says_otherwise():
+    grid = grid_of(("a", 100), ("b", 300))
+    grid.apply_report("b", {**report(name="b", capacity=300, sequence=2), "draining": True}, now=1)
+    assert {LeastUtilization().choose(grid, wants(11)).name for _ in range(3)} == {"a"}, "b is shutting down"
+    assert {MostPower().choose(grid, wants(11)).name for _ in range(3)} == {"a"}
+    assert grid.healthy_count() == 1
+    grid.apply_report("b", report(name="b", capacity=300, epoch="restarted"), now=2)
+    assert LeastUtilization().choose(grid, wants(11)).name == "b", "back, as a new process"
+
+
 def test_round_robin_cycles_and_skips_full_ones():
     grid = grid_of(("a", 100), ("b", 100, 95), ("c", 100))
     strategy = RoundRobin()
