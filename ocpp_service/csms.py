@@ -30,6 +30,7 @@ from grid_common.protocol import (
     PlannedLimit,
     SessionChange,
     SessionState,
+    kw_of,
     new_session_id,
 )
 from ocpp_service import metrics
@@ -210,7 +211,8 @@ class Csms:
             metrics.CONNECTED.labels(connection.protocol).dec()
 
     def transaction_started(self, charger_id: str, transaction_id: str, meter_start_wh: float | None,
-                            id_tag: str) -> None:  # fmt: skip
+                            id_tag: str, phases_used: int | None = None) -> None:  # fmt: skip
+        """`phases_used`: what the charger says its car draws on (2.0.1's numberOfPhasesUsed), if it says."""
         link = self.links[charger_id]
         if link.transaction is not None and link.transaction.transaction_id == transaction_id:
             return  # said again (a retry after a lost answer): the same transaction
@@ -221,6 +223,9 @@ class Csms:
         token = secrets.token_hex(12) if start is None else start.token
         link.transaction = Transaction(transaction_id, new_session_id(link.charger.substation, token),
                                        meter_start_wh, id_tag, start=start)  # fmt: skip
+        if phases_used == 1 and link.charger.phases == 3:
+            # A 1-phase car on a 3-phase charger: admitted on one phase at once, not after its meter shows it.
+            link.transaction.phases = 1
         link.allocated_kw, link.state, link.sent, link.ahead = 0.0, SessionState.QUEUED, None, []
         link.changed_at = time.monotonic()
         self.by_session[link.transaction.session_id] = link
@@ -343,34 +348,35 @@ class Csms:
         the same session) until it is known to be there or the transaction ends."""
         charger = link.charger
         voltage = self.config.voltage_v
+        phases = transaction.phases or charger.phases  # fewer when the charger said its car draws on fewer
         vehicle = "".join(c for c in transaction.id_tag if c.isalnum() or c in "._:-")[:64].lstrip("._:-")
         body = {
             "session_id": transaction.session_id,
             "vehicle_id": vehicle or f"EV-{charger.charger_id}"[:64],
             "energy_kwh": self.config.session_energy_kwh,
-            "max_power_kw": round(charger.kw(charger.max_current_a, voltage), 3),
-            "min_power_kw": round(charger.kw(MIN_CURRENT_A, voltage), 3),
+            "max_power_kw": round(kw_of(charger.max_current_a, phases, voltage), 3),
+            "min_power_kw": round(kw_of(MIN_CURRENT_A, phases, voltage), 3),
             "wait": True,
             "charger_id": charger.charger_id,
             "transaction_id": transaction.transaction_id,
-            "phases": charger.phases,
+            "phases": phases,
             "grid_phase": charger.grid_phase.value,
         }
         if charger.circuit is not None:
             body["circuit"] = charger.circuit
-        if charger.phase_switching and charger.phases == 3:
+        if charger.phase_switching and phases == 3:
             body["phase_switching"] = True
-        transaction.failsafe_a = self.default_a(link) or charger.max_current_a
-        body["failsafe_kw"] = charger.kw(transaction.failsafe_a, voltage)
         if transaction.start is not None:  # the client's request, as far as the charger can serve it
             request = transaction.start.request
             body["max_power_kw"], body["min_power_kw"], phases = admission_limits(request, charger, voltage)
             body.update(vehicle_id=request.vehicle_id, energy_kwh=request.energy_kwh, priority=request.priority)
             if request.departure_time is not None:
                 body["departure_time"] = request.departure_time.isoformat()
-            body["phases"] = transaction.phases = phases
-        else:
-            transaction.phases = charger.phases
+            body["phases"] = phases
+        transaction.phases = phases
+        transaction.failsafe_a = self.default_a(link) or charger.max_current_a
+        # Under its charger's default (amperes a phase) the car draws on its own phases.
+        body["failsafe_kw"] = kw_of(transaction.failsafe_a, phases, voltage)
         pause = RETRY_S
         while not transaction.ended:
             try:

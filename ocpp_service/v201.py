@@ -100,7 +100,8 @@ class ChargerV201(Guarded, ChargePoint):
         reading = read_meter_values(kwargs.get("meter_value") or [])
         if event_type == TransactionEventEnumType.started:
             id_token = (kwargs.get("id_token") or {}).get("id_token", "")
-            self.csms.transaction_started(self.id, transaction_id, reading.energy_wh, id_token)
+            self.csms.transaction_started(self.id, transaction_id, reading.energy_wh, id_token,
+                                          kwargs.get("number_of_phases_used"))  # fmt: skip
             self.csms.meter(self.id, transaction_id, reading)
         elif event_type == TransactionEventEnumType.updated:
             self.csms.meter(self.id, transaction_id, reading)

@@ -483,8 +483,10 @@ def test_a_1_phase_car_on_a_3_phase_charger_is_told_its_current_on_one_phase_not
     # 45 kW, 15 kW a phase; chargers' L1 on the grid's L1, L2, L3 in turn. Two 1-phase 32 A cars (one per OCPP
     # version) and a 3-phase one: 15 kW each on three phases' terms is 21.7 A, which a 1-phase car takes on one,
     # 5 kW. Judged in kW it drew too little and was capped lower and lower; seen on one phase, it is shared as
-    # what it is: 32 A on one phase (7.3 kW) on its charger's L1.
+    # what it is, on its charger's L1: the 1.6 one once its meter shows one phase (its 22 kW session's current on
+    # one phase, 31.8 A), the 2.0.1 one from its start, its charger saying so (numberOfPhasesUsed): 32 A.
     substation, ocpp, url = grid(services, 45.0)
+    told = {"s-cp1": 31.8, "s-cp2": 32.0}
 
     def one_phase_car(**fields) -> Car:
         return Car(phases=1, max_current_a=32, energy_need_wh=200_000, **fields)
@@ -501,18 +503,21 @@ def test_a_1_phase_car_on_a_3_phase_charger_is_told_its_current_on_one_phase_not
             await charger.connect(url)
             await charger.plug()
         for charger in ones:
-            await until(lambda c=charger: tx_profile(c) == [(31.8, 1)], 10, f"{charger.id}: 31.8 A on one phase")
+            amperes = told[charger.id]
+            await until(lambda c=charger, a=amperes: tx_profile(c) == [(a, 1)], 10, f"{charger.id}: {amperes} A on one")
         await until(lambda: tx_profile(three) == [(31.8, None)] or tx_profile(three) == [(31.8, 3)], 10, "22 kW")
         await asyncio.sleep(3 * 0.25 + 2)  # meter values at the new limits, and an under-draw time beyond them
         for charger, phase in zip(ones, ("L1", "L2"), strict=True):
-            assert tx_profile(charger) == [(31.8, 1)], "still: never capped, never walked down"
-            assert charger.draw_w == pytest.approx(31.8 * 230), "it draws what it is told"
+            assert tx_profile(charger) == [(told[charger.id], 1)], "still: never capped, never walked down"
+            assert charger.draw_w == pytest.approx(told[charger.id] * 230), "it draws what it is told"
             described = call("GET", f"{ocpp.url}/chargers/{charger.id}").body
-            assert described["measured_kw"] == pytest.approx(7.31, abs=0.01)
+            assert described["measured_kw"] == pytest.approx(told[charger.id] * 0.23, abs=0.01)
             session = call("GET", f"{substation.url}/sessions/{described['session_id']}").body
             assert (session["phases"], session["grid_phase"]) == (1, phase)
         metrics = call("GET", f"{substation.url}/metrics").raw.decode()
         assert metric_value(metrics, "substation_overload_seconds_total", substation="s") == 0
+        # The 1.6 car was seen on one phase by its meter; the 2.0.1 charger said so at the start (numberOfPhasesUsed).
+        assert metric_value(metrics, "substation_phase_switches_total", substation="s") == 1
         for charger in [*ones, three]:
             await charger.close(stop_transaction=True)
 
