@@ -48,8 +48,8 @@ class Meter:
     energy_kwh: float | None = None  # delivered since the session started, by the meter
     read_at: float = -math.inf
     under_since: float | None = None  # since when it draws well below its limit
-    one_phase_since: float | None = None  # since when its car, on a 3-phase session, draws on one phase alone
-    three_phases_since: float | None = None  # since when its car, switched to one phase, still draws on three
+    # The phases its session would go to, by what its car draws on (phases_to_reshape), and since when it has.
+    seen_on: tuple[int, float] | None = None
     lowered_at: float = -math.inf  # when its limit last went down
 
     def fresh(self, now: float, settings: MeterSettings) -> bool:
@@ -103,34 +103,24 @@ def phases_to_reshape(session: Session, phases_drawn: int | None, now: float, se
       phase: that charger may be slow, so it has `underdraw_s` more (phase switching keeps deciding for the
       car afterwards); one that never switches is not under-counted for longer."""
     meter = session.meter
-    seen_on_one = phases_drawn == 1 and session.phases == 3 and session.state.started and bool(meter.power_kw)
-    seen_on_three = phases_drawn == 3 and session.phases == 1 and session.state.started and bool(meter.power_kw)
-    if not seen_on_one:
-        meter.one_phase_since = None
-    if not seen_on_three:
-        meter.three_phases_since = None
-    if phases_drawn is None or session.wired_phase is None or not session.state.started or not meter.power_kw:
+    target = None
+    if session.state.started and meter.power_kw and session.wired_phase is not None:
+        if session.phases == 3 and phases_drawn == 1 and not (session.switchable and session.switched_at is not None):
+            target = 1
+        elif session.phases == 1 and phases_drawn == 3:
+            target = 3
+    if target is None:
+        meter.seen_on = None
         return None
     if session.switched_at is not None and now - session.switched_at < settings.follow_s:
         return None
-    if seen_on_one:
-        if session.switchable and session.switched_at is not None:
-            return None
-        if meter.one_phase_since is None:
-            meter.one_phase_since = now
-        if now - meter.one_phase_since < settings.underdraw_s:
-            return None
-        meter.one_phase_since = None
-        return 1
-    if seen_on_three:
-        if not session.switchable:
-            return 3
-        if meter.three_phases_since is None:
-            meter.three_phases_since = now
-        if now - meter.three_phases_since >= settings.underdraw_s:
-            meter.three_phases_since = None
-            return 3
-    return None
+    if meter.seen_on is None or meter.seen_on[0] != target:
+        meter.seen_on = (target, now)
+    wait = 0.0 if target == 3 and not session.switchable else settings.underdraw_s
+    if now - meter.seen_on[1] < wait:
+        return None
+    meter.seen_on = None
+    return target
 
 
 def lapse(session: Session, now: float, settings: MeterSettings) -> bool:

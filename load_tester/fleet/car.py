@@ -51,10 +51,6 @@ class Car:
         return self.phases * self.max_current_a * self.voltage
 
     @property
-    def min_power_w(self) -> float:
-        return self.phases * self.min_current_a * self.voltage
-
-    @property
     def need_met(self) -> bool:
         return self.delivered_wh >= self.energy_need_wh
 
@@ -83,7 +79,7 @@ class Car:
             return 0.0
         if self.misbehaving:
             return self.max_power_w
-        if limit_w < on * self.min_current_a * self.voltage:
+        if limit_w < self.min_power_on(on):
             return 0.0  # IEC 61851: below 6 A per phase the car pauses rather than draw less
         return min(limit_w, on * self.max_current_a * self.voltage)
 
