@@ -49,7 +49,7 @@ def yardstick_ms(rounds: int = 20) -> float:
     """Milliseconds for one fixed piece of pure Python (JSON both ways, dicts and strings, as the services
     spend their time), the best of `rounds`: a machine's pace, so that results measured on different machines,
     or on different days, can be set side by side (twice the yardstick, about twice the CPU for the same work).
-    The best of 20 because the machines are noisy: the best of 5 came out as much as 1.8 times slower here."""
+    The best of 20 because the machines are noisy: the best of 5 still varied widely from run to run."""
     records = [{"charger_id": f"s-cp{n}", "limit_a": n / 7, "phases": 3, "ok": n % 2 == 0} for n in range(2000)]
     best = float("inf")
     for _ in range(rounds):

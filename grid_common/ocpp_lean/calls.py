@@ -12,7 +12,7 @@ Where the library's CPU goes at every message, and what is done here instead:
   schemas compiled once; the library's own validation whenever those checks do not pass a payload);
 - it waits for an answer with asyncio.wait_for, a task of its own per wait, and logs an error for every answer
   to a call it stopped waiting for (a charger's late answer after a timeout, or a call cancelled on the way
-  out: a thousand lines when a fleet closes): here one deadline for the whole wait, and such an answer is
+  out: a line per charger when a fleet closes): here one deadline for the whole wait, and such an answer is
   dropped with a debug line.
 Together most of the CPU of a message at either end, apart from the socket's; tests/unit/test_ocpp_lean.py
 checks that both paths say what the library's say.
